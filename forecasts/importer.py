@@ -1,0 +1,309 @@
+"""Import a researcher's questions and forecasts (SPEC "Formats and commands researchers use").
+
+Two passes: every row of both files is validated first, collecting all problems with their line
+numbers; only a clean pair of files is written, in one transaction. Re-importing the same files
+changes nothing: questions are matched by key, forecasts by (question, forecaster, time).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from forecasts.models import Forecast, Forecaster
+from forecasts.services import P_MAX, P_MIN, crowd_recompute
+from markets.models import Question, Resolution, Tournament
+from markets.services import question_resolve
+
+RESOLUTIONS = {"YES": Resolution.Outcome.YES, "NO": Resolution.Outcome.NO,
+               "ANNULLED": Resolution.Outcome.ANNULLED, "": None}
+MAX_ERRORS_SHOWN = 50
+# Without times, file order is time order: row i gets open_time + i microseconds, so a blind
+# contest's forecasts all hold (almost) the whole window and re-imports give the same times.
+ROW_SPACING = dt.timedelta(microseconds=1)
+DEFAULT_WINDOW = dt.timedelta(days=1)
+
+
+class ImportFailed(Exception):
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        shown = errors[:MAX_ERRORS_SHOWN]
+        more = len(errors) - len(shown)
+        text = "\n".join(shown) + (f"\n… and {more} more" if more > 0 else "")
+        super().__init__(f"{len(errors)} problem(s); nothing was imported.\n{text}")
+
+
+@dataclass
+class QuestionRow:
+    line: int
+    key: str
+    title: str
+    outcome: str | None
+    open_time: dt.datetime | None
+    close_time: dt.datetime | None
+
+
+@dataclass
+class ForecastRow:
+    line: int
+    forecaster: str
+    question: str
+    probability: float
+    time: dt.datetime | None
+
+
+@dataclass
+class ImportReport:
+    tournament: str
+    tournament_created: bool = False
+    questions_created: int = 0
+    forecasters_created: int = 0
+    forecasts_created: int = 0
+    forecasts_existing: int = 0
+    resolutions_recorded: int = 0
+    clipped: int = 0
+    questions_recomputed: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.tournament_created
+            or self.questions_created
+            or self.forecasts_created
+            or self.resolutions_recorded
+        )
+
+
+def _read_csv(path: Path, name: str, required: set[str]) -> tuple[list[str], Iterable[tuple[int, dict]]]:
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise ImportFailed([f"{name}: file {path} does not exist"]) from None
+    except UnicodeDecodeError as exc:
+        raise ImportFailed([f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = required - set(header)
+    if missing:
+        raise ImportFailed(
+            [f"{name} line 1: missing column(s) {', '.join(sorted(missing))} (found: {', '.join(header) or 'nothing'})"]
+        )
+    reader.fieldnames = header
+
+    def rows() -> Iterable[tuple[int, dict]]:
+        for row in reader:
+            yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
+
+    return header, rows()
+
+
+def _parse_time(raw: str) -> dt.datetime:
+    value = parse_datetime(raw)
+    if value is None:
+        raise ValueError(f"time {raw!r} is not ISO 8601")
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=dt.UTC)
+    return value
+
+
+def parse_questions(path: Path) -> tuple[list[QuestionRow], list[str]]:
+    _, rows = _read_csv(path, "questions.csv", {"question", "title", "resolution"})
+    errors: list[str] = []
+    out: list[QuestionRow] = []
+    seen: dict[str, int] = {}
+    for line, row in rows:
+        where = f"questions.csv line {line}"
+        key, title, res = row.get("question", ""), row.get("title", ""), row.get("resolution", "")
+        if not key:
+            errors.append(f"{where}: empty question key")
+            continue
+        if key in seen:
+            errors.append(f"{where}: question {key!r} already defined on line {seen[key]}")
+            continue
+        seen[key] = line
+        if not title:
+            errors.append(f"{where}: question {key!r} has no title")
+        if res.upper() not in RESOLUTIONS:
+            errors.append(f"{where}: resolution {res!r} is not YES, NO, ANNULLED or empty")
+            continue
+        times: dict[str, dt.datetime | None] = {"open_time": None, "close_time": None}
+        for col in times:
+            if row.get(col):
+                try:
+                    times[col] = _parse_time(row[col])
+                except ValueError as exc:
+                    errors.append(f"{where}: {col} {exc}")
+        if times["open_time"] and times["close_time"] and times["close_time"] <= times["open_time"]:
+            errors.append(f"{where}: close_time is not after open_time")
+        out.append(QuestionRow(line, key, title, RESOLUTIONS[res.upper()], times["open_time"], times["close_time"]))
+    return out, errors
+
+
+def parse_forecasts(
+    path: Path, question_keys: set[str], *, clip: bool, progress: Callable[[int], None] | None = None
+) -> tuple[list[ForecastRow], list[str], int]:
+    _, rows = _read_csv(path, "forecasts.csv", {"forecaster", "question", "probability"})
+    errors: list[str] = []
+    out: list[ForecastRow] = []
+    clipped = 0
+    for line, row in rows:
+        if progress is not None:
+            progress(1)
+        where = f"forecasts.csv line {line}"
+        forecaster, question, raw = row.get("forecaster", ""), row.get("question", ""), row.get("probability", "")
+        if not forecaster:
+            errors.append(f"{where}: empty forecaster")
+            continue
+        if question not in question_keys:
+            errors.append(f"{where}: unknown question {question!r}")
+            continue
+        try:
+            p = float(raw)
+        except ValueError:
+            errors.append(f"{where}: probability {raw!r} is not a number")
+            continue
+        if not math.isfinite(p):
+            errors.append(f"{where}: probability {raw!r} is not a finite number")
+            continue
+        if not P_MIN <= p <= P_MAX:
+            if clip and 0.0 <= p <= 1.0:
+                p = min(max(p, P_MIN), P_MAX)
+                clipped += 1
+            else:
+                hint = " (--clip clips values within [0, 1])" if 0.0 <= p <= 1.0 else ""
+                errors.append(f"{where}: probability {raw} is outside [{P_MIN}, {P_MAX}]{hint}")
+                continue
+        time = None
+        if row.get("time"):
+            try:
+                time = _parse_time(row["time"])
+            except ValueError as exc:
+                errors.append(f"{where}: {exc}")
+                continue
+        out.append(ForecastRow(line, forecaster, question, p, time))
+    return out, errors, clipped
+
+
+def import_forecasts(
+    *,
+    tournament_slug: str,
+    questions_path: Path,
+    forecasts_path: Path,
+    clip: bool = False,
+    tournament_name: str | None = None,
+    default_open: dt.datetime | None = None,
+    default_close: dt.datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> ImportReport:
+    """Validate both files completely, then write everything or nothing."""
+    stage = on_stage or (lambda _msg: None)
+    stage("Validating questions")
+    qrows, errors = parse_questions(questions_path)
+    stage("Validating forecasts")
+    frows, ferrors, clipped = parse_forecasts(
+        forecasts_path, {q.key for q in qrows}, clip=clip, progress=progress
+    )
+    errors += ferrors
+    if errors:
+        raise ImportFailed(errors)
+    stage("Writing")
+    return _write(tournament_slug, tournament_name, qrows, frows, clipped, default_open, default_close)
+
+
+@transaction.atomic
+def _write(
+    slug: str,
+    name: str | None,
+    qrows: list[QuestionRow],
+    frows: list[ForecastRow],
+    clipped: int,
+    default_open: dt.datetime | None,
+    default_close: dt.datetime | None,
+) -> ImportReport:
+    report = ImportReport(tournament=slug, clipped=clipped)
+    tournament, report.tournament_created = Tournament.objects.get_or_create(
+        slug=slug, defaults={"name": name or slug.replace("-", " ").title()}
+    )
+    now = timezone.now().replace(microsecond=0)
+    first_time: dict[str, dt.datetime] = {}
+    for f in frows:
+        if f.time is not None and (f.question not in first_time or f.time < first_time[f.question]):
+            first_time[f.question] = f.time
+
+    existing_q = {q.key: q for q in Question.objects.filter(tournament=tournament)}
+    questions: dict[str, Question] = {}
+    for row in qrows:
+        if row.key in existing_q:
+            questions[row.key] = existing_q[row.key]
+            continue
+        open_time = row.open_time or default_open or first_time.get(row.key) or now
+        close_time = row.close_time or default_close or open_time + DEFAULT_WINDOW
+        if close_time <= open_time:
+            close_time = open_time + DEFAULT_WINDOW
+        status = Question.Status.OPEN if open_time <= now < close_time else (
+            Question.Status.UPCOMING if now < open_time else Question.Status.CLOSED
+        )
+        questions[row.key] = Question.objects.create(
+            tournament=tournament, key=row.key, title=row.title or row.key,
+            open_time=open_time, close_time=close_time, status=status,
+        )
+        report.questions_created += 1
+
+    keys = sorted({f.forecaster for f in frows})
+    existing_f = dict(Forecaster.objects.filter(source=slug, key__in=keys).values_list("key", "id"))
+    new = [Forecaster(source=slug, key=k) for k in keys if k not in existing_f]
+    Forecaster.objects.bulk_create(new, batch_size=2000)
+    report.forecasters_created = len(new)
+    ids = dict(Forecaster.objects.filter(source=slug, key__in=keys).values_list("key", "id"))
+
+    have = set(
+        Forecast.objects.filter(question__tournament=tournament, forecaster__source=slug)
+        .values_list("question_id", "forecaster_id", "time")
+    )
+    to_create: list[Forecast] = []
+    touched: set[int] = set()
+    for index, f in enumerate(frows):
+        q = questions[f.question]
+        time = f.time or q.open_time + ROW_SPACING * index
+        ident = (q.pk, ids[f.forecaster], time)
+        if ident in have:
+            report.forecasts_existing += 1
+            continue
+        have.add(ident)
+        to_create.append(Forecast(question=q, forecaster_id=ids[f.forecaster], probability=f.probability, time=time))
+        touched.add(q.pk)
+    Forecast.objects.bulk_create(to_create, batch_size=5000)
+    report.forecasts_created = len(to_create)
+
+    for key, q in questions.items():
+        if q.pk in touched:
+            crowd_recompute(question_id=q.pk)
+            report.questions_recomputed.append(key)
+
+    for row in qrows:
+        if row.outcome is None:
+            continue
+        q = questions[row.key]
+        current = q.resolutions.filter(state=Resolution.State.FINAL).first()
+        if current is not None and current.outcome == row.outcome:
+            continue
+        question_resolve(
+            question_id=q.pk,
+            outcome=row.outcome,
+            reason=f"Imported from {slug} (questions.csv line {row.line})",
+            source=Resolution.Source.IMPORT,
+            resolved_at=min(q.close_time, now),
+            actor_label="import",
+        )
+        report.resolutions_recorded += 1
+    return report

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.dateparse import parse_datetime
+from tqdm import tqdm
+
+from forecasts.importer import ImportFailed, import_forecasts
+
+
+def _when(raw: str | None) -> dt.datetime | None:
+    if raw is None:
+        return None
+    value = parse_datetime(raw)
+    if value is None:
+        raise CommandError(f"{raw!r} is not an ISO 8601 time")
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+class Command(BaseCommand):
+    help = "Import questions and forecasts from the researcher CSV formats (see SPEC)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--tournament", required=True, help="Tournament slug (created if missing)")
+        parser.add_argument("--name", help="Tournament name when it is created")
+        parser.add_argument("--questions", required=True, type=Path)
+        parser.add_argument("--forecasts", required=True, type=Path)
+        parser.add_argument(
+            "--clip", action="store_true",
+            help="Clip probabilities within [0, 1] to [0.001, 0.999] instead of rejecting them",
+        )
+        parser.add_argument("--open-time", help="Open time for questions that give none (ISO 8601)")
+        parser.add_argument("--close-time", help="Close time for questions that give none")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, **opts) -> None:
+        forecasts: Path = opts["forecasts"]
+        total = None
+        if forecasts.exists():
+            with forecasts.open("rb") as fh:
+                total = max(sum(1 for _ in fh) - 1, 0)
+        bar = tqdm(total=total, unit="rows", desc="Validating", disable=opts["no_progress"], file=self.stderr._out)
+        try:
+            report = import_forecasts(
+                tournament_slug=opts["tournament"],
+                tournament_name=opts["name"],
+                questions_path=opts["questions"],
+                forecasts_path=forecasts,
+                clip=opts["clip"],
+                default_open=_when(opts["open_time"]),
+                default_close=_when(opts["close_time"]),
+                progress=bar.update,
+                on_stage=lambda msg: bar.set_description(msg),
+            )
+        except ImportFailed as exc:
+            bar.close()
+            raise CommandError(str(exc)) from None
+        bar.close()
+        if opts["clip"]:
+            self.stdout.write(f"Clipped {report.clipped} probabilities to [0.001, 0.999].")
+        if not report.changed:
+            self.stdout.write(self.style.SUCCESS(
+                f"Nothing to change: {report.forecasts_existing} forecasts already imported."
+            ))
+            return
+        self.stdout.write(self.style.SUCCESS(
+            f"Tournament {report.tournament}{' (created)' if report.tournament_created else ''}: "
+            f"{report.questions_created} questions, {report.forecasters_created} forecasters, "
+            f"{report.forecasts_created} forecasts, {report.resolutions_recorded} resolutions imported"
+            f" ({report.forecasts_existing} forecasts were already there)."
+        ))

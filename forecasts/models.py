@@ -1,0 +1,141 @@
+"""Forecasters, the append-only forecast log, and the crowd forecast with its history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from markets.models import Question
+
+# SPEC: allowed probabilities are [0.001, 0.999]; forecasts.pooling.EPS is the same value
+# (a test checks), kept here so the schema does not depend on the math module.
+EPS = 0.001
+
+
+class Forecaster(models.Model):
+    """Whoever forecasts: a site user, or an identity brought in by an import (kept by its key)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="forecaster",
+    )
+    source = models.CharField(
+        max_length=100, blank=True, help_text="Import source (tournament slug); empty for users."
+    )
+    key = models.CharField(max_length=150, blank=True, help_text="The import's own key.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "key"], condition=~Q(source=""), name="imported_key_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(user__isnull=False) | ~Q(source=""), name="forecaster_has_identity"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        if self.user_id:
+            return self.user.get_username()
+        return self.key
+
+
+class Forecast(models.Model):
+    """One event in the log: a forecast, or (probability NULL) a withdrawal. Never updated."""
+
+    class Kind(models.TextChoices):
+        FORECAST = "forecast", "Forecast"
+        WITHDRAWAL = "withdrawal", "Withdrawal"
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="forecasts")
+    forecaster = models.ForeignKey(Forecaster, on_delete=models.CASCADE, related_name="forecasts")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.FORECAST)
+    probability = models.FloatField(null=True, blank=True)
+    time = models.DateTimeField(default=timezone.now, db_index=True)
+    rationale = models.TextField(blank=True)
+    # Track-record factor a_i in force when the forecast was made, so replacing this term later
+    # subtracts exactly what was added (SPEC: w'_i = a_i · 2^((t_i − t0)/h)).
+    accuracy = models.FloatField(default=1.0)
+
+    class Meta:
+        ordering = ["time", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(kind="forecast", probability__gte=EPS, probability__lte=1 - EPS)
+                    | Q(kind="withdrawal", probability__isnull=True)
+                ),
+                name="forecast_probability_in_bounds",
+            ),
+            models.CheckConstraint(condition=Q(accuracy__gt=0), name="forecast_accuracy_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["question", "time", "id"]),
+            models.Index(fields=["question", "forecaster", "-time", "-id"]),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.WITHDRAWAL:
+            return f"{self.forecaster} withdrew on q{self.question_id}"
+        return f"{self.forecaster}: {self.probability:.3f} on q{self.question_id}"
+
+
+class CrowdState(models.Model):
+    """Running sums of the log pool for one question, maintained in O(1) per forecast event.
+
+    S = Σ w'_i ℓ_i and W = Σ w'_i with w'_i = a_i · 2^((t_i − t0)/h); P = Σ p_i for the mean.
+    The question row is locked while these are read and written.
+    """
+
+    question = models.OneToOneField(
+        Question, primary_key=True, on_delete=models.CASCADE, related_name="crowd"
+    )
+    sum_wl = models.FloatField(default=0.0)
+    sum_w = models.FloatField(default=0.0)
+    sum_p = models.FloatField(default=0.0)
+    t0 = models.DateTimeField(null=True, blank=True)
+    forecasters = models.PositiveIntegerField(default=0)
+    probability = models.FloatField(null=True, blank=True)
+    median = models.FloatField(null=True, blank=True)
+    mean = models.FloatField(null=True, blank=True)
+    events = models.PositiveIntegerField(default=0)
+    # Parameters the sums were built with; a settings change triggers a recompute.
+    params = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"crowd q{self.question_id}: {self.probability}"
+
+
+class CrowdPoint(models.Model):
+    """The crowd forecast after one forecast event; the series is piecewise constant."""
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="crowd_points")
+    seq = models.PositiveIntegerField()
+    time = models.DateTimeField()
+    forecasters = models.PositiveIntegerField()
+    probability = models.FloatField(null=True, blank=True)
+    median = models.FloatField(null=True, blank=True)
+    mean = models.FloatField(null=True, blank=True)
+    forecast = models.OneToOneField(
+        Forecast, null=True, blank=True, on_delete=models.CASCADE, related_name="crowd_point"
+    )
+
+    class Meta:
+        ordering = ["question", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["question", "seq"], name="crowd_point_seq_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"q{self.question_id}#{self.seq} {self.probability}"

@@ -1,0 +1,402 @@
+"""Tournaments, questions, benchmarks, feed snapshots and resolutions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+
+class TournamentQuerySet(models.QuerySet["Tournament"]):
+    def visible_to(self, user) -> TournamentQuerySet:
+        """Public tournaments, plus private ones the user is a member of (staff see all)."""
+        if user.is_authenticated and user.is_staff:
+            return self
+        public = Q(visibility=Tournament.Visibility.PUBLIC)
+        if not user.is_authenticated:
+            return self.filter(public)
+        return self.filter(public | Q(members=user)).distinct()
+
+
+class Tournament(models.Model):
+    class Visibility(models.TextChoices):
+        PUBLIC = "public", "Public"
+        PRIVATE = "private", "Private to members"
+
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    visibility = models.CharField(
+        max_length=10, choices=Visibility.choices, default=Visibility.PUBLIC
+    )
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="tournaments"
+    )
+    # Reveal rules for the crowd forecast.
+    min_forecasters = models.PositiveIntegerField(
+        default=3, help_text="Forecasters needed before the crowd forecast is shown."
+    )
+    hide_until_forecast = models.BooleanField(
+        default=False, help_text="Show the crowd forecast only to those who have forecast."
+    )
+    reveal_time = models.DateTimeField(
+        null=True, blank=True, help_text="Hide the crowd forecast from non-staff until then."
+    )
+    # Aggregation parameters (SPEC: logarithmic pooling).
+    extremize = models.FloatField(default=1.0, help_text="Extremizing factor d ≥ 1.")
+    base_rate = models.FloatField(
+        default=0.5, help_text="Base rate b as a probability (0.5 is logit 0)."
+    )
+    half_life_hours = models.FloatField(
+        null=True, blank=True, help_text="Recency half-life h in hours; empty turns it off."
+    )
+    track_record_weighting = models.BooleanField(
+        default=False, help_text="Weight forecasters by their past resolved scores."
+    )
+    fit_extremize = models.BooleanField(
+        default=False, help_text="Use the extremizing factor fitted on resolved questions."
+    )
+    fitted_extremize = models.FloatField(null=True, blank=True, editable=False)
+    fitted_extremize_log_loss = models.FloatField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TournamentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(extremize__gte=1.0), name="tournament_extremize_ge_1"),
+            models.CheckConstraint(
+                condition=Q(base_rate__gt=0.0) & Q(base_rate__lt=1.0), name="tournament_base_rate_open"
+            ),
+            models.CheckConstraint(
+                condition=Q(half_life_hours__isnull=True) | Q(half_life_hours__gt=0),
+                name="tournament_half_life_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("tournament-detail", args=[self.slug])
+
+    @property
+    def base_logit(self) -> float:
+        return math.log(self.base_rate) - math.log1p(-self.base_rate)
+
+    @property
+    def effective_extremize(self) -> float:
+        if self.fit_extremize and self.fitted_extremize is not None:
+            return self.fitted_extremize
+        return self.extremize
+
+    @property
+    def half_life_seconds(self) -> float | None:
+        return None if self.half_life_hours is None else self.half_life_hours * 3600.0
+
+    def is_visible_to(self, user) -> bool:
+        if self.visibility == self.Visibility.PUBLIC:
+            return True
+        if not user.is_authenticated:
+            return False
+        return user.is_staff or self.members.filter(pk=user.pk).exists()
+
+
+class Benchmark(models.Model):
+    slug = models.SlugField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    unit = models.CharField(max_length=60, help_text="e.g. minutes, % resolved")
+    description = models.TextField(blank=True)
+    source_url = models.URLField(blank=True)
+    higher_is_better = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("benchmark-detail", args=[self.slug])
+
+
+class FeedSnapshot(models.Model):
+    """One fetch or file ingestion of a feed, with its raw bytes: the evidence trail."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "Parsed"
+        UNCHANGED = "unchanged", "Unchanged (same bytes or 304)"
+        FAILED = "failed", "Failed"
+
+    feed = models.CharField(max_length=40)
+    source = models.CharField(max_length=500, help_text="URL or file name")
+    fetched_at = models.DateTimeField(default=timezone.now)
+    etag = models.CharField(max_length=200, blank=True)
+    last_modified = models.CharField(max_length=100, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    raw = models.BinaryField(blank=True, default=b"")
+    size = models.PositiveBigIntegerField(default=0)
+    parser_version = models.CharField(max_length=40, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    error = models.TextField(blank=True)
+    results_added = models.PositiveIntegerField(default=0)
+    results_revised = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-fetched_at"]
+        indexes = [models.Index(fields=["feed", "sha256"])]
+
+    def __str__(self) -> str:
+        return f"{self.feed} {self.fetched_at:%Y-%m-%d %H:%M} {self.outcome}"
+
+
+class BenchmarkResult(models.Model):
+    """A published result. A changed value for the same system is a new row (a revision)."""
+
+    benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT, related_name="results")
+    system = models.CharField(max_length=300)
+    value = models.FloatField()
+    achieved_on = models.DateField(null=True, blank=True)
+    source_url = models.URLField(max_length=500, blank=True)
+    first_seen = models.DateTimeField(default=timezone.now)
+    snapshot = models.ForeignKey(
+        FeedSnapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="results"
+    )
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    revision_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="revisions"
+    )
+    is_current = models.BooleanField(default=True)
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["benchmark", "achieved_on", "first_seen"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["benchmark", "system"],
+                condition=Q(is_current=True),
+                name="one_current_result_per_system",
+            )
+        ]
+        indexes = [models.Index(fields=["benchmark", "is_current"])]
+
+    def __str__(self) -> str:
+        return f"{self.benchmark.slug}: {self.system} = {self.value:g}"
+
+
+class Comparator(models.TextChoices):
+    GE = ">=", "≥"
+    GT = ">", ">"
+    LE = "<=", "≤"
+    LT = "<", "<"
+
+
+class QuestionQuerySet(models.QuerySet["Question"]):
+    def visible_to(self, user) -> QuestionQuerySet:
+        return self.filter(tournament__in=Tournament.objects.visible_to(user))
+
+
+class Question(models.Model):
+    class Status(models.TextChoices):
+        UPCOMING = "upcoming", "Upcoming"
+        OPEN = "open", "Open"
+        CLOSED = "closed", "Closed"
+        RESOLVED = "resolved", "Resolved"
+        ANNULLED = "annulled", "Annulled"
+
+    tournament = models.ForeignKey(Tournament, on_delete=models.CASCADE, related_name="questions")
+    key = models.CharField(
+        max_length=100, help_text="Stable key within the tournament (an import's own key)."
+    )
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    resolution_criteria = models.TextField(blank=True)
+    open_time = models.DateTimeField()
+    close_time = models.DateTimeField(help_text="Scheduled close.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPCOMING)
+    # Optional milestone criterion: resolves from benchmark results.
+    benchmark = models.ForeignKey(
+        Benchmark, null=True, blank=True, on_delete=models.PROTECT, related_name="questions"
+    )
+    comparator = models.CharField(max_length=2, choices=Comparator.choices, blank=True)
+    threshold = models.FloatField(null=True, blank=True)
+    deadline = models.DateField(null=True, blank=True, help_text="Inclusive.")
+    grace_days = models.PositiveIntegerField(default=30)
+    needs_review = models.BooleanField(
+        default=False, help_text="Evidence of a final resolution was revised; an admin must look."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = QuestionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["close_time", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tournament", "key"], name="question_key_per_tournament"),
+            models.CheckConstraint(
+                condition=Q(close_time__gt=models.F("open_time")), name="question_closes_after_open"
+            ),
+            models.CheckConstraint(
+                condition=Q(benchmark__isnull=True)
+                | (
+                    Q(threshold__isnull=False)
+                    & Q(deadline__isnull=False)
+                    & ~Q(comparator="")
+                ),
+                name="milestone_complete",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "close_time"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("question-detail", args=[self.pk])
+
+    @property
+    def has_milestone(self) -> bool:
+        return self.benchmark_id is not None
+
+    @property
+    def is_settled(self) -> bool:
+        return self.status in (self.Status.RESOLVED, self.Status.ANNULLED)
+
+    def is_open_at(self, t: dt.datetime) -> bool:
+        """Whether a forecast made at ``t`` is accepted: by the clock, not by a sweep's lag."""
+        return (
+            self.status in (self.Status.UPCOMING, self.Status.OPEN)
+            and self.open_time <= t < self.close_time
+        )
+
+    def milestone_text(self) -> str:
+        if not self.has_milestone:
+            return ""
+        return (
+            f"Resolves YES if a {self.benchmark.name} result {self.get_comparator_display()} "
+            f"{self.threshold:g} {self.benchmark.unit} is recorded with an achievement date on or "
+            f"before {self.deadline:%d %B %Y} (a result without a date counts if first seen "
+            f"within {self.grace_days} days after). Resolves NO once {self.grace_days} days after "
+            f"the deadline pass without one."
+        )
+
+    def milestone_met_by(self, value: float) -> bool:
+        threshold = self.threshold
+        assert threshold is not None
+        return {
+            Comparator.GE: value >= threshold,
+            Comparator.GT: value > threshold,
+            Comparator.LE: value <= threshold,
+            Comparator.LT: value < threshold,
+        }[Comparator(self.comparator)]
+
+
+class Resolution(models.Model):
+    """One version of a question's resolution. Versions are never edited, only superseded."""
+
+    class Outcome(models.TextChoices):
+        YES = "yes", "Yes"
+        NO = "no", "No"
+        ANNULLED = "annulled", "Annulled"
+
+    class State(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"
+        FINAL = "final", "Final"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        REJECTED = "rejected", "Rejected"
+        SUPERSEDED = "superseded", "Superseded"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Staff"
+        RULE = "rule", "Milestone rule"
+        IMPORT = "import", "Import"
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="resolutions")
+    version = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    state = models.CharField(max_length=12, choices=State.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+    )
+    evidence_result = models.ForeignKey(
+        BenchmarkResult, null=True, blank=True, on_delete=models.PROTECT
+    )
+    evidence_snapshot = models.ForeignKey(
+        FeedSnapshot, null=True, blank=True, on_delete=models.PROTECT
+    )
+    reason = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(
+        default=timezone.now, help_text="When the truth became known; scoring stops here."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    finalizes_at = models.DateTimeField(null=True, blank=True)
+    finalized_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["question", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["question", "version"], name="resolution_version_unique"),
+            models.UniqueConstraint(
+                fields=["question"], condition=Q(state="final"), name="one_final_resolution"
+            ),
+            models.UniqueConstraint(
+                fields=["question"], condition=Q(state="proposed"), name="one_proposed_resolution"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.question_id} v{self.version}: {self.outcome} ({self.state})"
+
+    @property
+    def outcome_value(self) -> int | None:
+        return {self.Outcome.YES: 1, self.Outcome.NO: 0}.get(self.Outcome(self.outcome))
+
+
+class AuditRecord(models.Model):
+    """Append-only log of every resolution change: who, when, why and on what evidence."""
+
+    class Action(models.TextChoices):
+        PROPOSED = "proposed", "Proposed"
+        CONFIRMED = "confirmed", "Confirmed"
+        FINALIZED = "finalized", "Finalized after review window"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn (evidence revised)"
+        RESOLVED = "resolved", "Resolved by staff"
+        RERESOLVED = "reresolved", "Re-resolved"
+        IMPORTED = "imported", "Imported"
+        FLAGGED = "flagged", "Flagged for review"
+        CLOSED = "closed", "Closed"
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="audit")
+    resolution = models.ForeignKey(
+        Resolution, null=True, blank=True, on_delete=models.CASCADE, related_name="audit"
+    )
+    action = models.CharField(max_length=12, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
+    )
+    actor_label = models.CharField(max_length=100, blank=True)
+    reason = models.TextField(blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["question", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.action} q{self.question_id}"
+
+    @property
+    def who(self) -> str:
+        if self.actor_id:
+            return self.actor.get_username()
+        return self.actor_label or "system"

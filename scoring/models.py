@@ -1,0 +1,101 @@
+"""Scores, tied to the resolution version they were computed from, and leaderboards."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from forecasts.models import Forecaster
+from markets.models import Question, Resolution, Tournament
+
+
+class Rule(models.TextChoices):
+    BRIER = "brier", "Brier (time-averaged)"
+    LOG = "log", "Log (time-averaged)"
+    BASELINE = "baseline", "Baseline (time-averaged)"
+    PEER = "peer", "Peer (time-averaged)"
+    SPOT_BRIER = "spot_brier", "Brier at close"
+    SPOT_LOG = "spot_log", "Log at close"
+    SPOT_BASELINE = "spot_baseline", "Baseline at close"
+    SPOT_PEER = "spot_peer", "Peer at close"
+
+
+class Subject(models.TextChoices):
+    FORECASTER = "forecaster", "Forecaster"
+    CROWD = "crowd", "Crowd (log pool)"
+    MEDIAN = "median", "Crowd median"
+    MEAN = "mean", "Crowd mean"
+
+
+class Score(models.Model):
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="scores")
+    resolution = models.ForeignKey(Resolution, on_delete=models.CASCADE, related_name="scores")
+    subject = models.CharField(max_length=10, choices=Subject.choices)
+    forecaster = models.ForeignKey(
+        Forecaster, null=True, blank=True, on_delete=models.CASCADE, related_name="scores"
+    )
+    rule = models.CharField(max_length=14, choices=Rule.choices)
+    score = models.FloatField(null=True, help_text="NULL where the rule has no value (no coverage).")
+    coverage = models.FloatField()
+    computed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["question", "resolution", "forecaster", "rule"],
+                condition=Q(forecaster__isnull=False),
+                name="one_score_per_forecaster_rule",
+            ),
+            models.UniqueConstraint(
+                fields=["question", "resolution", "subject", "rule"],
+                condition=Q(forecaster__isnull=True),
+                name="one_score_per_crowd_rule",
+            ),
+            models.CheckConstraint(
+                condition=Q(subject="forecaster", forecaster__isnull=False)
+                | (~Q(subject="forecaster") & Q(forecaster__isnull=True)),
+                name="score_subject_matches_forecaster",
+            ),
+            models.CheckConstraint(
+                condition=Q(coverage__gte=0.0) & Q(coverage__lte=1.0), name="score_coverage_range"
+            ),
+        ]
+        indexes = [models.Index(fields=["forecaster", "rule"])]
+
+    def __str__(self) -> str:
+        who = self.forecaster or self.subject
+        return f"{who} {self.rule} q{self.question_id}: {self.score}"
+
+
+class LeaderboardEntry(models.Model):
+    tournament = models.ForeignKey(
+        Tournament, on_delete=models.CASCADE, related_name="leaderboard"
+    )
+    subject = models.CharField(max_length=10, choices=Subject.choices)
+    forecaster = models.ForeignKey(Forecaster, null=True, blank=True, on_delete=models.CASCADE)
+    rank = models.PositiveIntegerField(null=True, blank=True)
+    questions = models.PositiveIntegerField()
+    total_peer = models.FloatField()
+    mean_peer = models.FloatField()
+    mean_brier = models.FloatField(null=True)
+    mean_coverage = models.FloatField()
+    eligible = models.BooleanField(default=True)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["tournament", "rank", "-total_peer"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tournament", "forecaster"],
+                condition=Q(forecaster__isnull=False),
+                name="leaderboard_forecaster_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["tournament", "subject"],
+                condition=Q(forecaster__isnull=True),
+                name="leaderboard_crowd_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tournament.slug} #{self.rank} {self.forecaster or self.subject}"
