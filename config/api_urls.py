@@ -1,9 +1,68 @@
-"""REST API routes: /api/v1/, the OpenAPI schema and its docs."""
+"""REST API routes: /api/v1/, the OpenAPI schema and its docs (served from the sidecar, no CDN)."""
 
-from django.urls import path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from forecasts import api as forecasts_api
+from markets import api as markets_api
+from scoring import api as scoring_api
+
+router = DefaultRouter()
+router.register("tournaments", markets_api.TournamentViewSet, basename="tournament")
+router.register("questions", markets_api.QuestionViewSet, basename="question")
+router.register("benchmarks", markets_api.BenchmarkViewSet, basename="benchmark")
+router.register("forecasts", forecasts_api.ForecastViewSet, basename="forecast")
+router.register("scores", scoring_api.ScoreViewSet, basename="score")
+
+TOURNAMENT = "tournaments/<slug:slug>/"
+QUESTION = "questions/<int:pk>/"
+
+v1 = [
+    path(
+        f"{QUESTION}history/", forecasts_api.QuestionHistoryView.as_view(), name="question-history"
+    ),
+    path(
+        f"{QUESTION}crowd-export/",
+        forecasts_api.QuestionCrowdExportView.as_view(),
+        name="question-crowd-export",
+    ),
+    path(
+        f"{QUESTION}crowd-export/manifest/",
+        forecasts_api.QuestionCrowdManifestView.as_view(),
+        name="question-crowd-manifest",
+    ),
+    path(
+        f"{TOURNAMENT}crowd-export/",
+        forecasts_api.TournamentCrowdExportView.as_view(),
+        name="tournament-crowd-export",
+    ),
+    path(
+        f"{TOURNAMENT}crowd-export/manifest/",
+        forecasts_api.TournamentCrowdManifestView.as_view(),
+        name="tournament-crowd-manifest",
+    ),
+    path(
+        f"{TOURNAMENT}forecasts-export/",
+        forecasts_api.TournamentForecastsExportView.as_view(),
+        name="tournament-forecasts-export",
+    ),
+    path(f"{TOURNAMENT}leaderboard/", scoring_api.LeaderboardView.as_view(), name="leaderboard"),
+    path(f"{TOURNAMENT}calibration/", scoring_api.CalibrationView.as_view(), name="calibration"),
+    path(
+        f"{TOURNAMENT}scores-export/",
+        scoring_api.ScoresExportView.as_view(),
+        name="tournament-scores-export",
+    ),
+    path("", include(router.urls)),
+]
 
 urlpatterns = [
+    path("api/v1/", include((v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Web pages to create and revoke API tokens (session login).
+    path("account/tokens/", include("forecasts.token_views")),
+    # Anything else under /api/ is a JSON 404, not the site's HTML page.
+    re_path(r"^api/", markets_api.api_not_found),
 ]

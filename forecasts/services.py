@@ -19,6 +19,8 @@ from forecasts.errors import InvalidProbability, NothingToWithdraw, QuestionNotO
 from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster
 from markets.models import Question
 
+# Rebuild the sums when a removal leaves less than this share of the weight (see _crowd_apply).
+CANCELLATION = 1e-6
 P_MIN = pooling.EPS
 P_MAX = 1.0 - pooling.EPS
 
@@ -154,9 +156,10 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
     write) or the tournament's parameters changed since the sums were built.
     """
     params = crowd_params(question)
-    state, _ = CrowdState.objects.get_or_create(question=question)
+    state, created = CrowdState.objects.get_or_create(question=question, defaults={"params": params})
     last = CrowdPoint.objects.filter(question=question).order_by("-seq").first()
-    if state.params != params or (last is not None and event.time < last.time):
+    stale = state.params != params and state.events > 0
+    if stale or (last is not None and event.time < last.time):
         crowd_recompute(question_id=question.pk)
         return
 
@@ -173,6 +176,7 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
         .order_by("-time", "-id")
         .first()
     )
+    weight_before = state.sum_w
     if previous is not None and previous.kind == Forecast.Kind.FORECAST:
         w, wl, p = _term(previous, t0, half_life)
         state.sum_w -= w
@@ -186,6 +190,11 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
         state.sum_p += p
         state.forecasters += 1
 
+    if state.forecasters > 0 and not state.sum_w > CANCELLATION * weight_before:
+        # Removing a term that carried nearly all the weight (a recent forecast under a short
+        # half-life) leaves little but rounding error in the sums: rebuild them exactly.
+        crowd_recompute(question_id=question.pk)
+        return
     if state.forecasters == 0:
         # Exact zero rather than accumulated rounding.
         state.sum_w = state.sum_wl = state.sum_p = 0.0
@@ -200,6 +209,7 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
         state.mean = state.sum_p / state.forecasters
         state.median = None  # filled after commit (see crowd_fill_medians)
     state.t0 = dt.datetime.fromtimestamp(t0, tz=dt.UTC)
+    state.params = params
     state.events += 1
     state.updated_at = timezone.now()
     state.save()
@@ -269,6 +279,10 @@ def crowd_recompute(*, question_id: int) -> int:
     )
     params = crowd_params(question)
     ev = load_events(question_id)
+    if not len(ev["ids"]):
+        CrowdPoint.objects.filter(question_id=question_id).delete()
+        CrowdState.objects.filter(question_id=question_id).delete()
+        return 0
     hist = pool_history(
         ev["times"],
         ev["forecaster"],
@@ -335,7 +349,7 @@ def crowd_fill_medians(*, question_id: int) -> int:
     Submissions keep the log pool and the mean in O(1) and leave the median empty; this runs
     after commit, recomputes the exact medians vectorized and fills the empty ones. Idempotent.
     """
-    from forecasts.history import pool_history
+    from forecasts.history import median_history
 
     Question.objects.select_for_update(of=("self",)).filter(pk=question_id).first()
     missing = list(
@@ -344,12 +358,12 @@ def crowd_fill_medians(*, question_id: int) -> int:
     if not missing:
         return 0
     ev = load_events(question_id)
-    hist = pool_history(ev["times"], ev["forecaster"], ev["probs"], accuracy=ev["accuracy"])
+    medians = median_history(ev["forecaster"], ev["probs"])
     index = {int(fid): i for i, fid in enumerate(ev["ids"].tolist())}
     for point in missing:
         i = index.get(point.forecast_id) if point.forecast_id else None
         if i is not None:
-            point.median = _none_if_nan(hist.median[i])
+            point.median = _none_if_nan(medians[i])
     CrowdPoint.objects.bulk_update(missing, ["median"], batch_size=5000)
     last = CrowdPoint.objects.filter(question_id=question_id).order_by("-seq").first()
     if last is not None:

@@ -1,10 +1,18 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
 
 from markets.errors import ResolutionError
+from markets.ingest import benchmark_result_record
+from markets.milestones import resolution_confirm, resolution_reject
 from markets.models import (
     AuditRecord,
     Benchmark,
@@ -14,7 +22,7 @@ from markets.models import (
     Resolution,
     Tournament,
 )
-from markets.services import question_resolve
+from markets.services import question_resolve, question_review_clear
 
 
 @admin.register(Tournament)
@@ -56,30 +64,103 @@ class AuditInline(admin.TabularInline):
         return False
 
 
-def _resolve_action(outcome: str, label: str):
-    def action(modeladmin: QuestionAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-        done = 0
-        for question in queryset:
-            try:
-                question_resolve(
-                    question_id=question.pk,
-                    outcome=outcome,
-                    reason=f"Resolved {label} from the admin list by {request.user}",
-                    user=request.user,
-                )
-                done += 1
-            except ResolutionError as exc:
-                modeladmin.message_user(request, f"{question}: {exc}", messages.ERROR)
-        if done:
-            modeladmin.message_user(request, f"Resolved {done} question(s) {label}.")
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4, "cols": 80}),
+        help_text="Recorded in the audit trail with your name and the time.",
+    )
 
-    action.__name__ = f"resolve_{outcome}"
-    action.short_description = f"Resolve selected questions {label}"  # type: ignore[attr-defined]
-    return action
+    def __init__(self, *args: Any, reason_required: bool = True, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["reason"].required = reason_required
+
+
+def reason_action(
+    *,
+    name: str,
+    description: str,
+    intro: str,
+    submit: str,
+    apply: Callable[[Any, Any, str], object],
+    reason_required: bool = True,
+):
+    """An admin action that first asks for a reason on an intermediate page, then applies
+    ``apply(obj, user, reason)`` (a service call) to each selected object."""
+
+    def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet):
+        submitted = "apply" in request.POST
+        form = ReasonForm(request.POST if submitted else None, reason_required=reason_required)
+        if submitted and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            done = 0
+            for obj in queryset:
+                try:
+                    apply(obj, request.user, reason)
+                    done += 1
+                except ResolutionError as exc:
+                    modeladmin.message_user(request, f"{obj}: {exc}", messages.ERROR)
+            if done:
+                modeladmin.message_user(request, f"{description}: {done} done.", messages.SUCCESS)
+            return None  # back to the change list
+        context = {
+            **modeladmin.admin_site.each_context(request),
+            "title": description,
+            "intro": intro,
+            "objects": list(queryset),
+            "form": form,
+            "action_name": name,
+            "submit_label": submit,
+            "opts": modeladmin.model._meta,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "staff/admin_action_form.html", context)
+
+    action.__name__ = name
+    return admin.action(description=description, permissions=["resolve"])(action)
+
+
+def _resolve_with(outcome: str):
+    def apply(question: Question, user: Any, reason: str) -> object:
+        return question_resolve(question_id=question.pk, outcome=outcome, reason=reason, user=user)
+
+    return apply
+
+
+def _resolve_action(outcome: str, label: str):
+    return reason_action(
+        name=f"resolve_{outcome}",
+        description=f"Resolve or re-resolve selected questions {label}",
+        intro=(
+            f"These questions will be resolved {label} now, as a new final resolution version. "
+            "A resolved question is re-resolved: its current version is superseded and scores "
+            "are recomputed. Any pending proposal is superseded."
+        ),
+        submit=f"Resolve {label}",
+        apply=_resolve_with(outcome),
+    )
+
+
+def _clear_review(question: Question, user: Any, reason: str) -> object:
+    return question_review_clear(question_id=question.pk, user=user, reason=reason)
+
+
+def _confirm(resolution: Resolution, user: Any, reason: str) -> object:
+    return resolution_confirm(resolution_id=resolution.pk, user=user, reason=reason)
+
+
+def _reject(resolution: Resolution, user: Any, reason: str) -> object:
+    return resolution_reject(resolution_id=resolution.pk, user=user, reason=reason)
+
+
+class ResolvePermissionMixin:
+    """Resolving is a change to questions: staff need the change-question permission."""
+
+    def has_resolve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("markets.change_question")
 
 
 @admin.register(Question)
-class QuestionAdmin(admin.ModelAdmin):
+class QuestionAdmin(ResolvePermissionMixin, admin.ModelAdmin):
     list_display = ["title", "tournament", "status", "open_time", "close_time", "needs_review"]
     list_filter = ["status", "tournament", "needs_review", "benchmark"]
     search_fields = ["title", "key"]
@@ -88,6 +169,16 @@ class QuestionAdmin(admin.ModelAdmin):
         _resolve_action("yes", "YES"),
         _resolve_action("no", "NO"),
         _resolve_action("annulled", "ANNULLED"),
+        reason_action(
+            name="clear_review",
+            description="Keep the resolution of selected flagged questions (clear the flag)",
+            intro=(
+                "The evidence behind these resolutions changed. Clearing the flag keeps the "
+                "resolution as it is; to change the outcome, re-resolve instead."
+            ),
+            submit="Keep resolution and clear flag",
+            apply=_clear_review,
+        ),
     ]
     fieldsets = [
         (None, {"fields": ["tournament", "key", "title", "description", "resolution_criteria"]}),
@@ -100,11 +191,42 @@ class QuestionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Resolution)
-class ResolutionAdmin(admin.ModelAdmin):
-    list_display = ["question", "version", "outcome", "state", "source", "decided_by", "created_at"]
+class ResolutionAdmin(ResolvePermissionMixin, admin.ModelAdmin):
+    list_display = [
+        "question",
+        "version",
+        "outcome",
+        "state",
+        "source",
+        "decided_by",
+        "evidence_result",
+        "finalizes_at",
+        "created_at",
+    ]
     list_filter = ["state", "outcome", "source"]
     search_fields = ["question__title", "reason"]
+    list_select_related = ["question", "decided_by", "evidence_result__benchmark"]
     inlines = [AuditInline]
+    actions = [
+        reason_action(
+            name="confirm_proposals",
+            description="Confirm selected proposed resolutions (final now)",
+            intro="These proposals become final now, before their review window ends.",
+            submit="Confirm",
+            apply=_confirm,
+            reason_required=False,
+        ),
+        reason_action(
+            name="reject_proposals",
+            description="Reject selected proposed resolutions",
+            intro=(
+                "These proposals are rejected; the question stays unresolved. The milestone "
+                "rule will not propose the same evidence again."
+            ),
+            submit="Reject",
+            apply=_reject,
+        ),
+    ]
 
     # Versions are created by services only; the admin shows them.
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -144,12 +266,32 @@ class BenchmarkResultAdmin(admin.ModelAdmin):
     list_display = ["benchmark", "system", "value", "achieved_on", "first_seen", "is_current"]
     list_filter = ["benchmark", "is_current"]
     search_fields = ["system"]
-    readonly_fields = ["snapshot", "revision_of", "is_current", "entered_by"]
+    fields = ["benchmark", "system", "value", "achieved_on", "source_url", "extra"]
+    readonly_fields = ["first_seen", "snapshot", "revision_of", "is_current", "entered_by"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [*self.fields, *(self.readonly_fields if obj is not None else [])]
+
+    # Results are never edited in place: entering the same system again records a revision.
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
 
     def save_model(self, request: HttpRequest, obj: BenchmarkResult, form, change: bool) -> None:
-        if not change:
-            obj.entered_by = request.user
-        super().save_model(request, obj, form, change)
+        result, status = benchmark_result_record(
+            benchmark_id=obj.benchmark_id,
+            system=obj.system,
+            value=obj.value,
+            achieved_on=obj.achieved_on,
+            source_url=obj.source_url,
+            extra=obj.extra,
+            user=request.user,
+        )
+        # The admin logs and redirects with the saved object: hand it the row the service kept.
+        obj.pk = result.pk
+        obj._state.adding = False
+        if status != "added":
+            what = "recorded as a revision" if status == "revised" else "unchanged"
+            self.message_user(request, f"{result.system}: {what}.", messages.INFO)
 
 
 @admin.register(FeedSnapshot)
@@ -158,8 +300,18 @@ class FeedSnapshotAdmin(admin.ModelAdmin):
     list_filter = ["feed", "outcome"]
     exclude = ["raw"]
     readonly_fields = [
-        "feed", "source", "fetched_at", "etag", "last_modified", "sha256", "size",
-        "parser_version", "outcome", "error", "results_added", "results_revised",
+        "feed",
+        "source",
+        "fetched_at",
+        "etag",
+        "last_modified",
+        "sha256",
+        "size",
+        "parser_version",
+        "outcome",
+        "error",
+        "results_added",
+        "results_revised",
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -233,6 +233,9 @@ class Question(models.Model):
     needs_review = models.BooleanField(
         default=False, help_text="Evidence of a final resolution was revised; an admin must look."
     )
+    # When the sweep last evaluated the milestone: it takes the least recently checked questions
+    # first, so a bounded batch still reaches every question in turn.
+    milestone_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     objects = QuestionQuerySet.as_manager()
@@ -374,6 +377,7 @@ class AuditRecord(models.Model):
         RERESOLVED = "reresolved", "Re-resolved"
         IMPORTED = "imported", "Imported"
         FLAGGED = "flagged", "Flagged for review"
+        REVIEWED = "reviewed", "Review flag cleared"
         CLOSED = "closed", "Closed"
 
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="audit")

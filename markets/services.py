@@ -8,6 +8,7 @@ stale task for an older version finds its resolution no longer final and does no
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -53,7 +54,9 @@ def question_resolve(
 ) -> Resolution:
     """Resolve (or re-resolve) a question with a final outcome, superseding what was there."""
     if outcome not in Outcome.values:
-        raise ResolutionError(f"Unknown outcome {outcome!r}: use one of {', '.join(Outcome.values)}.")
+        raise ResolutionError(
+            f"Unknown outcome {outcome!r}: use one of {', '.join(Outcome.values)}."
+        )
     question = _lock(question_id)
     now = timezone.now()
     previous = question.resolutions.filter(state=State.FINAL).first()
@@ -138,3 +141,49 @@ def questions_close_due(*, now: dt.datetime | None = None, batch: int = 500) -> 
                 )
                 closed += 1
     return closed
+
+
+@transaction.atomic
+def question_review_clear(*, question_id: int, user: Any, reason: str) -> Question:
+    """Staff looked at a flagged question and keep its resolution as it is."""
+    if not reason.strip():
+        raise ResolutionError("Clearing a review flag needs a reason.")
+    question = _lock(question_id)
+    updated = Question.objects.filter(pk=question.pk, needs_review=True).update(needs_review=False)
+    if updated != 1:
+        raise ResolutionError(f"“{question}” is not flagged for review.")
+    actor = user if getattr(user, "is_authenticated", False) else None
+    AuditRecord.objects.create(
+        question=question,
+        resolution=question.resolutions.filter(state=State.FINAL).first(),
+        action=AuditRecord.Action.REVIEWED,
+        actor=actor,
+        actor_label="" if actor else "staff",
+        reason=reason.strip(),
+    )
+    question.needs_review = False
+    return question
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    opened: int
+    closed: int
+    evaluated: int
+    finalized: int
+
+
+def markets_sweep(*, now: dt.datetime | None = None, batch: int = 200) -> SweepReport:
+    """One periodic pass: open and close due questions, evaluate milestone questions, finalize
+    proposals whose review window has passed. Every step is a bounded batch and idempotent, so
+    overlapping or repeated sweeps are harmless, and a sweep catches whatever a lost task missed.
+    """
+    from markets.milestones import milestones_evaluate_due, resolutions_finalize_due
+
+    now = now or timezone.now()
+    opened = questions_open_due(now=now, batch=batch)
+    closed = questions_close_due(now=now, batch=batch)
+    # Evaluate before finalizing, so that a revision seen now withdraws a due proposal first.
+    evaluated = milestones_evaluate_due(now=now, batch=batch)
+    finalized = resolutions_finalize_due(now=now, batch=batch)
+    return SweepReport(opened=opened, closed=closed, evaluated=evaluated, finalized=finalized)

@@ -1,7 +1,31 @@
-from django.urls import path
+"""The website's routes: pages, forecast writes and accounts (the API lives in config.api_urls)."""
 
+from django.urls import include, path
+
+from forecasts import views as forecast_views
 from markets import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("tournaments/<slug:slug>/", views.tournament_detail, name="tournament-detail"),
+    path("tournaments/<slug:slug>/leaderboard/", views.leaderboard, name="leaderboard"),
+    path("questions/<int:pk>/", views.question_detail, name="question-detail"),
+    path(
+        "questions/<int:pk>/forecast/",
+        forecast_views.forecast_submit_view,
+        name="forecast-submit",
+    ),
+    path(
+        "questions/<int:pk>/withdraw/",
+        forecast_views.forecast_withdraw_view,
+        name="forecast-withdraw",
+    ),
+    path("forecasters/<int:pk>/", views.track_record, name="track-record"),
+    path("me/", views.my_track_record, name="my-track-record"),
+    path("crowd/", views.crowd_track_record, name="crowd-track-record"),
+    path("benchmarks/", views.benchmark_list, name="benchmark-list"),
+    path("benchmarks/<slug:slug>/", views.benchmark_detail, name="benchmark-detail"),
+    path("accounts/signup/", views.signup, name="signup"),
+    # login, logout, password_change(_done), password_reset(_done|_confirm|_complete)
+    path("accounts/", include("django.contrib.auth.urls")),
 ]

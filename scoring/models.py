@@ -37,6 +37,9 @@ class Score(models.Model):
     rule = models.CharField(max_length=14, choices=Rule.choices)
     score = models.FloatField(null=True, help_text="NULL where the rule has no value (no coverage).")
     coverage = models.FloatField()
+    forecast = models.FloatField(
+        null=True, blank=True, help_text="Spot rules: the probability held at the end."
+    )
     computed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -1,0 +1,294 @@
+"""Crowd export at scale: a 1,000,000-point history exported as CSV, verified, then tampered with.
+
+Prints figures, asserts nothing (STYLE: benchmarks print, tests assert). Needs PostgreSQL:
+
+    createdb -h 127.0.0.1 -U postgres takeoff_bench     # the script creates it when missing
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/takeoff_bench \
+        .venv/bin/python bench/bench_export.py
+
+Steps:
+1. Build one question with N forecast events (default 1,000,000; ``BENCH_POINTS``) from 5,000
+   imported forecasters, written with PostgreSQL COPY (psycopg 3 ``cursor.copy``); its crowd
+   history is computed by ``forecasts.history.pool_history`` — the function ``crowd_recompute``
+   uses — and COPYed as N CrowdPoint rows.
+2. ``manage.py export_crowd --format csv`` in a child process: wall time, rows/s, peak RSS. The
+   CSV rendering alone is also timed in-process (without the manifest's input digest pass).
+   A 10x smaller history is exported too: equal peak RSS shows the export runs in constant
+   memory.
+3. ``manage.py verify_export`` on the manifest: must say MATCH.
+4. One forecast's probability is changed in the database: verify_export must say MISMATCH (exit
+   status 1). The change is then undone and verify_export matches again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/takeoff_bench"
+os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+POINTS = int(os.environ.get("BENCH_POINTS", "1000000"))
+SMALL = max(POINTS // 10, 1)
+FORECASTERS = 5000
+SLUG = "bench-export"
+T0 = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    admin = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django() -> None:
+    url = os.environ["DATABASE_URL"]
+    if not url.startswith("postgres"):
+        sys.exit("bench_export needs PostgreSQL: set DATABASE_URL=postgres://…")
+    ensure_database(url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+
+
+def build_question(key: str, n: int, forecasters: list[int]) -> int:
+    """N forecast events on one question, COPYed, and its crowd history, COPYed."""
+    import numpy as np
+    from django.db import connection, transaction
+
+    from forecasts.history import pool_history
+    from forecasts.models import CrowdPoint, CrowdState, Forecast
+    from markets.models import Question, Tournament
+
+    tournament = Tournament.objects.get(slug=SLUG)
+    question = Question.objects.create(
+        tournament=tournament,
+        key=key,
+        title=f"Benchmark question with {n:,} forecast events",
+        open_time=T0,
+        close_time=T0 + dt.timedelta(days=3650),
+        status=Question.Status.OPEN,
+    )
+    rng = np.random.default_rng(2026 + n)
+    who = rng.integers(0, len(forecasters), size=n)
+    probs = np.round(rng.uniform(0.001, 0.999, size=n), 3)
+    # One event per second, plus a sub-second offset: distinct, increasing times.
+    micros = np.arange(n, dtype=np.int64) * 1_000_000 + rng.integers(0, 999_999, size=n)
+    ids = np.asarray(forecasters, dtype=np.int64)[who]
+    base = T0.timestamp()
+    f_table = Forecast._meta.db_table
+    p_table = CrowdPoint._meta.db_table
+    with transaction.atomic(), connection.cursor() as cur:
+        raw = cur.cursor
+        with raw.copy(
+            f"COPY {f_table} (question_id, forecaster_id, kind, probability, time, rationale, "
+            "accuracy) FROM STDIN"
+        ) as copy:
+            for fid, p, us in zip(ids.tolist(), probs.tolist(), micros.tolist(), strict=True):
+                t = dt.datetime.fromtimestamp(base + us / 1e6, tz=dt.UTC)
+                copy.write_row((question.pk, fid, "forecast", p, t, "", 1.0))
+        rows = Forecast.objects.filter(question=question).order_by("time", "id")
+        event_ids = list(rows.values_list("id", flat=True))
+        times = (base + micros / 1e6).astype(np.float64)
+        hist = pool_history(times, ids, probs.astype(np.float64))
+        with raw.copy(
+            f"COPY {p_table} (question_id, seq, time, forecasters, probability, median, mean, "
+            "forecast_id) FROM STDIN"
+        ) as copy:
+            for i in range(n):
+                t = dt.datetime.fromtimestamp(base + int(micros[i]) / 1e6, tz=dt.UTC)
+                copy.write_row(
+                    (
+                        question.pk,
+                        i + 1,
+                        t,
+                        int(hist.forecasters[i]),
+                        float(hist.probability[i]),
+                        float(hist.median[i]),
+                        float(hist.mean[i]),
+                        event_ids[i],
+                    )
+                )
+        CrowdState.objects.update_or_create(
+            question=question,
+            defaults={
+                "forecasters": int(hist.forecasters[-1]),
+                "probability": float(hist.probability[-1]),
+                "median": float(hist.median[-1]),
+                "mean": float(hist.mean[-1]),
+                "events": n,
+            },
+        )
+        cur.execute(f"ANALYZE {f_table}; ANALYZE {p_table}")
+    return question.pk
+
+
+def build() -> None:
+    from django.db import connection
+
+    from forecasts.models import CrowdPoint, Forecast, Forecaster
+    from markets.models import Tournament
+
+    old = Tournament.objects.filter(slug=SLUG).first()
+    if old is not None:
+        with connection.cursor() as cur:
+            qids = list(old.questions.values_list("id", flat=True))
+            if qids:
+                cur.execute(
+                    f"DELETE FROM {CrowdPoint._meta.db_table} WHERE question_id = ANY(%s)", [qids]
+                )
+                cur.execute(
+                    f"DELETE FROM {Forecast._meta.db_table} WHERE question_id = ANY(%s)", [qids]
+                )
+        old.delete()
+    Tournament.objects.create(slug=SLUG, name="Export benchmark", min_forecasters=1)
+    Forecaster.objects.filter(source=SLUG).delete()
+    Forecaster.objects.bulk_create(
+        [Forecaster(source=SLUG, key=f"bench-{i:05d}") for i in range(FORECASTERS)]
+    )
+    forecasters = list(Forecaster.objects.filter(source=SLUG).values_list("id", flat=True))
+    started = time.perf_counter()
+    build_question("big", POINTS, forecasters)
+    build_question("small", SMALL, forecasters)
+    print(
+        f"build: {POINTS:,} + {SMALL:,} forecast events and crowd points via COPY in "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+
+
+def manage_rss(*args: str) -> tuple[int, float, float, str]:
+    """Like ``manage`` but with this child's own peak RSS (os.wait4)."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+        cwd=ROOT,
+    )
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024, out
+
+
+def render_only(question_key: str) -> tuple[int, float]:
+    """In-process: the CSV bytes alone (no input digest), streamed to nowhere."""
+    from forecasts import exports
+    from markets.models import Tournament
+
+    export = exports.crowd_export_plan(
+        tournament=Tournament.objects.get(slug=SLUG),
+        fmt="csv",
+        question_key=question_key,
+        as_of=dt.datetime(2100, 1, 1, tzinfo=dt.UTC),
+    )
+    result = exports.RenderResult()
+    started = time.perf_counter()
+    for _ in exports.render(export, result):
+        pass
+    return result.rows, time.perf_counter() - started
+
+
+def main() -> None:
+    setup_django()
+    from django.db import connection
+
+    from forecasts.models import Forecast
+    from markets.models import Question
+
+    print(f"PostgreSQL {connection.cursor().connection.info.server_version}, {POINTS:,} points")
+    build()
+    out_dir = Path(tempfile.mkdtemp(prefix="takeoff-bench-export-"))
+    as_of = "2100-01-01T00:00:00Z"
+
+    rows, seconds = render_only("big")
+    print(
+        f"CSV rendering alone (in-process): {rows:,} rows in {seconds:.2f} s "
+        f"= {rows / seconds:,.0f} rows/s"
+    )
+
+    big = out_dir / "big.csv"
+    code, wall, rss, out = manage_rss(
+        "export_crowd",
+        "--tournament",
+        SLUG,
+        "--question",
+        "big",
+        "--format",
+        "csv",
+        "--output",
+        str(big),
+        "--as-of",
+        as_of,
+        "--no-progress",
+    )
+    print(
+        f"export_crowd (CSV + manifest with input digest), {POINTS:,} rows: {wall:.2f} s wall "
+        f"= {POINTS / wall:,.0f} rows/s incl. process start; peak RSS {rss:.0f} MiB; "
+        f"{big.stat().st_size / 2**20:.0f} MiB written (exit {code})"
+    )
+    small = out_dir / "small.csv"
+    _, wall_s, rss_s, _ = manage_rss(
+        "export_crowd",
+        "--tournament",
+        SLUG,
+        "--question",
+        "small",
+        "--format",
+        "csv",
+        "--output",
+        str(small),
+        "--as-of",
+        as_of,
+        "--no-progress",
+    )
+    print(
+        f"export_crowd, {SMALL:,} rows: {wall_s:.2f} s; peak RSS {rss_s:.0f} MiB "
+        f"(constant memory: {rss:.0f} MiB for 10x the rows)"
+    )
+    _, wall_b, rss_b, _ = manage_rss("check")
+    print(f"baseline: manage.py check peak RSS {rss_b:.0f} MiB ({wall_b:.2f} s)")
+    if code:
+        print(out)
+
+    manifest = big.with_name(big.name + ".manifest.json")
+    code, wall, rss, out = manage_rss("verify_export", str(manifest), "--no-progress")
+    print(
+        f"verify_export: exit {code} in {wall:.2f} s, peak RSS {rss:.0f} MiB: "
+        f"{out.strip().splitlines()[-1]}"
+    )
+
+    question = Question.objects.get(tournament__slug=SLUG, key="big")
+    victim = Forecast.objects.filter(question=question).order_by("time", "id")[POINTS // 2]
+    original = victim.probability
+    Forecast.objects.filter(pk=victim.pk).update(probability=0.5 if original != 0.5 else 0.51)
+    code, wall, _, out = manage_rss("verify_export", str(manifest), "--no-progress")
+    lines = [line for line in out.strip().splitlines() if line.strip()]
+    print(f"after changing forecast {victim.pk} ({original} → other): exit {code} in {wall:.2f} s")
+    for line in lines[-4:]:
+        print(f"    {line}")
+    Forecast.objects.filter(pk=victim.pk).update(probability=original)
+    code, wall, _, out = manage_rss("verify_export", str(manifest), "--no-progress")
+    print(f"after undoing the change: exit {code}: {out.strip().splitlines()[-1]}")
+    print(f"files in {out_dir}")
+
+
+if __name__ == "__main__":
+    main()

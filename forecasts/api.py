@@ -1,0 +1,396 @@
+"""REST API, forecasts side: submit and withdraw, your forecasts, crowd history and exports.
+
+Writes go through ``forecasts.services`` (the same rules as the web form); domain errors become
+400 (bad input) or 409 (the question's state forbids it), with the service's message.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from forecasts import exports
+from forecasts.errors import ForecastError, NothingToWithdraw, QuestionNotOpen
+from forecasts.models import CrowdPoint, CrowdState, Forecast
+from forecasts.reveal import crowd_reveal
+from forecasts.serializers import (
+    CrowdPointSerializer,
+    ExportManifestSerializer,
+    ForecastSerializer,
+    ForecastSubmitSerializer,
+    ForecastWithdrawSerializer,
+    HiddenCrowdSerializer,
+)
+from forecasts.services import forecast_submit, forecast_withdraw, forecaster_for_user
+from markets.api import (
+    API_THROTTLES,
+    MAX_ID,
+    POSITIVE_INT,
+    READ_ERRORS,
+    ApiViewMixin,
+    SubmitThrottle,
+    errors,
+    param_choice,
+    param_int,
+    param_single,
+    param_text,
+    visible_question,
+    visible_tournament,
+)
+from markets.models import Question, Tournament
+
+# --- forecasts -------------------------------------------------------------------------------
+
+
+def _conflict(message: str) -> OpenApiResponse:
+    from markets.api import ErrorSerializer
+
+    return OpenApiResponse(ErrorSerializer, description=message)
+
+
+def _raise_for(exc: ForecastError) -> Response:
+    """Map a domain error to HTTP: the question's state → 409, anything else → 400."""
+    if isinstance(exc, QuestionNotOpen | NothingToWithdraw):
+        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    return Response({"probability": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Your forecast events (forecasts and withdrawals), newest first",
+        parameters=[
+            OpenApiParameter("question", POSITIVE_INT, description="Question id."),
+            OpenApiParameter("tournament", str, description="Tournament slug."),
+        ],
+        responses={200: ForecastSerializer(many=True), **errors(*READ_ERRORS)},
+    ),
+    retrieve=extend_schema(
+        summary="One of your forecast events",
+        responses={200: ForecastSerializer, **errors(*READ_ERRORS)},
+    ),
+)
+class ForecastViewSet(
+    ApiViewMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Your own forecast log. Submitting appends a forecast; withdrawing appends a withdrawal."""
+
+    serializer_class = ForecastSerializer
+    permission_classes = [IsAuthenticated]
+    throttle_classes = [*API_THROTTLES, SubmitThrottle]
+    parser_classes = [JSONParser]
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self) -> QuerySet[Forecast]:
+        user = self.request.user
+        qs = (
+            Forecast.objects.filter(
+                forecaster__user=user, question__in=Question.objects.visible_to(user)
+            )
+            .select_related("question__tournament")
+            .order_by("-time", "-id")
+        )
+        if self.action == "list":
+            r = self.request
+            if (qid := param_int(r, "question", minimum=1, maximum=MAX_ID)) is not None:
+                qs = qs.filter(question_id=qid)
+            if slug := param_text(r, "tournament"):
+                qs = qs.filter(question__tournament__slug=slug)
+        return qs
+
+    @extend_schema(
+        summary="Submit a forecast (a new event; your previous forecast is replaced)",
+        request=ForecastSubmitSerializer,
+        responses={
+            201: ForecastSerializer,
+            409: _conflict("The question is not open for forecasts."),
+            **errors(400, 401, 404, 429),
+        },
+    )
+    def create(self, request: Request) -> Response:
+        data = ForecastSubmitSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        question = visible_question(request, data.validated_data["question"])
+        try:
+            forecast = forecast_submit(
+                question_id=question.pk,
+                forecaster=forecaster_for_user(request.user),
+                probability=data.validated_data["probability"],
+                rationale=data.validated_data["rationale"],
+            )
+        except ForecastError as exc:
+            return _raise_for(exc)
+        forecast.question = question
+        return Response(ForecastSerializer(forecast).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Withdraw your current forecast on a question (recorded as an event)",
+        request=ForecastWithdrawSerializer,
+        responses={
+            201: ForecastSerializer,
+            409: _conflict("The question is not open, or you have no current forecast on it."),
+            **errors(400, 401, 404, 429),
+        },
+    )
+    @action(detail=False, methods=["post"])
+    def withdraw(self, request: Request) -> Response:
+        data = ForecastWithdrawSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        question = visible_question(request, data.validated_data["question"])
+        try:
+            event = forecast_withdraw(
+                question_id=question.pk, forecaster=forecaster_for_user(request.user)
+            )
+        except ForecastError as exc:
+            return _raise_for(exc)
+        event.question = question
+        return Response(ForecastSerializer(event).data, status=status.HTTP_201_CREATED)
+
+
+# --- crowd history ---------------------------------------------------------------------------
+
+
+def _reveal_for(question: Question, request: Request) -> Any:
+    state = CrowdState.objects.filter(question=question).first()
+    return crowd_reveal(question, request.user, state=state)
+
+
+class QuestionHistoryView(ApiViewMixin, GenericAPIView):
+    """One point after every forecast event: time, forecasters, log pool, median and mean."""
+
+    serializer_class = CrowdPointSerializer
+
+    @extend_schema(
+        summary="Crowd forecast history of a question (paginated, oldest first)",
+        responses={
+            200: CrowdPointSerializer(many=True),
+            403: OpenApiResponse(
+                HiddenCrowdSerializer, description="The crowd forecast is hidden from you."
+            ),
+            **errors(*READ_ERRORS),
+        },
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        question = visible_question(request, pk)
+        reveal = _reveal_for(question, request)
+        if not reveal.visible:
+            return Response({"detail": reveal.reason, "hidden": True}, status=403)
+        qs = CrowdPoint.objects.filter(question=question).order_by("seq")
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+EXPORT_PARAMETERS = [
+    OpenApiParameter(
+        "format", str, enum=list(exports.FORMATS), default="csv", description="File format."
+    ),
+    OpenApiParameter(
+        "as_of",
+        OpenApiTypes.DATETIME,
+        description=(
+            "Export the history as it stood at this time (ISO 8601). Default: now minus one "
+            "second. The same as_of gives the same bytes; the response's X-Takeoff-As-Of "
+            "header tells the value used."
+        ),
+    ),
+]
+EXPORT_BODY = {
+    (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV export"),
+    (200, "application/json"): OpenApiResponse(
+        OpenApiTypes.ANY, description="JSON export: an array of row objects"
+    ),
+    (200, "application/vnd.apache.parquet"): OpenApiResponse(
+        OpenApiTypes.BINARY, description="Parquet export"
+    ),
+}
+
+
+class _ExportView(ApiViewMixin, APIView):
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # ``format=csv`` names the file format here, not a DRF renderer: never answer 404/406.
+        return super().perform_content_negotiation(request, force=True)
+
+    @staticmethod
+    def _params(request: Request) -> tuple[str, dt.datetime | None]:
+        fmt = param_choice(request, "format", exports.FORMATS, default="csv")
+        raw = param_single(request, "as_of")
+        if raw is None:
+            return fmt, None
+        try:
+            as_of = exports.parse_as_of(raw)
+        except (exports.ExportError, ValueError, OverflowError):
+            raise ValidationError(
+                {"as_of": ["An ISO 8601 time, e.g. 2026-01-31T12:00:00Z."]}
+            ) from None
+        return fmt, as_of
+
+    def plan(self, request: Request, **kwargs: Any) -> exports.CrowdExport:
+        raise NotImplementedError
+
+    def stream(self, export: exports.CrowdExport, name: str) -> StreamingHttpResponse:
+        exports.fill_pending_medians(export)
+        response = StreamingHttpResponse(
+            exports.render(export), content_type=exports.CONTENT_TYPES[export.fmt]
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}.{export.fmt}"'
+        response["X-Takeoff-As-Of"] = exports.iso(export.as_of)
+        return response
+
+    def manifest(self, export: exports.CrowdExport, name: str) -> Response:
+        manifest = exports.build_manifest(export, filename=f"{name}.{export.fmt}")
+        return Response(manifest)
+
+
+def _include_revealed(request: Request) -> Any:
+    user = request.user
+    if user.is_authenticated and user.is_staff:
+        return None
+    forecast_on = (
+        set(Forecast.objects.filter(forecaster__user=user).values_list("question_id", flat=True))
+        if user.is_authenticated
+        else set()
+    )
+
+    def include(question: Question) -> bool:
+        state = CrowdState.objects.filter(question=question).first()
+        return crowd_reveal(
+            question, user, state=state, has_forecast=question.pk in forecast_on
+        ).visible
+
+    return include
+
+
+def _tournament_plan(request: Request, slug: str, fmt: str, as_of: Any) -> exports.CrowdExport:
+    tournament = visible_tournament(request, slug)
+    return exports.crowd_export_plan(
+        tournament=tournament, fmt=fmt, as_of=as_of, include=_include_revealed(request)
+    )
+
+
+def _question_plan(request: Request, pk: str, fmt: str, as_of: Any) -> exports.CrowdExport:
+    question = visible_question(request, pk)
+    reveal = _reveal_for(question, request)
+    if not reveal.visible:
+        raise PermissionDenied(reveal.reason)
+    return exports.crowd_export_plan(
+        tournament=question.tournament, fmt=fmt, question_key=question.key, as_of=as_of
+    )
+
+
+class TournamentCrowdExportView(_ExportView):
+    @extend_schema(
+        summary="Crowd history of every question of a tournament as one file (streamed)",
+        description=(
+            "Questions whose crowd forecast is hidden from you are left out; the manifest "
+            "lists the questions included. Rows: question key order, then history order."
+        ),
+        parameters=EXPORT_PARAMETERS,
+        responses={**EXPORT_BODY, **errors(400, *READ_ERRORS)},
+    )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        fmt, as_of = self._params(request)
+        export = _tournament_plan(request, slug, fmt, as_of)
+        return self.stream(export, f"{export.tournament.slug}-crowd")
+
+
+class TournamentCrowdManifestView(_ExportView):
+    @extend_schema(
+        summary="Manifest of a tournament crowd export (method, parameters, digests, rows)",
+        parameters=EXPORT_PARAMETERS,
+        responses={200: ExportManifestSerializer, **errors(400, *READ_ERRORS)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        fmt, as_of = self._params(request)
+        export = _tournament_plan(request, slug, fmt, as_of)
+        return self.manifest(export, f"{export.tournament.slug}-crowd")
+
+
+class QuestionCrowdExportView(_ExportView):
+    @extend_schema(
+        summary="Crowd history of one question as a file (streamed)",
+        parameters=EXPORT_PARAMETERS,
+        responses={**EXPORT_BODY, **errors(400, 403, *READ_ERRORS)},
+    )
+    def get(self, request: Request, pk: str) -> StreamingHttpResponse:
+        fmt, as_of = self._params(request)
+        export = _question_plan(request, pk, fmt, as_of)
+        return self.stream(export, f"{export.tournament.slug}-{export.question_key}-crowd")
+
+
+class QuestionCrowdManifestView(_ExportView):
+    @extend_schema(
+        summary="Manifest of a question's crowd export",
+        parameters=EXPORT_PARAMETERS,
+        responses={200: ExportManifestSerializer, **errors(400, 403, *READ_ERRORS)},
+    )
+    def get(self, request: Request, pk: str) -> Response:
+        fmt, as_of = self._params(request)
+        export = _question_plan(request, pk, fmt, as_of)
+        return self.manifest(export, f"{export.tournament.slug}-{export.question_key}-crowd")
+
+
+def can_export_raw(user: Any) -> bool:
+    """Staff, or researchers granted ``forecasts.view_forecast`` (admin: user permissions)."""
+    return bool(
+        user.is_authenticated and (user.is_staff or user.has_perm("forecasts.view_forecast"))
+    )
+
+
+class TournamentForecastsExportView(_ExportView):
+    @extend_schema(
+        summary="Raw forecast log of a tournament, pseudonymized (staff and permitted researchers)",
+        description=(
+            "CSV `question,time,forecaster,kind,probability`, one row per forecast event "
+            "(kind `forecast` or `withdrawal`, probability empty for a withdrawal), in the "
+            "canonical order of the crowd manifests' input digest. Forecasters are keyed-HMAC "
+            "pseudonyms; imported forecasters keep their own keys."
+        ),
+        parameters=[EXPORT_PARAMETERS[1]],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV"),
+            **errors(*READ_ERRORS, 403),
+        },
+    )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        tournament: Tournament = visible_tournament(request, slug)
+        if not can_export_raw(request.user):
+            raise PermissionDenied("Raw forecasts are for staff and permitted researchers.")
+        _, as_of = self._params(request)
+        export = exports.crowd_export_plan(tournament=tournament, fmt="csv", as_of=as_of)
+        response = StreamingHttpResponse(
+            exports.render_raw_forecasts(export), content_type=exports.CONTENT_TYPES["csv"]
+        )
+        response["Content-Disposition"] = f'attachment; filename="{tournament.slug}-forecasts.csv"'
+        response["X-Takeoff-As-Of"] = exports.iso(export.as_of)
+        return response
+
+
+__all__ = [
+    "ForecastViewSet",
+    "QuestionCrowdExportView",
+    "QuestionCrowdManifestView",
+    "QuestionHistoryView",
+    "TournamentCrowdExportView",
+    "TournamentCrowdManifestView",
+    "TournamentForecastsExportView",
+]

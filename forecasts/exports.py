@@ -1,0 +1,788 @@
+"""Reproducible crowd-history exports: CSV, JSON and Parquet, streamed, with a manifest.
+
+An export is a pure function of (tournament, question list, format, as-of time) and the database:
+the same inputs give the same bytes, so ``verify_export`` can regenerate the file later and compare
+SHA-256 digests. What makes the bytes reproducible:
+
+- **Row order**: questions in code-point order of their key (= UTF-8 byte order), then history
+  points in ``seq`` order. Only points with ``time <= as_of`` are written.
+- **Times**: ISO 8601 UTC, always with microseconds: ``2026-01-31T12:00:00.000000Z``.
+- **Floats**: Python ``repr`` — the shortest decimal string that round-trips to the same IEEE-754
+  double (at most 17 significant digits), identical on every platform. Missing values (no active
+  forecaster; a median not computed) are an empty CSV field and JSON ``null``.
+- **CSV**: header ``question,time,forecasters,probability,median,mean``, ``\\n`` line endings,
+  the question key quoted only when it needs it (RFC 4180). **JSON**: an array of row objects,
+  one per line, keys in column order, ASCII only. **Parquet**: pyarrow, snappy, row groups of
+  ``PARQUET_ROW_GROUP`` rows, ``time`` as timestamp[us, UTC]; Parquet's footer records the writer
+  (``parquet-cpp-arrow version X``) and no timestamp, so the bytes depend only on the data and the
+  pyarrow version (recorded in the manifest).
+
+**Input forecast set digest** (``input.sha256`` in the manifest): SHA-256 over one line per
+forecast event (forecasts and withdrawals) of the exported questions with ``time <= as_of``::
+
+    json.dumps([question_key, time_iso, forecaster, probability], separators=(",", ":")) + "\\n"
+
+with ``forecaster`` the export pseudonym (``forecasts.pseudonyms``), ``probability`` the float
+(JSON ``null`` for a withdrawal). Lines are sorted by question key (code-point order), then by
+time, and events at the same instant by the line itself (the lines are ASCII, so this is byte
+order: effectively by forecaster). No database id takes part. The digest identifies the
+forecasts the crowd was computed from without revealing who made them; the raw forecasts export
+(staff) lists exactly these events in this order.
+
+The default as-of time is ``AS_OF_LAG`` before now, so that a submission whose transaction is
+still in flight cannot land behind an export that has already been read. Reads happen inside one
+REPEATABLE READ transaction on PostgreSQL, so points and the input digest describe one snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import io
+import json
+import platform
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from forecasts.models import CrowdPoint, Forecast, Forecaster
+from forecasts.pseudonyms import PseudonymCache
+from markets.models import Question, Tournament
+
+FORMATS = ("csv", "json", "parquet")
+COLUMNS = ("question", "time", "forecasters", "probability", "median", "mean")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "parquet": "application/vnd.apache.parquet",
+}
+MANIFEST_VERSION = 1
+FETCH_ROWS = 20_000
+PARQUET_ROW_GROUP = 131_072
+AS_OF_LAG = dt.timedelta(seconds=1)
+FLOAT_FORMAT = (
+    "Python repr: shortest round-trip decimal (≤ 17 significant digits); empty/null = missing"
+)
+TIME_FORMAT = "ISO 8601 UTC with microseconds, e.g. 2026-01-31T12:00:00.000000Z"
+INPUT_CANONICAL_FORM = (
+    "SHA-256 of json.dumps([question, time, forecaster, probability], "
+    'separators=(",", ":")) + "\\n" '
+    "per forecast event (withdrawal: probability null) with time <= as_of, sorted by "
+    "question (code-point order), then time, then the line itself"
+)
+
+Row = tuple[str, str, int, float | None, float | None, float | None]
+
+
+class ExportError(Exception):
+    """An export that cannot be made (unknown question, bad format); the message says why."""
+
+
+def iso(t: dt.datetime) -> str:
+    """The fixed time format of every export: UTC, microseconds always present, ``Z``."""
+    t = t.astimezone(dt.UTC)
+    return f"{t:%Y-%m-%dT%H:%M:%S}.{t.microsecond:06d}Z"
+
+
+def parse_as_of(raw: str) -> dt.datetime:
+    from django.utils.dateparse import parse_datetime
+
+    value = parse_datetime(raw.strip().replace("Z", "+00:00")) if raw else None
+    if value is None:
+        raise ExportError(f"as_of {raw!r} is not an ISO 8601 time")
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def default_as_of() -> dt.datetime:
+    return timezone.now().astimezone(dt.UTC) - AS_OF_LAG
+
+
+@lru_cache(maxsize=1)
+def software_version() -> str:
+    try:
+        with (Path(settings.BASE_DIR) / "pyproject.toml").open("rb") as fh:
+            return str(tomllib.load(fh)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
+# --- what an export covers -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CrowdExport:
+    tournament: Tournament
+    questions: tuple[tuple[int, str], ...]  # (id, key), sorted by key
+    fmt: str
+    as_of: dt.datetime
+    question_key: str | None = None  # set when one question was asked for
+
+    @property
+    def keys(self) -> list[str]:
+        return [key for _, key in self.questions]
+
+
+def crowd_export_plan(
+    *,
+    tournament: Tournament,
+    fmt: str,
+    question_key: str | None = None,
+    question_keys: Iterable[str] | None = None,
+    as_of: dt.datetime | None = None,
+    include: Callable[[Question], bool] | None = None,
+) -> CrowdExport:
+    """Fix what an export covers. ``include`` filters questions (the API passes the reveal rule).
+
+    ``question_keys`` pins an explicit list (``verify_export`` replays a manifest's list).
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
+    qs = Question.objects.filter(tournament=tournament).select_related("tournament")
+    if question_key is not None:
+        qs = qs.filter(key=question_key)
+        if not qs.exists():
+            raise ExportError(f"Tournament {tournament.slug} has no question {question_key!r}.")
+    if question_keys is not None:
+        wanted = set(question_keys)
+        qs = qs.filter(key__in=wanted)
+        found = set(qs.values_list("key", flat=True))
+        if found != wanted:
+            missing = ", ".join(sorted(wanted - found))
+            raise ExportError(f"Tournament {tournament.slug} no longer has question(s) {missing}.")
+    questions = [q for q in qs if include is None or include(q)]
+    ordered = tuple(sorted(((q.pk, q.key) for q in questions), key=lambda item: item[1]))
+    return CrowdExport(
+        tournament=tournament,
+        questions=ordered,
+        fmt=fmt,
+        as_of=(as_of or default_as_of()).astimezone(dt.UTC),
+        question_key=question_key,
+    )
+
+
+def method_description(tournament: Tournament) -> dict[str, Any]:
+    return {
+        "name": "logarithmic pooling",
+        "formula": (
+            "logit p* = b + d * (sum w_i logit p_i / sum w_i - b); p_i clipped to [eps, 1-eps]"
+        ),
+        "parameters": {
+            "extremize": tournament.effective_extremize,
+            "extremize_fitted": bool(
+                tournament.fit_extremize and tournament.fitted_extremize is not None
+            ),
+            "base_rate": tournament.base_rate,
+            "base_logit": tournament.base_logit,
+            "half_life_hours": tournament.half_life_hours,
+            "track_record_weighting": tournament.track_record_weighting,
+            "epsilon": 0.001,
+        },
+        "comparators": {
+            "median": "median of the same clipped current forecasts",
+            "mean": "arithmetic mean of the same clipped current forecasts",
+        },
+    }
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def snapshot() -> Iterator[None]:
+    """One consistent read: REPEATABLE READ on PostgreSQL when we open the transaction."""
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                if outermost:
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                # Shortest round-trip float output (the PostgreSQL 12+ default, made explicit):
+                # with PG_REPR it equals Python's repr (see PG_REPR).
+                cur.execute("SET LOCAL extra_float_digits = 1")
+        yield
+
+
+def fill_pending_medians(export: CrowdExport) -> None:
+    """Fill medians that submissions left for the after-commit task, before reading.
+
+    The median of a history point is filled after the submission commits; exporting a point in
+    between would give different bytes than the same export a second later. The service is
+    idempotent and computes exactly what the task would.
+    """
+    ids = [qid for qid, _ in export.questions]
+    pending = set(
+        CrowdPoint.objects.filter(
+            question_id__in=ids, median__isnull=True, forecasters__gt=0, time__lte=export.as_of
+        ).values_list("question_id", flat=True)
+    )
+    if not pending:
+        return
+    from forecasts.services import crowd_fill_medians
+
+    for qid in sorted(pending):
+        crowd_fill_medians(question_id=qid)
+
+
+def _pg_named_cursor(sql: str, params: tuple) -> Iterator[list[tuple]]:
+    """Server-side cursor on the Django connection: constant memory for any history length."""
+    connection.ensure_connection()
+    raw = connection.connection
+    with raw.cursor(name=f"takeoff_export_{id(params)}") as cur:
+        cur.itersize = FETCH_ROWS
+        cur.execute(sql, params)
+        while rows := cur.fetchmany(FETCH_ROWS):
+            yield rows
+
+
+def iter_points(question_id: int, as_of: dt.datetime) -> Iterator[list[tuple]]:
+    """Chunks of (time_iso, forecasters, probability, median, mean) in seq order."""
+    table = CrowdPoint._meta.db_table
+    if connection.vendor == "postgresql":
+        # to_char does the time formatting in C; the format equals ``iso`` (a test checks).
+        sql = (
+            "SELECT to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
+            f"forecasters, probability, median, mean FROM {table} "
+            "WHERE question_id = %s AND time <= %s ORDER BY seq"
+        )
+        yield from _pg_named_cursor(sql, (question_id, as_of))
+        return
+    qs = (
+        CrowdPoint.objects.filter(question_id=question_id, time__lte=as_of)
+        .order_by("seq")
+        .values_list("time", "forecasters", "probability", "median", "mean")
+        .iterator(chunk_size=FETCH_ROWS)
+    )
+    while chunk := list(islice(qs, FETCH_ROWS)):
+        yield [(iso(t), n, p, m, a) for t, n, p, m, a in chunk]
+
+
+# PostgreSQL's float8 output with extra_float_digits = 1 is the shortest round-trip decimal, as
+# Python's repr; the two differ only in that repr writes integral values as "1.0" (and switches to
+# exponent notation at 1e16 rather than 1e15, which no probability reaches). A test compares the
+# two on half a million values in (0, 1]; the bytes are the same on PostgreSQL and SQLite.
+PG_REPR = "CASE WHEN {0} = trunc({0}) THEN trunc({0})::numeric::text || '.0' ELSE {0}::text END"
+PG_TIME = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+COPY_BATCH = 1 << 20  # bytes per yielded chunk
+
+
+def _copy_safe(text: str) -> bool:
+    """COPY's text format escapes these; a line without them is passed through byte for byte."""
+    return not any(c in text for c in "\\\t\n\r")
+
+
+def _pg_copy(sql: str, params: tuple) -> Iterator[bytes]:
+    """``COPY (query) TO STDOUT`` in blocks of about ``COPY_BATCH`` bytes, whole lines each."""
+    with connection.cursor() as cur, cur.cursor.copy(f"COPY ({sql}) TO STDOUT", params) as copy:
+        parts: list[bytes] = []
+        size = 0
+        for row in copy:
+            parts.append(bytes(row))
+            size += len(row)
+            if size >= COPY_BATCH:
+                yield b"".join(parts)
+                parts.clear()
+                size = 0
+        if parts:
+            yield b"".join(parts)
+
+
+def _pg_csv_rows(question_id: int, key_field: str, as_of: dt.datetime) -> Iterator[bytes]:
+    """CSV rows of one question, formatted by PostgreSQL and streamed with COPY."""
+    table = CrowdPoint._meta.db_table
+    cols = " || ',' || ".join(
+        [
+            "%s",
+            PG_TIME.format("time"),
+            "forecasters::text",
+            *(f"coalesce({PG_REPR.format(c)}, '')" for c in ("probability", "median", "mean")),
+        ]
+    )
+    sql = f"SELECT {cols} FROM {table} WHERE question_id = %s AND time <= %s ORDER BY seq"
+    yield from _pg_copy(sql, (key_field, question_id, as_of))
+
+
+def count_rows(export: CrowdExport) -> int:
+    return CrowdPoint.objects.filter(
+        question_id__in=[qid for qid, _ in export.questions], time__lte=export.as_of
+    ).count()
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+
+def _csv_field(text: str) -> str:
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _csv_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
+    yield (",".join(COLUMNS) + "\n").encode(), 0
+    for qid, key in export.questions:
+        k = _csv_field(key)
+        if connection.vendor == "postgresql" and _copy_safe(k):
+            for block in _pg_csv_rows(qid, k, export.as_of):
+                yield block, block.count(b"\n")
+            continue
+        for rows in iter_points(qid, export.as_of):
+            text = "".join(
+                [
+                    f"{k},{t},{n},{'' if p is None else repr(p)},"
+                    f"{'' if m is None else repr(m)},{'' if a is None else repr(a)}\n"
+                    for t, n, p, m, a in rows
+                ]
+            )
+            yield text.encode(), len(rows)
+
+
+def _json_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
+    """JSON array, one row object per line: ``[\\n{...},\\n{...}\\n]\\n`` (``[]`` when empty)."""
+    first = True
+    yield b"[", 0
+    for qid, key in export.questions:
+        k = json.dumps(key)
+        for rows in iter_points(qid, export.as_of):
+            parts = [
+                f'{{"question":{k},"time":"{t}","forecasters":{n},'
+                f'"probability":{"null" if p is None else repr(p)},'
+                f'"median":{"null" if m is None else repr(m)},'
+                f'"mean":{"null" if a is None else repr(a)}}}'
+                for t, n, p, m, a in rows
+            ]
+            text = ("\n" if first else ",\n") + ",\n".join(parts)
+            first = False
+            yield text.encode(), len(rows)
+    yield (b"]\n" if first else b"\n]\n"), 0
+
+
+class _Sink(io.RawIOBase):
+    """A write-only file for pyarrow that hands written bytes back to a generator."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: Any) -> int:
+        data = bytes(b)
+        self._parts.append(data)
+        return len(data)
+
+    def drain(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
+
+
+def parquet_schema() -> Any:
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("question", pa.string()),
+            ("time", pa.timestamp("us", tz="UTC")),
+            ("forecasters", pa.int64()),
+            ("probability", pa.float64()),
+            ("median", pa.float64()),
+            ("mean", pa.float64()),
+        ]
+    )
+
+
+def _parquet_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = parquet_schema()
+    sink = _Sink()
+    writer = pq.ParquetWriter(
+        sink,
+        schema,
+        compression="snappy",
+        version="2.6",
+        use_dictionary=["question"],
+        write_statistics=True,
+        store_schema=True,
+    )
+    buffer: dict[str, list] = {c: [] for c in COLUMNS}
+
+    def flush(n_rows: int) -> bytes:
+        table = pa.table(
+            {
+                "question": pa.array(buffer["question"][:n_rows], pa.string()),
+                "time": pa.array(buffer["time"][:n_rows], pa.string()).cast(
+                    schema.field("time").type
+                ),
+                "forecasters": pa.array(buffer["forecasters"][:n_rows], pa.int64()),
+                "probability": pa.array(buffer["probability"][:n_rows], pa.float64()),
+                "median": pa.array(buffer["median"][:n_rows], pa.float64()),
+                "mean": pa.array(buffer["mean"][:n_rows], pa.float64()),
+            },
+            schema=schema,
+        )
+        for c in COLUMNS:
+            del buffer[c][:n_rows]
+        writer.write_table(table, row_group_size=PARQUET_ROW_GROUP)
+        return sink.drain()
+
+    for qid, key in export.questions:
+        for rows in iter_points(qid, export.as_of):
+            buffer["question"].extend([key] * len(rows))
+            for col, values in zip(COLUMNS[1:], zip(*rows, strict=True), strict=True):
+                buffer[col].extend(values)
+            while len(buffer["time"]) >= PARQUET_ROW_GROUP:
+                yield flush(PARQUET_ROW_GROUP), 0
+            yield b"", len(rows)
+    if buffer["time"]:
+        yield flush(len(buffer["time"])), 0
+    writer.close()
+    yield sink.drain(), 0
+
+
+RENDERERS = {"csv": _csv_chunks, "json": _json_chunks, "parquet": _parquet_chunks}
+
+
+@dataclass
+class RenderResult:
+    rows: int = 0
+    size: int = 0
+    sha256: str = ""
+    _hash: Any = field(default_factory=hashlib.sha256, repr=False)
+
+
+def render(
+    export: CrowdExport,
+    result: RenderResult | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[bytes]:
+    """The export's bytes, in chunks; ``result`` receives row count, size and SHA-256 at the end.
+
+    Reads inside one snapshot transaction, which a client that goes away closes (GeneratorExit).
+    """
+    result = result if result is not None else RenderResult()
+    with snapshot():
+        for data, n in RENDERERS[export.fmt](export):
+            result.rows += n
+            if progress is not None and n:
+                progress(n)
+            if data:
+                result.size += len(data)
+                result._hash.update(data)
+                yield data
+    result.sha256 = result._hash.hexdigest()
+
+
+def _events(question_id: int, as_of: dt.datetime) -> Iterator[tuple[str, int, str]]:
+    """(time ISO, forecaster id, probability repr or ``null``) in time order."""
+    if connection.vendor == "postgresql":
+        table = Forecast._meta.db_table
+        sql = (
+            f"SELECT {PG_TIME.format('time')}, forecaster_id, "
+            f"coalesce({PG_REPR.format('probability')}, 'null') FROM {table} "
+            "WHERE question_id = %s AND time <= %s ORDER BY time, id"
+        )
+        for block in _pg_copy(sql, (question_id, as_of)):
+            for line in block.decode().splitlines():
+                t, fid, p = line.split("\t")
+                yield t, int(fid), p
+        return
+    rows = (
+        Forecast.objects.filter(question_id=question_id, time__lte=as_of)
+        .order_by("time", "id")
+        .values_list("time", "forecaster_id", "probability")
+        .iterator(chunk_size=FETCH_ROWS)
+    )
+    for t, fid, p in rows:
+        yield iso(t), fid, "null" if p is None else repr(p)
+
+
+def iter_events(export: CrowdExport) -> Iterator[tuple[str, str, str, str, str]]:
+    """The input forecast set in canonical order: (key, time, forecaster, probability, line).
+
+    ``probability`` is its ``repr`` (``null`` for a withdrawal); ``line`` is the event's
+    canonical JSON line (module doc); events of one question at the same instant are ordered by
+    the line.
+    """
+    names = PseudonymCache()
+    for qid, key in export.questions:
+        k = json.dumps(key)
+        ids = Forecast.objects.filter(question_id=qid).values("forecaster_id")
+        named = {
+            fid: (name := names(fid, imported_key=fkey, source=source), json.dumps(name))
+            for fid, source, fkey in Forecaster.objects.filter(id__in=ids).values_list(
+                "id", "source", "key"
+            )
+        }
+        group: list[tuple[str, str, str, str, str]] = []
+        group_time = None
+        for ts, fid, p in _events(qid, export.as_of):
+            if ts != group_time and group:
+                yield from _sorted_group(group)
+            group_time = ts
+            name, name_json = named[fid]
+            group.append((key, ts, name, p, f'[{k},"{ts}",{name_json},{p}]\n'))
+        yield from _sorted_group(group)
+
+
+def _sorted_group(group: list[tuple[str, str, str, str, str]]) -> list[tuple]:
+    if len(group) > 1:
+        group.sort(key=lambda event: event[4])
+    out = list(group)
+    group.clear()
+    return out
+
+
+def input_digest(export: CrowdExport) -> tuple[str, int]:
+    """SHA-256 and count of the input forecast set, in the canonical form of the module doc."""
+    h = hashlib.sha256()
+    count = 0
+    for *_, line in iter_events(export):
+        h.update(line.encode())
+        count += 1
+    return h.hexdigest(), count
+
+
+RAW_COLUMNS = ("question", "time", "forecaster", "kind", "probability")
+
+
+def render_raw_forecasts(export: CrowdExport) -> Iterator[bytes]:
+    """CSV of the input forecast set (staff and permitted researchers), canonical order."""
+    yield (",".join(RAW_COLUMNS) + "\n").encode()
+    with snapshot():
+        lines: list[str] = []
+        for key, ts, name, p, _ in iter_events(export):
+            kind = "withdrawal" if p == "null" else "forecast"
+            lines.append(
+                f"{_csv_field(key)},{ts},{_csv_field(name)},{kind},{'' if p == 'null' else p}\n"
+            )
+            if len(lines) >= FETCH_ROWS:
+                yield "".join(lines).encode()
+                lines.clear()
+        if lines:
+            yield "".join(lines).encode()
+
+
+# --- files and manifests -------------------------------------------------------------------
+
+
+def manifest_for(
+    export: CrowdExport, result: RenderResult, *, input_sha256: str, input_count: int, filename: str
+) -> dict[str, Any]:
+    software = {"takeoff": software_version(), "python": platform.python_version()}
+    if export.fmt == "parquet":
+        import pyarrow
+
+        software["pyarrow"] = pyarrow.__version__
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "kind": "crowd_history",
+        "tournament": export.tournament.slug,
+        "question": export.question_key,
+        "questions": export.keys,
+        "format": export.fmt,
+        "columns": list(COLUMNS),
+        "method": method_description(export.tournament),
+        "software": software,
+        "as_of": iso(export.as_of),
+        "input": {
+            "forecast_events": input_count,
+            "sha256": input_sha256,
+            "canonical_form": INPUT_CANONICAL_FORM,
+        },
+        "rows": result.rows,
+        "output": {"file": filename, "bytes": result.size, "sha256": result.sha256},
+        "formatting": {
+            "floats": FLOAT_FORMAT,
+            "times": TIME_FORMAT,
+            "row_order": "question key, then seq",
+        },
+    }
+
+
+def build_manifest(
+    export: CrowdExport,
+    *,
+    progress: Callable[[int], None] | None = None,
+    out: IO[bytes] | None = None,
+    filename: str = "",
+) -> dict[str, Any]:
+    """Render the export (to ``out`` if given, else only hashed) and return its manifest."""
+    fill_pending_medians(export)
+    result = RenderResult()
+    with snapshot():
+        for data in render(export, result, progress=progress):
+            if out is not None:
+                out.write(data)
+        input_sha, input_count = input_digest(export)
+    return manifest_for(
+        export, result, input_sha256=input_sha, input_count=input_count, filename=filename
+    )
+
+
+def manifest_path(path: Path) -> Path:
+    return path.with_name(path.name + ".manifest.json")
+
+
+def dump_manifest(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()
+
+
+def write_export(
+    export: CrowdExport, path: Path, *, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Write FILE and FILE.manifest.json (the file first through a temporary name)."""
+    tmp = path.with_name(path.name + ".part")
+    with tmp.open("wb") as fh:
+        manifest = build_manifest(export, progress=progress, out=fh, filename=path.name)
+    tmp.replace(path)
+    manifest_path(path).write_bytes(dump_manifest(manifest))
+    return manifest
+
+
+@dataclass
+class Verification:
+    manifest: dict[str, Any]
+    recomputed: dict[str, Any]
+    file_sha256: str | None
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_manifest(
+    manifest_file: Path, *, progress: Callable[[int], None] | None = None
+) -> Verification:
+    """Regenerate an export from the database and compare it with its manifest (and file)."""
+    try:
+        manifest = json.loads(manifest_file.read_text())
+        slug, fmt, keys = manifest["tournament"], manifest["format"], manifest["questions"]
+        as_of = parse_as_of(manifest["as_of"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ExportError(f"{manifest_file}: not a readable export manifest ({exc})") from None
+    tournament = Tournament.objects.filter(slug=slug).first()
+    if tournament is None:
+        raise ExportError(f"Tournament {slug!r} does not exist in this database.")
+    export = crowd_export_plan(
+        tournament=tournament,
+        fmt=fmt,
+        question_key=manifest.get("question"),
+        question_keys=keys,
+        as_of=as_of,
+    )
+    recomputed = build_manifest(export, progress=progress, filename=manifest["output"]["file"])
+    problems: list[str] = []
+    if recomputed["method"] != manifest.get("method"):
+        problems.append("method parameters differ from the manifest's")
+    if recomputed["input"]["sha256"] != manifest["input"]["sha256"]:
+        problems.append(
+            f"input forecast set differs: {recomputed['input']['forecast_events']} events, "
+            f"sha256 {recomputed['input']['sha256']} (manifest: "
+            f"{manifest['input']['forecast_events']} events, {manifest['input']['sha256']})"
+        )
+    if recomputed["rows"] != manifest["rows"]:
+        problems.append(f"row count {recomputed['rows']} (manifest: {manifest['rows']})")
+    if recomputed["output"]["sha256"] != manifest["output"]["sha256"]:
+        problems.append(
+            f"recomputed bytes differ: sha256 {recomputed['output']['sha256']} "
+            f"(manifest: {manifest['output']['sha256']})"
+        )
+    if fmt == "parquet":
+        import pyarrow
+
+        was = manifest.get("software", {}).get("pyarrow")
+        if was and was != pyarrow.__version__:
+            problems.append(f"written with pyarrow {was}, recomputed with {pyarrow.__version__}")
+    file_sha = None
+    data_file = manifest_file.with_name(manifest["output"]["file"])
+    if data_file.is_file():
+        file_sha = sha256_file(data_file)
+        if file_sha != manifest["output"]["sha256"]:
+            problems.append(
+                f"{data_file.name} on disk does not match the manifest (sha256 {file_sha})"
+            )
+    return Verification(manifest, recomputed, file_sha, problems)
+
+
+# --- scores ----------------------------------------------------------------------------------
+
+SCORE_COLUMNS = ("question", "forecaster", "rule", "score", "coverage")
+
+
+def iter_score_rows(tournament: Tournament) -> Iterator[tuple[str, str, str, str, str]]:
+    """Scores of the current final resolutions: forecasters (pseudonyms) and the crowd.
+
+    Order: question key, then forecaster label, then rule, all in code-point order. Floats are
+    ``repr``; a score without a value (no coverage) is an empty field.
+    """
+    from markets.models import Resolution
+    from scoring.models import Score, Subject
+
+    names = PseudonymCache()
+    questions = sorted(
+        Question.objects.filter(tournament=tournament).values_list("id", "key"),
+        key=lambda item: item[1],
+    )
+    for qid, key in questions:
+        rows = []
+        scores = Score.objects.filter(
+            question_id=qid,
+            resolution__state=Resolution.State.FINAL,
+            subject__in=[Subject.FORECASTER, Subject.CROWD],
+        ).values_list(
+            "subject",
+            "forecaster_id",
+            "forecaster__source",
+            "forecaster__key",
+            "rule",
+            "score",
+            "coverage",
+        )
+        for subject, fid, source, fkey, rule, score, coverage in scores.iterator(
+            chunk_size=FETCH_ROWS
+        ):
+            who = (
+                "crowd"
+                if subject == Subject.CROWD
+                else names(fid, imported_key=fkey, source=source)
+            )
+            rows.append(
+                (key, who, rule, "" if score is None else repr(score), repr(float(coverage)))
+            )
+        rows.sort(key=lambda r: (r[1], r[2]))
+        yield from rows
+
+
+def render_scores_csv(tournament: Tournament) -> Iterator[bytes]:
+    yield (",".join(SCORE_COLUMNS) + "\n").encode()
+    lines: list[str] = []
+    with snapshot():
+        for row in iter_score_rows(tournament):
+            lines.append(",".join(_csv_field(v) for v in row) + "\n")
+            if len(lines) >= FETCH_ROWS:
+                yield "".join(lines).encode()
+                lines.clear()
+    if lines:
+        yield "".join(lines).encode()

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from forecasts import exports
+
+
+class Command(BaseCommand):
+    help = (
+        "Regenerate a crowd export from the database as of its manifest's time and report "
+        "whether the bytes (and the input forecast set) match. Exit status 1 on a mismatch."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("manifest", type=Path, help="FILE.manifest.json")
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, **opts) -> None:
+        manifest: Path = opts["manifest"]
+        bar = tqdm(
+            unit="rows",
+            unit_scale=True,
+            desc="Recomputing",
+            disable=opts["no_progress"],
+            file=self.stderr._out,
+        )
+        try:
+            with bar:
+                result = exports.verify_manifest(manifest, progress=bar.update)
+        except exports.ExportError as exc:
+            raise CommandError(str(exc)) from None
+        m = result.manifest
+        if result.ok:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"MATCH: {m['output']['file']} — {m['rows']} rows, sha256 "
+                    f"{m['output']['sha256']}, input {m['input']['forecast_events']} forecast "
+                    f"events, as of {m['as_of']}."
+                )
+            )
+            return
+        self.stdout.write(self.style.ERROR(f"MISMATCH: {m['output']['file']} as of {m['as_of']}"))
+        for problem in result.problems:
+            self.stdout.write(f"  - {problem}")
+        raise CommandError("The export does not match a recompute from the database.", returncode=1)

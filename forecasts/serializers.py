@@ -1,0 +1,100 @@
+"""API representations of forecasts and the crowd history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from forecasts.models import EPS, CrowdPoint, Forecast
+
+
+class ForecastSerializer(serializers.ModelSerializer):
+    question = serializers.IntegerField(source="question_id", read_only=True)
+    question_key = serializers.CharField(source="question.key", read_only=True)
+    tournament = serializers.CharField(source="question.tournament.slug", read_only=True)
+
+    class Meta:
+        model = Forecast
+        fields = [
+            "id",
+            "question",
+            "question_key",
+            "tournament",
+            "kind",
+            "probability",
+            "time",
+            "rationale",
+        ]
+        read_only_fields = fields
+
+
+# JSON types are taken as given: "0.5" is not a number and 7 is not a rationale. DRF's fields
+# coerce, which would accept requests the schema says are invalid.
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        # NUL cannot be stored in a PostgreSQL text column and never means anything in prose.
+        return super().to_internal_value(data.replace("\x00", ""))
+
+
+class ForecastSubmitSerializer(serializers.Serializer):
+    question = StrictIntegerField(min_value=1, max_value=2**63 - 1, help_text="Question id.")
+    probability = StrictFloatField(
+        min_value=EPS,
+        max_value=1 - EPS,
+        help_text="Probability of YES, from 0.001 to 0.999 (not a percentage).",
+    )
+    rationale = StrictCharField(required=False, allow_blank=True, default="", max_length=10_000)
+
+
+class ForecastWithdrawSerializer(serializers.Serializer):
+    question = StrictIntegerField(min_value=1, max_value=2**63 - 1, help_text="Question id.")
+
+
+class CrowdPointSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CrowdPoint
+        fields = ["seq", "time", "forecasters", "probability", "median", "mean"]
+        read_only_fields = fields
+
+
+class HiddenCrowdSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="Why the crowd forecast is hidden from you.")
+    hidden = serializers.BooleanField()
+
+
+class ExportManifestSerializer(serializers.Serializer):
+    """The manifest written next to an export (see forecasts.exports)."""
+
+    manifest_version = serializers.IntegerField()
+    kind = serializers.CharField()
+    tournament = serializers.CharField()
+    question = serializers.CharField(allow_null=True)
+    questions = serializers.ListField(child=serializers.CharField())
+    format = serializers.ChoiceField(choices=["csv", "json", "parquet"])
+    columns = serializers.ListField(child=serializers.CharField())
+    method = serializers.DictField()
+    software = serializers.DictField(child=serializers.CharField())
+    as_of = serializers.CharField()
+    input = serializers.DictField()
+    rows = serializers.IntegerField()
+    output = serializers.DictField()
+    formatting = serializers.DictField(child=serializers.CharField())

@@ -1,0 +1,167 @@
+"""Submit and withdraw forecasts from the question page.
+
+One endpoint serves three kinds of client: a plain form POST (JavaScript off) gets a redirect back
+to the question with a message (POST-redirect-GET); the page's own script asks for JSON
+(``Accept: application/json``) and swaps in the returned HTML fragments; htmx
+(``HX-Request``) gets the forecast panel with the other fragments as out-of-band swaps.
+Every write goes through ``forecasts.services``; domain errors become clear messages.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.views.decorators.http import require_POST
+
+from forecasts.errors import ForecastError, QuestionNotOpen
+from forecasts.forms import ForecastForm
+from forecasts.services import forecast_submit, forecast_withdraw, forecaster_for_user
+from markets.models import Question
+from markets.views.question import (
+    FRAGMENTS,
+    question_context,
+    render_fragments,
+    visible_question,
+)
+
+LOGIN_MESSAGE = "Log in or sign up to forecast: nothing was saved."
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _async(request: HttpRequest) -> bool:
+    return _wants_json(request) or _is_htmx(request)
+
+
+def _error(request: HttpRequest, question: Question, message: str, status: int, **extra):
+    if _wants_json(request):
+        return JsonResponse({"ok": False, "error": message, **extra}, status=status)
+    if _is_htmx(request):
+        html = format_html('<p class="alert alert-error" role="alert">{}</p>', message)
+        return HttpResponse(html, status=status)
+    messages.error(request, message)
+    return redirect(question)
+
+
+def _anonymous(request: HttpRequest, question: Question) -> HttpResponse:
+    url = question.get_absolute_url()
+    if _async(request):
+        login_url = f"{reverse('login')}?next={url}"
+        return _error(request, question, LOGIN_MESSAGE, 401, login_url=login_url)
+    messages.info(request, LOGIN_MESSAGE)
+    return redirect_to_login(url)
+
+
+def _success(request: HttpRequest, question: Question, message: str) -> HttpResponse:
+    if not _async(request):
+        messages.success(request, message)
+        return redirect(question)
+    context = question_context(request, question)
+    if _is_htmx(request):
+        parts = render_fragments(request, context, oob=True)
+        # The panel is the swap target; the others ride along out of band.
+        body = parts["panel"].replace(' hx-swap-oob="true"', "", 1) + "".join(
+            parts[name] for name in FRAGMENTS if name != "panel"
+        )
+        return HttpResponse(body)
+    crowd = context["crowd"]
+    reveal = context["reveal"]
+    current = context["current"]
+    return JsonResponse(
+        {
+            "ok": True,
+            "message": message,
+            "forecast": None
+            if current is None
+            else {"probability": current.probability, "time": current.time.isoformat()},
+            "crowd": {
+                "visible": reveal.visible,
+                "reason": reveal.reason,
+                "forecasters": crowd.forecasters if crowd else 0,
+                "probability": crowd.probability if crowd and reveal.visible else None,
+            },
+            "fragments": render_fragments(request, context),
+        }
+    )
+
+
+@require_POST
+def forecast_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
+    question = visible_question(request, pk)
+    if not request.user.is_authenticated:
+        return _anonymous(request, question)
+    form = ForecastForm(request.POST)
+    if not form.is_valid():
+        message = " ".join(e for errors in form.errors.values() for e in errors)
+        if _async(request):
+            return _error(request, question, message, 400, errors=form.errors.get_json_data())
+        messages.error(request, f"Your forecast was not saved. {message}")
+        context = question_context(request, question, form=form)
+        return render(request, "markets/question_detail.html", context, status=400)
+    if not question.is_open_at(timezone.now()):
+        # Checked here too so a refused request does not even create a forecaster row; the
+        # service remains the authority (it re-checks under the question's row lock).
+        return _closed(request, question)
+    try:
+        forecast = forecast_submit(
+            question_id=question.pk,
+            forecaster=forecaster_for_user(request.user),
+            probability=form.cleaned_data["probability"],
+            rationale=form.cleaned_data["rationale"],
+        )
+    except QuestionNotOpen as exc:
+        return _error(request, question, str(exc), 409)
+    except ForecastError as exc:
+        return _error(request, question, str(exc), 400)
+    percent = ForecastForm.percent(forecast.probability)
+    return _success(request, question, f"Saved your forecast of {percent}%.")
+
+
+def _closed(request: HttpRequest, question: Question) -> HttpResponse:
+    if question.is_settled:
+        word = question.get_status_display().lower()
+    elif timezone.now() < question.open_time:
+        return _error(
+            request,
+            question,
+            f"This question opens for forecasts on {question.open_time:%d %B %Y, %H:%M} UTC: "
+            "nothing was saved.",
+            409,
+        )
+    else:
+        word = "closed"
+    return _error(
+        request, question, f"This question is {word}: forecasts are no longer accepted.", 409
+    )
+
+
+@require_POST
+def forecast_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
+    question = visible_question(request, pk)
+    if not request.user.is_authenticated:
+        return _anonymous(request, question)
+    if not question.is_open_at(timezone.now()):
+        return _closed(request, question)
+    try:
+        forecast_withdraw(question_id=question.pk, forecaster=forecaster_for_user(request.user))
+    except QuestionNotOpen as exc:
+        return _error(request, question, str(exc), 409)
+    except ForecastError as exc:
+        return _error(request, question, str(exc), 400)
+    return _success(
+        request,
+        question,
+        "Withdrew your forecast. It no longer counts in the crowd forecast; "
+        "you can forecast again while the question is open.",
+    )

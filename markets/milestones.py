@@ -1,0 +1,663 @@
+"""Milestone rules: questions that resolve themselves from benchmark results (SPEC, "Resolution
+from benchmark milestones").
+
+A criterion is (benchmark, comparator, threshold, deadline inclusive, grace days). Over the
+*current* results of the benchmark (a revised value replaces the old one):
+
+- YES as soon as a result meets the threshold with ``achieved_on`` <= deadline, or, for a result
+  without ``achieved_on``, with its qualifying value first seen before :func:`grace_end`.
+- NO once ``now`` >= :func:`grace_end` with no qualifying result.
+
+``grace_end`` is the first instant (00:00 UTC) of the day after deadline + grace: "first seen
+<= deadline + grace" counts the whole last day, and NO waits until that day is over.
+
+The rule only ever *proposes*. A proposal becomes final when its review window
+(``settings.RESOLUTION_REVIEW_HOURS``) has passed and the sweep finalizes it, or earlier when staff
+confirm it; staff may reject it. While it is proposed, its evidence is re-checked on every ingest
+and sweep: a YES whose result is revised so that it no longer qualifies, or a NO contradicted by a
+qualifying result, is withdrawn (and the rule proposes again from the new state). Once final,
+nothing here changes the outcome: a later revision of the evidence, or a qualifying result that
+contradicts a final NO, flags the question for review (``needs_review`` + a FLAGGED audit record,
+once per piece of evidence).
+
+Every function here is safe to run twice, late or concurrently: the question row is locked, and
+proposal transitions are compare-and-set on ``state`` under the one-proposed/one-final
+constraints, so a second run finds the work done and does nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from markets.errors import ResolutionError
+from markets.models import (
+    AuditRecord,
+    Benchmark,
+    BenchmarkResult,
+    Comparator,
+    Question,
+    Resolution,
+)
+from markets.services import _lock, _next_version, _status_for, schedule_scoring
+
+logger = logging.getLogger("markets.milestones")
+
+Outcome = Resolution.Outcome
+State = Resolution.State
+RULE_LABEL = "milestone rule"
+WINDOW_LABEL = "review window"
+UNSETTLED = (Question.Status.UPCOMING, Question.Status.OPEN, Question.Status.CLOSED)
+
+_VALUE_LOOKUP = {
+    Comparator.GE: "value__gte",
+    Comparator.GT: "value__gt",
+    Comparator.LE: "value__lte",
+    Comparator.LT: "value__lt",
+}
+
+
+# --- The rule itself (reads only) ------------------------------------------------------------
+
+
+def grace_end(question: Question) -> dt.datetime:
+    """First instant after deadline + grace days (UTC)."""
+    assert question.deadline is not None
+    day = question.deadline + dt.timedelta(days=question.grace_days + 1)
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def qualifying_since(question: Question, result: BenchmarkResult) -> dt.datetime | None:
+    """When the qualifying value of ``result`` was first seen, or None if it does not qualify.
+
+    A revision that keeps the value across the threshold (METR 870 -> 719 against a 600 bar)
+    does not restart the clock: walk back the revisions that also met the threshold.
+    """
+    if not question.milestone_met_by(result.value):
+        return None
+    seen = result.first_seen
+    previous_id = result.revision_of_id
+    while previous_id is not None:
+        previous = BenchmarkResult.objects.only("value", "first_seen", "revision_of_id").get(
+            pk=previous_id
+        )
+        if not question.milestone_met_by(previous.value):
+            break
+        seen = previous.first_seen
+        previous_id = previous.revision_of_id
+    return seen
+
+
+def result_qualifies(question: Question, result: BenchmarkResult) -> bool:
+    since = qualifying_since(question, result)
+    if since is None:
+        return False
+    assert question.deadline is not None
+    if result.achieved_on is not None:
+        return result.achieved_on <= question.deadline
+    return since < grace_end(question)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the rule says now: YES with its evidence, NO, or None (not yet decided)."""
+
+    outcome: str | None
+    result: BenchmarkResult | None = None
+    seen_at: dt.datetime | None = None
+
+
+def milestone_verdict(
+    question: Question, *, now: dt.datetime, exclude: Iterable[int] = ()
+) -> Verdict:
+    """Apply the rule to the current results; ``exclude`` holds result ids staff rejected."""
+    if question.benchmark_id is None:
+        return Verdict(None)
+    lookup = _VALUE_LOOKUP[Comparator(question.comparator)]
+    candidates = (
+        BenchmarkResult.objects.filter(
+            benchmark_id=question.benchmark_id, is_current=True, **{lookup: question.threshold}
+        )
+        .exclude(pk__in=list(exclude))
+        .select_related("snapshot", "benchmark")
+    )
+    best: tuple[tuple[Any, ...], BenchmarkResult, dt.datetime] | None = None
+    for result in candidates:
+        if not result_qualifies(question, result):
+            continue
+        since = qualifying_since(question, result)
+        assert since is not None
+        # The earliest achievement is the evidence; ties broken deterministically.
+        key = (result.achieved_on or since.date(), since, result.pk)
+        if best is None or key < best[0]:
+            best = (key, result, since)
+    if best is not None:
+        return Verdict(Outcome.YES, best[1], best[2])
+    if now >= grace_end(question):
+        return Verdict(Outcome.NO)
+    return Verdict(None)
+
+
+def current_version(result: BenchmarkResult) -> BenchmarkResult | None:
+    """The current row of ``result``'s (benchmark, system): itself unless it was revised."""
+    if result.is_current:
+        return result
+    return (
+        BenchmarkResult.objects.filter(
+            benchmark_id=result.benchmark_id, system=result.system, is_current=True
+        )
+        .select_related("benchmark", "snapshot")
+        .first()
+    )
+
+
+def _rejected_evidence(question: Question) -> set[int]:
+    return set(
+        question.resolutions.filter(
+            state=State.REJECTED, outcome=Outcome.YES, evidence_result__isnull=False
+        ).values_list("evidence_result_id", flat=True)
+    )
+
+
+def _benchmark(question: Question) -> Benchmark:
+    assert question.benchmark is not None, "only milestone questions get here"
+    return question.benchmark
+
+
+def _describe(question: Question, result: BenchmarkResult) -> str:
+    when = (
+        f"achieved {result.achieved_on:%Y-%m-%d}"
+        if result.achieved_on
+        else f"first seen {result.first_seen:%Y-%m-%d %H:%M} UTC, no achievement date"
+    )
+    return f"{result.system} = {result.value:g} {_benchmark(question).unit} ({when})"
+
+
+def _criterion(question: Question) -> str:
+    benchmark = _benchmark(question)
+    return (
+        f"{benchmark.name} {question.comparator} {question.threshold:g} "
+        f"{benchmark.unit} by {question.deadline:%Y-%m-%d} "
+        f"(grace {question.grace_days} days)"
+    )
+
+
+def _evidence(question: Question, result: BenchmarkResult | None, **more: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    if question.has_milestone:
+        data.update(
+            benchmark=_benchmark(question).slug,
+            comparator=question.comparator,
+            threshold=question.threshold,
+            deadline=question.deadline.isoformat() if question.deadline else None,
+            grace_days=question.grace_days,
+        )
+    if result is not None:
+        data.update(
+            result_id=result.pk,
+            system=result.system,
+            value=result.value,
+            achieved_on=result.achieved_on.isoformat() if result.achieved_on else None,
+            first_seen=result.first_seen.isoformat(),
+            source_url=result.source_url,
+            snapshot_id=result.snapshot_id,
+            snapshot_sha256=result.snapshot.sha256 if result.snapshot is not None else None,
+            entered_by=result.entered_by_id,
+        )
+    data.update({k: v for k, v in more.items() if v not in (None, "")})
+    return data
+
+
+# --- Proposals -------------------------------------------------------------------------------
+
+
+def _challenge(question: Question, proposal: Resolution, verdict: Verdict) -> str | None:
+    """Why a standing proposal no longer holds, or None if it does."""
+    if proposal.outcome == Outcome.YES:
+        evidence = proposal.evidence_result
+        if evidence is None:
+            return None
+        current = current_version(evidence)
+        if current is not None and result_qualifies(question, current):
+            return None
+        if current is None:
+            return f"The evidence ({evidence.system}) is no longer a current result."
+        return (
+            f"The evidence was revised: {evidence.system} {evidence.value:g} -> "
+            f"{_describe(question, current)} no longer meets {_criterion(question)}."
+        )
+    if proposal.outcome == Outcome.NO:
+        if verdict.outcome == Outcome.NO:
+            return None
+        if verdict.outcome == Outcome.YES and verdict.result is not None:
+            return f"A qualifying result appeared: {_describe(question, verdict.result)}."
+        return "The deadline and grace period have not passed under the current criterion."
+    return None
+
+
+def _withdraw(question: Question, proposal: Resolution, why: str, now: dt.datetime) -> bool:
+    updated = Resolution.objects.filter(pk=proposal.pk, state=State.PROPOSED).update(
+        state=State.WITHDRAWN
+    )
+    if updated != 1:
+        return False
+    evidence = proposal.evidence_result
+    current = current_version(evidence) if evidence is not None else None
+    AuditRecord.objects.create(
+        question=question,
+        resolution=proposal,
+        action=AuditRecord.Action.WITHDRAWN,
+        actor_label=RULE_LABEL,
+        reason=why,
+        evidence=_evidence(
+            question,
+            evidence,
+            revised_to=current.pk if current is not None and current != evidence else None,
+            revised_value=current.value if current is not None and current != evidence else None,
+        ),
+        at=now,
+    )
+    logger.info("question %s: proposal v%s withdrawn: %s", question.pk, proposal.version, why)
+    return True
+
+
+def _propose(question: Question, verdict: Verdict, *, now: dt.datetime, trigger: str) -> Resolution:
+    result = verdict.result
+    assert verdict.outcome is not None
+    if verdict.outcome == Outcome.YES:
+        assert result is not None and verdict.seen_at is not None
+        reason = f"Milestone met: {_describe(question, result)} meets {_criterion(question)}."
+        known_at = verdict.seen_at
+    else:
+        reason = f"No result met {_criterion(question)} by the end of the grace period."
+        known_at = grace_end(question)
+    # When the truth became known (scoring stops there), never before the question opened and
+    # never in the future.
+    resolved_at = min(now, max(known_at, question.open_time))
+    finalizes_at = now + dt.timedelta(hours=float(settings.RESOLUTION_REVIEW_HOURS))
+    proposal = Resolution.objects.create(
+        question=question,
+        version=_next_version(question),
+        outcome=verdict.outcome,
+        state=State.PROPOSED,
+        source=Resolution.Source.RULE,
+        evidence_result=result,
+        evidence_snapshot=result.snapshot if result is not None else None,
+        reason=reason,
+        resolved_at=resolved_at,
+        created_at=now,
+        finalizes_at=finalizes_at,
+    )
+    AuditRecord.objects.create(
+        question=question,
+        resolution=proposal,
+        action=AuditRecord.Action.PROPOSED,
+        actor_label=RULE_LABEL,
+        reason=reason,
+        evidence=_evidence(
+            question, result, trigger=trigger, finalizes_at=finalizes_at.isoformat()
+        ),
+        at=now,
+    )
+    logger.info("question %s: proposed %s (v%s)", question.pk, verdict.outcome, proposal.version)
+    return proposal
+
+
+def _flag(
+    question: Question,
+    resolution: Resolution,
+    *,
+    key: str,
+    reason: str,
+    evidence: dict[str, Any],
+    now: dt.datetime,
+) -> bool:
+    """Flag for review once per piece of evidence (``key``); never touches the outcome."""
+    if AuditRecord.objects.filter(
+        question=question, action=AuditRecord.Action.FLAGGED, evidence__key=key
+    ).exists():
+        return False
+    Question.objects.filter(pk=question.pk).update(needs_review=True)
+    question.needs_review = True
+    AuditRecord.objects.create(
+        question=question,
+        resolution=resolution,
+        action=AuditRecord.Action.FLAGGED,
+        actor_label=RULE_LABEL,
+        reason=reason,
+        evidence={"key": key, **evidence},
+        at=now,
+    )
+    logger.warning("question %s flagged for review: %s", question.pk, reason)
+    return True
+
+
+def _check_final(question: Question, final: Resolution, *, now: dt.datetime) -> bool:
+    """Flag a final resolution whose evidence was revised after it became final, or a final NO
+    that a qualifying result now contradicts. Returns whether a new flag was raised."""
+    flagged = False
+    evidence = final.evidence_result
+    if evidence is not None and final.finalized_at is not None:
+        current = current_version(evidence)
+        if (
+            current is not None
+            and current.pk != evidence.pk
+            and current.first_seen > final.finalized_at
+        ):
+            still = question.has_milestone and result_qualifies(question, current)
+            flagged |= _flag(
+                question,
+                final,
+                key=f"revised:{current.pk}",
+                reason=(
+                    f"The evidence of the final {final.get_outcome_display()} resolution was "
+                    f"revised: {evidence.system} {evidence.value:g} -> {current.value:g}"
+                    + (
+                        f"; it {'still meets' if still else 'no longer meets'} "
+                        f"{_criterion(question)}."
+                        if question.has_milestone
+                        else "."
+                    )
+                ),
+                evidence=_evidence(question, evidence, revised_to=current.pk)
+                | {"revised_value": current.value, "still_meets": still},
+                now=now,
+            )
+    if final.outcome == Outcome.NO and question.has_milestone:
+        verdict = milestone_verdict(question, now=now, exclude=_rejected_evidence(question))
+        if verdict.outcome == Outcome.YES and verdict.result is not None:
+            flagged |= _flag(
+                question,
+                final,
+                key=f"contradicted:{verdict.result.pk}",
+                reason=(
+                    f"The question resolved NO, but a qualifying result is now recorded: "
+                    f"{_describe(question, verdict.result)}."
+                ),
+                evidence=_evidence(question, verdict.result),
+                now=now,
+            )
+    return flagged
+
+
+@transaction.atomic
+def question_evaluate_milestone(
+    *, question_id: int, now: dt.datetime | None = None, trigger: str = ""
+) -> Resolution | None:
+    """Apply the milestone rule to one question; returns its standing proposal or final, if any.
+
+    Unsettled: propose, keep, or withdraw (and re-propose). Final: only flag (see module doc).
+    """
+    now = now or timezone.now()
+    try:
+        question = _lock(question_id)
+    except Question.DoesNotExist:
+        return None  # deleted since the task was enqueued
+    Question.objects.filter(pk=question.pk).update(milestone_checked_at=now)
+    if not question.has_milestone:
+        return None
+    final = question.resolutions.filter(state=State.FINAL).select_related("evidence_result").first()
+    if final is not None:
+        _check_final(question, final, now=now)
+        return final
+    if question.is_settled:
+        return None
+    proposal = (
+        question.resolutions.filter(state=State.PROPOSED).select_related("evidence_result").first()
+    )
+    verdict = milestone_verdict(question, now=now, exclude=_rejected_evidence(question))
+    if proposal is not None:
+        why = _challenge(question, proposal, verdict)
+        if why is None:
+            return proposal
+        _withdraw(question, proposal, why, now)
+    if verdict.outcome is None:
+        return None
+    if (
+        verdict.outcome == Outcome.NO
+        and question.resolutions.filter(
+            state=State.REJECTED, outcome=Outcome.NO, source=Resolution.Source.RULE
+        ).exists()
+    ):
+        return None  # staff rejected the rule's NO: resolving it is theirs now
+    return _propose(question, verdict, now=now, trigger=trigger)
+
+
+def milestones_evaluate_due(*, now: dt.datetime | None = None, batch: int = 200) -> int:
+    """Evaluate unsettled milestone questions, least recently checked first (bounded batch)."""
+    now = now or timezone.now()
+    ids = list(
+        Question.objects.filter(benchmark__isnull=False, status__in=UNSETTLED)
+        .order_by(F("milestone_checked_at").asc(nulls_first=True), "pk")
+        .values_list("pk", flat=True)[:batch]
+    )
+    for question_id in ids:
+        try:
+            question_evaluate_milestone(question_id=question_id, now=now, trigger="sweep")
+        except DatabaseError:
+            raise  # the task retries the sweep
+        except Exception:
+            logger.exception("milestone evaluation of question %s failed", question_id)
+    return len(ids)
+
+
+def milestones_after_results(
+    *, benchmark_ids: Iterable[int], now: dt.datetime, trigger: str, limit: int = 1000
+) -> list[int]:
+    """Called inside the transaction that added or revised results of ``benchmark_ids``.
+
+    Flags final questions at once (so a lost task cannot lose a flag) and enqueues
+    ``evaluate_question_task`` for the others after commit. Returns the enqueued question ids.
+    """
+    benchmark_ids = list(benchmark_ids)
+    questions = Question.objects.filter(benchmark_id__in=benchmark_ids)
+    final_ids = list(
+        questions.filter(resolutions__state=State.FINAL).values_list("pk", flat=True)[:limit]
+    )
+    for question_id in final_ids:
+        question = _lock(question_id)
+        final = question.resolutions.filter(state=State.FINAL).first()
+        if final is not None:
+            _check_final(question, final, now=now)
+    pending = list(
+        questions.filter(status__in=UNSETTLED).order_by("pk").values_list("pk", flat=True)[:limit]
+    )
+    if pending:
+        transaction.on_commit(lambda: enqueue_evaluations(pending, trigger=trigger))
+    return pending
+
+
+def enqueue_evaluations(question_ids: Iterable[int], *, trigger: str) -> int:
+    """Send one ``evaluate_question_task`` per question; a broker outage is logged, not raised.
+
+    This runs after the results are committed; failing here would only turn a stored ingest into
+    an error. The periodic sweep evaluates every unsettled milestone question anyway, so what a
+    broker outage loses is latency, not a resolution.
+    """
+    from markets.tasks import evaluate_question_task
+
+    sent = 0
+    for question_id in question_ids:
+        try:
+            evaluate_question_task.delay(question_id, trigger)
+        except Exception as exc:
+            logger.warning(
+                "could not enqueue milestone evaluation of question %s (%s): %s: %s; the "
+                "periodic sweep will evaluate it",
+                question_id,
+                trigger,
+                type(exc).__name__,
+                exc,
+            )
+            break
+        sent += 1
+    return sent
+
+
+# --- Finality: the review window, confirm and reject -------------------------------------------
+
+
+def _make_final(
+    question: Question,
+    proposal: Resolution,
+    *,
+    now: dt.datetime,
+    action: str,
+    user: Any = None,
+    actor_label: str = "",
+    reason: str = "",
+) -> Resolution | None:
+    updated = Resolution.objects.filter(pk=proposal.pk, state=State.PROPOSED).update(
+        state=State.FINAL, finalized_at=now
+    )
+    if updated != 1:
+        return None  # confirmed, rejected or withdrawn meanwhile
+    proposal.refresh_from_db()
+    question.status = _status_for(proposal.outcome)
+    question.save(update_fields=["status"])
+    evidence = proposal.evidence_result
+    current = current_version(evidence) if evidence is not None else None
+    actor = user if getattr(user, "is_authenticated", False) else None
+    AuditRecord.objects.create(
+        question=question,
+        resolution=proposal,
+        action=action,
+        actor=actor,
+        actor_label="" if actor else actor_label,
+        reason=reason or proposal.reason,
+        evidence=_evidence(
+            question,
+            evidence,
+            current_result_id=current.pk if current is not None and current != evidence else None,
+        ),
+        at=now,
+    )
+    schedule_scoring(proposal)
+    return proposal
+
+
+def _proposal_for_update(resolution_id: int) -> tuple[Question, Resolution]:
+    try:
+        question_id = Resolution.objects.values_list("question_id", flat=True).get(pk=resolution_id)
+    except Resolution.DoesNotExist:
+        raise ResolutionError(f"There is no resolution {resolution_id}.") from None
+    question = _lock(question_id)
+    return question, Resolution.objects.select_related("evidence_result").get(pk=resolution_id)
+
+
+@transaction.atomic
+def resolution_finalize(*, resolution_id: int, now: dt.datetime | None = None) -> Resolution | None:
+    """Make a proposal final once its review window has passed, if its evidence still holds.
+
+    Returns the final resolution, or None when there is nothing to do (not due, already
+    decided, or withdrawn now because the evidence changed).
+    """
+    now = now or timezone.now()
+    try:
+        question, proposal = _proposal_for_update(resolution_id)
+    except ResolutionError:
+        return None
+    if proposal.state != State.PROPOSED or proposal.finalizes_at is None:
+        return None
+    if proposal.finalizes_at > now:
+        return None
+    if proposal.source == Resolution.Source.RULE and question.has_milestone:
+        # A revision may have arrived while the evaluation task was lost: check again first.
+        verdict = milestone_verdict(question, now=now, exclude=_rejected_evidence(question))
+        why = _challenge(question, proposal, verdict)
+        if why is not None:
+            _withdraw(question, proposal, why, now)
+            question_evaluate_milestone(question_id=question.pk, now=now, trigger="finalize")
+            return None
+    return _make_final(
+        question,
+        proposal,
+        now=now,
+        action=AuditRecord.Action.FINALIZED,
+        actor_label=WINDOW_LABEL,
+        reason=f"No objection within the review window: {proposal.reason}",
+    )
+
+
+def resolutions_finalize_due(*, now: dt.datetime | None = None, batch: int = 200) -> int:
+    """Finalize proposals whose review window has passed (bounded batch, oldest first)."""
+    now = now or timezone.now()
+    ids = list(
+        Resolution.objects.filter(state=State.PROPOSED, finalizes_at__lte=now)
+        .order_by("finalizes_at", "pk")
+        .values_list("pk", flat=True)[:batch]
+    )
+    finalized = 0
+    for resolution_id in ids:
+        try:
+            if resolution_finalize(resolution_id=resolution_id, now=now) is not None:
+                finalized += 1
+        except DatabaseError:
+            raise
+        except Exception:
+            logger.exception("finalizing resolution %s failed", resolution_id)
+    return finalized
+
+
+@transaction.atomic
+def resolution_confirm(
+    *, resolution_id: int, user: Any, reason: str = "", now: dt.datetime | None = None
+) -> Resolution:
+    """Staff confirm a proposal before its review window ends: it becomes final now."""
+    now = now or timezone.now()
+    question, proposal = _proposal_for_update(resolution_id)
+    if proposal.state != State.PROPOSED:
+        raise ResolutionError(
+            f"Version {proposal.version} of “{question}” is {proposal.get_state_display().lower()}"
+            ", not proposed: there is nothing to confirm."
+        )
+    final = _make_final(
+        question,
+        proposal,
+        now=now,
+        action=AuditRecord.Action.CONFIRMED,
+        user=user,
+        reason=reason.strip() or f"Confirmed: {proposal.reason}",
+    )
+    assert final is not None  # the question lock makes the compare-and-set succeed
+    return final
+
+
+@transaction.atomic
+def resolution_reject(
+    *, resolution_id: int, user: Any, reason: str, now: dt.datetime | None = None
+) -> Resolution:
+    """Staff reject a proposal. The rule will not propose the same evidence again."""
+    now = now or timezone.now()
+    if not reason.strip():
+        raise ResolutionError("Rejecting a proposed resolution needs a reason.")
+    question, proposal = _proposal_for_update(resolution_id)
+    updated = Resolution.objects.filter(pk=proposal.pk, state=State.PROPOSED).update(
+        state=State.REJECTED
+    )
+    if updated != 1:
+        raise ResolutionError(
+            f"Version {proposal.version} of “{question}” is {proposal.get_state_display().lower()}"
+            ", not proposed: there is nothing to reject."
+        )
+    actor = user if getattr(user, "is_authenticated", False) else None
+    AuditRecord.objects.create(
+        question=question,
+        resolution=proposal,
+        action=AuditRecord.Action.REJECTED,
+        actor=actor,
+        actor_label="" if actor else "staff",
+        reason=reason.strip(),
+        evidence=_evidence(question, proposal.evidence_result),
+        at=now,
+    )
+    proposal.state = State.REJECTED
+    return proposal

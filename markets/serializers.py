@@ -1,0 +1,221 @@
+"""API representations of tournaments, questions, benchmarks and resolutions (read-only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from markets.models import AuditRecord, Benchmark, BenchmarkResult, Question, Resolution, Tournament
+
+
+class TournamentSerializer(serializers.ModelSerializer):
+    question_count = serializers.IntegerField(read_only=True)
+    extremize = serializers.FloatField(
+        source="effective_extremize", read_only=True, help_text="Extremizing factor d in force."
+    )
+
+    class Meta:
+        model = Tournament
+        fields = [
+            "slug",
+            "name",
+            "description",
+            "visibility",
+            "question_count",
+            "min_forecasters",
+            "hide_until_forecast",
+            "reveal_time",
+            "extremize",
+            "base_rate",
+            "half_life_hours",
+            "track_record_weighting",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class CrowdSerializer(serializers.Serializer):
+    probability = serializers.FloatField(allow_null=True, help_text="Log pool p*.")
+    median = serializers.FloatField(allow_null=True)
+    mean = serializers.FloatField(allow_null=True)
+    forecasters = serializers.IntegerField()
+    updated_at = serializers.DateTimeField()
+
+
+class MilestoneSerializer(serializers.Serializer):
+    benchmark = serializers.CharField(help_text="Benchmark slug.")
+    comparator = serializers.ChoiceField(choices=[">=", ">", "<=", "<"])
+    threshold = serializers.FloatField()
+    deadline = serializers.DateField()
+    grace_days = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class QuestionSerializer(serializers.ModelSerializer):
+    tournament = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    milestone = serializers.SerializerMethodField()
+    outcome = serializers.SerializerMethodField(
+        help_text="Outcome of the final resolution: yes, no, annulled, or null."
+    )
+    crowd = serializers.SerializerMethodField(
+        help_text="Current crowd forecast, or null while it is hidden from you."
+    )
+    crowd_hidden_reason = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Question
+        fields = [
+            "id",
+            "tournament",
+            "key",
+            "title",
+            "description",
+            "resolution_criteria",
+            "open_time",
+            "close_time",
+            "status",
+            "milestone",
+            "outcome",
+            "crowd",
+            "crowd_hidden_reason",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(MilestoneSerializer(allow_null=True))
+    def get_milestone(self, q: Question) -> dict[str, Any] | None:
+        if not q.has_milestone:
+            return None
+        return {
+            "benchmark": q.benchmark.slug,
+            "comparator": q.comparator,
+            "threshold": q.threshold,
+            "deadline": q.deadline,
+            "grace_days": q.grace_days,
+            "text": q.milestone_text(),
+        }
+
+    @extend_schema_field(
+        serializers.ChoiceField(choices=Resolution.Outcome.values, allow_null=True)
+    )
+    def get_outcome(self, q: Question) -> str | None:
+        finals = getattr(q, "final_resolutions", None)
+        if finals is None:
+            finals = list(q.resolutions.filter(state=Resolution.State.FINAL))
+        return finals[0].outcome if finals else None
+
+    def _reveal(self, q: Question) -> tuple[Any, Any]:
+        from forecasts.models import CrowdState
+        from forecasts.reveal import crowd_reveal
+
+        cache = self.context.setdefault("_reveal", {})
+        if q.pk not in cache:
+            try:
+                state = q.crowd
+            except CrowdState.DoesNotExist:
+                state = None
+            request = self.context.get("request")
+            user = getattr(request, "user", None)
+            ids = self.context.get("forecast_question_ids")
+            cache[q.pk] = (
+                crowd_reveal(
+                    q, user, state=state, has_forecast=None if ids is None else q.pk in ids
+                ),
+                state,
+            )
+        return cache[q.pk]
+
+    @extend_schema_field(CrowdSerializer(allow_null=True))
+    def get_crowd(self, q: Question) -> dict[str, Any] | None:
+        reveal, state = self._reveal(q)
+        if not reveal.visible or state is None or state.events == 0:
+            return None
+        return CrowdSerializer(state).data
+
+    def get_crowd_hidden_reason(self, q: Question) -> str:
+        reveal, _ = self._reveal(q)
+        return reveal.reason
+
+
+class BenchmarkSerializer(serializers.ModelSerializer):
+    source_url = serializers.CharField(read_only=True, help_text="A URL, or empty.")
+
+    class Meta:
+        model = Benchmark
+        fields = ["slug", "name", "unit", "description", "source_url", "higher_is_better"]
+        read_only_fields = fields
+
+
+class SnapshotRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    feed = serializers.CharField()
+    source = serializers.CharField()
+    fetched_at = serializers.DateTimeField()
+    sha256 = serializers.CharField()
+
+
+class BenchmarkResultSerializer(serializers.ModelSerializer):
+    benchmark = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    snapshot = SnapshotRefSerializer(allow_null=True, read_only=True)
+    revision_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    source_url = serializers.CharField(read_only=True, help_text="A URL, or empty.")
+
+    class Meta:
+        model = BenchmarkResult
+        fields = [
+            "id",
+            "benchmark",
+            "system",
+            "value",
+            "achieved_on",
+            "source_url",
+            "first_seen",
+            "is_current",
+            "revision_of",
+            "snapshot",
+        ]
+        read_only_fields = fields
+
+
+class ResolutionSerializer(serializers.ModelSerializer):
+    decided_by = serializers.SerializerMethodField()
+    evidence_result = BenchmarkResultSerializer(allow_null=True, read_only=True)
+    evidence_snapshot = SnapshotRefSerializer(allow_null=True, read_only=True)
+
+    class Meta:
+        model = Resolution
+        fields = [
+            "version",
+            "outcome",
+            "state",
+            "source",
+            "decided_by",
+            "reason",
+            "resolved_at",
+            "created_at",
+            "finalizes_at",
+            "finalized_at",
+            "evidence_result",
+            "evidence_snapshot",
+        ]
+        read_only_fields = fields
+
+    def get_decided_by(self, r: Resolution) -> str:
+        """A staff username, or the rule/import that decided."""
+        if r.decided_by_id:
+            return r.decided_by.get_username()
+        return r.get_source_display()
+
+
+class AuditRecordSerializer(serializers.ModelSerializer):
+    who = serializers.CharField(read_only=True)
+    resolution_version = serializers.IntegerField(
+        source="resolution.version", read_only=True, allow_null=True, default=None
+    )
+    evidence = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = AuditRecord
+        fields = ["at", "action", "who", "reason", "resolution_version", "evidence"]
+        read_only_fields = fields

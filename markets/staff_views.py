@@ -1,0 +1,121 @@
+"""The staff resolution desk: proposals awaiting review and questions flagged for review.
+
+Thin views: validate a reason, call one service, report the outcome. Resolving by hand and
+re-resolving stay in the admin (actions with an intermediate reason page), linked from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from markets.admin import ReasonForm
+from markets.errors import ResolutionError
+from markets.milestones import resolution_confirm, resolution_reject
+from markets.models import AuditRecord, Question, Resolution
+from markets.services import question_review_clear
+
+
+def _can_resolve(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.has_perm("markets.change_question"):
+            raise PermissionDenied("Resolving questions needs the change-question permission.")
+        return view(request, *args, **kwargs)
+
+    return staff_member_required(wrapped)
+
+
+@staff_member_required
+def resolutions(request: HttpRequest) -> HttpResponse:
+    proposals = (
+        Resolution.objects.filter(state=Resolution.State.PROPOSED)
+        .select_related(
+            "question__tournament",
+            "question__benchmark",
+            "evidence_result__benchmark",
+            "evidence_snapshot",
+        )
+        .order_by("finalizes_at", "pk")
+    )
+    flags = AuditRecord.objects.filter(action=AuditRecord.Action.FLAGGED).order_by("-at", "-pk")
+    flagged = (
+        Question.objects.filter(needs_review=True)
+        .select_related("tournament", "benchmark")
+        .prefetch_related(
+            Prefetch("audit", queryset=flags, to_attr="flags"),
+            Prefetch(
+                "resolutions",
+                queryset=Resolution.objects.filter(state=Resolution.State.FINAL).select_related(
+                    "evidence_result"
+                ),
+                to_attr="finals",
+            ),
+        )
+        .order_by("pk")
+    )
+    recent = AuditRecord.objects.select_related("question", "actor", "resolution").order_by(
+        "-at", "-pk"
+    )[:30]
+    context = {
+        **admin.site.each_context(request),
+        "title": "Resolution review",
+        "proposals": proposals,
+        "flagged": flagged,
+        "recent": recent,
+        "form": ReasonForm(reason_required=False),
+        "can_resolve": request.user.has_perm("markets.change_question"),
+    }
+    return render(request, "staff/resolutions.html", context)
+
+
+def _reasoned(request: HttpRequest, *, required: bool, call: Callable[[str], str]) -> HttpResponse:
+    form = ReasonForm(request.POST, reason_required=required)
+    if not form.is_valid():
+        messages.error(request, "Give a reason: it is recorded in the audit trail.")
+    else:
+        try:
+            messages.success(request, call(form.cleaned_data["reason"]))
+        except ResolutionError as exc:
+            messages.error(request, str(exc))
+    return redirect("staff:resolutions")
+
+
+@require_POST
+@_can_resolve
+def resolution_confirm_view(request: HttpRequest, pk: int) -> HttpResponse:
+    def call(reason: str) -> str:
+        final = resolution_confirm(resolution_id=pk, user=request.user, reason=reason)
+        return f"Confirmed: “{final.question}” is final {final.get_outcome_display().upper()}."
+
+    return _reasoned(request, required=False, call=call)
+
+
+@require_POST
+@_can_resolve
+def resolution_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
+    def call(reason: str) -> str:
+        rejected = resolution_reject(resolution_id=pk, user=request.user, reason=reason)
+        outcome = rejected.get_outcome_display().upper()
+        return f"Rejected the proposed {outcome} for “{rejected.question}”."
+
+    return _reasoned(request, required=True, call=call)
+
+
+@require_POST
+@_can_resolve
+def question_review_clear_view(request: HttpRequest, pk: int) -> HttpResponse:
+    def call(reason: str) -> str:
+        question = question_review_clear(question_id=pk, user=request.user, reason=reason)
+        return f"“{question}” keeps its resolution; the review flag is cleared."
+
+    return _reasoned(request, required=True, call=call)

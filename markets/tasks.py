@@ -1,0 +1,92 @@
+"""Celery tasks for markets: thin wrappers around services, ids in, nothing returned.
+
+Every task may run twice, late or concurrently (``acks_late`` redelivers after a worker dies):
+the services recompute from the database, transitions are compare-and-set, and a stale task
+finds its work done. Retries are bounded; database hiccups (``OperationalError``) retry with
+backoff. The periodic tasks expire instead of piling up while no worker is running: the next
+one does the same work.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+
+logger = logging.getLogger("markets.tasks")
+
+DB_RETRY = {
+    "acks_late": True,
+    "max_retries": 5,
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "retry_jitter": True,
+}
+
+
+@shared_task(**DB_RETRY, time_limit=300, soft_time_limit=240, expires=600)
+def sweep_task() -> None:
+    """Open and close due questions, evaluate milestones, finalize due proposals."""
+    from markets.services import markets_sweep
+
+    report = markets_sweep()
+    logger.info("sweep: %s", report)
+
+
+@shared_task(**DB_RETRY, time_limit=120, soft_time_limit=100)
+def evaluate_question_task(question_id: int, trigger: str = "task") -> None:
+    """Apply the milestone rule to one question (enqueued after results change)."""
+    from markets.milestones import question_evaluate_milestone
+
+    question_evaluate_milestone(question_id=question_id, trigger=trigger)
+
+
+@shared_task(**DB_RETRY, time_limit=60, soft_time_limit=50, expires=1800)
+def poll_feeds_task() -> None:
+    """One fetch task per configured feed URL (``settings.FEED_URLS``: name -> URL)."""
+    from markets.feeds import FEEDS
+
+    for feed, url in settings.FEED_URLS.items():
+        if feed not in FEEDS:
+            logger.error("FEED_URLS names an unknown feed %r (known: %s)", feed, sorted(FEEDS))
+            continue
+        fetch_feed_task.delay(feed, url)
+
+
+FETCH_MAX_RETRIES = 4
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    max_retries=FETCH_MAX_RETRIES,
+    time_limit=180,
+    soft_time_limit=150,
+)
+def fetch_feed_task(self, feed: str, url: str) -> None:
+    """Fetch one feed URL (conditional request) and ingest it.
+
+    Transient failures (network, HTTP 429/5xx, database) retry with exponential backoff; once
+    retries are exhausted, or for a permanent failure (HTTP 4xx), a failed snapshot records the
+    error. Content that cannot be parsed is not retried: its failed snapshot is the record.
+    """
+    from markets.ingest import FeedFetchError, feed_fetch, feed_record_failure
+
+    try:
+        feed_fetch(feed=feed, url=url)
+    except (FeedFetchError, OperationalError, InterfaceError) as exc:
+        retryable = not isinstance(exc, FeedFetchError) or exc.retryable
+        if retryable and self.request.retries < self.max_retries:
+            countdown = min(30 * 2**self.request.retries, 900)
+            raise self.retry(exc=exc, countdown=countdown) from exc
+        if isinstance(exc, FeedFetchError):
+            tries = self.request.retries + 1
+            feed_record_failure(
+                feed=feed, source=url, error=f"{exc} (gave up after {tries} attempt(s))"
+            )
+            logger.error("%s: giving up on %s: %s", feed, url, exc)
+            return
+        raise

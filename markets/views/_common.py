@@ -1,0 +1,135 @@
+"""What the list pages share: question rows with crowd, reveal and the viewer's own forecast."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+
+from forecasts.models import CrowdState, Forecast, Forecaster
+from forecasts.reveal import Reveal, crowd_reveal
+from markets.models import Question, Resolution
+
+CLOSING_SOON = dt.timedelta(days=30)
+
+FILTERS = [
+    ("all", "All"),
+    ("open", "Open"),
+    ("closing", "Closing soon"),
+    ("resolved", "Resolved"),
+]
+
+
+def viewer_forecaster(user: Any) -> Forecaster | None:
+    """The viewer's forecaster row, without creating one on a page view."""
+    if not user.is_authenticated:
+        return None
+    return Forecaster.objects.filter(user=user).first()
+
+
+def crowd_of(question: Question) -> CrowdState | None:
+    try:
+        return question.crowd
+    except CrowdState.DoesNotExist:
+        return None
+
+
+def question_state(question: Question, now: dt.datetime, *, proposed: bool = False) -> str:
+    """What a forecaster can do, in a word: upcoming, open, closed, proposed, resolved or
+    annulled."""
+    if question.status == Question.Status.RESOLVED:
+        return "resolved"
+    if question.status == Question.Status.ANNULLED:
+        return "annulled"
+    if proposed:
+        return "proposed"
+    if question.is_open_at(now):
+        return "open"
+    if now < question.open_time:
+        return "upcoming"
+    return "closed"
+
+
+def filter_questions(qs: QuerySet[Question], name: str, now: dt.datetime) -> QuerySet[Question]:
+    accepting = Q(
+        status__in=[Question.Status.UPCOMING, Question.Status.OPEN],
+        open_time__lte=now,
+        close_time__gt=now,
+    )
+    if name == "open":
+        return qs.filter(accepting)
+    if name == "closing":
+        return qs.filter(accepting, close_time__lte=now + CLOSING_SOON)
+    if name == "resolved":
+        return qs.filter(status__in=[Question.Status.RESOLVED, Question.Status.ANNULLED]).order_by(
+            "-close_time", "id"
+        )
+    return qs
+
+
+def list_queryset(user: Any) -> QuerySet[Question]:
+    """Visible questions with everything a list row shows, in one query."""
+    final = Resolution.objects.filter(question=OuterRef("pk"), state=Resolution.State.FINAL)
+    return (
+        Question.objects.visible_to(user)
+        .select_related("tournament", "crowd", "benchmark")
+        .annotate(
+            has_proposal=Exists(
+                Resolution.objects.filter(question=OuterRef("pk"), state=Resolution.State.PROPOSED)
+            ),
+            final_outcome=Subquery(final.values("outcome")[:1]),
+        )
+    )
+
+
+@dataclass
+class QuestionRow:
+    question: Question
+    state: str
+    crowd: CrowdState | None
+    reveal: Reveal
+    mine: Forecast | None  # the viewer's current forecast
+    outcome: str | None
+    closing_soon: bool = False
+
+    @property
+    def forecasters(self) -> int:
+        return self.crowd.forecasters if self.crowd else 0
+
+    @property
+    def crowd_probability(self) -> float | None:
+        if self.crowd is None or not self.reveal.visible:
+            return None
+        return self.crowd.probability
+
+
+def question_rows(questions: list[Question], user: Any, now: dt.datetime | None = None):
+    """Rows for a list page: one extra query for the viewer's own forecasts, none per row."""
+    now = now or timezone.now()
+    forecaster = viewer_forecaster(user)
+    latest: dict[int, Forecast] = {}
+    if forecaster is not None and questions:
+        for f in Forecast.objects.filter(
+            forecaster=forecaster, question_id__in=[q.pk for q in questions]
+        ).order_by("question_id", "time", "id"):
+            latest[f.question_id] = f
+    rows = []
+    for q in questions:
+        crowd = crowd_of(q)
+        mine = latest.get(q.pk)
+        reveal = crowd_reveal(q, user, state=crowd, now=now, has_forecast=q.pk in latest)
+        rows.append(
+            QuestionRow(
+                question=q,
+                state=question_state(q, now, proposed=getattr(q, "has_proposal", False)),
+                crowd=crowd,
+                reveal=reveal,
+                mine=mine if mine is not None and mine.kind == Forecast.Kind.FORECAST else None,
+                outcome=getattr(q, "final_outcome", None),
+                closing_soon=q.is_open_at(now) and q.close_time <= now + CLOSING_SOON,
+            )
+        )
+    return rows

@@ -1,0 +1,106 @@
+"""Home and tournament pages: the questions a visitor can see, filtered."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+
+from markets.models import Question, Tournament
+from markets.views._common import FILTERS, filter_questions, list_queryset, question_rows
+
+HOME_PER_TOURNAMENT = 8
+STATE_ORDER = {"open": 0, "proposed": 1, "upcoming": 2, "closed": 3, "resolved": 4, "annulled": 5}
+
+
+def _filter_name(request: HttpRequest, default: str) -> str:
+    name = request.GET.get("filter", default)
+    return name if name in dict(FILTERS) else default
+
+
+def _sorted(rows: list) -> list:
+    # Open questions first (soonest close first), settled ones last (latest first).
+    def key(row):
+        q = row.question
+        rank = STATE_ORDER.get(row.state, 9)
+        stamp = q.close_time.timestamp()
+        return (rank, -stamp if rank >= 4 else stamp, q.pk)
+
+    return sorted(rows, key=key)
+
+
+def _counts(qs, now) -> dict[str, int]:
+    return {name: filter_questions(qs, name, now).count() for name, _ in FILTERS}
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    current = _filter_name(request, "open")
+    tournaments = list(
+        Tournament.objects.visible_to(request.user)
+        .annotate(
+            n_questions=Count("questions", distinct=True),
+            n_open=Count(
+                "questions",
+                filter=Q(
+                    questions__status__in=[Question.Status.UPCOMING, Question.Status.OPEN],
+                    questions__open_time__lte=now,
+                    questions__close_time__gt=now,
+                ),
+                distinct=True,
+            ),
+        )
+        .order_by("-n_open", "-created_at")
+    )
+    base = filter_questions(list_queryset(request.user), current, now)
+    picked: list[tuple[Tournament, list[Question], bool]] = []
+    for tournament in tournaments:
+        questions = list(base.filter(tournament=tournament)[: HOME_PER_TOURNAMENT + 1])
+        picked.append(
+            (tournament, questions[:HOME_PER_TOURNAMENT], len(questions) > HOME_PER_TOURNAMENT)
+        )
+    # One query for the viewer's own forecasts across every section.
+    rows = question_rows([q for _, qs, _ in picked for q in qs], request.user, now)
+    by_question = {row.question.pk: row for row in rows}
+    sections = [
+        {
+            "tournament": tournament,
+            "rows": _sorted([by_question[q.pk] for q in questions]),
+            "more": more,
+        }
+        for tournament, questions, more in picked
+    ]
+    return render(
+        request,
+        "markets/home.html",
+        {
+            "sections": sections,
+            "filters": FILTERS,
+            "current_filter": current,
+            "now": now,
+        },
+    )
+
+
+def tournament_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    now = timezone.now()
+    tournament = get_object_or_404(Tournament.objects.visible_to(request.user), slug=slug)
+    current = _filter_name(request, "all")
+    all_qs = list_queryset(request.user).filter(tournament=tournament)
+    questions = list(filter_questions(all_qs, current, now))
+    rows = question_rows(questions, request.user, now)
+    if current == "all":
+        rows = _sorted(rows)
+    counts = _counts(Question.objects.filter(tournament=tournament), now)
+    return render(
+        request,
+        "markets/tournament_detail.html",
+        {
+            "tournament": tournament,
+            "rows": rows,
+            "filters": [(name, label, counts[name]) for name, label in FILTERS],
+            "current_filter": current,
+            "now": now,
+        },
+    )

@@ -1,0 +1,219 @@
+"""The question page: what is asked, the crowd over time, your forecast, the resolution."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import connection
+from django.db.models import Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from forecasts.forms import ForecastForm
+from forecasts.models import CrowdPoint, CrowdState, Forecast
+from forecasts.reveal import crowd_reveal
+from markets import charts
+from markets.models import AuditRecord, BenchmarkResult, Question, Resolution
+from markets.views._common import question_state, viewer_forecaster
+from scoring.models import Rule, Score, Subject
+
+# Very long histories are pre-sampled by event index (seq is dense, 1..events), so a
+# 100,000-event question reads ~500 rows through the (question, seq) index instead of all of
+# them; ``charts.downsample_steps`` then thins by time for display.
+PRESAMPLE = charts.MAX_POINTS
+FRAGMENTS = ("summary", "chart", "panel", "history")
+SCORE_RULES = {
+    Rule.BRIER: "Brier",
+    Rule.LOG: "Log",
+    Rule.BASELINE: "Baseline",
+    Rule.PEER: "Peer",
+    Rule.SPOT_BRIER: "Brier at close",
+}
+
+
+def visible_question(request: HttpRequest, pk: int) -> Question:
+    return get_object_or_404(
+        Question.objects.visible_to(request.user).select_related("tournament", "benchmark"),
+        pk=pk,
+    )
+
+
+def question_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    question = visible_question(request, pk)
+    return render(request, "markets/question_detail.html", question_context(request, question))
+
+
+def crowd_series(
+    question: Question, state: CrowdState | None, *, median: bool = True, mean: bool = False
+) -> list[tuple]:
+    """(time, pooled, median, mean) rows of the crowd history, pre-sampled when very long."""
+    if state is None or not state.events:
+        return []
+    qs = CrowdPoint.objects.filter(question=question)
+    n = state.events
+    if n > 2 * PRESAMPLE:
+        stride = n / PRESAMPLE
+        seqs = sorted({1 + int(i * stride) for i in range(PRESAMPLE)} | {n})
+        if connection.vendor == "postgresql":
+            # One array parameter: Django's IN (...) costs ~15 ms of per-value work for 500.
+            qs = qs.extra(where=["seq = ANY(%s)"], params=[seqs])
+        else:
+            qs = qs.filter(seq__in=seqs)
+    fields = ["time", "probability", "median" if median else "pk", "mean" if mean else "pk"]
+    rows = qs.order_by("seq").values_list(*fields)
+    if median and mean:
+        return list(rows)
+    return [(t, p, m if median else None, a if mean else None) for t, p, m, a in rows]
+
+
+def _milestone(question: Question) -> charts.Milestone | None:
+    if not question.has_milestone:
+        return None
+    benchmark = question.benchmark
+    results = []
+    for system, value, achieved_on, first_seen in BenchmarkResult.objects.filter(
+        benchmark=benchmark, is_current=True
+    ).values_list("system", "value", "achieved_on", "first_seen"):
+        results.append((_result_time(achieved_on, first_seen), value, system))
+    results.sort(key=lambda r: r[0])
+    return charts.Milestone(
+        name=benchmark.name,
+        unit=benchmark.unit,
+        results=results,
+        threshold=question.threshold,
+        comparator=question.get_comparator_display(),
+        higher_is_better=benchmark.higher_is_better,
+    )
+
+
+def _result_time(achieved_on: dt.date | None, first_seen: dt.datetime) -> dt.datetime:
+    if achieved_on is None:
+        return first_seen
+    return dt.datetime.combine(achieved_on, dt.time(12), tzinfo=dt.UTC)
+
+
+def _chart_window(question: Question, now: dt.datetime, crowd: list, own: list):
+    start = question.open_time
+    end = min(max(now, start + dt.timedelta(days=1)), question.close_time)
+    if now < question.open_time:
+        end = question.close_time
+    last_times = [rows[-1][0] for rows in (crowd, own) if rows]
+    if last_times:
+        end = max(end, *last_times)
+    return start, end
+
+
+def question_context(request: HttpRequest, question: Question, *, form=None) -> dict[str, Any]:
+    now = timezone.now()
+    user = request.user
+    state = CrowdState.objects.filter(question=question).first()
+    forecaster = viewer_forecaster(user)
+    events: list[Forecast] = []
+    if forecaster is not None:
+        events = list(
+            Forecast.objects.filter(question=question, forecaster=forecaster).order_by("time", "id")
+        )
+    current = events[-1] if events and events[-1].kind == Forecast.Kind.FORECAST else None
+    reveal = crowd_reveal(question, user, state=state, now=now, has_forecast=bool(events))
+
+    resolutions = list(
+        question.resolutions.select_related(
+            "decided_by", "evidence_result__benchmark", "evidence_snapshot"
+        )
+        .defer("evidence_snapshot__raw")
+        .order_by("-version")
+    )
+    final = next((r for r in resolutions if r.state == Resolution.State.FINAL), None)
+    proposed = next((r for r in resolutions if r.state == Resolution.State.PROPOSED), None)
+    status = question_state(question, now, proposed=proposed is not None)
+    accepting = question.is_open_at(now)
+
+    show_median = request.GET.get("median", "1") != "0"
+    show_mean = request.GET.get("mean") == "1"
+    crowd = (
+        crowd_series(question, state, median=show_median, mean=show_mean) if reveal.visible else []
+    )
+    own = [(e.time, e.probability) for e in events]
+    start, end = _chart_window(question, now, crowd, own)
+    chart = charts.question_chart(
+        start=start,
+        end=end,
+        crowd=crowd,
+        crowd_hidden_reason="" if reveal.visible else reveal.reason,
+        own=own,
+        milestone=_milestone(question),
+        show_median=show_median,
+        show_mean=show_mean,
+        resolved_at=final.resolved_at if final else None,
+    )
+
+    if form is None:
+        # Start from your own forecast, or 50%: never from the crowd's, which would anchor you.
+        initial = current.probability if current else 0.5
+        form = ForecastForm(initial={"probability": ForecastForm.percent(initial)})
+
+    return {
+        "question": question,
+        "tournament": question.tournament,
+        "now": now,
+        "status": status,
+        "accepting": accepting,
+        "crowd": state,
+        "reveal": reveal,
+        "chart": chart,
+        "show_mean": show_mean,
+        "show_median": show_median,
+        "events": list(reversed(events)),
+        "current": current,
+        "form": form,
+        "final": final,
+        "proposed": proposed,
+        "resolutions": resolutions,
+        "audit": list(
+            AuditRecord.objects.filter(question=question)
+            .select_related("actor", "resolution")
+            .order_by("at", "id")
+        ),
+        "scores": _scores(question, final, forecaster),
+    }
+
+
+def _scores(question: Question, final: Resolution | None, forecaster) -> dict[str, Any] | None:
+    """The viewer's and the crowd's scores on this question under its final resolution."""
+    if final is None or final.outcome == Resolution.Outcome.ANNULLED:
+        return None
+    mine: dict[str, Score] = {}
+    crowd: dict[str, Score] = {}
+    rows = Score.objects.filter(question=question, resolution=final, rule__in=list(SCORE_RULES))
+    who = Q(subject=Subject.CROWD)
+    if forecaster is not None:
+        who |= Q(forecaster=forecaster)
+    rows = rows.filter(who)
+    for s in rows:
+        (mine if s.forecaster_id else crowd)[s.rule] = s
+    if not mine and not crowd:
+        return {"pending": True, "rules": []}
+    return {
+        "pending": False,
+        "rules": [
+            {"rule": rule, "label": label, "mine": mine.get(rule), "crowd": crowd.get(rule)}
+            for rule, label in SCORE_RULES.items()
+            if rule in mine or rule in crowd
+        ],
+        "coverage": next((s.coverage for s in mine.values()), None),
+    }
+
+
+def render_fragments(
+    request: HttpRequest, context: dict[str, Any], *, oob: bool = False
+) -> dict[str, str]:
+    """The parts of the question page that change when the viewer forecasts."""
+    return {
+        name: render_to_string(
+            f"markets/question/_{name}.html", {**context, "oob": oob}, request=request
+        )
+        for name in FRAGMENTS
+    }

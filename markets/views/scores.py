@@ -1,0 +1,297 @@
+"""Leaderboards and track records (a forecaster's, and the crowd's own)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models.functions import Least
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from forecasts.models import CrowdPoint, Forecast, Forecaster
+from markets import charts
+from markets.models import Question, Resolution, Tournament
+from scoring.calibration import brier_decomposition, calibration_bins
+from scoring.models import LeaderboardEntry, Rule, Score, Subject
+
+LEADERBOARD_PAGE = 100
+TABLE_RULES = [Rule.BRIER, Rule.LOG, Rule.BASELINE, Rule.PEER]
+CALIBRATION_BINS = 10
+
+
+def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
+    tournament = get_object_or_404(Tournament.objects.visible_to(request.user), slug=slug)
+    entries = LeaderboardEntry.objects.filter(tournament=tournament).select_related(
+        "forecaster__user"
+    )
+    reference = list(entries.filter(forecaster__isnull=True).order_by("subject"))
+    people = entries.filter(forecaster__isnull=False).order_by(
+        F("rank").asc(nulls_last=True), "-total_peer", "forecaster_id"
+    )
+    page = Paginator(people, LEADERBOARD_PAGE).get_page(request.GET.get("page"))
+    mine = None
+    if request.user.is_authenticated:
+        mine = next(
+            (e for e in people.filter(forecaster__user=request.user)),
+            None,
+        )
+    computed_at = max((e.computed_at for e in [*reference, *page.object_list]), default=None)
+    return render(
+        request,
+        "markets/leaderboard.html",
+        {
+            "tournament": tournament,
+            "reference": reference,
+            "page": page,
+            "mine": mine,
+            "mine_on_page": mine is not None and mine in page.object_list,
+            "computed_at": computed_at,
+            "n_resolved": tournament.questions.filter(status=Question.Status.RESOLVED).count(),
+        },
+    )
+
+
+# --- track records ----------------------------------------------------------------------------
+
+
+@dataclass
+class QuestionScore:
+    question: Question
+    resolution: Resolution
+    outcome: int
+    cutoff: dt.datetime  # the scheduled close, or the resolution when that came first
+    forecast: float | None = None  # in force at the cutoff
+    scores: dict[str, float | None] = field(default_factory=dict)
+    coverage: float | None = None
+
+    @property
+    def scored(self) -> bool:
+        return bool(self.scores)
+
+
+def _resolved(
+    request: HttpRequest, tournament: Tournament | None, *, forecaster: Forecaster | None = None
+) -> list[QuestionScore]:
+    """Questions resolved YES or NO that the viewer may see (and the forecaster forecast).
+
+    Built from resolutions rather than from scores, so calibration shows as soon as a question
+    resolves and the table says which scores are still being computed.
+    """
+    finals = Resolution.objects.filter(
+        state=Resolution.State.FINAL,
+        outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
+        question__in=Question.objects.visible_to(request.user),
+    )
+    if tournament is not None:
+        finals = finals.filter(question__tournament=tournament)
+    if forecaster is not None:
+        finals = finals.filter(
+            question__in=Forecast.objects.filter(forecaster=forecaster).values("question_id")
+        )
+    finals = finals.annotate(cutoff=Least("question__close_time", "resolved_at"))
+    if forecaster is None:
+        # The crowd forecast in force at each cutoff, in the same query.
+        finals = finals.annotate(
+            held=Subquery(
+                CrowdPoint.objects.filter(
+                    question=OuterRef("question_id"), time__lte=OuterRef("cutoff")
+                )
+                .order_by("-seq")
+                .values("probability")[:1]
+            )
+        )
+    rows = [
+        QuestionScore(
+            question=r.question,
+            resolution=r,
+            outcome=r.outcome_value,
+            cutoff=r.cutoff,
+            forecast=getattr(r, "held", None),
+        )
+        for r in finals.select_related("question__tournament").order_by(
+            "-resolved_at", "question_id"
+        )
+    ]
+    if forecaster is not None:
+        _attach_forecaster_probs(rows, forecaster)
+    return rows
+
+
+def _attach_scores(rows: list[QuestionScore], who: Q) -> list[QuestionScore]:
+    by_resolution = {r.resolution.pk: r for r in rows}
+    for resolution_id, rule, score, coverage in Score.objects.filter(
+        who, resolution_id__in=by_resolution, rule__in=[*TABLE_RULES, Rule.SPOT_BRIER]
+    ).values_list("resolution_id", "rule", "score", "coverage"):
+        row = by_resolution[resolution_id]
+        row.scores[rule] = score
+        if rule == Rule.BRIER or row.coverage is None:
+            row.coverage = coverage
+    return rows
+
+
+def _attach_forecaster_probs(rows: list[QuestionScore], forecaster: Forecaster) -> None:
+    by_q = {r.question.pk: r for r in rows}
+    for question_id, time, kind, p in (
+        Forecast.objects.filter(forecaster=forecaster, question_id__in=by_q)
+        .order_by("question_id", "time", "id")
+        .values_list("question_id", "time", "kind", "probability")
+    ):
+        row = by_q[question_id]
+        if time <= row.cutoff:
+            row.forecast = p if kind == Forecast.Kind.FORECAST else None
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return sum(vals) / len(vals) if vals else None
+
+
+def _summary(rows: list[QuestionScore]) -> dict[str, Any]:
+    scored = [r for r in rows if r.scored]
+    peers = [r.scores.get(Rule.PEER) for r in scored]
+    return {
+        "questions": len(rows),
+        "scored": len(scored),
+        "mean_brier": _mean([r.scores.get(Rule.BRIER) for r in scored]),
+        "mean_log": _mean([r.scores.get(Rule.LOG) for r in scored]),
+        "mean_baseline": _mean([r.scores.get(Rule.BASELINE) for r in scored]),
+        "mean_peer": _mean(peers),
+        "total_peer": sum(p for p in peers if p is not None) if scored else None,
+        "mean_coverage": _mean([r.coverage for r in scored]),
+    }
+
+
+def _calibration(rows: list[QuestionScore]) -> dict[str, Any]:
+    pairs = [(r.forecast, r.outcome) for r in rows if r.forecast is not None]
+    probs = [p for p, _ in pairs]
+    outcomes = [o for _, o in pairs]
+    bins = calibration_bins_for(probs, outcomes)
+    return {
+        "n": len(pairs),
+        "bins": [b for b in bins if b.count],
+        "chart": charts.calibration_chart(bins),
+        "decomposition": decomposition_for(probs, outcomes) if pairs else None,
+    }
+
+
+def _tournaments_filter(request: HttpRequest) -> tuple[list[Tournament], Tournament | None]:
+    tournaments = list(Tournament.objects.visible_to(request.user).order_by("name"))
+    slug = request.GET.get("tournament")
+    chosen = next((t for t in tournaments if t.slug == slug), None)
+    return tournaments, chosen
+
+
+def track_record(request: HttpRequest, pk: int) -> HttpResponse:
+    forecaster = get_object_or_404(Forecaster.objects.select_related("user"), pk=pk)
+    if forecaster.user_id is None and not _visible_anywhere(request, forecaster):
+        # An imported identity only exists through its tournaments: hide it with them.
+        raise Http404("No such forecaster.")
+    tournaments, chosen = _tournaments_filter(request)
+    rows = _attach_scores(
+        _resolved(request, chosen, forecaster=forecaster), Q(forecaster=forecaster)
+    )
+    crowd_rows = _attach_scores(
+        [QuestionScore(r.question, r.resolution, r.outcome, r.cutoff) for r in rows],
+        Q(subject=Subject.CROWD),
+    )
+    return render(
+        request,
+        "markets/track_record.html",
+        {
+            "who": forecaster.display_name,
+            "forecaster": forecaster,
+            "is_me": request.user.is_authenticated and forecaster.user_id == request.user.pk,
+            "is_crowd": False,
+            "rows": rows,
+            "summary": _summary(rows),
+            "crowd_summary": _summary(crowd_rows),
+            "calibration": _calibration(rows),
+            "tournaments": tournaments,
+            "chosen": chosen,
+        },
+    )
+
+
+def _visible_anywhere(request: HttpRequest, forecaster: Forecaster) -> bool:
+    return Forecast.objects.filter(
+        forecaster=forecaster, question__in=Question.objects.visible_to(request.user)
+    ).exists()
+
+
+def crowd_track_record(request: HttpRequest) -> HttpResponse:
+    tournaments, chosen = _tournaments_filter(request)
+    rows = _attach_scores(_resolved(request, chosen), Q(subject=Subject.CROWD))
+    comparators = []
+    for subject in (Subject.MEDIAN, Subject.MEAN):
+        other = _attach_scores(
+            [QuestionScore(r.question, r.resolution, r.outcome, r.cutoff) for r in rows],
+            Q(subject=subject),
+        )
+        summary = _summary(other)
+        if summary["scored"]:
+            comparators.append((Subject(subject).label, summary))
+    return render(
+        request,
+        "markets/track_record.html",
+        {
+            "who": "The crowd",
+            "is_crowd": True,
+            "rows": rows,
+            "summary": _summary(rows),
+            "comparators": comparators,
+            "calibration": _calibration(rows),
+            "tournaments": tournaments,
+            "chosen": chosen,
+        },
+    )
+
+
+@login_required
+def my_track_record(request: HttpRequest) -> HttpResponse:
+    forecaster = Forecaster.objects.filter(user=request.user).first()
+    if forecaster is None:
+        return render(request, "markets/track_record_empty.html", {})
+    url = redirect("track-record", pk=forecaster.pk).url
+    query = request.GET.urlencode()
+    return redirect(f"{url}?{query}" if query else url)
+
+
+# --- calibration ------------------------------------------------------------------------------
+
+
+def _finite(v: float) -> float | None:
+    return None if v is None or math.isnan(v) else float(v)
+
+
+def calibration_bins_for(probs: list[float], outcomes: list[int]) -> list[charts.CalibrationBin]:
+    return [
+        charts.CalibrationBin(
+            lo=b.lower,
+            hi=b.upper,
+            count=b.count,
+            mean_forecast=_finite(b.mean_forecast),
+            observed=_finite(b.observed_frequency),
+            wilson_lo=b.wilson_low if b.count else None,
+            wilson_hi=b.wilson_high if b.count else None,
+        )
+        for b in calibration_bins(probs, outcomes, CALIBRATION_BINS)
+    ]
+
+
+def decomposition_for(probs: list[float], outcomes: list[int]) -> dict[str, float]:
+    d = brier_decomposition(probs, outcomes, CALIBRATION_BINS)
+    return {
+        "brier": d.bs,
+        "reliability": d.rel,
+        "resolution": d.res,
+        "uncertainty": d.unc,
+        "wbv": d.wbv,
+        "wbc": d.wbc,
+        "murphy": d.murphy,
+    }

@@ -1,0 +1,292 @@
+"""REST API, scoring side: scores, leaderboards, calibration and the scores export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import mixins, viewsets
+from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from forecasts import exports
+from forecasts.models import CrowdPoint, Forecast
+from markets.api import (
+    MAX_ID,
+    POSITIVE_INT,
+    READ_ERRORS,
+    ApiViewMixin,
+    errors,
+    param_bool,
+    param_choice,
+    param_int,
+    param_text,
+    visible_tournament,
+)
+from markets.models import Question, Resolution, Tournament
+from scoring.models import LeaderboardEntry, Rule, Score, Subject
+from scoring.serializers import CalibrationSerializer, LeaderboardEntrySerializer, ScoreSerializer
+
+# --- scores ----------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Scores of the current final resolutions (forecasters pseudonymized)",
+        parameters=[
+            OpenApiParameter("tournament", str, description="Tournament slug."),
+            OpenApiParameter("question", POSITIVE_INT, description="Question id."),
+            OpenApiParameter("rule", str, enum=Rule.values),
+            OpenApiParameter("subject", str, enum=Subject.values),
+            OpenApiParameter("mine", bool, description="Only your own scores."),
+        ],
+        responses={200: ScoreSerializer(many=True), **errors(400, *READ_ERRORS)},
+    )
+)
+class ScoreViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = ScoreSerializer
+
+    def get_queryset(self) -> QuerySet[Score]:
+        user = self.request.user
+        qs = (
+            Score.objects.filter(
+                question__in=Question.objects.visible_to(user),
+                resolution__state=Resolution.State.FINAL,
+            )
+            .select_related("question__tournament", "resolution", "forecaster")
+            .order_by("question_id", "subject", "forecaster_id", "rule")
+        )
+        r = self.request
+        if slug := param_text(r, "tournament"):
+            qs = qs.filter(question__tournament__slug=slug)
+        if (qid := param_int(r, "question", minimum=1, maximum=MAX_ID)) is not None:
+            qs = qs.filter(question_id=qid)
+        if rule := param_choice(r, "rule", Rule.values):
+            qs = qs.filter(rule=rule)
+        if subject := param_choice(r, "subject", Subject.values):
+            qs = qs.filter(subject=subject)
+        if param_bool(r, "mine"):
+            qs = qs.filter(forecaster__user=user) if user.is_authenticated else qs.none()
+        return qs
+
+
+# --- leaderboard -----------------------------------------------------------------------------
+
+
+class LeaderboardView(ApiViewMixin, GenericAPIView):
+    serializer_class = LeaderboardEntrySerializer
+
+    @extend_schema(
+        summary="Leaderboard of a tournament (peer scores; the crowd ranked alongside)",
+        responses={200: LeaderboardEntrySerializer(many=True), **errors(*READ_ERRORS)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        tournament = visible_tournament(request, slug)
+        qs = (
+            LeaderboardEntry.objects.filter(tournament=tournament)
+            .select_related("forecaster")
+            .order_by("rank", "-total_peer", "id")
+        )
+        page = self.paginate_queryset(qs)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+
+# --- calibration -----------------------------------------------------------------------------
+
+CALIBRATION_SUBJECTS = ("crowd", "median", "mean", "forecasters", "me")
+HELD_AT = "the forecast held at the scheduled close, or at resolution when that came first"
+
+
+def _resolved(tournament: Tournament) -> list[tuple[Question, int, Any]]:
+    """(question, outcome 0/1, cutoff) of the tournament's questions resolved YES or NO."""
+    out = []
+    finals = Resolution.objects.filter(
+        question__tournament=tournament,
+        state=Resolution.State.FINAL,
+        outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
+    ).select_related("question")
+    for r in finals.order_by("question__key"):
+        cutoff = min(r.question.close_time, r.resolved_at)
+        out.append((r.question, 1 if r.outcome == Resolution.Outcome.YES else 0, cutoff))
+    return out
+
+
+def calibration_inputs(
+    tournament: Tournament, subject: str, user: Any
+) -> tuple[list[float], list[int], int]:
+    """Probabilities, outcomes and the number of questions they come from."""
+    probs: list[float] = []
+    outcomes: list[int] = []
+    questions = 0
+    for question, outcome, cutoff in _resolved(tournament):
+        if subject in ("crowd", "median", "mean"):
+            field = {"crowd": "probability", "median": "median", "mean": "mean"}[subject]
+            point = (
+                CrowdPoint.objects.filter(question=question, time__lte=cutoff)
+                .order_by("-seq")
+                .values_list(field, flat=True)
+                .first()
+            )
+            held = [] if point is None else [point]
+        else:
+            events = Forecast.objects.filter(question=question, time__lte=cutoff)
+            if subject == "me":
+                events = events.filter(forecaster__user=user)
+            latest: dict[int, float | None] = {}
+            for fid, p in events.order_by("time", "id").values_list("forecaster_id", "probability"):
+                latest[fid] = p
+            held = [p for p in latest.values() if p is not None]
+        if held:
+            questions += 1
+        probs.extend(held)
+        outcomes.extend([outcome] * len(held))
+    return probs, outcomes, questions
+
+
+def _finite_or_none(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+class CalibrationCSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
+    ) -> bytes:
+        if not isinstance(data, dict) or "bins" not in data:
+            return JSONRenderer().render(data)
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        columns = [
+            "lower",
+            "upper",
+            "count",
+            "mean_forecast",
+            "observed_frequency",
+            "wilson_low",
+            "wilson_high",
+        ]
+        writer.writerow(columns)
+        for b in data["bins"]:
+            writer.writerow(
+                [
+                    "" if b[c] is None else repr(b[c]) if isinstance(b[c], float) else b[c]
+                    for c in columns
+                ]
+            )
+        return out.getvalue().encode()
+
+
+class CalibrationView(ApiViewMixin, GenericAPIView):
+    renderer_classes = [JSONRenderer, CalibrationCSVRenderer]
+    serializer_class = CalibrationSerializer
+    pagination_class = None
+
+    @extend_schema(
+        summary="Calibration: reliability bins with 95% Wilson intervals, Brier decomposition",
+        description=(
+            "Over the tournament's questions resolved YES or NO, each subject's forecast held at "
+            "the scheduled close (or at resolution when earlier). `subject`: the crowd (log "
+            "pool), its median or mean, all forecasters together, or `me`. `?format=csv` gives "
+            "the bins as CSV."
+        ),
+        parameters=[
+            OpenApiParameter("subject", str, enum=list(CALIBRATION_SUBJECTS), default="crowd"),
+            OpenApiParameter(
+                "bins",
+                {"type": "integer", "minimum": 1, "maximum": 100},
+                default=10,
+                description="Number of equal-width bins.",
+            ),
+        ],
+        responses={200: CalibrationSerializer, **errors(400, *READ_ERRORS)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        from scoring.calibration import brier_decomposition, calibration_bins
+
+        tournament = visible_tournament(request, slug)
+        subject = param_choice(request, "subject", CALIBRATION_SUBJECTS, default="crowd")
+        if subject == "me" and not request.user.is_authenticated:
+            raise ValidationError({"subject": ["Log in (or send a token) to see your own."]})
+        n_bins = param_int(request, "bins", minimum=1, maximum=100, default=10)
+        probs, outcomes, questions = calibration_inputs(tournament, subject, request.user)
+        bins = calibration_bins(probs, outcomes, n_bins)
+        decomposition = None
+        if probs:
+            d = brier_decomposition(probs, outcomes, n_bins)
+            decomposition = {
+                "bs": d.bs,
+                "rel": d.rel,
+                "res": d.res,
+                "unc": d.unc,
+                "wbv": d.wbv,
+                "wbc": d.wbc,
+                "murphy": d.murphy,
+            }
+        data = {
+            "tournament": tournament.slug,
+            "subject": subject,
+            "forecasts": len(probs),
+            "questions": questions,
+            "held_at": HELD_AT,
+            "bins": [
+                {
+                    "lower": b.lower,
+                    "upper": b.upper,
+                    "count": b.count,
+                    "mean_forecast": _finite_or_none(b.mean_forecast),
+                    "observed_frequency": _finite_or_none(b.observed_frequency),
+                    "wilson_low": b.wilson_low,
+                    "wilson_high": b.wilson_high,
+                }
+                for b in bins
+            ],
+            "decomposition": decomposition,
+        }
+        return Response(data)
+
+
+# --- scores export ---------------------------------------------------------------------------
+
+
+class ScoresExportView(ApiViewMixin, GenericAPIView):
+    pagination_class = None
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        summary="All scores of a tournament as CSV: question,forecaster,rule,score,coverage",
+        description=(
+            "Scores of the current final resolutions; `forecaster` is a keyed-HMAC pseudonym "
+            "(imported forecasters keep their keys) or `crowd`. The same file as "
+            "`manage.py export_scores`."
+        ),
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV"),
+            **errors(*READ_ERRORS),
+        },
+    )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        tournament = visible_tournament(request, slug)
+        response = StreamingHttpResponse(
+            exports.render_scores_csv(tournament), content_type=exports.CONTENT_TYPES["csv"]
+        )
+        response["Content-Disposition"] = f'attachment; filename="{tournament.slug}-scores.csv"'
+        return response

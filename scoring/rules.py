@@ -1,0 +1,569 @@
+"""Proper scoring rules for binary questions, and their time averages over a question's window.
+
+For a forecast p of a question that resolved with outcome o ∈ {0, 1}, and p_o the probability
+the forecast gave the outcome that happened (p_o = p if o = 1, else 1 - p) — SPEC.md "Scoring":
+
+    Brier     (p - o)²               in [0, 1], lower is better. Convention: the single-outcome
+                                     form; some platforms report twice this (both outcomes).
+    log       ln p_o                 ≤ 0, higher is better (natural log)
+    baseline  100 · (log2 p_o + 1)   0 at p_o = 1/2; +84.799691 at 0.9, -232.192809 at 0.1
+    peer      100 · (ln p_o,i - mean_{j≠i} ln p_o,j)   against the other forecasters at the same
+              instant; the scores of one instant sum to 0; a lone forecaster scores 0.
+
+No clipping here: forecasts are stored in [0.001, 0.999] and the crowd forecast comes from
+``forecasts.pooling``, so the rules score the probability exactly as given (p_o = 0 → log = -inf,
+as the rule says; the time averages refuse such input). Probabilities outside [0, 1] or NaN
+raise ValueError.
+
+Time averages (``score_question``, ``score_series``) integrate over the window [open_time,
+close_time]. The effective end is min(close_time, resolved_at): after an early resolution the
+remaining time counts as uncovered. A forecaster holds their current forecast from the moment it
+is made (forecasts made before open_time count from open_time) until they replace or withdraw
+it, and nothing before their first forecast or after a withdrawal. Coverage = covered time /
+window length. Brier and log are averaged over the covered time (NaN with no coverage); baseline
+and peer are averaged over the whole window with uncovered time counting 0. Spot scores score
+the forecast held at the effective end (events at exactly that instant included).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any, overload
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from forecasts.history import ForecastEvents, compensated_cumsum, forecast_events
+
+__all__ = [
+    "QuestionScores",
+    "SeriesScores",
+    "baseline_score",
+    "brier",
+    "log_score",
+    "naive_score_question",
+    "naive_score_series",
+    "peer_scores",
+    "score_question",
+    "score_series",
+]
+
+FloatArray = NDArray[np.float64]
+ArrayInput = NDArray[Any] | list[float] | tuple[float, ...]
+
+_LN2 = math.log(2.0)
+
+
+def _probability_array(p: ArrayLike) -> FloatArray:
+    a = np.asarray(p, dtype=np.float64)
+    if not np.all((a >= 0.0) & (a <= 1.0)):  # also rejects NaN
+        raise ValueError("probabilities must lie in [0, 1]")
+    return a
+
+
+def _outcome_array(o: ArrayLike) -> NDArray[np.bool_]:
+    a = np.asarray(o)
+    if not np.all((a == 0) | (a == 1)):
+        raise ValueError("outcomes must be 0 or 1")
+    return np.asarray(a == 1)
+
+
+def _scalar_or_array(x: NDArray[Any]) -> float | FloatArray:
+    if x.ndim == 0:
+        return float(x)
+    return np.asarray(x, dtype=np.float64)
+
+
+def _log_po(p: FloatArray, yes: NDArray[np.bool_]) -> FloatArray:
+    """ln p_o: ln p for o = 1 and log1p(-p) = ln(1 - p) for o = 0 (exact near p = 0)."""
+    with np.errstate(divide="ignore"):
+        return np.asarray(np.where(yes, np.log(p), np.log1p(-p)), dtype=np.float64)
+
+
+@overload
+def brier(p: float, o: int) -> float: ...
+@overload
+def brier(p: ArrayInput, o: ArrayLike) -> FloatArray: ...
+def brier(p: float | ArrayInput, o: ArrayLike) -> float | FloatArray:
+    """Brier score (p - o)² of forecast p for outcome o ∈ {0, 1}; in [0, 1], lower is better.
+
+    Brier (1950), Monthly Weather Review 78(1). Single-outcome convention (see module docstring).
+    Broadcasts over arrays; a scalar pair gives a float.
+    """
+    pa = _probability_array(p)
+    yes = _outcome_array(o)
+    return _scalar_or_array((pa - yes) ** 2)
+
+
+@overload
+def log_score(p: float, o: int) -> float: ...
+@overload
+def log_score(p: ArrayInput, o: ArrayLike) -> FloatArray: ...
+def log_score(p: float | ArrayInput, o: ArrayLike) -> float | FloatArray:
+    """Logarithmic score ln p_o (natural log), ≤ 0, higher is better; -inf when p_o = 0.
+
+    Good (1952), JRSS B 14(1). ln(1 - p) is computed as log1p(-p). Broadcasts over arrays.
+    """
+    return _scalar_or_array(_log_po(_probability_array(p), _outcome_array(o)))
+
+
+@overload
+def baseline_score(p: float, o: int) -> float: ...
+@overload
+def baseline_score(p: ArrayInput, o: ArrayLike) -> FloatArray: ...
+def baseline_score(p: float | ArrayInput, o: ArrayLike) -> float | FloatArray:
+    """Baseline score 100 · (log2 p_o + 1): the log score rescaled so that 1/2 scores 0.
+
+    Metaculus' "baseline score" (a coin flip scores 0, certainty of the truth 100):
+    +84.799691 at p_o = 0.9 and -232.192809 at p_o = 0.1 (SPEC.md). Broadcasts over arrays.
+    """
+    lp = _log_po(_probability_array(p), _outcome_array(o))
+    return _scalar_or_array(100.0 * (lp / _LN2 + 1.0))
+
+
+def peer_scores(probs: ArrayLike, o: int) -> FloatArray:
+    """Peer scores of forecasters at one instant: 100 · (ln p_o,i - mean_{j≠i} ln p_o,j).
+
+    With n forecasters and L = Σ_j ln p_o,j this is 100 · (n · ln p_o,i - L) / (n - 1), so the
+    scores sum to 0; a lone forecaster scores 0 and no forecasters give an empty array.
+    Metaculus' peer score (log-score differences; cf. Gneiting & Raftery 2007, JASA 102(477)).
+    """
+    p = _probability_array(probs).reshape(-1)
+    yes = _outcome_array(o)
+    n = p.shape[0]
+    if n < 2:
+        return np.zeros(n, dtype=np.float64)
+    lp = _log_po(p, np.broadcast_to(yes, p.shape))
+    return np.asarray(100.0 * (n * lp - lp.sum()) / (n - 1), dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionScores:
+    """Per-forecaster scores of one question (index = forecaster code).
+
+    ``brier``, ``log``: averaged over covered time (NaN when coverage is 0). ``baseline``,
+    ``peer``: averaged over the whole window, uncovered time counting 0. ``coverage``: covered
+    fraction of [open_time, close_time]. ``spot_*``: the forecast held at the effective end (NaN
+    for forecasters holding none); ``spot_peer`` compares the forecasters holding one then.
+    """
+
+    brier: FloatArray
+    log: FloatArray
+    baseline: FloatArray
+    peer: FloatArray
+    coverage: FloatArray
+    spot_brier: FloatArray
+    spot_log: FloatArray
+    spot_baseline: FloatArray
+    spot_peer: FloatArray
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesScores:
+    """Scores of one piecewise-constant forecast series (the crowd, or its median or mean).
+
+    Same conventions as ``QuestionScores``; ``peer`` and ``spot_peer`` compare the series with
+    the mean log score of the forecasters active at each instant (NaN when no forecasts given).
+    """
+
+    brier: float
+    log: float
+    baseline: float
+    peer: float
+    coverage: float
+    spot_brier: float
+    spot_log: float
+    spot_baseline: float
+    spot_peer: float
+
+
+def _window(open_time: float, close_time: float, resolved_at: float | None) -> tuple[float, float]:
+    """(effective end, window length); ValueError for an empty or non-finite window."""
+    start, close = float(open_time), float(close_time)
+    if not (math.isfinite(start) and math.isfinite(close) and close > start):
+        raise ValueError("the scoring window needs finite open_time < close_time")
+    end = close if resolved_at is None else min(close, float(resolved_at))
+    if math.isnan(end):
+        raise ValueError("resolved_at must be a time or None")
+    # A resolution before open_time leaves nothing covered: the window stays, the coverage is 0.
+    return max(end, start), close - start
+
+
+def _outcome(outcome: int) -> bool:
+    if outcome not in (0, 1):
+        raise ValueError(f"outcome must be 0 or 1, got {outcome!r}")
+    return bool(outcome)
+
+
+def score_question(
+    times: ArrayLike,
+    forecaster: ArrayLike,
+    probs: ArrayLike,
+    *,
+    open_time: float,
+    close_time: float,
+    resolved_at: float | None,
+    outcome: int,
+    n_forecasters: int,
+) -> QuestionScores:
+    """Time-averaged and spot scores of every forecaster on one resolved question.
+
+    Events as in ``forecasts.history`` (sorted ``times`` in seconds, integer ``forecaster`` codes
+    in [0, n_forecasters), NaN probability = withdrawal). With window length T = close - open,
+    effective end e = min(close, resolved_at) and event times clipped to [open, e], forecaster
+    i's forecast made at event k holds over [t_k, t_next) where t_next is i's next event (or e):
+
+        brier_i = ∫ (p_i(t) - o)² dt / C_i     log_i = ∫ ln p_o,i(t) dt / C_i     (C_i = covered)
+        baseline_i = ∫ 100 (log2 p_o,i(t) + 1) dt / T
+        peer_i = ∫ 100 (n(t) ln p_o,i(t) - L(t)) / (n(t) - 1) dt / T     (0 where n(t) < 2)
+
+    with n(t) the active forecasters and L(t) = Σ_j ln p_o,j(t). Vectorized sweep, no loop over
+    instants: n and L after each event come from prefix sums of per-event changes; the peer
+    integral splits into ln p_o,i · ∫ n/(n-1) dt - ∫ L/(n-1) dt, and both integrals are prefix
+    sums over the segments between events, read at each holding interval's ends. O(n log n).
+    """
+    ev = forecast_events(times, forecaster, probs)
+    yes = _outcome(outcome)
+    end, length = _window(open_time, close_time, resolved_at)
+    n_f = int(n_forecasters)
+    f = ev.forecaster
+    if f.size and (f.min() < 0 or f.max() >= n_f):
+        raise ValueError("forecaster codes must lie in [0, n_forecasters)")
+    n = ev.times.shape[0]
+    fc = ev.is_forecast
+    p = np.where(fc, ev.probs, 0.5)  # placeholder on withdrawals, masked out below
+    lp = np.where(fc, _log_po(p, np.full(n, yes)), 0.0)
+    _require_finite_logs(lp)
+
+    # Holding interval of each event, clipped to the window.
+    t = np.clip(ev.times, float(open_time), end)
+    t_after = np.append(t, end)  # t_after[n] = e: a forecast nobody replaces holds until e
+    held = np.where(fc, t_after[ev.next] - t, 0.0)
+
+    covered = np.bincount(f, weights=held, minlength=n_f)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        brier_avg = np.bincount(f, weights=held * (p - yes) ** 2, minlength=n_f) / covered
+        log_avg = np.bincount(f, weights=held * lp, minlength=n_f) / covered
+    baseline_avg = np.bincount(f, weights=held * 100.0 * (lp / _LN2 + 1.0), minlength=n_f) / length
+
+    # Segment k = [t_k, t_{k+1}) carries the state after event k.
+    count, total_lp = _active_log_scores(ev, lp)
+    seg = np.diff(t_after)
+    pair = count >= 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_a = np.where(pair, seg * count / (count - 1), 0.0)
+        per_b = np.where(pair, seg * total_lp / (count - 1), 0.0)
+    a_hi, a_lo = _exclusive(per_a)
+    b_hi, b_lo = _exclusive(per_b)
+    k, nxt = np.arange(n), ev.next
+    int_a = (a_hi[nxt] - a_hi[k]) + (a_lo[nxt] - a_lo[k])
+    int_b = (b_hi[nxt] - b_hi[k]) + (b_lo[nxt] - b_lo[k])
+    peer_part = np.where(fc, 100.0 * (lp * int_a - int_b), 0.0)
+    peer_avg = np.bincount(f, weights=peer_part, minlength=n_f) / length
+
+    spot = _spot(ev, yes, end, n_f)
+    return QuestionScores(
+        brier=np.asarray(brier_avg, dtype=np.float64),
+        log=np.asarray(log_avg, dtype=np.float64),
+        baseline=np.asarray(baseline_avg, dtype=np.float64),
+        peer=np.asarray(peer_avg, dtype=np.float64),
+        coverage=np.asarray(covered / length, dtype=np.float64),
+        spot_brier=spot[0],
+        spot_log=spot[1],
+        spot_baseline=spot[2],
+        spot_peer=spot[3],
+    )
+
+
+def _require_finite_logs(lp: FloatArray) -> None:
+    # The time integrals subtract prefix sums: one -inf would turn every later difference into
+    # NaN. Stored forecasts are in [0.001, 0.999], so this only stops malformed input.
+    if np.any(np.isneginf(lp)):
+        raise ValueError(
+            "a forecast gave the outcome probability 0 (log score -inf): "
+            "time-averaged scores need probabilities in (0, 1)"
+        )
+
+
+def _exclusive(x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Compensated prefix sums with a leading 0: entry k is Σ_{j<k} x_j as (hi, lo)."""
+    hi, lo = compensated_cumsum(np.concatenate(([0.0], x)))
+    return hi, lo
+
+
+def _active_log_scores(ev: ForecastEvents, lp: FloatArray) -> tuple[NDArray[np.int64], FloatArray]:
+    """After each event: number of active forecasters n and L = Σ ln p_o over them."""
+    old = np.where(ev.removes, ev.prev, 0)
+    entries = np.empty(2 * lp.shape[0], dtype=np.float64)
+    entries[0::2] = -np.where(ev.removes, lp[old], 0.0)
+    entries[1::2] = lp
+    hi, lo = compensated_cumsum(entries)
+    return ev.count, np.asarray(hi[1::2] + lo[1::2], dtype=np.float64)
+
+
+def _spot(ev: ForecastEvents, yes: bool, end: float, n_f: int) -> tuple[FloatArray, ...]:
+    """Spot brier, log, baseline and peer of the forecasts held at instant ``end``."""
+    m = int(np.searchsorted(ev.times, end, side="right"))  # events at or before the end
+    holding = np.flatnonzero(ev.is_forecast[:m] & (ev.next[:m] >= m))
+    who = ev.forecaster[holding]
+    p = ev.probs[holding]
+    lp = _log_po(p, np.full(p.shape, yes))
+    out = tuple(np.full(n_f, np.nan) for _ in range(4))
+    out[0][who] = (p - yes) ** 2
+    out[1][who] = lp
+    out[2][who] = 100.0 * (lp / _LN2 + 1.0)
+    out[3][who] = peer_scores(p, int(yes))
+    return out
+
+
+def score_series(
+    times: ArrayLike,
+    probs: ArrayLike,
+    *,
+    open_time: float,
+    close_time: float,
+    resolved_at: float | None,
+    outcome: int,
+    forecast_times: ArrayLike | None = None,
+    forecaster: ArrayLike | None = None,
+    forecast_probs: ArrayLike | None = None,
+) -> SeriesScores:
+    """Time-averaged and spot scores of a piecewise-constant series, e.g. the crowd forecast.
+
+    ``probs[k]`` holds from ``times[k]`` (sorted) until the next point, the last one until the
+    effective end; NaN means no forecast (a crowd history point with no active forecaster).
+    Brier, log and baseline as in ``score_question``. With the question's forecast events
+    (``forecast_times``, ``forecaster``, ``forecast_probs``), the crowd peer score
+
+        peer = ∫ 100 (ln p_o(t) - L(t) / n(t)) dt / T      (0 where n(t) = 0 or no series value)
+
+    compares the series with the mean log score of the n(t) active forecasters; without them
+    ``peer`` and ``spot_peer`` are NaN. Breakpoints are the union of both event sets, each segment
+    evaluated by binary search: O((n + m) log(n + m)).
+    """
+    yes = _outcome(outcome)
+    end, length = _window(open_time, close_time, resolved_at)
+    ts = np.asarray(times, dtype=np.float64).reshape(-1)
+    ps = np.asarray(probs, dtype=np.float64).reshape(-1)
+    if ts.shape != ps.shape:
+        raise ValueError("times and probs must have the same length")
+    if not np.all(np.isfinite(ts)) or np.any(np.diff(ts) < 0):
+        raise ValueError("times must be finite and sorted")
+    defined = ~np.isnan(ps)
+    if not np.all((ps[defined] >= 0.0) & (ps[defined] <= 1.0)):
+        raise ValueError("probabilities must lie in [0, 1] (NaN = no forecast)")
+    given = [x is not None for x in (forecast_times, forecaster, forecast_probs)]
+    if any(given) and not all(given):
+        raise ValueError("give forecast_times, forecaster and forecast_probs together")
+    ev = None
+    if forecast_times is not None and forecaster is not None and forecast_probs is not None:
+        ev = forecast_events(forecast_times, forecaster, forecast_probs)
+
+    start = float(open_time)
+    cuts = [np.array([start, end]), np.clip(ts, start, end)]
+    if ev is not None:
+        cuts.append(np.clip(ev.times, start, end))
+    points = np.unique(np.concatenate(cuts))
+    seg_start, seg = points[:-1], np.diff(points)
+    p_seg = _value_at(ts, ps, seg_start)
+    cov = ~np.isnan(p_seg)
+    p_c = np.where(cov, p_seg, 0.5)
+    lp = np.where(cov, _log_po(p_c, np.full(p_c.shape, yes)), 0.0)
+    _require_finite_logs(lp)
+    covered = float(np.sum(seg[cov]))
+    brier_avg = log_avg = math.nan
+    if covered > 0.0:
+        brier_avg = float(np.sum(seg * np.where(cov, (p_c - yes) ** 2, 0.0))) / covered
+        log_avg = float(np.sum(seg * lp)) / covered
+    baseline_avg = float(np.sum(seg * np.where(cov, 100.0 * (lp / _LN2 + 1.0), 0.0))) / length
+
+    p_end = _value_at(ts, ps, np.array([end]))[0]
+    spot = [math.nan] * 4
+    if not math.isnan(p_end):
+        lp_end = float(_log_po(np.array(p_end), np.array(yes)))
+        spot[:3] = [(p_end - yes) ** 2, lp_end, 100.0 * (lp_end / _LN2 + 1.0)]
+
+    peer_avg = math.nan
+    if ev is not None:
+        fp = np.where(ev.is_forecast, ev.probs, 0.5)
+        flp = np.where(ev.is_forecast, _log_po(fp, np.full(fp.shape, yes)), 0.0)
+        _require_finite_logs(flp)
+        count, total = _active_log_scores(ev, flp)
+        # State after the last event at or before each segment start (none: nobody active).
+        at = np.searchsorted(ev.times, seg_start, side="right") - 1
+        count, total = np.append(count, 0), np.append(total, 0.0)  # index -1 → the empty state
+        n_seg, l_seg = count[at], total[at]
+        live = cov & (n_seg > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            peer_seg = np.where(live, 100.0 * (lp - l_seg / n_seg), 0.0)
+        peer_avg = float(np.sum(seg * peer_seg)) / length
+        k = int(np.searchsorted(ev.times, end, side="right")) - 1
+        if count[k] > 0 and not math.isnan(p_end):
+            spot[3] = 100.0 * (spot[1] - float(total[k]) / int(count[k]))
+    return SeriesScores(
+        brier=brier_avg,
+        log=log_avg,
+        baseline=baseline_avg,
+        peer=peer_avg,
+        coverage=covered / length,
+        spot_brier=spot[0],
+        spot_log=spot[1],
+        spot_baseline=spot[2],
+        spot_peer=spot[3],
+    )
+
+
+def _value_at(times: FloatArray, values: FloatArray, at: FloatArray) -> FloatArray:
+    """Value of the step function (times, values) at each instant of ``at``; NaN before it."""
+    if times.size == 0:
+        return np.full(at.shape, np.nan)
+    i = np.searchsorted(times, at, side="right") - 1
+    return np.asarray(np.where(i >= 0, values[np.maximum(i, 0)], np.nan), dtype=np.float64)
+
+
+# Reference implementations: instant by instant over the exact breakpoints, plain Python loops.
+
+
+def _held_at(
+    times: list[float], who: list[int], probs: list[float], instant: float
+) -> dict[int, float]:
+    """Each forecaster's current forecast after every event at or before ``instant``."""
+    state: dict[int, float] = {}
+    for t, i, p in zip(times, who, probs, strict=True):
+        if t > instant:
+            break
+        if math.isnan(p):
+            state.pop(i, None)
+        else:
+            state[i] = p
+    return state
+
+
+def _breakpoints(times: list[float], start: float, end: float) -> list[float]:
+    return sorted({start, end} | {min(max(t, start), end) for t in times})
+
+
+def naive_score_question(
+    times: ArrayLike,
+    forecaster: ArrayLike,
+    probs: ArrayLike,
+    *,
+    open_time: float,
+    close_time: float,
+    resolved_at: float | None,
+    outcome: int,
+    n_forecasters: int,
+) -> QuestionScores:
+    """``score_question`` computed the slow, obvious way (the reference its tests compare with).
+
+    Walks the exact breakpoints (event times within the window, open and the effective end); on
+    each segment rebuilds who holds what by replaying the events, and scores every holder with the
+    scalar rules, peer as ln p_o,i minus the plain mean over the others. O(events · segments).
+    """
+    yes = int(_outcome(outcome))
+    end, length = _window(open_time, close_time, resolved_at)
+    t = [float(x) for x in np.asarray(times, dtype=np.float64).reshape(-1)]
+    who = [int(x) for x in np.asarray(forecaster).reshape(-1)]
+    ps = [float(x) for x in np.asarray(probs, dtype=np.float64).reshape(-1)]
+    n_f = int(n_forecasters)
+    covered = [0.0] * n_f
+    sums = {rule: [0.0] * n_f for rule in ("brier", "log", "baseline", "peer")}
+    points = _breakpoints(t, float(open_time), end)
+    for a, b in pairwise(points):
+        state = _held_at(t, who, ps, a)
+        logs = {i: log_score(p, yes) for i, p in state.items()}
+        for i, p in state.items():
+            others = [x for j, x in logs.items() if j != i]
+            peer = 100.0 * (logs[i] - sum(others) / len(others)) if others else 0.0
+            covered[i] += b - a
+            sums["brier"][i] += (b - a) * brier(p, yes)
+            sums["log"][i] += (b - a) * logs[i]
+            sums["baseline"][i] += (b - a) * baseline_score(p, yes)
+            sums["peer"][i] += (b - a) * peer
+    at_end = _held_at(t, who, ps, end)
+    logs = {i: log_score(p, yes) for i, p in at_end.items()}
+    spot = {rule: [math.nan] * n_f for rule in ("brier", "log", "baseline", "peer")}
+    for i, p in at_end.items():
+        others = [x for j, x in logs.items() if j != i]
+        spot["brier"][i] = brier(p, yes)
+        spot["log"][i] = logs[i]
+        spot["baseline"][i] = baseline_score(p, yes)
+        spot["peer"][i] = 100.0 * (logs[i] - sum(others) / len(others)) if others else 0.0
+    return QuestionScores(
+        brier=np.array(
+            [s / c if c else math.nan for s, c in zip(sums["brier"], covered, strict=True)]
+        ),
+        log=np.array([s / c if c else math.nan for s, c in zip(sums["log"], covered, strict=True)]),
+        baseline=np.array(sums["baseline"]) / length,
+        peer=np.array(sums["peer"]) / length,
+        coverage=np.array(covered) / length,
+        spot_brier=np.array(spot["brier"]),
+        spot_log=np.array(spot["log"]),
+        spot_baseline=np.array(spot["baseline"]),
+        spot_peer=np.array(spot["peer"]),
+    )
+
+
+def naive_score_series(
+    times: ArrayLike,
+    probs: ArrayLike,
+    *,
+    open_time: float,
+    close_time: float,
+    resolved_at: float | None,
+    outcome: int,
+    forecast_times: ArrayLike | None = None,
+    forecaster: ArrayLike | None = None,
+    forecast_probs: ArrayLike | None = None,
+) -> SeriesScores:
+    """``score_series`` the slow, obvious way: segment by segment over the exact breakpoints."""
+    yes = int(_outcome(outcome))
+    end, length = _window(open_time, close_time, resolved_at)
+    ts = [float(x) for x in np.asarray(times, dtype=np.float64).reshape(-1)]
+    ps = [float(x) for x in np.asarray(probs, dtype=np.float64).reshape(-1)]
+    have_forecasts = forecast_times is not None
+    ft = [float(x) for x in np.asarray(forecast_times if have_forecasts else [], dtype=float)]
+    fw = [int(x) for x in np.asarray(forecaster if have_forecasts else [], dtype=np.int64)]
+    fp = [float(x) for x in np.asarray(forecast_probs if have_forecasts else [], dtype=float)]
+
+    def series_at(instant: float) -> float:
+        value = math.nan
+        for t, p in zip(ts, ps, strict=True):
+            if t > instant:
+                break
+            value = p
+        return value
+
+    def peer_at(p: float, state: dict[int, float]) -> float:
+        mean = sum(log_score(q, yes) for q in state.values()) / len(state)
+        return 100.0 * (log_score(p, yes) - mean)
+
+    covered = brier_sum = log_sum = baseline_sum = peer_sum = 0.0
+    points = _breakpoints(ts + ft, float(open_time), end)
+    for a, b in pairwise(points):
+        p = series_at(a)
+        if math.isnan(p):
+            continue
+        covered += b - a
+        brier_sum += (b - a) * brier(p, yes)
+        log_sum += (b - a) * log_score(p, yes)
+        baseline_sum += (b - a) * baseline_score(p, yes)
+        state = _held_at(ft, fw, fp, a)
+        if state:
+            peer_sum += (b - a) * peer_at(p, state)
+    p_end = series_at(end)
+    state_end = _held_at(ft, fw, fp, end)
+    defined = not math.isnan(p_end)
+    return SeriesScores(
+        brier=brier_sum / covered if covered > 0 else math.nan,
+        log=log_sum / covered if covered > 0 else math.nan,
+        baseline=baseline_sum / length,
+        peer=peer_sum / length if have_forecasts else math.nan,
+        coverage=covered / length,
+        spot_brier=brier(p_end, yes) if defined else math.nan,
+        spot_log=log_score(p_end, yes) if defined else math.nan,
+        spot_baseline=baseline_score(p_end, yes) if defined else math.nan,
+        spot_peer=peer_at(p_end, state_end) if defined and state_end else math.nan,
+    )

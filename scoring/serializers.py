@@ -1,0 +1,115 @@
+"""API representations of scores, leaderboards and calibration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from forecasts.pseudonyms import pseudonym
+from scoring.models import LeaderboardEntry, Rule, Score, Subject
+
+
+def subject_label(subject: str, forecaster: Any) -> str:
+    """A forecaster's export pseudonym, or ``crowd`` / ``median`` / ``mean``."""
+    if forecaster is None:
+        return subject
+    return pseudonym(forecaster.pk, imported_key=forecaster.key, source=forecaster.source)
+
+
+class ScoreSerializer(serializers.ModelSerializer):
+    question = serializers.IntegerField(source="question_id", read_only=True)
+    question_key = serializers.CharField(source="question.key", read_only=True)
+    tournament = serializers.CharField(source="question.tournament.slug", read_only=True)
+    forecaster = serializers.SerializerMethodField(
+        help_text="Pseudonym of the forecaster; crowd, median or mean for the crowd subjects."
+    )
+    resolution_version = serializers.IntegerField(source="resolution.version", read_only=True)
+    outcome = serializers.CharField(source="resolution.outcome", read_only=True)
+
+    class Meta:
+        model = Score
+        fields = [
+            "question",
+            "question_key",
+            "tournament",
+            "subject",
+            "forecaster",
+            "rule",
+            "score",
+            "coverage",
+            "resolution_version",
+            "outcome",
+            "computed_at",
+        ]
+        read_only_fields = fields
+
+    def get_forecaster(self, score: Score) -> str:
+        return subject_label(score.subject, score.forecaster)
+
+
+class LeaderboardEntrySerializer(serializers.ModelSerializer):
+    forecaster = serializers.SerializerMethodField(
+        help_text="Pseudonym of the forecaster; crowd, median or mean for the crowd subjects."
+    )
+    you = serializers.SerializerMethodField(help_text="Whether this row is you.")
+
+    class Meta:
+        model = LeaderboardEntry
+        fields = [
+            "rank",
+            "subject",
+            "forecaster",
+            "you",
+            "questions",
+            "total_peer",
+            "mean_peer",
+            "mean_brier",
+            "mean_coverage",
+            "eligible",
+            "computed_at",
+        ]
+        read_only_fields = fields
+
+    def get_forecaster(self, entry: LeaderboardEntry) -> str:
+        return subject_label(entry.subject, entry.forecaster)
+
+    def get_you(self, entry: LeaderboardEntry) -> bool:
+        user = getattr(self.context.get("request"), "user", None)
+        if entry.forecaster is None or user is None or not user.is_authenticated:
+            return False
+        return entry.forecaster.user_id == user.pk
+
+
+class CalibrationBinSerializer(serializers.Serializer):
+    lower = serializers.FloatField()
+    upper = serializers.FloatField()
+    count = serializers.IntegerField()
+    mean_forecast = serializers.FloatField(allow_null=True, help_text="null for an empty bin.")
+    observed_frequency = serializers.FloatField(allow_null=True, help_text="null when empty.")
+    wilson_low = serializers.FloatField()
+    wilson_high = serializers.FloatField()
+
+
+class BrierDecompositionSerializer(serializers.Serializer):
+    bs = serializers.FloatField()
+    rel = serializers.FloatField()
+    res = serializers.FloatField()
+    unc = serializers.FloatField()
+    wbv = serializers.FloatField()
+    wbc = serializers.FloatField()
+    murphy = serializers.FloatField(help_text="REL - RES + UNC.")
+
+
+class CalibrationSerializer(serializers.Serializer):
+    tournament = serializers.CharField()
+    subject = serializers.CharField()
+    forecasts = serializers.IntegerField(help_text="Number of (question, forecast) pairs.")
+    questions = serializers.IntegerField()
+    held_at = serializers.CharField(help_text="Which forecast of a question counts.")
+    bins = CalibrationBinSerializer(many=True)
+    decomposition = BrierDecompositionSerializer(allow_null=True)
+
+
+RULES = Rule.values
+SUBJECTS = Subject.values

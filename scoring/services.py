@@ -1,0 +1,140 @@
+"""Scoring workflows: score a resolved question, exactly once per final resolution.
+
+``question_score`` is what the Celery task runs. It locks the question, checks that the
+resolution it was asked for is still the final one (a stale task for an older version does
+nothing), replaces every score of the question in one transaction, and rebuilds the
+tournament's leaderboard after commit.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from django.db import transaction
+
+from forecasts.models import CrowdPoint
+from forecasts.services import load_events
+from markets.models import Question, Resolution
+from scoring import rules
+from scoring.models import Rule, Score, Subject
+
+TIME_AVERAGED = {Rule.BRIER: "brier", Rule.LOG: "log", Rule.BASELINE: "baseline", Rule.PEER: "peer"}
+SPOT = {
+    Rule.SPOT_BRIER: "spot_brier",
+    Rule.SPOT_LOG: "spot_log",
+    Rule.SPOT_BASELINE: "spot_baseline",
+    Rule.SPOT_PEER: "spot_peer",
+}
+
+
+def _value(x: float) -> float | None:
+    return None if math.isnan(x) else float(x)
+
+
+@transaction.atomic
+def question_score(*, question_id: int, resolution_id: int) -> int:
+    """Score every forecaster and the crowd (log pool, median, mean). Returns rows written."""
+    question = Question.objects.select_for_update(of=("self",)).get(pk=question_id)
+    resolution = Resolution.objects.filter(pk=resolution_id, question_id=question_id).first()
+    if resolution is None or resolution.state != Resolution.State.FINAL:
+        return 0  # superseded or withdrawn since the task was queued
+    if Score.objects.filter(question=question, resolution=resolution).exists():
+        return 0  # already scored for this version (a duplicate delivery)
+    # Any other version's scores go: two versions never coexist.
+    Score.objects.filter(question=question).delete()
+    outcome = resolution.outcome_value
+    if outcome is None:  # annulled
+        transaction.on_commit(lambda: _after_scoring(question.tournament_id))
+        return 0
+    ev = load_events(question_id)
+    if not len(ev["ids"]):
+        transaction.on_commit(lambda: _after_scoring(question.tournament_id))
+        return 0
+    window = {
+        "open_time": question.open_time.timestamp(),
+        "close_time": question.close_time.timestamp(),
+        "resolved_at": resolution.resolved_at.timestamp(),
+        "outcome": outcome,
+    }
+    forecaster_ids, codes = np.unique(ev["forecaster"], return_inverse=True)
+    scores = rules.score_question(
+        ev["times"], codes, ev["probs"], n_forecasters=len(forecaster_ids), **window
+    )
+    spot_forecast = _held_at_end(ev, codes, len(forecaster_ids), window)
+    rows: list[Score] = []
+    for code, forecaster_id in enumerate(forecaster_ids.tolist()):
+        coverage = float(scores.coverage[code])
+        for rule, field in TIME_AVERAGED.items():
+            rows.append(Score(
+                question=question, resolution=resolution, subject=Subject.FORECASTER,
+                forecaster_id=forecaster_id, rule=rule,
+                score=_value(getattr(scores, field)[code]), coverage=coverage,
+            ))
+        if not math.isnan(spot_forecast[code]):
+            for rule, field in SPOT.items():
+                rows.append(Score(
+                    question=question, resolution=resolution, subject=Subject.FORECASTER,
+                    forecaster_id=forecaster_id, rule=rule,
+                    score=_value(getattr(scores, field)[code]), coverage=1.0,
+                    forecast=float(spot_forecast[code]),
+                ))
+    rows += _crowd_rows(question, resolution, ev, codes, window)
+    Score.objects.bulk_create(rows, batch_size=5000)
+    transaction.on_commit(lambda: _after_scoring(question.tournament_id))
+    return len(rows)
+
+
+def _held_at_end(ev: dict, codes: np.ndarray, n: int, window: dict) -> np.ndarray:
+    """The probability each forecaster held at the effective end (NaN for none)."""
+    end = min(window["close_time"], window["resolved_at"])
+    held = np.full(n, np.nan)
+    upto = np.searchsorted(ev["times"], end, side="right")
+    # Events are in time order: the last write per forecaster wins (a withdrawal writes NaN).
+    held[codes[:upto]] = ev["probs"][:upto]
+    return held
+
+
+def _crowd_rows(
+    question: Question, resolution: Resolution, ev: dict, codes: np.ndarray, window: dict
+) -> list[Score]:
+    points = list(
+        CrowdPoint.objects.filter(question=question)
+        .order_by("seq")
+        .values_list("time", "probability", "median", "mean")
+    )
+    if not points:
+        return []
+    times = np.array([p[0].timestamp() for p in points])
+    rows: list[Score] = []
+    for index, subject in ((1, Subject.CROWD), (2, Subject.MEDIAN), (3, Subject.MEAN)):
+        series = np.array([np.nan if p[index] is None else p[index] for p in points])
+        s = rules.score_series(
+            times, series, forecast_times=ev["times"], forecaster=codes,
+            forecast_probs=ev["probs"], **window,
+        )
+        end_value = _series_at_end(times, series, window)
+        for rule, field in TIME_AVERAGED.items():
+            rows.append(Score(
+                question=question, resolution=resolution, subject=subject, rule=rule,
+                score=_value(getattr(s, field)), coverage=float(s.coverage),
+            ))
+        if not math.isnan(end_value):
+            for rule, field in SPOT.items():
+                rows.append(Score(
+                    question=question, resolution=resolution, subject=subject, rule=rule,
+                    score=_value(getattr(s, field)), coverage=1.0, forecast=end_value,
+                ))
+    return rows
+
+
+def _series_at_end(times: np.ndarray, series: np.ndarray, window: dict) -> float:
+    end = min(window["close_time"], window["resolved_at"])
+    k = int(np.searchsorted(times, end, side="right")) - 1
+    return float(series[k]) if k >= 0 else math.nan
+
+
+def _after_scoring(tournament_id: int) -> None:
+    from scoring.tasks import leaderboard_rebuild_task
+
+    leaderboard_rebuild_task.delay(tournament_id)

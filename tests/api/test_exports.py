@@ -1,0 +1,265 @@
+"""Crowd, raw-forecast and score exports: exact bytes, reproducibility, verification."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from forecasts import exports
+from forecasts.models import CrowdPoint, Forecast
+from forecasts.pseudonyms import pseudonym_for_id
+from forecasts.services import crowd_recompute
+from scoring.models import Rule, Score, Subject
+from tests.api.conftest import T0, token_client
+
+pytestmark = pytest.mark.django_db
+
+AS_OF = "2025-06-01T00:00:00Z"
+
+
+def _export(tmp_path, world, fmt, name="out", question=None, as_of=AS_OF):
+    out = tmp_path / f"{name}.{fmt}"
+    args = ["--tournament", "ai-public", "--format", fmt, "--output", str(out), "--no-progress"]
+    args += ["--as-of", as_of] + (["--question", question] if question else [])
+    call_command("export_crowd", *args, stdout=io.StringIO(), stderr=io.StringIO())
+    return out, json.loads(exports.manifest_path(out).read_text())
+
+
+def test_csv_export_has_the_documented_columns_formats_and_order(world, tmp_path):
+    out, manifest = _export(tmp_path, world, "csv", question="metr-6000")
+    lines = out.read_text().splitlines()
+    assert lines[0] == "question,time,forecasters,probability,median,mean"
+    assert lines[1] == "metr-6000,2025-01-01T00:01:00.000000Z,1,0.2,0.2,0.2"
+    assert lines[2].startswith("metr-6000,2025-01-01T00:11:00.000000Z,2,")
+    _, t, n, p, med, mean = lines[3].split(",")
+    assert (t, n) == ("2025-01-01T00:21:00.000000Z", "3")
+    assert float(p) == pytest.approx(0.6, abs=1e-12) and float(med) == 0.6
+    assert repr(float(mean)) == mean  # repr: shortest round-trip form
+    assert manifest["rows"] == 3 and manifest["question"] == "metr-6000"
+
+
+def test_tournament_export_orders_questions_by_key(world, tmp_path):
+    out, manifest = _export(tmp_path, world, "csv")
+    keys = [line.split(",")[0] for line in out.read_text().splitlines()[1:]]
+    assert keys == sorted(keys) and set(keys) == {"metr-6000", "rsi-2027", "swe-95"}
+    assert manifest["questions"] == ["metr-6000", "rsi-2027", "swe-95"]
+    assert manifest["rows"] == len(keys) == 9
+
+
+def test_manifest_records_method_software_as_of_input_digest_and_output_digest(world, tmp_path):
+    out, manifest = _export(tmp_path, world, "csv")
+    assert manifest["method"]["name"] == "logarithmic pooling"
+    assert manifest["method"]["parameters"]["extremize"] == 1.0
+    assert manifest["software"]["takeoff"]
+    assert manifest["as_of"] == "2025-06-01T00:00:00.000000Z"
+    assert manifest["output"]["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert manifest["output"]["bytes"] == out.stat().st_size
+    assert manifest["input"]["forecast_events"] == 9
+
+
+def test_input_digest_follows_the_documented_canonical_form(world, tmp_path):
+    _, manifest = _export(tmp_path, world, "csv", question="metr-6000")
+    lines = []
+    for f, p, minutes in zip(world.forecasters, (0.2, 0.6, 0.9), (1, 11, 21), strict=True):
+        t = (T0 + dt.timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        lines.append(json.dumps(["metr-6000", t, pseudonym_for_id(f.pk), p], separators=(",", ":")))
+    expected = hashlib.sha256("".join(sorted(line + "\n" for line in lines)).encode()).hexdigest()
+    assert manifest["input"]["sha256"] == expected
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
+def test_two_exports_are_identical_bytes_and_verify_matches(world, tmp_path, fmt):
+    a, ma = _export(tmp_path, world, fmt, name="a")
+    b, mb = _export(tmp_path, world, fmt, name="b")
+    assert a.read_bytes() == b.read_bytes()
+    assert ma["output"]["sha256"] == mb["output"]["sha256"]
+    out = io.StringIO()
+    call_command("verify_export", str(exports.manifest_path(a)), "--no-progress", stdout=out)
+    assert out.getvalue().startswith("MATCH")
+
+
+def test_json_and_parquet_carry_the_same_rows_as_csv(world, tmp_path):
+    import pyarrow.parquet as pq
+
+    csv_out, _ = _export(tmp_path, world, "csv")
+    rows = [line.split(",") for line in csv_out.read_text().splitlines()[1:]]
+    js, _ = _export(tmp_path, world, "json")
+    data = json.loads(js.read_text())
+    assert [(r["question"], r["time"], r["forecasters"]) for r in data] == [
+        (q, t, int(n)) for q, t, n, *_ in rows
+    ]
+    assert [r["probability"] for r in data] == [float(r[3]) for r in rows]
+    pq_out, _ = _export(tmp_path, world, "parquet")
+    table = pq.read_table(pq_out)
+    assert table.column_names == list(exports.COLUMNS)
+    assert table.column("probability").to_pylist() == [float(r[3]) for r in rows]
+    assert str(table.schema.field("time").type) == "timestamp[us, tz=UTC]"
+    assert b"parquet-cpp-arrow" in pq_out.read_bytes()[-200:]
+
+
+def test_changing_one_forecast_makes_verify_report_a_mismatch(world, tmp_path):
+    out, _ = _export(tmp_path, world, "csv")
+    changed = Forecast.objects.filter(question=world.open_q).order_by("time").first()
+    Forecast.objects.filter(pk=changed.pk).update(probability=0.25)
+    report = io.StringIO()
+    with pytest.raises(CommandError) as exc:
+        call_command(
+            "verify_export", str(exports.manifest_path(out)), "--no-progress", stdout=report
+        )
+    assert exc.value.returncode == 1
+    assert "MISMATCH" in report.getvalue() and "input forecast set differs" in report.getvalue()
+    # After the crowd is recomputed from the changed log, the bytes differ too.
+    crowd_recompute(question_id=world.open_q.pk)
+    report = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command(
+            "verify_export", str(exports.manifest_path(out)), "--no-progress", stdout=report
+        )
+    assert "recomputed bytes differ" in report.getvalue()
+
+
+def test_a_tampered_file_is_reported(world, tmp_path):
+    out, _ = _export(tmp_path, world, "csv")
+    out.write_bytes(out.read_bytes().replace(b"0.2", b"0.3", 1))
+    result = exports.verify_manifest(exports.manifest_path(out))
+    assert not result.ok and any("on disk" in p for p in result.problems)
+
+
+def test_later_forecasts_do_not_change_an_export_as_of_an_earlier_time(world, tmp_path):
+    out, _ = _export(tmp_path, world, "csv")
+    token_client(world.outsider).post(
+        "/api/v1/forecasts/", {"question": world.open_q.pk, "probability": 0.5}, format="json"
+    )
+    assert exports.verify_manifest(exports.manifest_path(out)).ok
+
+
+def test_pending_medians_are_filled_before_export(world, tmp_path):
+    CrowdPoint.objects.filter(question=world.open_q).update(median=None)
+    out, _ = _export(tmp_path, world, "csv", question="metr-6000")
+    assert ",," not in out.read_text()
+
+
+def test_api_export_streams_the_same_bytes_as_the_command(world, tmp_path, api):
+    out, manifest = _export(tmp_path, world, "csv")
+    r = api.get("/api/v1/tournaments/ai-public/crowd-export/", {"format": "csv", "as_of": AS_OF})
+    assert r.status_code == 200 and r.streaming
+    assert b"".join(r.streaming_content) == out.read_bytes()
+    assert r["X-Takeoff-As-Of"] == "2025-06-01T00:00:00.000000Z"
+    m = api.get(
+        "/api/v1/tournaments/ai-public/crowd-export/manifest/", {"format": "csv", "as_of": AS_OF}
+    ).json()
+    assert m["output"]["sha256"] == manifest["output"]["sha256"]
+    assert m["input"] == manifest["input"]
+
+
+def test_api_question_export_in_parquet(world, api):
+    r = api.get(f"/api/v1/questions/{world.open_q.pk}/crowd-export/", {"format": "parquet"})
+    assert r.status_code == 200
+    assert r["Content-Type"] == "application/vnd.apache.parquet"
+    assert b"".join(r.streaming_content)[:4] == b"PAR1"
+
+
+def test_api_export_rejects_unknown_format(world, api):
+    r = api.get("/api/v1/tournaments/ai-public/crowd-export/", {"format": "xlsx"})
+    assert r.status_code == 400
+
+
+def test_api_export_leaves_out_questions_whose_crowd_is_hidden(world, api):
+    world.public.hide_until_forecast = True
+    world.public.save()
+    # Settled questions are shown to everyone; open and closed ones only after forecasting.
+    m = api.get("/api/v1/tournaments/ai-public/crowd-export/manifest/").json()
+    assert m["questions"] == ["swe-95"]
+    r = api.get(f"/api/v1/questions/{world.open_q.pk}/crowd-export/")
+    assert r.status_code == 403
+
+
+def test_raw_forecasts_export_is_for_staff_and_permitted_researchers(world, api):
+    from django.contrib.auth.models import Permission
+
+    url = "/api/v1/tournaments/ai-public/forecasts-export/"
+    assert token_client(world.outsider).get(url).status_code == 403
+    r = token_client(world.staff).get(url, {"as_of": AS_OF})
+    assert r.status_code == 200
+    lines = b"".join(r.streaming_content).decode().splitlines()
+    assert lines[0] == "question,time,forecaster,kind,probability"
+    assert len(lines) == 10
+    assert lines[1].split(",")[2] == pseudonym_for_id(world.forecasters[0].pk)
+    world.outsider.user_permissions.add(Permission.objects.get(codename="view_forecast"))
+    assert token_client(world.outsider).get(url).status_code == 200
+
+
+def test_pseudonyms_are_keyed(settings, world):
+    fid = world.forecasters[0].pk
+    plain = hashlib.sha256(str(fid).encode()).hexdigest()[:16]
+    first = pseudonym_for_id(fid)
+    assert first.startswith("f_") and len(first) == 18 and first[2:] != plain
+    settings.PSEUDONYM_KEY = "another key"
+    assert pseudonym_for_id(fid) != first
+
+
+def test_imported_forecasters_keep_their_keys(db, tmp_path):
+    questions = tmp_path / "questions.csv"
+    forecasts = tmp_path / "forecasts.csv"
+    questions.write_text("question,title,resolution\nq1,First,\n")
+    forecasts.write_text(
+        "forecaster,question,probability,time\n"
+        "alice,q1,0.3,2025-01-01T00:00:00Z\nbob,q1,0.6,2025-01-01T01:00:00Z\n"
+    )
+    call_command(
+        "import_forecasts",
+        "--tournament",
+        "acx",
+        "--questions",
+        str(questions),
+        "--forecasts",
+        str(forecasts),
+        "--no-progress",
+        stdout=io.StringIO(),
+    )
+    from markets.models import Tournament
+
+    export = exports.crowd_export_plan(
+        tournament=Tournament.objects.get(slug="acx"),
+        fmt="csv",
+        as_of=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+    )
+    names = [name for _, _, name, _, _ in exports.iter_events(export)]
+    assert names == ["alice", "bob"]
+
+
+def test_export_scores_writes_pseudonyms_and_crowd(world, tmp_path):
+    resolution = world.resolved_q.resolutions.get(state="final")
+    f = world.forecasters[1]
+    Score.objects.create(
+        question=world.resolved_q,
+        resolution=resolution,
+        subject=Subject.FORECASTER,
+        forecaster=f,
+        rule=Rule.BRIER,
+        score=0.16,
+        coverage=0.5,
+    )
+    Score.objects.create(
+        question=world.resolved_q,
+        resolution=resolution,
+        subject=Subject.CROWD,
+        rule=Rule.SPOT_LOG,
+        score=None,
+        coverage=0.0,
+    )
+    out = tmp_path / "scores.csv"
+    call_command(
+        "export_scores", "--tournament", "ai-public", "--output", str(out), stdout=io.StringIO()
+    )
+    assert out.read_text().splitlines() == [
+        "question,forecaster,rule,score,coverage",
+        "swe-95,crowd,spot_log,,0.0",
+        f"swe-95,{pseudonym_for_id(f.pk)},brier,0.16,0.5",
+    ]

@@ -1,0 +1,117 @@
+"""Throttles answer 429 with Retry-After; tokens are created and revoked on the web."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.api.conftest import token_client
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rates(settings):
+    def set_rates(**rates):
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {
+                "anon": "1000/min",
+                "user": "1000/min",
+                "token": "1000/min",
+                "submit": "1000/min",
+                **rates,
+            },
+        }
+
+    return set_rates
+
+
+def _hammer(client, n, url="/api/v1/tournaments/"):
+    return [client.get(url) for _ in range(n)]
+
+
+def test_anonymous_clients_are_throttled_with_retry_after(world, rates, api):
+    rates(anon="3/min")
+    responses = _hammer(api, 4)
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    retry_after = int(responses[-1]["Retry-After"])
+    assert 0 < retry_after <= 60
+    assert "throttled" in responses[-1].json()["detail"].lower()
+
+
+def test_a_token_is_throttled_without_locking_its_owner_out(world, rates):
+    rates(token="2/min", user="5/min")
+    by_token = token_client(world.outsider)
+    assert [r.status_code for r in _hammer(by_token, 3)] == [200, 200, 429]
+    by_session = APIClient()
+    by_session.force_login(world.outsider)
+    assert by_session.get("/api/v1/tournaments/").status_code == 200
+
+
+def test_a_user_is_throttled_across_session_and_token(world, rates):
+    rates(token="100/min", user="4/min")
+    by_token = token_client(world.outsider)
+    by_session = APIClient()
+    by_session.force_login(world.outsider)
+    assert [r.status_code for r in _hammer(by_token, 2)] == [200, 200]
+    assert [r.status_code for r in _hammer(by_session, 3)] == [200, 200, 429]
+    assert by_token.get("/api/v1/tournaments/").status_code == 429
+    # Another user is not affected.
+    assert token_client(world.member).get("/api/v1/tournaments/").status_code == 200
+
+
+def test_forecast_submissions_have_their_own_limit(world, rates):
+    rates(submit="2/min")
+    c = token_client(world.outsider)
+    codes = [
+        c.post(
+            "/api/v1/forecasts/", {"question": world.open_q.pk, "probability": 0.5}, format="json"
+        ).status_code
+        for _ in range(3)
+    ]
+    assert codes == [201, 201, 429]
+    assert c.get("/api/v1/forecasts/").status_code == 200
+
+
+def test_token_created_on_the_web_works_and_revoking_it_gives_401(world):
+    web = APIClient()
+    web.force_login(world.outsider)
+    assert web.post("/account/tokens/create/").status_code == 302
+    page = web.get("/account/tokens/")
+    key = Token.objects.get(user=world.outsider).key
+    assert key in page.content.decode()
+    assert key not in web.get("/account/tokens/").content.decode()  # shown once
+
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert api.get("/api/v1/forecasts/").status_code == 200
+
+    assert web.post("/account/tokens/revoke/").status_code == 302
+    r = api.get("/api/v1/forecasts/")
+    assert r.status_code == 401
+    assert r["WWW-Authenticate"] == "Token"
+    # A revoked token is refused even on public endpoints, not silently treated as anonymous.
+    assert api.get("/api/v1/tournaments/").status_code == 401
+
+
+def test_creating_a_new_token_revokes_the_old_one(world):
+    web = APIClient()
+    web.force_login(world.outsider)
+    web.post("/account/tokens/create/")
+    old = Token.objects.get(user=world.outsider).key
+    web.post("/account/tokens/create/")
+    new = Token.objects.get(user=world.outsider).key
+    assert old != new
+    stale = APIClient()
+    stale.credentials(HTTP_AUTHORIZATION=f"Token {old}")
+    assert stale.get("/api/v1/forecasts/").status_code == 401
+
+
+def test_token_pages_need_login_and_post(world):
+    anonymous = APIClient()
+    assert anonymous.get("/account/tokens/").status_code == 302
+    web = APIClient()
+    web.force_login(world.outsider)
+    assert web.get("/account/tokens/create/").status_code == 405

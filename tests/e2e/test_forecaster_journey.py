@@ -1,0 +1,265 @@
+"""The forecaster's journey in headless Chromium, against a live server.
+
+Sign up, open a question, submit 72% and see the chart and the crowd forecast change without a
+page reload, update to 65%, withdraw; a staff member resolves; the forecaster sees the score and
+the calibration page. Screenshots of the question page, the leaderboard and the track record
+are saved under ``artifacts/`` for the CI run to keep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from forecasts.models import Forecast
+from forecasts.services import forecast_submit, forecaster_for_user
+from markets.models import Question, Resolution
+from tests.factories import QuestionFactory, TournamentFactory, UserFactory
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PASSWORD = "a-long-passphrase-for-e2e"
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def scoring_inline(monkeypatch):
+    """Score right after a resolution commits, in-process: CI has a broker but no worker here."""
+    try:
+        from scoring.services import question_score
+    except ImportError:  # scoring lands separately; the journey then stops at the resolution
+        question_score = None
+    calls: list[tuple[int, int]] = []
+
+    def schedule(resolution: Resolution) -> None:
+        calls.append((resolution.question_id, resolution.pk))
+
+    monkeypatch.setattr("markets.services.schedule_scoring", schedule)
+
+    def run() -> bool:
+        if question_score is None:
+            return False
+        for question_id, resolution_id in calls:
+            question_score(question_id=question_id, resolution_id=resolution_id)
+        return True
+
+    return run
+
+
+@pytest.fixture
+def world(db):
+    now = timezone.now()
+    tournament = TournamentFactory(slug="ai-milestones", name="AI milestones", min_forecasters=3)
+    question = QuestionFactory(
+        tournament=tournament,
+        key="rsi-2028",
+        title="Will AI systems be capable of recursive self-improvement by the end of 2028?",
+        description="Recursive self-improvement: AI autonomously building its successors.",
+        resolution_criteria="Resolved by staff.",
+        open_time=now - dt.timedelta(days=20),
+        close_time=now + dt.timedelta(days=365),
+    )
+    second = QuestionFactory(
+        tournament=tournament,
+        key="rsi-2027",
+        title="Will AI systems be capable of recursive self-improvement by the end of 2027?",
+        open_time=now - dt.timedelta(days=20),
+        close_time=now + dt.timedelta(days=300),
+    )
+    others = [UserFactory(username=name) for name in ("ada", "bayes", "cassandra")]
+    for i, (user, p) in enumerate(zip(others, [0.35, 0.5, 0.6], strict=True)):
+        for q in (question, second):
+            forecast_submit(
+                question_id=q.pk,
+                forecaster=forecaster_for_user(user),
+                probability=p,
+                at=now - dt.timedelta(days=15 - 3 * i),
+            )
+    staff = UserFactory(username="admin", is_staff=True, is_superuser=True)
+    return {"tournament": tournament, "question": question, "second": second, "staff": staff}
+
+
+def _shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _crowd_text(page) -> str:
+    return page.locator("[data-crowd-value]").inner_text()
+
+
+def test_forecaster_journey(live_server, browser, world, scoring_inline):
+    question: Question = world["question"]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    external: list[str] = []
+    page.on(
+        "request",
+        lambda req: None if req.url.startswith(live_server.url) else external.append(req.url),
+    )
+
+    # Sign up.
+    page.goto(f"{live_server.url}{reverse('signup')}")
+    page.get_by_label("Username").fill("newforecaster")
+    page.get_by_label("Email").fill("new@example.org")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Password confirmation").fill(PASSWORD)
+    page.get_by_role("button", name="Sign up").click()
+    page.wait_for_url(f"{live_server.url}/")
+    assert "Welcome to Takeoff, newforecaster" in page.content()
+
+    # Open the question from the home page.
+    page.get_by_role("link", name=question.title).click()
+    page.wait_for_url(f"**{question.get_absolute_url()}")
+    crowd_before = _crowd_text(page)
+    assert page.locator("svg.chart .markers-own circle").count() == 0
+    # A marker that a page reload would wipe out.
+    page.evaluate("window.__noReload = true")
+
+    # Submit 72% without a reload: the chart gains our marker and the crowd moves.
+    slider = page.locator("input.prob-range")
+    assert slider.is_visible()  # the script revealed it
+    page.get_by_label("Your forecast (percent)").fill("72")
+    page.get_by_role("button", name="Save forecast").click()
+    page.locator("#messages").get_by_text("Saved your forecast of 72%.").wait_for()
+    assert page.evaluate("window.__noReload") is True
+    assert page.locator("svg.chart .markers-own circle").count() == 1
+    assert page.locator("[data-my-value]").inner_text() == "72%"
+    crowd_after = _crowd_text(page)
+    assert crowd_after != crowd_before
+    assert page.locator("[data-crowd-count]").inner_text() == "4"
+    assert slider.input_value() == "72"
+    _shot(page, "question")
+
+    # The slider works from the keyboard and drives the number box; then type 65.
+    slider.focus()
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")
+    assert page.get_by_label("Update your forecast (percent)").input_value() == "71.7"
+    page.get_by_label("Update your forecast (percent)").fill("65")
+    page.get_by_role("button", name="Update forecast").click()
+    page.locator("#messages").get_by_text("Saved your forecast of 65%.").wait_for()
+    assert page.evaluate("window.__noReload") is True
+    assert page.locator("[data-my-value]").inner_text() == "65%"
+    assert page.locator("svg.chart .markers-own circle").count() == 2
+    assert _crowd_text(page) not in (crowd_after, "")
+
+    # Withdraw.
+    page.get_by_role("button", name="Withdraw forecast").click()
+    page.locator("#messages").get_by_text("Withdrew your forecast").wait_for()
+    assert page.evaluate("window.__noReload") is True
+    assert page.locator("[data-crowd-count]").inner_text() == "3"
+    assert page.get_by_text("You withdrew your forecast").is_visible()
+    me = forecaster_for_user(page_user := _user("newforecaster"))
+    kinds = list(
+        Forecast.objects.filter(question=question, forecaster=me)
+        .order_by("time", "id")
+        .values_list("kind", flat=True)
+    )
+    assert kinds == ["forecast", "forecast", "withdrawal"]
+
+    # A forecast that stays in force on the second question, for the calibration page.
+    page.goto(f"{live_server.url}{world['second'].get_absolute_url()}")
+    page.get_by_label("Your forecast (percent)").fill("80")
+    page.get_by_role("button", name="Save forecast").click()
+    page.locator("#messages").get_by_text("Saved your forecast of 80%.").wait_for()
+
+    # A staff member resolves both questions YES.
+    from markets.services import question_resolve
+
+    for q in (question, world["second"]):
+        question_resolve(
+            question_id=q.pk, outcome=Resolution.Outcome.YES, reason="E2E", user=world["staff"]
+        )
+    scored = scoring_inline()
+
+    page.goto(f"{live_server.url}{question.get_absolute_url()}")
+    assert page.get_by_role("heading", name="Resolved YES").is_visible()
+    assert "Forecasts are closed" in page.content()
+    assert page.get_by_label("Your forecast (percent)").count() == 0
+
+    page.goto(f"{live_server.url}{reverse('leaderboard', args=[world['tournament'].slug])}")
+    _shot(page, "leaderboard")
+
+    page.goto(f"{live_server.url}{world['second'].get_absolute_url()}")
+    assert page.get_by_role("heading", name="Scores").is_visible()
+    if scored:
+        assert page.locator(".scores-box table").is_visible()
+    else:
+        assert page.get_by_text("Scores are being computed.").is_visible()
+    page.get_by_role("link", name="My record").click()
+    page.wait_for_load_state()
+    assert page.get_by_role("heading", name="Calibration").is_visible()
+    assert page.get_by_role("heading", name="Brier and the Murphy decomposition").is_visible()
+    # The 80% held at resolution (YES) is the one calibration point; the withdrawn question
+    # counts as resolved but has no forecast in force.
+    assert page.locator("svg.chart circle.dot.calib").count() == 1
+    assert "0.0400" in page.content()  # its Brier score, (1 - 0.8) squared
+    assert world["second"].title[:40] in page.content()
+    if scored:
+        assert "scores being computed" not in page.content()
+    _shot(page, "track-record")
+
+    assert errors == []
+    assert external == []
+    assert page_user.is_active
+
+
+def _user(username: str):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username=username)
+
+
+def test_forecasting_works_with_javascript_off(live_server, browser, world):
+    question: Question = world["question"]
+    user = UserFactory(username="nojs")
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"{live_server.url}{reverse('login')}?next={question.get_absolute_url()}")
+    page.get_by_label("Username").fill("nojs")
+    page.get_by_label("Password").fill("correct-horse-battery")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"**{question.get_absolute_url()}")
+    assert not page.locator("input.prob-range").is_visible()  # the slider needs the script
+    page.get_by_label("Your forecast (percent)").fill("30")
+    page.get_by_role("button", name="Save forecast").click()
+    page.wait_for_url(f"**{question.get_absolute_url()}")
+    assert page.get_by_text("Saved your forecast of 30%.").is_visible()
+    assert page.locator("[data-my-value]").inner_text() == "30%"
+    # A refused value re-renders the form with the error next to the field.
+    page.get_by_label("Update your forecast (percent)").fill("100")
+    page.locator("form.forecast-form").evaluate("f => f.noValidate = true")
+    page.get_by_role("button", name="Update forecast").click()
+    assert page.get_by_text("The highest forecast allowed is 99.9%").first.is_visible()
+    page.get_by_role("button", name="Withdraw forecast").click()
+    page.wait_for_url(f"**{question.get_absolute_url()}")
+    assert page.locator("#messages").get_by_text("Withdrew your forecast").is_visible()
+    kinds = list(
+        Forecast.objects.filter(forecaster__user=user)
+        .order_by("time", "id")
+        .values_list("kind", flat=True)
+    )
+    assert kinds == ["forecast", "withdrawal"]
+    context.close()

@@ -1,0 +1,179 @@
+"""import_forecasts: the researcher CSV formats, validation, idempotency (SPEC, issue 2)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from forecasts.models import CrowdPoint, Forecast, Forecaster
+from markets.models import AuditRecord, Question, Resolution, Tournament
+
+pytestmark = pytest.mark.django_db
+
+QUESTIONS = "question,title,resolution\nq1,First?,YES\nq2,Second?,\nq3,Third?,NO\n"
+
+
+def write(tmp_path: Path, questions: str, forecasts: str) -> tuple[Path, Path]:
+    q, f = tmp_path / "questions.csv", tmp_path / "forecasts.csv"
+    q.write_text(questions)
+    f.write_text(forecasts)
+    return q, f
+
+
+def run(q: Path, f: Path, *extra: str, slug: str = "t") -> None:
+    call_command(
+        "import_forecasts", "--tournament", slug, "--questions", str(q), "--forecasts", str(f),
+        "--no-progress", *extra,
+    )
+
+
+def counts() -> tuple[int, ...]:
+    return (
+        Tournament.objects.count(), Question.objects.count(), Forecaster.objects.count(),
+        Forecast.objects.count(), Resolution.objects.count(), CrowdPoint.objects.count(),
+    )
+
+
+def test_import_creates_tournament_questions_forecasts_and_final_resolutions(tmp_path):
+    q, f = write(tmp_path, QUESTIONS, "forecaster,question,probability\na,q1,0.7\nb,q1,0.4\na,q2,0.2\n")
+    run(q, f)
+    t = Tournament.objects.get(slug="t")
+    assert t.questions.count() == 3
+    assert Forecast.objects.count() == 3
+    q1 = t.questions.get(key="q1")
+    res = q1.resolutions.get()
+    assert (res.outcome, res.state, res.source) == ("yes", "final", "import")
+    assert q1.status == Question.Status.RESOLVED
+    assert AuditRecord.objects.filter(question=q1, action="imported").count() == 1
+    # The crowd history was rebuilt: one point per event, in file order.
+    points = list(q1.crowd_points.order_by("seq"))
+    assert [p.forecasters for p in points] == [1, 2]
+    # Geometric mean of odds: sqrt(7/3 · 2/3) = 1.2472 → 0.555006
+    assert points[-1].probability == pytest.approx(0.555006, abs=1e-6)
+
+
+def test_reimporting_the_same_files_changes_nothing(tmp_path, capsys):
+    q, f = write(tmp_path, QUESTIONS, "forecaster,question,probability\na,q1,0.7\nb,q3,0.1\n")
+    run(q, f)
+    before = counts()
+    run(q, f)
+    assert counts() == before
+    assert "Nothing to change" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ("a,q1,1.5", "probability 1.5 is outside [0.001, 0.999]"),
+        ("a,q1,abc", "probability 'abc' is not a number"),
+        ("a,q1,NaN", "probability 'NaN' is not a finite number"),
+        ("a,nope,0.5", "unknown question 'nope'"),
+        ("a,q1,0", "probability 0 is outside [0.001, 0.999] (--clip clips values within [0, 1])"),
+        (",q1,0.5", "empty forecaster"),
+    ],
+)
+def test_a_bad_row_is_reported_with_its_line_and_nothing_is_imported(tmp_path, row, reason):
+    q, f = write(tmp_path, QUESTIONS, f"forecaster,question,probability\na,q1,0.5\nb,q2,0.5\n{row}\n")
+    before = counts()
+    with pytest.raises(CommandError) as err:
+        run(q, f)
+    assert f"forecasts.csv line 4: {reason}" in str(err.value)
+    assert "nothing was imported" in str(err.value)
+    assert counts() == before
+
+
+def test_bad_rows_leave_an_existing_tournament_untouched(tmp_path):
+    q, f = write(tmp_path, QUESTIONS, "forecaster,question,probability\na,q1,0.5\n")
+    run(q, f)
+    before = counts()
+    q2, f2 = write(tmp_path, QUESTIONS, "forecaster,question,probability\nc,q2,0.3\nd,q2,1.5\n")
+    with pytest.raises(CommandError):
+        run(q2, f2)
+    assert counts() == before
+
+
+def test_every_problem_is_listed_not_only_the_first(tmp_path):
+    q, f = write(tmp_path, QUESTIONS, "forecaster,question,probability\na,q1,x\nb,q1,2\nc,q9,0.5\n")
+    with pytest.raises(CommandError) as err:
+        run(q, f)
+    message = str(err.value)
+    assert "3 problem(s)" in message
+    for line in (2, 3, 4):
+        assert f"line {line}:" in message
+
+
+def test_question_file_errors_are_reported(tmp_path):
+    q, f = write(
+        tmp_path,
+        "question,title,resolution\nq1,First?,MAYBE\nq1,Again?,\n",
+        "forecaster,question,probability\n",
+    )
+    with pytest.raises(CommandError) as err:
+        run(q, f)
+    assert "questions.csv line 2: resolution 'MAYBE'" in str(err.value)
+    assert "questions.csv line 3: question 'q1' already defined on line 2" in str(err.value)
+
+
+def test_missing_columns_are_reported(tmp_path):
+    q, f = write(tmp_path, QUESTIONS, "who,question,p\na,q1,0.5\n")
+    with pytest.raises(CommandError) as err:
+        run(q, f)
+    assert "forecasts.csv line 1: missing column(s) forecaster, probability" in str(err.value)
+
+
+def test_clip_brings_zero_and_one_into_range_and_reports_the_count(tmp_path, capsys):
+    q, f = write(tmp_path, QUESTIONS, "forecaster,question,probability\na,q1,0\nb,q1,1\nc,q1,0.5\n")
+    run(q, f, "--clip")
+    assert sorted(Forecast.objects.values_list("probability", flat=True)) == [0.001, 0.5, 0.999]
+    assert "Clipped 2 probabilities" in capsys.readouterr().out
+
+
+def test_clip_still_rejects_values_outside_zero_one(tmp_path):
+    q, f = write(tmp_path, QUESTIONS, "forecaster,question,probability\na,q1,1.2\n")
+    with pytest.raises(CommandError, match="line 2: probability 1.2 is outside"):
+        run(q, f, "--clip")
+
+
+def test_explicit_times_are_kept_and_order_the_history(tmp_path):
+    q, f = write(
+        tmp_path,
+        "question,title,resolution,open_time,close_time\nq1,First?,,2024-01-01T00:00:00Z,2025-01-01T00:00:00Z\n",
+        "forecaster,question,probability,time\n"
+        "a,q1,0.8,2024-03-01T00:00:00Z\nb,q1,0.2,2024-02-01T00:00:00Z\n",
+    )
+    run(q, f)
+    question = Question.objects.get()
+    assert question.open_time.isoformat() == "2024-01-01T00:00:00+00:00"
+    points = list(question.crowd_points.order_by("seq"))
+    assert [p.time.month for p in points] == [2, 3]
+    assert points[0].probability == pytest.approx(0.2)
+
+
+def test_changed_resolution_on_reimport_is_a_new_audited_version(tmp_path):
+    q, f = write(tmp_path, QUESTIONS, "forecaster,question,probability\na,q1,0.5\n")
+    run(q, f)
+    q.write_text(QUESTIONS.replace("q1,First?,YES", "q1,First?,NO"))
+    run(q, f)
+    question = Question.objects.get(key="q1")
+    versions = list(question.resolutions.order_by("version").values_list("outcome", "state"))
+    assert versions == [("yes", "superseded"), ("no", "final")]
+
+
+def test_acx_2023_imports_50_questions_and_150720_forecasts_once(tmp_path, data_dir):
+    src = data_dir / "acx2023"
+    q, f = tmp_path / "questions.csv", tmp_path / "forecasts.csv"
+    shutil.copy(src / "questions.csv", q)
+    shutil.copy(src / "forecasts.csv", f)
+    run(q, f, slug="acx-2023")
+    t = Tournament.objects.get(slug="acx-2023")
+    assert t.questions.count() == 50
+    assert Forecast.objects.filter(question__tournament=t).count() == 150_720
+    # Keys run to acx3295 but three numbers are unused: 3,292 distinct forecasters.
+    assert Forecaster.objects.filter(source="acx-2023").count() == 3_292
+    assert Resolution.objects.filter(question__tournament=t, state="final").count() == 50
+    before = counts()
+    run(q, f, slug="acx-2023")
+    assert counts() == before

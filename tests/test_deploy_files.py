@@ -1,0 +1,52 @@
+"""The deployment files are read by people deploying elsewhere: keep them correct."""
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_docker_compose_defines_every_service_with_a_healthcheck():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("db", "redis", "web", "worker", "beat"):
+        assert name in services, name
+        assert "healthcheck" in services[name], f"{name} has no healthcheck"
+        assert services[name]["healthcheck"]["test"], name
+
+
+def test_docker_compose_runs_the_right_processes():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert services["web"]["command"][0] == "gunicorn"
+    assert "config.wsgi:application" in services["web"]["command"]
+    assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+    assert services["db"]["image"].startswith("postgres")
+    assert services["redis"]["image"].startswith("redis")
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://")
+        assert env["REDIS_URL"].startswith("redis://")
+        assert services[name]["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+def test_dockerfile_and_env_example_exist_and_agree():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "uv sync --frozen" in dockerfile and "collectstatic" in dockerfile
+    example = (ROOT / ".env.example").read_text()
+    for var in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"):
+        assert f"{var}=" in example
+
+
+def test_settings_refuse_the_insecure_key_without_debug():
+    import subprocess
+    import sys
+
+    env = {"PATH": "/usr/bin:/bin", "DEBUG": "false", "DJANGO_SETTINGS_MODULE": "config.settings"}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
