@@ -171,21 +171,36 @@ def build() -> None:
     )
 
 
+# The child reports its own peak RSS: ru_maxrss from wait4 would include the pages it shared with
+# this (large) process between fork and exec.
+RSS_WRAPPER = (
+    "import atexit, resource, runpy, sys\n"
+    "atexit.register(lambda: print('PEAK_RSS_KB=%d' % "
+    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr))\n"
+    "sys.argv = sys.argv[1:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
+
+
 def manage_rss(*args: str) -> tuple[int, float, float, str]:
-    """Like ``manage`` but with this child's own peak RSS (os.wait4)."""
+    """Run manage.py in a child: (exit status, wall seconds, its peak RSS in MiB, output)."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+    proc = subprocess.run(
+        [sys.executable, "-c", RSS_WRAPPER, str(ROOT / "manage.py"), *args],
+        capture_output=True,
         text=True,
         env=os.environ.copy(),
         cwd=ROOT,
     )
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024, out
+    wall = time.perf_counter() - started
+    peak = 0.0
+    lines = []
+    for line in (proc.stdout + proc.stderr).splitlines():
+        if line.startswith("PEAK_RSS_KB="):
+            peak = int(line.split("=")[1]) / 1024
+        else:
+            lines.append(line)
+    return proc.returncode, wall, peak, "\n".join(lines)
 
 
 def render_only(question_key: str) -> tuple[int, float]:

@@ -273,43 +273,80 @@ def iter_points(question_id: int, as_of: dt.datetime) -> Iterator[list[tuple]]:
 # two on half a million values in (0, 1]; the bytes are the same on PostgreSQL and SQLite.
 PG_REPR = "CASE WHEN {0} = trunc({0}) THEN trunc({0})::numeric::text || '.0' ELSE {0}::text END"
 PG_TIME = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-COPY_BATCH = 1 << 20  # bytes per yielded chunk
+SQL_CHUNK = 20_000  # rows per query of the PostgreSQL fast paths
 
 
-def _copy_safe(text: str) -> bool:
-    """COPY's text format escapes these; a line without them is passed through byte for byte."""
-    return not any(c in text for c in "\\\t\n\r")
+def _pg_csv_rows(
+    question_id: int, key_field: str, as_of: dt.datetime
+) -> Iterator[tuple[bytes, int]]:
+    """CSV rows of one question, formatted by PostgreSQL, fetched as one text block per chunk.
 
-
-def _pg_copy(sql: str, params: tuple) -> Iterator[bytes]:
-    """``COPY (query) TO STDOUT`` in blocks of about ``COPY_BATCH`` bytes, whole lines each."""
-    with connection.cursor() as cur, cur.cursor.copy(f"COPY ({sql}) TO STDOUT", params) as copy:
-        parts: list[bytes] = []
-        size = 0
-        for row in copy:
-            parts.append(bytes(row))
-            size += len(row)
-            if size >= COPY_BATCH:
-                yield b"".join(parts)
-                parts.clear()
-                size = 0
-        if parts:
-            yield b"".join(parts)
-
-
-def _pg_csv_rows(question_id: int, key_field: str, as_of: dt.datetime) -> Iterator[bytes]:
-    """CSV rows of one question, formatted by PostgreSQL and streamed with COPY."""
+    Keyset pagination on ``seq``: constant memory on both sides, and no per-row Python work,
+    which is what makes the CSV export several times faster than formatting rows in Python.
+    """
     table = CrowdPoint._meta.db_table
-    cols = " || ',' || ".join(
+    line = " || ',' || ".join(
         [
-            "%s",
+            "%s::text",
             PG_TIME.format("time"),
             "forecasters::text",
             *(f"coalesce({PG_REPR.format(c)}, '')" for c in ("probability", "median", "mean")),
         ]
     )
-    sql = f"SELECT {cols} FROM {table} WHERE question_id = %s AND time <= %s ORDER BY seq"
-    yield from _pg_copy(sql, (key_field, question_id, as_of))
+    sql = (
+        "SELECT max(seq), convert_to(string_agg(line, '' ORDER BY seq), 'UTF8'), count(*) "
+        f"FROM (SELECT seq, {line} || E'\\n' AS line FROM {table} "
+        "WHERE question_id = %s AND seq > %s AND time <= %s "
+        f"ORDER BY seq LIMIT {SQL_CHUNK}) AS chunk"
+    )
+    last = 0
+    with connection.cursor() as cur:
+        while True:
+            cur.execute(sql, (key_field, question_id, last, as_of))
+            top, data, n = cur.fetchone()
+            if not n:
+                return
+            yield bytes(data), n
+            last = top
+
+
+def _pg_event_lines(
+    question_id: int, key_json: str, names: dict[int, str], as_of: dt.datetime
+) -> Iterator[tuple[bytes, int]]:
+    """Canonical input lines of one question in blocks (PostgreSQL formats time and floats).
+
+    Within one question every line starts with the same ``[key,"`` and a fixed-width time, so
+    the canonical order (time, then line) is plain string order: a block is sorted only when it
+    holds equal times, and the events of the block's last instant wait for the next block so
+    that a group of equal times is never split.
+    """
+    table = Forecast._meta.db_table
+    sql = (
+        f"SELECT {PG_TIME.format('time')}, forecaster_id, "
+        f"coalesce({PG_REPR.format('probability')}, 'null') FROM {table} "
+        "WHERE question_id = %s AND time <= %s ORDER BY time, id"
+    )
+    carry: list[tuple[str, int, str]] = []
+    for rows in _pg_named_cursor(sql, (question_id, as_of)):
+        rows = carry + rows if carry else rows
+        cut = len(rows)
+        last = rows[-1][0]
+        while cut and rows[cut - 1][0] == last:
+            cut -= 1
+        carry = rows[cut:]
+        if cut:
+            yield _event_block(rows[:cut], key_json, names)
+    if carry:
+        yield _event_block(carry, key_json, names)
+
+
+def _event_block(
+    rows: list[tuple[str, int, str]], key_json: str, names: dict[int, str]
+) -> tuple[bytes, int]:
+    lines = [f'[{key_json},"{t}",{names[fid]},{p}]\n' for t, fid, p in rows]
+    if len({t for t, _, _ in rows}) != len(rows):
+        lines.sort()
+    return "".join(lines).encode(), len(lines)
 
 
 def count_rows(export: CrowdExport) -> int:
@@ -331,9 +368,8 @@ def _csv_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
     yield (",".join(COLUMNS) + "\n").encode(), 0
     for qid, key in export.questions:
         k = _csv_field(key)
-        if connection.vendor == "postgresql" and _copy_safe(k):
-            for block in _pg_csv_rows(qid, k, export.as_of):
-                yield block, block.count(b"\n")
+        if connection.vendor == "postgresql":
+            yield from _pg_csv_rows(qid, k, export.as_of)
             continue
         for rows in iter_points(qid, export.as_of):
             text = "".join(
@@ -487,18 +523,6 @@ def render(
 
 def _events(question_id: int, as_of: dt.datetime) -> Iterator[tuple[str, int, str]]:
     """(time ISO, forecaster id, probability repr or ``null``) in time order."""
-    if connection.vendor == "postgresql":
-        table = Forecast._meta.db_table
-        sql = (
-            f"SELECT {PG_TIME.format('time')}, forecaster_id, "
-            f"coalesce({PG_REPR.format('probability')}, 'null') FROM {table} "
-            "WHERE question_id = %s AND time <= %s ORDER BY time, id"
-        )
-        for block in _pg_copy(sql, (question_id, as_of)):
-            for line in block.decode().splitlines():
-                t, fid, p = line.split("\t")
-                yield t, int(fid), p
-        return
     rows = (
         Forecast.objects.filter(question_id=question_id, time__lte=as_of)
         .order_by("time", "id")
@@ -519,13 +543,7 @@ def iter_events(export: CrowdExport) -> Iterator[tuple[str, str, str, str, str]]
     names = PseudonymCache()
     for qid, key in export.questions:
         k = json.dumps(key)
-        ids = Forecast.objects.filter(question_id=qid).values("forecaster_id")
-        named = {
-            fid: (name := names(fid, imported_key=fkey, source=source), json.dumps(name))
-            for fid, source, fkey in Forecaster.objects.filter(id__in=ids).values_list(
-                "id", "source", "key"
-            )
-        }
+        named = _names(qid, names)
         group: list[tuple[str, str, str, str, str]] = []
         group_time = None
         for ts, fid, p in _events(qid, export.as_of):
@@ -535,6 +553,17 @@ def iter_events(export: CrowdExport) -> Iterator[tuple[str, str, str, str, str]]
             name, name_json = named[fid]
             group.append((key, ts, name, p, f'[{k},"{ts}",{name_json},{p}]\n'))
         yield from _sorted_group(group)
+
+
+def _names(question_id: int, names: PseudonymCache) -> dict[int, tuple[str, str]]:
+    """Export name and its JSON form of every forecaster with an event on the question."""
+    ids = Forecast.objects.filter(question_id=question_id).values("forecaster_id")
+    return {
+        fid: (name := names(fid, imported_key=fkey, source=source), json.dumps(name))
+        for fid, source, fkey in Forecaster.objects.filter(id__in=ids).values_list(
+            "id", "source", "key"
+        )
+    }
 
 
 def _sorted_group(group: list[tuple[str, str, str, str, str]]) -> list[tuple]:
@@ -549,6 +578,14 @@ def input_digest(export: CrowdExport) -> tuple[str, int]:
     """SHA-256 and count of the input forecast set, in the canonical form of the module doc."""
     h = hashlib.sha256()
     count = 0
+    if connection.vendor == "postgresql":
+        names = PseudonymCache()
+        for qid, key in export.questions:
+            named = {fid: js for fid, (_, js) in _names(qid, names).items()}
+            for block, n in _pg_event_lines(qid, json.dumps(key), named, export.as_of):
+                h.update(block)
+                count += n
+        return h.hexdigest(), count
     for *_, line in iter_events(export):
         h.update(line.encode())
         count += 1

@@ -226,10 +226,24 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
     _schedule_median_fill(question.pk)
 
 
+MEDIAN_FILL_DELAY = 2.0  # seconds: one fill serves every submission that arrives meanwhile
+
+
+def median_fill_key(question_id: int) -> str:
+    return f"crowd:median-fill-pending:{question_id}"
+
+
 def _schedule_median_fill(question_id: int) -> None:
+    """Debounced: at most one pending fill per question (cache.add is atomic)."""
+    from django.core.cache import cache
+
     from forecasts.tasks import crowd_fill_medians_task
 
-    crowd_fill_medians_task.delay_on_commit(question_id)
+    def enqueue() -> None:
+        if cache.add(median_fill_key(question_id), 1, timeout=300):
+            crowd_fill_medians_task.apply_async((question_id,), countdown=MEDIAN_FILL_DELAY)
+
+    transaction.on_commit(enqueue)
 
 
 def load_events(question_id: int) -> dict[str, Any]:

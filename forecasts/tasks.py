@@ -11,8 +11,12 @@ from django.db import OperationalError
     soft_time_limit=540,
 )
 def crowd_fill_medians_task(question_id: int) -> None:
-    from forecasts.services import crowd_fill_medians
+    from django.core.cache import cache
 
+    from forecasts.services import crowd_fill_medians, median_fill_key
+
+    # Clear the marker first: a submission committed while we run schedules the next fill.
+    cache.delete(median_fill_key(question_id))
     crowd_fill_medians(question_id=question_id)
 
 

@@ -26,3 +26,17 @@ def on_postgres() -> bool:
 def fast_password_hashing(settings) -> None:
     # PBKDF2 at production strength costs ~0.3 s a user; tests create hundreds.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def celery_eager():
+    """Run tasks in-process, whatever REDIS_URL says: CI sets it but runs no worker.
+
+    Tests of real worker behaviour start their own worker and switch this off.
+    """
+    from config.celery import app
+
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = previous

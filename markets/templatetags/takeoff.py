@@ -21,7 +21,14 @@ def pct(p: object, decimals: int = 1) -> str:
     """0.723 → "72.3%", 0.72 → "72%", 0.001 → "0.1%"; None → "—"."""
     if not _ok(p):
         return DASH
-    text = f"{float(p) * 100:.{int(decimals)}f}"  # type: ignore[arg-type]
+    v = float(p)  # type: ignore[arg-type]
+    d = int(decimals)
+    text = f"{v * 100:.{d}f}"
+    step = f"{10**-d:.{d}f}"
+    if 0 < v < 1 and float(text) == 0:
+        return f"<{step}%"  # a sliver of coverage is not none
+    if 0 < v < 1 and float(text) == 100:
+        return f">{100 - 10**-d:.{d}f}%"
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return f"{text}%"
@@ -48,9 +55,11 @@ def signed(value: object, decimals: int = 1) -> str:
 @register.filter
 def tone(value: object) -> str:
     """CSS class for a signed score: good, bad or neutral."""
-    if not _ok(value) or float(value) == 0:  # type: ignore[arg-type]
+    # Judged at the one decimal the pages show, so "0.0" is never coloured.
+    v = round(float(value), 1) if _ok(value) else 0.0  # type: ignore[arg-type]
+    if v == 0:
         return "neutral"
-    return "good" if float(value) > 0 else "bad"  # type: ignore[arg-type]
+    return "good" if v > 0 else "bad"
 
 
 @register.filter

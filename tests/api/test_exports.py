@@ -263,3 +263,49 @@ def test_export_scores_writes_pseudonyms_and_crowd(world, tmp_path):
         "swe-95,crowd,spot_log,,0.0",
         f"swe-95,{pseudonym_for_id(f.pk)},brier,0.16,0.5",
     ]
+
+
+def test_float_and_time_formatting_is_the_same_on_every_database(world, tmp_path):
+    """Edge values: PostgreSQL formats in SQL, SQLite in Python; both must give repr's text."""
+    from forecasts.models import CrowdPoint
+
+    point = CrowdPoint.objects.filter(question=world.open_q).order_by("seq").first()
+    CrowdPoint.objects.filter(pk=point.pk).update(
+        probability=1.0,
+        median=1e-05,
+        mean=0.30000000000000004,
+        time=dt.datetime(2025, 1, 1, 0, 1, 0, 5, tzinfo=dt.UTC),
+    )
+    out, _ = _export(tmp_path, world, "csv", question="metr-6000")
+    assert out.read_text().splitlines()[1] == (
+        "metr-6000,2025-01-01T00:01:00.000005Z,1,1.0,1e-05,0.30000000000000004"
+    )
+
+
+def test_keys_that_need_csv_quoting_are_quoted(world, tmp_path):
+    world.open_q.key = 'odd, "key"\\x'
+    world.open_q.save()
+    out, _ = _export(tmp_path, world, "csv", question='odd, "key"\\x')
+    assert out.read_text().splitlines()[1].startswith('"odd, ""key""\\x",2025-01-01T00:01:00')
+
+
+def test_events_at_the_same_instant_are_ordered_by_their_line(world, tmp_path):
+    same = T0 + dt.timedelta(minutes=30)
+    for f, p in zip(world.forecasters, (0.7, 0.1, 0.4), strict=True):
+        Forecast.objects.create(question=world.open_q, forecaster=f, probability=p, time=same)
+    crowd_recompute(question_id=world.open_q.pk)
+    _, manifest = _export(tmp_path, world, "csv", question="metr-6000")
+    events = [
+        (f, p, T0 + dt.timedelta(minutes=m))
+        for f, p, m in zip(world.forecasters, (0.2, 0.6, 0.9), (1, 11, 21), strict=True)
+    ]
+    events += [(f, p, same) for f, p in zip(world.forecasters, (0.7, 0.1, 0.4), strict=True)]
+    lines = sorted(
+        json.dumps(
+            ["metr-6000", t.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), pseudonym_for_id(f.pk), p],
+            separators=(",", ":"),
+        )
+        + "\n"
+        for f, p, t in events
+    )
+    assert manifest["input"]["sha256"] == hashlib.sha256("".join(lines).encode()).hexdigest()

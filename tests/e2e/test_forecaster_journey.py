@@ -44,24 +44,20 @@ def browser():
 
 @pytest.fixture
 def scoring_inline(monkeypatch):
-    """Score right after a resolution commits, in-process: CI has a broker but no worker here."""
-    try:
-        from scoring.services import question_score
-    except ImportError:  # scoring lands separately; the journey then stops at the resolution
-        question_score = None
-    calls: list[tuple[int, int]] = []
+    """Score and rebuild the leaderboard in-process right after a resolution: CI has a broker
+    but no worker, so the tasks the services enqueue would never run."""
+    from scoring.leaderboard import leaderboard_rebuild
+    from scoring.services import question_score
 
-    def schedule(resolution: Resolution) -> None:
-        calls.append((resolution.question_id, resolution.pk))
+    calls: list[Resolution] = []
+    monkeypatch.setattr("markets.services.schedule_scoring", calls.append)
+    monkeypatch.setattr("scoring.services._after_scoring", lambda tournament_id: None)
 
-    monkeypatch.setattr("markets.services.schedule_scoring", schedule)
-
-    def run() -> bool:
-        if question_score is None:
-            return False
-        for question_id, resolution_id in calls:
-            question_score(question_id=question_id, resolution_id=resolution_id)
-        return True
+    def run() -> None:
+        for resolution in calls:
+            question_score(question_id=resolution.question_id, resolution_id=resolution.pk)
+        for tournament_id in {r.question.tournament_id for r in calls}:
+            leaderboard_rebuild(tournament_id=tournament_id)
 
     return run
 
@@ -192,7 +188,7 @@ def test_forecaster_journey(live_server, browser, world, scoring_inline):
         question_resolve(
             question_id=q.pk, outcome=Resolution.Outcome.YES, reason="E2E", user=world["staff"]
         )
-    scored = scoring_inline()
+    scoring_inline()
 
     page.goto(f"{live_server.url}{question.get_absolute_url()}")
     assert page.get_by_role("heading", name="Resolved YES").is_visible()
@@ -200,25 +196,26 @@ def test_forecaster_journey(live_server, browser, world, scoring_inline):
     assert page.get_by_label("Your forecast (percent)").count() == 0
 
     page.goto(f"{live_server.url}{reverse('leaderboard', args=[world['tournament'].slug])}")
+    board = page.locator("table.leaderboard")
+    assert board.get_by_text("Crowd (log pool)").is_visible()
+    assert board.get_by_role("link", name="newforecaster").is_visible()
+    assert page.locator("tr.me-row").count() == 1
     _shot(page, "leaderboard")
 
     page.goto(f"{live_server.url}{world['second'].get_absolute_url()}")
-    assert page.get_by_role("heading", name="Scores").is_visible()
-    if scored:
-        assert page.locator(".scores-box table").is_visible()
-    else:
-        assert page.get_by_text("Scores are being computed.").is_visible()
-    page.get_by_role("link", name="My record").click()
+    scores = page.locator(".scores-box table")
+    assert scores.get_by_role("rowheader", name="Brier", exact=True).is_visible()
+    page.get_by_role("link", name="Your track record and calibration →").click()
     page.wait_for_load_state()
     assert page.get_by_role("heading", name="Calibration").is_visible()
     assert page.get_by_role("heading", name="Brier and the Murphy decomposition").is_visible()
     # The 80% held at resolution (YES) is the one calibration point; the withdrawn question
-    # counts as resolved but has no forecast in force.
+    # counts as resolved and scored but has no forecast in force at its end.
     assert page.locator("svg.chart circle.dot.calib").count() == 1
     assert "0.0400" in page.content()  # its Brier score, (1 - 0.8) squared
     assert world["second"].title[:40] in page.content()
-    if scored:
-        assert "scores being computed" not in page.content()
+    assert "scores being computed" not in page.content()
+    assert page.get_by_text("all scored").is_visible()
     _shot(page, "track-record")
 
     assert errors == []

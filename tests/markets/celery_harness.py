@@ -23,36 +23,6 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 
-# Stands in for scoring.tasks until the scoring app provides it: appended to sys.meta_path, so
-# it is only consulted when the real module cannot be found.
-STUB_SITECUSTOMIZE = """
-import importlib.abc
-import importlib.util
-import sys
-
-
-class _ScoringTasksStandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    def find_spec(self, name, path, target=None):
-        if name == "scoring.tasks":
-            return importlib.util.spec_from_loader(name, self)
-        return None
-
-    def create_module(self, spec):
-        return None
-
-    def exec_module(self, module):
-        from celery import shared_task
-
-        @shared_task(name="scoring.tasks.question_score_task")
-        def question_score_task(question_id, resolution_id):
-            return None
-
-        module.question_score_task = question_score_task
-
-
-sys.meta_path.append(_ScoringTasksStandIn())
-"""
-
 
 def database_url(settings_dict: dict[str, Any]) -> str:
     """A DATABASE_URL for the database the tests run on (the pytest test database)."""
@@ -140,11 +110,6 @@ class Harness:
         self.tmp = tmp
         self.env = env
         self.services: list[Service] = []
-        stub = tmp / "stub"
-        stub.mkdir(exist_ok=True)
-        (stub / "sitecustomize.py").write_text(STUB_SITECUSTOMIZE)
-        path = os.pathsep.join(p for p in (str(stub), env.get("PYTHONPATH", "")) if p)
-        self.env["PYTHONPATH"] = path
 
     @property
     def logs(self) -> list[Path]:

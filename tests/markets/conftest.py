@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -71,18 +69,10 @@ def milestone_question(
 
 @pytest.fixture(autouse=True)
 def scoring_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    """Scoring triggers ``(question_id, resolution_id)``, recorded instead of sent.
+    """Scoring triggers ``(question_id, resolution_id)``, recorded instead of sent."""
+    from scoring import tasks as scoring_tasks
 
-    ``scoring.tasks`` belongs to the scoring app; while it does not exist yet, a stand-in module
-    takes its place so that resolving can be tested here.
-    """
     calls: list[tuple[int, int]] = []
-    try:
-        from scoring import tasks as scoring_tasks  # type: ignore[attr-defined]
-    except ImportError:
-        scoring_tasks = types.ModuleType("scoring.tasks")
-        scoring_tasks.question_score_task = types.SimpleNamespace()  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "scoring.tasks", scoring_tasks)
     monkeypatch.setattr(
         scoring_tasks.question_score_task,
         "delay_on_commit",

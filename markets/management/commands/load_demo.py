@@ -27,7 +27,7 @@ from markets.models import (
     Resolution,
     Tournament,
 )
-from markets.services import question_resolve
+from markets.services import question_resolve, questions_close_due
 
 DATA = Path(settings.BASE_DIR) / "data"
 UTC = dt.UTC
@@ -95,9 +95,10 @@ QUESTIONS = [
          criteria="A CORE-Bench Hard accuracy ≥ 95% achieved on or before 30 June 2026.",
          open=dt.datetime(2025, 6, 1, tzinfo=UTC), close=dt.datetime(2026, 6, 30, 23, 59, tzinfo=UTC),
          benchmark="core-bench-hard", comparator=Comparator.GE, threshold=95, deadline=dt.date(2026, 6, 30),
-         anchor=0.35),
+         anchor=0.35, resolved_at=dt.datetime(2025, 12, 3, 12, tzinfo=UTC)),
 ]
 
+CORE_RESOLVED_AT = dt.datetime(2025, 12, 3, 12, tzinfo=UTC)
 FORECASTERS = ["ada", "bayes", "cassandra", "delphi", "euler", "fermi"]
 
 
@@ -180,12 +181,13 @@ class Command(BaseCommand):
             q = Question.objects.create(
                 tournament=tournament, key=spec["key"], title=spec["title"], description=spec["description"],
                 resolution_criteria=spec["criteria"], open_time=spec["open"], close_time=spec["close"],
-                status=Question.Status.OPEN if spec["open"] <= now < spec["close"] else Question.Status.CLOSED,
+                # Open while the history is replayed; the close sweep below settles the rest.
+                status=Question.Status.OPEN,
                 benchmark=Benchmark.objects.get(slug=spec["benchmark"]) if "benchmark" in spec else None,
                 comparator=spec.get("comparator", ""), threshold=spec.get("threshold"),
                 deadline=spec.get("deadline"),
             )
-            end = min(now, spec["close"]) - dt.timedelta(hours=1)
+            end = min(now, spec["close"], spec.get("resolved_at", now)) - dt.timedelta(hours=1)
             span = (end - spec["open"]).total_seconds()
             for forecaster in forecasters:
                 bias = rng.gauss(0, 0.8)
@@ -202,8 +204,9 @@ class Command(BaseCommand):
         question_resolve(
             question_id=core.pk, outcome=Resolution.Outcome.YES,
             reason="CORE-Bench Hard 95.0% (Claude Code + Opus 4.5, 2025-12-03, after manual regrading).",
-            resolved_at=dt.datetime(2025, 12, 3, 12, tzinfo=UTC), actor_label="demo loader",
+            resolved_at=CORE_RESOLVED_AT, actor_label="demo loader",
         )
+        questions_close_due(now=now)
         self.stdout.write(f"AI milestones: {len(QUESTIONS)} questions, "
                           f"{Forecast.objects.filter(question__tournament=tournament).count()} forecasts.")
 

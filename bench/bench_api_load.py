@@ -1,0 +1,237 @@
+"""Forecast submissions under load: gunicorn + PostgreSQL, 32 concurrent clients for 60 s.
+
+Prints figures, asserts nothing (STYLE). Everything runs on this machine, on loopback:
+
+    .venv/bin/python bench/bench_api_load.py        # BENCH_SECONDS, BENCH_CLIENTS, BENCH_WORKERS
+
+1. A fresh database (``takeoff_bench_load``, created when missing) gets a tournament with
+   ``QUESTIONS`` open questions and one user with an API token per client.
+2. gunicorn serves ``config.wsgi`` on 127.0.0.1 (``BENCH_WORKERS`` gthread workers, DEBUG off,
+   PostgreSQL, Redis DB 15 as cache and Celery broker — the production layout; no Celery worker
+   runs, so the after-commit median fills wait in the queue, which is flushed at the end).
+3. ``BENCH_CLIENTS`` asyncio clients (httpx, keep-alive) POST /api/v1/forecasts/ back to back for
+   ``BENCH_SECONDS``: each a random question and probability.
+4. Requests per second, p50/p99 latency, errors by status — and the forecast rows counted in the
+   database afterwards, which must equal the accepted (201) requests exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/takeoff_bench_load"
+)
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+QUESTIONS = int(os.environ.get("BENCH_QUESTIONS", "32"))
+SLUG = "bench-load"
+
+SERVER_ENV = {
+    "DATABASE_URL": DATABASE_URL,
+    "REDIS_URL": REDIS_URL,
+    "DEBUG": "false",
+    "SECRET_KEY": secrets.token_urlsafe(40),
+    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "LOG_LEVEL": "WARNING",
+    "CONN_MAX_AGE": "600",
+    # Generous limits: this measures throughput, not the throttles.
+    "THROTTLE_USER": "100000/min",
+    "THROTTLE_ANON": "100000/min",
+}
+
+
+def ensure_database() -> None:
+    import psycopg
+
+    name = DATABASE_URL.rsplit("/", 1)[1]
+    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup() -> tuple[list[str], list[int]]:
+    """Migrate, and create the tournament, questions and one token per client."""
+    os.environ.update({k: v for k, v in SERVER_ENV.items() if k != "REDIS_URL"})
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    import django
+
+    django.setup()
+    import datetime as dt
+
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from rest_framework.authtoken.models import Token
+
+    from markets.models import Question, Tournament
+
+    call_command("migrate", verbosity=0)
+    Tournament.objects.filter(slug=SLUG).delete()
+    tournament = Tournament.objects.create(slug=SLUG, name="Load benchmark", min_forecasters=1)
+    now = dt.datetime.now(dt.UTC)
+    qids = [
+        Question.objects.create(
+            tournament=tournament,
+            key=f"load-{i}",
+            title=f"Load question {i}",
+            open_time=now - dt.timedelta(days=1),
+            close_time=now + dt.timedelta(days=30),
+            status=Question.Status.OPEN,
+        ).pk
+        for i in range(QUESTIONS)
+    ]
+    User = get_user_model()
+    tokens = []
+    for i in range(CLIENTS):
+        user, _ = User.objects.get_or_create(username=f"load-client-{i}")
+        Token.objects.filter(user=user).delete()
+        tokens.append(Token.objects.create(user=user).key)
+    return tokens, qids
+
+
+def forecast_rows() -> int:
+    from forecasts.models import Forecast
+
+    return Forecast.objects.filter(question__tournament__slug=SLUG).count()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_gunicorn(port: int) -> subprocess.Popen:
+    cmd = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "config.wsgi:application",
+        "--bind", f"127.0.0.1:{port}",
+        "--workers", str(WORKERS),
+        "--worker-class", "gthread",
+        "--threads", str(THREADS),
+        "--keep-alive", "30",
+        "--backlog", "256",
+        "--log-level", "warning",
+    ]  # fmt: skip
+    env = {**os.environ, **SERVER_ENV}
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.terminate()
+    raise SystemExit("gunicorn did not start")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop the gunicorn we started (its own process group: master and workers)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+async def client(
+    base: str, token: str, qids: list[int], until: float, out: list, seed: int
+) -> None:
+    import httpx
+
+    rng = random.Random(seed)
+    headers = {"Authorization": f"Token {token}"}
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as c:
+        while time.monotonic() < until:
+            body = {"question": rng.choice(qids), "probability": round(rng.uniform(0.01, 0.99), 3)}
+            started = time.perf_counter()
+            try:
+                r = await c.post("/api/v1/forecasts/", json=body)
+                status = r.status_code
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            out.append((started, time.perf_counter() - started, status))
+
+
+async def load(base: str, tokens: list[str], qids: list[int], seconds: float) -> list:
+    results: list = []
+    until = time.monotonic() + seconds
+    await asyncio.gather(
+        *(client(base, t, qids, until, results, seed=i) for i, t in enumerate(tokens))
+    )
+    return results
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 10) - 1]
+
+
+def flush_redis() -> None:
+    import redis
+
+    redis.Redis.from_url(REDIS_URL).flushdb()
+
+
+def main() -> None:
+    ensure_database()
+    tokens, qids = setup()
+    flush_redis()
+    port = free_port()
+    server = start_gunicorn(port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        asyncio.run(load(base, tokens, qids, 3.0))  # warm-up: connections, imports
+        before = forecast_rows()
+        started = time.perf_counter()
+        results = asyncio.run(load(base, tokens, qids, SECONDS))
+        elapsed = time.perf_counter() - started
+    finally:
+        stop(server)
+    after = forecast_rows()
+    flush_redis()
+
+    statuses = Counter(status for _, _, status in results)
+    accepted = statuses.get(201, 0)
+    latencies = sorted(lat * 1000 for _, lat, _ in results)
+    errors = len(results) - accepted
+    print(
+        f"gunicorn {WORKERS} gthread workers x {THREADS} threads, PostgreSQL, Redis cache/broker; "
+        f"{CLIENTS} clients, {QUESTIONS} questions, {SECONDS:.0f} s on loopback, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print(f"requests: {len(results)} in {elapsed:.1f} s = {len(results) / elapsed:.1f} req/s")
+    print(f"accepted (201): {accepted} = {accepted / elapsed:.1f} submissions/s")
+    print(
+        f"latency ms: p50 {percentile(latencies, 50):.1f}, p90 {percentile(latencies, 90):.1f}, "
+        f"p99 {percentile(latencies, 99):.1f}, max {latencies[-1]:.1f}"
+    )
+    print(f"errors: {errors} {dict(statuses - Counter({201: accepted}))}")
+    rows = after - before
+    verdict = "equal" if rows == accepted else "DIFFERENT"
+    print(
+        f"forecast rows written during the run: {rows}; accepted requests: {accepted} ({verdict})"
+    )
+
+
+if __name__ == "__main__":
+    main()
