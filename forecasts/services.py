@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from config.bulk import bulk_insert
 from forecasts import pooling
 from forecasts.errors import InvalidProbability, NothingToWithdraw, QuestionNotOpen
 from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster
@@ -277,6 +278,10 @@ def _none_if_nan(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
 
 
+def _nullable(values: Any) -> list[float | None]:
+    return [None if v != v else v for v in values.tolist()]  # NaN → NULL
+
+
 @transaction.atomic
 def crowd_recompute(*, question_id: int) -> int:
     """Rebuild a question's whole crowd history and running sums from the forecast log.
@@ -307,22 +312,20 @@ def crowd_recompute(*, question_id: int) -> int:
         half_life=params["half_life"],
     )
     CrowdPoint.objects.filter(question_id=question_id).delete()
-    points = [
-        CrowdPoint(
-            question_id=question_id,
-            seq=i + 1,
-            time=ev["datetimes"][i],
-            forecasters=int(hist.forecasters[i]),
-            probability=_none_if_nan(hist.probability[i]),
-            median=_none_if_nan(hist.median[i]),
-            mean=_none_if_nan(hist.mean[i]),
-            forecast_id=int(ev["ids"][i]),
-        )
-        for i in range(len(ev["ids"]))
-    ]
-    CrowdPoint.objects.bulk_create(points, batch_size=5000)
+    columns = ("question_id", "seq", "time", "forecasters", "probability", "median", "mean", "forecast_id")
+    written = bulk_insert(CrowdPoint, columns, zip(
+        [question_id] * len(ev["ids"]),
+        range(1, len(ev["ids"]) + 1),
+        ev["datetimes"],
+        hist.forecasters.tolist(),
+        _nullable(hist.probability),
+        _nullable(hist.median),
+        _nullable(hist.mean),
+        ev["ids"].tolist(),
+        strict=True,
+    ))
     _rebuild_state(question, ev, hist, params)
-    return len(points)
+    return written
 
 
 def _rebuild_state(question: Question, ev: dict[str, Any], hist: Any, params: dict) -> None:

@@ -10,10 +10,17 @@ import math
 
 from django.db import transaction
 from django.db.models import Avg, Count, Sum
+from django.utils import timezone
+
+from config.bulk import bulk_insert
 
 from markets.models import Question, Tournament
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 
+COLUMNS = (
+    "tournament_id", "subject", "forecaster_id", "rank", "questions", "total_peer", "mean_peer",
+    "mean_brier", "mean_coverage", "eligible", "computed_at",
+)
 # Eligible for a rank: forecast on at least this share of the tournament's scored questions.
 MIN_SHARE = 0.1
 
@@ -55,7 +62,12 @@ def leaderboard_rebuild(*, tournament_id: int) -> int:
     for rank, entry in enumerate(ranked, start=1):
         entry.rank = rank
     LeaderboardEntry.objects.filter(tournament_id=tournament_id).delete()
-    LeaderboardEntry.objects.bulk_create(entries, batch_size=5000)
+    now = timezone.now()
+    bulk_insert(LeaderboardEntry, COLUMNS, (
+        (e.tournament_id, e.subject, e.forecaster_id, e.rank, e.questions, e.total_peer,
+         e.mean_peer, e.mean_brier, e.mean_coverage, e.eligible, now)
+        for e in entries
+    ))
     return len(entries)
 
 

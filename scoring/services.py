@@ -12,6 +12,9 @@ import math
 
 import numpy as np
 from django.db import transaction
+from django.utils import timezone
+
+from config.bulk import bulk_insert
 
 from forecasts.models import CrowdPoint
 from forecasts.services import load_events
@@ -26,6 +29,12 @@ SPOT = {
     Rule.SPOT_BASELINE: "spot_baseline",
     Rule.SPOT_PEER: "spot_peer",
 }
+
+
+SCORE_COLUMNS = (
+    "question_id", "resolution_id", "subject", "forecaster_id", "rule", "score", "coverage",
+    "forecast", "computed_at",
+)
 
 
 def _value(x: float) -> float | None:
@@ -80,7 +89,12 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
                     forecast=float(spot_forecast[code]),
                 ))
     rows += _crowd_rows(question, resolution, ev, codes, window)
-    Score.objects.bulk_create(rows, batch_size=5000)
+    now = timezone.now()
+    bulk_insert(Score, SCORE_COLUMNS, (
+        (r.question_id, r.resolution_id, r.subject, r.forecaster_id, r.rule, r.score, r.coverage,
+         r.forecast, now)
+        for r in rows
+    ))
     transaction.on_commit(lambda: _after_scoring(question.tournament_id))
     return len(rows)
 

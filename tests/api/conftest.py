@@ -141,8 +141,3 @@ def world(db, monkeypatch) -> World:
         forecasters=people,
     )
 
-
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    """Factories hash a password per user; PBKDF2's deliberate slowness buys nothing here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
