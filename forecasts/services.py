@@ -386,3 +386,53 @@ def crowd_fill_medians(*, question_id: int) -> int:
     if last is not None:
         CrowdState.objects.filter(question_id=question_id).update(median=last.median)
     return len(missing)
+
+
+def tournament_fit_extremize(*, tournament_id: int) -> Any:
+    """Fit d on the tournament's resolved questions and store it (used when fit_extremize is on).
+
+    Each question contributes the mean logit x of its crowd at resolution, recovered from the
+    stored pool: logit p* = b + d_stored·(x − b). Returns the fit, or None with < 2 questions.
+    """
+    from forecasts.extremize import fit_extremize
+    from markets.models import Resolution, Tournament
+
+    tournament = Tournament.objects.get(pk=tournament_id)
+    mean_logits: list[float] = []
+    outcomes: list[int] = []
+    finals = Resolution.objects.filter(
+        question__tournament_id=tournament_id,
+        state=Resolution.State.FINAL,
+        outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
+    ).select_related("question__crowd")
+    for resolution in finals:
+        end = min(resolution.resolved_at, resolution.question.close_time)
+        point = (
+            CrowdPoint.objects.filter(question_id=resolution.question_id, time__lte=end)
+            .order_by("-seq")
+            .first()
+        )
+        state = getattr(resolution.question, "crowd", None)
+        if point is None or point.probability is None or state is None:
+            continue
+        b = state.params.get("base_logit", 0.0)
+        d = state.params.get("extremize", 1.0)
+        mean_logits.append(b + (float(pooling.logit(point.probability)) - b) / d)
+        outcomes.append(1 if resolution.outcome == Resolution.Outcome.YES else 0)
+    if len(outcomes) < 2:
+        return None
+    fit = fit_extremize(mean_logits, outcomes, base_logit=tournament.base_logit)
+    Tournament.objects.filter(pk=tournament_id).update(
+        fitted_extremize=fit.d, fitted_extremize_log_loss=fit.loqo_log_loss
+    )
+    return fit
+
+
+def tournament_recompute(*, tournament_id: int) -> int:
+    """After an aggregation-parameter change: rebuild every question's crowd (and rescore)."""
+    from forecasts.tasks import crowd_recompute_task
+
+    ids = list(Question.objects.filter(tournament_id=tournament_id).values_list("id", flat=True))
+    for qid in ids:
+        crowd_recompute_task.delay_on_commit(qid)
+    return len(ids)

@@ -25,6 +25,15 @@ def question_score_task(question_id: int, resolution_id: int) -> None:
     soft_time_limit=840,
 )
 def leaderboard_rebuild_task(tournament_id: int) -> None:
+    from forecasts.services import tournament_fit_extremize, tournament_recompute
+    from markets.models import Tournament
     from scoring.leaderboard import leaderboard_rebuild
 
     leaderboard_rebuild(tournament_id=tournament_id)
+    tournament = Tournament.objects.get(pk=tournament_id)
+    if tournament.fit_extremize:
+        before = tournament.effective_extremize
+        tournament_fit_extremize(tournament_id=tournament_id)
+        tournament.refresh_from_db()
+        if abs(tournament.effective_extremize - before) > 1e-9:
+            tournament_recompute(tournament_id=tournament_id)

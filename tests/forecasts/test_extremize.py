@@ -1,0 +1,83 @@
+"""Fitted extremizing: bounded, convex fit with a leave-one-question-out score."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from django.core.management import CommandError, call_command
+
+from forecasts.extremize import D_MAX, D_MIN, fit_extremize, log_loss
+from forecasts.models import CrowdPoint
+from forecasts.services import forecast_submit, tournament_fit_extremize
+from markets.services import question_resolve
+from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactory
+
+UTC = dt.UTC
+
+
+def test_underconfident_crowds_are_extremized_within_bounds():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(0, 2.5, 400)
+    outcomes = (rng.random(400) < 1 / (1 + np.exp(-truth))).astype(int)
+    fit = fit_extremize(truth / 2.0, outcomes)  # a crowd that halves every logit
+    assert 1.6 < fit.d < 2.4
+    assert fit.loqo_log_loss < fit.loqo_log_loss_d1
+
+
+def test_overconfident_crowds_stay_at_the_lower_bound():
+    rng = np.random.default_rng(2)
+    truth = rng.normal(0, 1.0, 300)
+    outcomes = (rng.random(300) < 1 / (1 + np.exp(-truth))).astype(int)
+    fit = fit_extremize(truth * 3.0, outcomes)
+    assert fit.d == D_MIN
+
+
+def test_the_fit_is_the_minimum_of_the_log_loss():
+    x = np.array([1.0, -0.5, 2.0, 0.3, -1.2])
+    o = np.array([1, 0, 1, 0, 0])
+    fit = fit_extremize(x, o)
+    grid = np.linspace(D_MIN, D_MAX, 2001)
+    best = grid[np.argmin([log_loss(d, x, o, 0.0) for d in grid])]
+    assert fit.d == pytest.approx(best, abs=2e-3)
+
+
+def test_fitting_needs_two_questions():
+    with pytest.raises(ValueError, match="two resolved questions"):
+        fit_extremize([0.5], [1])
+
+
+@pytest.mark.django_db
+def test_tournament_fit_is_stored_for_admins():
+    tournament = TournamentFactory(fit_extremize=False)
+    people = [ForecasterFactory() for _ in range(3)]
+    at = dt.datetime(2030, 1, 1, tzinfo=UTC)
+    for k, (probs, outcome) in enumerate([((0.7, 0.8, 0.6), "yes"), ((0.3, 0.2, 0.4), "no"),
+                                          ((0.65, 0.7, 0.75), "yes"), ((0.4, 0.3, 0.35), "no")]):
+        q = QuestionFactory(tournament=tournament, key=f"k{k}")
+        for who, p in zip(people, probs, strict=True):
+            forecast_submit(question_id=q.pk, forecaster=who, probability=p, at=at)
+        question_resolve(question_id=q.pk, outcome=outcome, resolved_at=at + dt.timedelta(days=1))
+    fit = tournament_fit_extremize(tournament_id=tournament.pk)
+    tournament.refresh_from_db()
+    assert fit is not None and fit.questions == 4
+    assert tournament.fitted_extremize == pytest.approx(fit.d)
+    assert D_MIN <= fit.d <= D_MAX
+    assert fit.d > 1.0  # every question went the crowd's way: extremizing helps
+    assert tournament.fitted_extremize_log_loss == pytest.approx(fit.loqo_log_loss)
+
+
+@pytest.mark.django_db
+def test_verify_crowd_passes_on_consistent_histories_and_reports_a_tampered_point(capsys):
+    q = QuestionFactory()
+    at = dt.datetime(2030, 1, 1, tzinfo=UTC)
+    for i, p in enumerate([0.2, 0.7, 0.5]):
+        forecast_submit(question_id=q.pk, forecaster=ForecasterFactory(), probability=p,
+                        at=at + dt.timedelta(minutes=i))
+    call_command("verify_crowd", "--no-progress")
+    assert "All stored crowd histories match" in capsys.readouterr().out
+    CrowdPoint.objects.filter(question=q, seq=2).update(probability=0.51)
+    with pytest.raises(CommandError, match="1 question"):
+        call_command("verify_crowd", "--no-progress")
+    assert "1 of 3 points differ" in capsys.readouterr().out
