@@ -36,10 +36,15 @@ def log_loss(d: float, mean_logits: np.ndarray, outcomes: np.ndarray, base_logit
     return float(np.mean(np.logaddexp(0.0, -signed)))
 
 
-def _argmin(mean_logits: np.ndarray, outcomes: np.ndarray, base_logit: float, lo: float, hi: float) -> float:
+def _argmin(
+    mean_logits: np.ndarray, outcomes: np.ndarray, base_logit: float, lo: float, hi: float
+) -> float:
     a, b = lo, hi
     c, d = b - _GOLDEN * (b - a), a + _GOLDEN * (b - a)
-    fc, fd = log_loss(c, mean_logits, outcomes, base_logit), log_loss(d, mean_logits, outcomes, base_logit)
+    fc, fd = (
+        log_loss(c, mean_logits, outcomes, base_logit),
+        log_loss(d, mean_logits, outcomes, base_logit),
+    )
     for _ in range(60):  # (0.618)^60 · 2 ≈ 6e-13
         if fc <= fd:
             b, d, fd = d, c, fc
@@ -57,10 +62,13 @@ def _argmin(mean_logits: np.ndarray, outcomes: np.ndarray, base_logit: float, lo
 
 
 def fit_extremize(
-    mean_logits: ArrayLike, outcomes: ArrayLike, *, base_logit: float = 0.0,
+    mean_logits: ArrayLike,
+    outcomes: ArrayLike,
+    *,
+    base_logit: float = 0.0,
     bounds: tuple[float, float] = (D_MIN, D_MAX),
 ) -> ExtremizeFit:
-    """Fit d in ``bounds`` by log loss, with its leave-one-question-out score. Needs ≥ 2 questions."""
+    """Fit d in ``bounds`` by log loss, with its leave-one-question-out score (≥ 2 questions)."""
     x = np.asarray(mean_logits, dtype=np.float64).reshape(-1)
     o = np.asarray(outcomes, dtype=np.int64).reshape(-1)
     if x.shape != o.shape:

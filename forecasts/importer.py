@@ -24,8 +24,12 @@ from forecasts.services import P_MAX, P_MIN, crowd_recompute
 from markets.models import Question, Resolution, Tournament
 from markets.services import question_resolve
 
-RESOLUTIONS = {"YES": Resolution.Outcome.YES, "NO": Resolution.Outcome.NO,
-               "ANNULLED": Resolution.Outcome.ANNULLED, "": None}
+RESOLUTIONS = {
+    "YES": Resolution.Outcome.YES,
+    "NO": Resolution.Outcome.NO,
+    "ANNULLED": Resolution.Outcome.ANNULLED,
+    "": None,
+}
 MAX_ERRORS_SHOWN = 50
 # Without times, file order is time order: row i gets open_time + i microseconds, so a blind
 # contest's forecasts all hold (almost) the whole window and re-imports give the same times.
@@ -83,7 +87,9 @@ class ImportReport:
         )
 
 
-def _read_csv(path: Path, name: str, required: set[str]) -> tuple[list[str], Iterable[tuple[int, dict]]]:
+def _read_csv(
+    path: Path, name: str, required: set[str]
+) -> tuple[list[str], Iterable[tuple[int, dict]]]:
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
@@ -95,7 +101,10 @@ def _read_csv(path: Path, name: str, required: set[str]) -> tuple[list[str], Ite
     missing = required - set(header)
     if missing:
         raise ImportFailed(
-            [f"{name} line 1: missing column(s) {', '.join(sorted(missing))} (found: {', '.join(header) or 'nothing'})"]
+            [
+                f"{name} line 1: missing column(s) {', '.join(sorted(missing))} "
+                f"(found: {', '.join(header) or 'nothing'})"
+            ]
         )
     reader.fieldnames = header
 
@@ -144,12 +153,20 @@ def parse_questions(path: Path) -> tuple[list[QuestionRow], list[str]]:
                     errors.append(f"{where}: {col} {exc}")
         if times["open_time"] and times["close_time"] and times["close_time"] <= times["open_time"]:
             errors.append(f"{where}: close_time is not after open_time")
-        out.append(QuestionRow(line, key, title, RESOLUTIONS[res.upper()], times["open_time"], times["close_time"]))
+        out.append(
+            QuestionRow(
+                line, key, title, RESOLUTIONS[res.upper()], times["open_time"], times["close_time"]
+            )
+        )
     return out, errors
 
 
 def parse_forecasts(
-    path: Path, question_keys: set[str], *, clip: bool, progress: Callable[[int], None] | None = None
+    path: Path,
+    question_keys: set[str],
+    *,
+    clip: bool,
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[ForecastRow], list[str], int]:
     _, rows = _read_csv(path, "forecasts.csv", {"forecaster", "question", "probability"})
     errors: list[str] = []
@@ -159,7 +176,11 @@ def parse_forecasts(
         if progress is not None:
             progress(1)
         where = f"forecasts.csv line {line}"
-        forecaster, question, raw = row.get("forecaster", ""), row.get("question", ""), row.get("probability", "")
+        forecaster, question, raw = (
+            row.get("forecaster", ""),
+            row.get("question", ""),
+            row.get("probability", ""),
+        )
         if not forecaster:
             errors.append(f"{where}: empty forecaster")
             continue
@@ -217,7 +238,9 @@ def import_forecasts(
     if errors:
         raise ImportFailed(errors)
     stage("Writing")
-    return _write(tournament_slug, tournament_name, qrows, frows, clipped, default_open, default_close)
+    return _write(
+        tournament_slug, tournament_name, qrows, frows, clipped, default_open, default_close
+    )
 
 
 @transaction.atomic
@@ -250,12 +273,18 @@ def _write(
         close_time = row.close_time or default_close or open_time + DEFAULT_WINDOW
         if close_time <= open_time:
             close_time = open_time + DEFAULT_WINDOW
-        status = Question.Status.OPEN if open_time <= now < close_time else (
-            Question.Status.UPCOMING if now < open_time else Question.Status.CLOSED
+        status = (
+            Question.Status.OPEN
+            if open_time <= now < close_time
+            else (Question.Status.UPCOMING if now < open_time else Question.Status.CLOSED)
         )
         questions[row.key] = Question.objects.create(
-            tournament=tournament, key=row.key, title=row.title or row.key,
-            open_time=open_time, close_time=close_time, status=status,
+            tournament=tournament,
+            key=row.key,
+            title=row.title or row.key,
+            open_time=open_time,
+            close_time=close_time,
+            status=status,
         )
         report.questions_created += 1
 
@@ -267,8 +296,9 @@ def _write(
     ids = dict(Forecaster.objects.filter(source=slug, key__in=keys).values_list("key", "id"))
 
     have = set(
-        Forecast.objects.filter(question__tournament=tournament, forecaster__source=slug)
-        .values_list("question_id", "forecaster_id", "time")
+        Forecast.objects.filter(
+            question__tournament=tournament, forecaster__source=slug
+        ).values_list("question_id", "forecaster_id", "time")
     )
     to_create: list[Forecast] = []
     touched: set[int] = set()
@@ -280,7 +310,11 @@ def _write(
             report.forecasts_existing += 1
             continue
         have.add(ident)
-        to_create.append(Forecast(question=q, forecaster_id=ids[f.forecaster], probability=f.probability, time=time))
+        to_create.append(
+            Forecast(
+                question=q, forecaster_id=ids[f.forecaster], probability=f.probability, time=time
+            )
+        )
         touched.add(q.pk)
     Forecast.objects.bulk_create(to_create, batch_size=5000)
     report.forecasts_created = len(to_create)

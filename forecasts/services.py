@@ -125,7 +125,9 @@ def _lock_open_question(question_id: int, at: dt.datetime) -> Question:
             raise QuestionNotOpen(
                 f"This question opens for forecasts on {question.open_time:%Y-%m-%d %H:%M} UTC."
             )
-        raise QuestionNotOpen(f"This question is {_closed_word(question, at)}: forecasts are closed.")
+        raise QuestionNotOpen(
+            f"This question is {_closed_word(question, at)}: forecasts are closed."
+        )
     return question
 
 
@@ -157,7 +159,7 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
     write) or the tournament's parameters changed since the sums were built.
     """
     params = crowd_params(question)
-    state, created = CrowdState.objects.get_or_create(question=question, defaults={"params": params})
+    state, _ = CrowdState.objects.get_or_create(question=question, defaults={"params": params})
     last = CrowdPoint.objects.filter(question=question).order_by("-seq").first()
     stale = state.params != params and state.events > 0
     if stale or (last is not None and event.time < last.time):
@@ -260,9 +262,7 @@ def load_events(question_id: int) -> dict[str, Any]:
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
     times = np.fromiter((r[1].timestamp() for r in rows), dtype=np.float64, count=n)
     forecaster = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
-    probs = np.fromiter(
-        (np.nan if r[3] is None else r[3] for r in rows), dtype=np.float64, count=n
-    )
+    probs = np.fromiter((np.nan if r[3] is None else r[3] for r in rows), dtype=np.float64, count=n)
     accuracy = np.fromiter((r[4] for r in rows), dtype=np.float64, count=n)
     return {
         "ids": ids,
@@ -312,18 +312,31 @@ def crowd_recompute(*, question_id: int) -> int:
         half_life=params["half_life"],
     )
     CrowdPoint.objects.filter(question_id=question_id).delete()
-    columns = ("question_id", "seq", "time", "forecasters", "probability", "median", "mean", "forecast_id")
-    written = bulk_insert(CrowdPoint, columns, zip(
-        [question_id] * len(ev["ids"]),
-        range(1, len(ev["ids"]) + 1),
-        ev["datetimes"],
-        hist.forecasters.tolist(),
-        _nullable(hist.probability),
-        _nullable(hist.median),
-        _nullable(hist.mean),
-        ev["ids"].tolist(),
-        strict=True,
-    ))
+    columns = (
+        "question_id",
+        "seq",
+        "time",
+        "forecasters",
+        "probability",
+        "median",
+        "mean",
+        "forecast_id",
+    )
+    written = bulk_insert(
+        CrowdPoint,
+        columns,
+        zip(
+            [question_id] * len(ev["ids"]),
+            range(1, len(ev["ids"]) + 1),
+            ev["datetimes"],
+            hist.forecasters.tolist(),
+            _nullable(hist.probability),
+            _nullable(hist.median),
+            _nullable(hist.mean),
+            ev["ids"].tolist(),
+            strict=True,
+        ),
+    )
     _rebuild_state(question, ev, hist, params)
     return written
 

@@ -39,7 +39,9 @@ def crowd_recompute_task(question_id: int) -> None:
 
     with transaction.atomic():
         crowd_recompute(question_id=question_id)
-        final = Resolution.objects.filter(question_id=question_id, state=Resolution.State.FINAL).first()
+        final = Resolution.objects.filter(
+            question_id=question_id, state=Resolution.State.FINAL
+        ).first()
         if final is not None:
             Score.objects.filter(question_id=question_id).delete()
             question_score_task.delay_on_commit(question_id, final.pk)

@@ -70,9 +70,12 @@ class Tournament(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(extremize__gte=1.0), name="tournament_extremize_ge_1"),
             models.CheckConstraint(
-                condition=Q(base_rate__gt=0.0) & Q(base_rate__lt=1.0), name="tournament_base_rate_open"
+                condition=Q(extremize__gte=1.0), name="tournament_extremize_ge_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(base_rate__gt=0.0) & Q(base_rate__lt=1.0),
+                name="tournament_base_rate_open",
             ),
             models.CheckConstraint(
                 condition=Q(half_life_hours__isnull=True) | Q(half_life_hours__gt=0),
@@ -243,17 +246,15 @@ class Question(models.Model):
     class Meta:
         ordering = ["close_time", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["tournament", "key"], name="question_key_per_tournament"),
+            models.UniqueConstraint(
+                fields=["tournament", "key"], name="question_key_per_tournament"
+            ),
             models.CheckConstraint(
                 condition=Q(close_time__gt=models.F("open_time")), name="question_closes_after_open"
             ),
             models.CheckConstraint(
                 condition=Q(benchmark__isnull=True)
-                | (
-                    Q(threshold__isnull=False)
-                    & Q(deadline__isnull=False)
-                    & ~Q(comparator="")
-                ),
+                | (Q(threshold__isnull=False) & Q(deadline__isnull=False) & ~Q(comparator="")),
                 name="milestone_complete",
             ),
         ]
@@ -347,7 +348,9 @@ class Resolution(models.Model):
     class Meta:
         ordering = ["question", "-version"]
         constraints = [
-            models.UniqueConstraint(fields=["question", "version"], name="resolution_version_unique"),
+            models.UniqueConstraint(
+                fields=["question", "version"], name="resolution_version_unique"
+            ),
             models.UniqueConstraint(
                 fields=["question"], condition=Q(state="final"), name="one_final_resolution"
             ),

@@ -13,13 +13,21 @@ from django.db.models import Avg, Count, Sum
 from django.utils import timezone
 
 from config.bulk import bulk_insert
-
 from markets.models import Question, Tournament
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 
 COLUMNS = (
-    "tournament_id", "subject", "forecaster_id", "rank", "questions", "total_peer", "mean_peer",
-    "mean_brier", "mean_coverage", "eligible", "computed_at",
+    "tournament_id",
+    "subject",
+    "forecaster_id",
+    "rank",
+    "questions",
+    "total_peer",
+    "mean_peer",
+    "mean_brier",
+    "mean_coverage",
+    "eligible",
+    "computed_at",
 )
 # Eligible for a rank: forecast on at least this share of the tournament's scored questions.
 MIN_SHARE = 0.1
@@ -52,22 +60,46 @@ def leaderboard_rebuild(*, tournament_id: int) -> int:
     for (subject, forecaster), row in peer.items():
         questions = row["questions"]
         total = row["total"] or 0.0
-        entries.append(LeaderboardEntry(
-            tournament_id=tournament_id, subject=subject, forecaster_id=forecaster,
-            questions=questions, total_peer=total, mean_peer=total / questions,
-            mean_brier=brier.get((subject, forecaster)), mean_coverage=row["coverage"] or 0.0,
-            eligible=subject == Subject.FORECASTER and questions >= needed,
-        ))
-    ranked = sorted((e for e in entries if e.eligible), key=lambda e: (-e.total_peer, e.forecaster_id))
+        entries.append(
+            LeaderboardEntry(
+                tournament_id=tournament_id,
+                subject=subject,
+                forecaster_id=forecaster,
+                questions=questions,
+                total_peer=total,
+                mean_peer=total / questions,
+                mean_brier=brier.get((subject, forecaster)),
+                mean_coverage=row["coverage"] or 0.0,
+                eligible=subject == Subject.FORECASTER and questions >= needed,
+            )
+        )
+    ranked = sorted(
+        (e for e in entries if e.eligible), key=lambda e: (-e.total_peer, e.forecaster_id)
+    )
     for rank, entry in enumerate(ranked, start=1):
         entry.rank = rank
     LeaderboardEntry.objects.filter(tournament_id=tournament_id).delete()
     now = timezone.now()
-    bulk_insert(LeaderboardEntry, COLUMNS, (
-        (e.tournament_id, e.subject, e.forecaster_id, e.rank, e.questions, e.total_peer,
-         e.mean_peer, e.mean_brier, e.mean_coverage, e.eligible, now)
-        for e in entries
-    ))
+    bulk_insert(
+        LeaderboardEntry,
+        COLUMNS,
+        (
+            (
+                e.tournament_id,
+                e.subject,
+                e.forecaster_id,
+                e.rank,
+                e.questions,
+                e.total_peer,
+                e.mean_peer,
+                e.mean_brier,
+                e.mean_coverage,
+                e.eligible,
+                now,
+            )
+            for e in entries
+        ),
+    )
     return len(entries)
 
 
@@ -84,4 +116,8 @@ def crowd_rank(tournament_id: int, subject: str = Subject.CROWD) -> tuple[int, i
 
 
 def questions_scored(tournament_id: int) -> int:
-    return Question.objects.filter(tournament_id=tournament_id, scores__rule=Rule.PEER).distinct().count()
+    return (
+        Question.objects.filter(tournament_id=tournament_id, scores__rule=Rule.PEER)
+        .distinct()
+        .count()
+    )

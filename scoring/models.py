@@ -35,7 +35,9 @@ class Score(models.Model):
         Forecaster, null=True, blank=True, on_delete=models.CASCADE, related_name="scores"
     )
     rule = models.CharField(max_length=14, choices=Rule.choices)
-    score = models.FloatField(null=True, help_text="NULL where the rule has no value (no coverage).")
+    score = models.FloatField(
+        null=True, help_text="NULL where the rule has no value (no coverage)."
+    )
     coverage = models.FloatField()
     forecast = models.FloatField(
         null=True, blank=True, help_text="Spot rules: the probability held at the end."
@@ -71,9 +73,7 @@ class Score(models.Model):
 
 
 class LeaderboardEntry(models.Model):
-    tournament = models.ForeignKey(
-        Tournament, on_delete=models.CASCADE, related_name="leaderboard"
-    )
+    tournament = models.ForeignKey(Tournament, on_delete=models.CASCADE, related_name="leaderboard")
     subject = models.CharField(max_length=10, choices=Subject.choices)
     forecaster = models.ForeignKey(Forecaster, null=True, blank=True, on_delete=models.CASCADE)
     rank = models.PositiveIntegerField(null=True, blank=True)

@@ -15,7 +15,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.bulk import bulk_insert
-
 from forecasts.models import CrowdPoint
 from forecasts.services import load_events
 from markets.models import Question, Resolution
@@ -32,8 +31,15 @@ SPOT = {
 
 
 SCORE_COLUMNS = (
-    "question_id", "resolution_id", "subject", "forecaster_id", "rule", "score", "coverage",
-    "forecast", "computed_at",
+    "question_id",
+    "resolution_id",
+    "subject",
+    "forecaster_id",
+    "rule",
+    "score",
+    "coverage",
+    "forecast",
+    "computed_at",
 )
 
 
@@ -75,26 +81,51 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
     for code, forecaster_id in enumerate(forecaster_ids.tolist()):
         coverage = float(scores.coverage[code])
         for rule, field in TIME_AVERAGED.items():
-            rows.append(Score(
-                question=question, resolution=resolution, subject=Subject.FORECASTER,
-                forecaster_id=forecaster_id, rule=rule,
-                score=_value(getattr(scores, field)[code]), coverage=coverage,
-            ))
+            rows.append(
+                Score(
+                    question=question,
+                    resolution=resolution,
+                    subject=Subject.FORECASTER,
+                    forecaster_id=forecaster_id,
+                    rule=rule,
+                    score=_value(getattr(scores, field)[code]),
+                    coverage=coverage,
+                )
+            )
         if not math.isnan(spot_forecast[code]):
             for rule, field in SPOT.items():
-                rows.append(Score(
-                    question=question, resolution=resolution, subject=Subject.FORECASTER,
-                    forecaster_id=forecaster_id, rule=rule,
-                    score=_value(getattr(scores, field)[code]), coverage=1.0,
-                    forecast=float(spot_forecast[code]),
-                ))
+                rows.append(
+                    Score(
+                        question=question,
+                        resolution=resolution,
+                        subject=Subject.FORECASTER,
+                        forecaster_id=forecaster_id,
+                        rule=rule,
+                        score=_value(getattr(scores, field)[code]),
+                        coverage=1.0,
+                        forecast=float(spot_forecast[code]),
+                    )
+                )
     rows += _crowd_rows(question, resolution, ev, codes, window)
     now = timezone.now()
-    bulk_insert(Score, SCORE_COLUMNS, (
-        (r.question_id, r.resolution_id, r.subject, r.forecaster_id, r.rule, r.score, r.coverage,
-         r.forecast, now)
-        for r in rows
-    ))
+    bulk_insert(
+        Score,
+        SCORE_COLUMNS,
+        (
+            (
+                r.question_id,
+                r.resolution_id,
+                r.subject,
+                r.forecaster_id,
+                r.rule,
+                r.score,
+                r.coverage,
+                r.forecast,
+                now,
+            )
+            for r in rows
+        ),
+    )
     transaction.on_commit(lambda: _after_scoring(question.tournament_id))
     return len(rows)
 
@@ -124,21 +155,38 @@ def _crowd_rows(
     for index, subject in ((1, Subject.CROWD), (2, Subject.MEDIAN), (3, Subject.MEAN)):
         series = np.array([np.nan if p[index] is None else p[index] for p in points])
         s = rules.score_series(
-            times, series, forecast_times=ev["times"], forecaster=codes,
-            forecast_probs=ev["probs"], **window,
+            times,
+            series,
+            forecast_times=ev["times"],
+            forecaster=codes,
+            forecast_probs=ev["probs"],
+            **window,
         )
         end_value = _series_at_end(times, series, window)
         for rule, field in TIME_AVERAGED.items():
-            rows.append(Score(
-                question=question, resolution=resolution, subject=subject, rule=rule,
-                score=_value(getattr(s, field)), coverage=float(s.coverage),
-            ))
+            rows.append(
+                Score(
+                    question=question,
+                    resolution=resolution,
+                    subject=subject,
+                    rule=rule,
+                    score=_value(getattr(s, field)),
+                    coverage=float(s.coverage),
+                )
+            )
         if not math.isnan(end_value):
             for rule, field in SPOT.items():
-                rows.append(Score(
-                    question=question, resolution=resolution, subject=subject, rule=rule,
-                    score=_value(getattr(s, field)), coverage=1.0, forecast=end_value,
-                ))
+                rows.append(
+                    Score(
+                        question=question,
+                        resolution=resolution,
+                        subject=subject,
+                        rule=rule,
+                        score=_value(getattr(s, field)),
+                        coverage=1.0,
+                        forecast=end_value,
+                    )
+                )
     return rows
 
 

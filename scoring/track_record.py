@@ -8,7 +8,12 @@ from dataclasses import dataclass
 from django.db.models import Avg, Count
 
 from markets.models import Resolution
-from scoring.calibration import BrierDecomposition, CalibrationBin, brier_decomposition, calibration_bins
+from scoring.calibration import (
+    BrierDecomposition,
+    CalibrationBin,
+    brier_decomposition,
+    calibration_bins,
+)
 from scoring.models import Rule, Score, Subject
 
 # Track-record weights (the crowd engine's a_i): a_i = exp(s · mean peer / 100), where the
@@ -45,8 +50,11 @@ def _scores(forecaster_id: int | None, tournament_id: int | None, subject: str):
 
 
 def track_record(
-    *, forecaster_id: int | None = None, tournament_id: int | None = None,
-    subject: str = Subject.CROWD, n_bins: int = 10,
+    *,
+    forecaster_id: int | None = None,
+    tournament_id: int | None = None,
+    subject: str = Subject.CROWD,
+    n_bins: int = 10,
 ) -> TrackRecord:
     """Calibration of the forecasts held at the end of each resolved question (spot forecasts).
 
@@ -54,14 +62,17 @@ def track_record(
     """
     qs = _scores(forecaster_id, tournament_id, subject)
     spot = list(
-        qs.filter(rule=Rule.SPOT_BRIER, forecast__isnull=False)
-        .values_list("forecast", "resolution__outcome")
+        qs.filter(rule=Rule.SPOT_BRIER, forecast__isnull=False).values_list(
+            "forecast", "resolution__outcome"
+        )
     )
     probs = [p for p, _ in spot]
     outcomes = [1 if o == Resolution.Outcome.YES else 0 for _, o in spot]
     means = {
         row["rule"]: row["mean"]
-        for row in qs.filter(rule__in=[Rule.BRIER, Rule.PEER, Rule.BASELINE, Rule.LOG], score__isnull=False)
+        for row in qs.filter(
+            rule__in=[Rule.BRIER, Rule.PEER, Rule.BASELINE, Rule.LOG], score__isnull=False
+        )
         .values("rule")
         .annotate(mean=Avg("score"), n=Count("id"))
     }

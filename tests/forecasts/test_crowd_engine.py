@@ -40,17 +40,28 @@ def assert_matches_recompute(question: Question) -> None:
     question.refresh_from_db()
     t = question.tournament
     ev = load_events(question.pk)
-    hist = pool_history(
-        ev["times"], ev["forecaster"], ev["probs"], accuracy=ev["accuracy"],
-        extremize=t.effective_extremize, base_logit=t.base_logit, half_life=t.half_life_seconds,
-    ) if len(ev["ids"]) else None
+    hist = (
+        pool_history(
+            ev["times"],
+            ev["forecaster"],
+            ev["probs"],
+            accuracy=ev["accuracy"],
+            extremize=t.effective_extremize,
+            base_logit=t.base_logit,
+            half_life=t.half_life_seconds,
+        )
+        if len(ev["ids"])
+        else None
+    )
     points = stored(question)
     if hist is None:
         assert points == []
         assert not CrowdState.objects.filter(question=question, events__gt=0).exists()
         return
     assert len(points) == len(hist)
-    for (n, p, mean), hn, hp, hm in zip(points, hist.forecasters, hist.probability, hist.mean, strict=True):
+    for (n, p, mean), hn, hp, hm in zip(
+        points, hist.forecasters, hist.probability, hist.mean, strict=True
+    ):
         assert n == hn
         if n == 0:
             assert p is None and mean is None
@@ -70,9 +81,13 @@ def test_submit_update_and_withdraw_move_the_crowd():
     question = QuestionFactory()
     a, b = ForecasterFactory(), ForecasterFactory()
     forecast_submit(question_id=question.pk, forecaster=a, probability=0.2, at=T0)
-    forecast_submit(question_id=question.pk, forecaster=b, probability=0.8, at=T0 + dt.timedelta(hours=1))
+    forecast_submit(
+        question_id=question.pk, forecaster=b, probability=0.8, at=T0 + dt.timedelta(hours=1)
+    )
     assert question.crowd.probability == pytest.approx(0.5)
-    forecast_submit(question_id=question.pk, forecaster=b, probability=0.9, at=T0 + dt.timedelta(hours=2))
+    forecast_submit(
+        question_id=question.pk, forecaster=b, probability=0.9, at=T0 + dt.timedelta(hours=2)
+    )
     question.crowd.refresh_from_db()
     # Geometric mean of odds of 0.2 and 0.9: sqrt(0.25 · 9) = 1.5 → 0.6
     assert question.crowd.probability == pytest.approx(0.6)
@@ -89,13 +104,21 @@ def test_submit_update_and_withdraw_move_the_crowd():
 def test_medians_are_filled_after_commit():
     question = QuestionFactory()
     for i, p in enumerate([0.1, 0.3, 0.8]):
-        forecast_submit(question_id=question.pk, forecaster=ForecasterFactory(), probability=p,
-                        at=T0 + dt.timedelta(minutes=i))
+        forecast_submit(
+            question_id=question.pk,
+            forecaster=ForecasterFactory(),
+            probability=p,
+            at=T0 + dt.timedelta(minutes=i),
+        )
     # Tests run inside a transaction: run the after-commit median fill explicitly.
     from forecasts.services import crowd_fill_medians
 
     crowd_fill_medians(question_id=question.pk)
-    medians = list(CrowdPoint.objects.filter(question=question).order_by("seq").values_list("median", flat=True))
+    medians = list(
+        CrowdPoint.objects.filter(question=question)
+        .order_by("seq")
+        .values_list("median", flat=True)
+    )
     assert medians == pytest.approx([0.1, 0.2, 0.3])
 
 
@@ -113,8 +136,12 @@ def test_invalid_probabilities_are_rejected_and_change_nothing(bad):
 def test_forecast_after_close_is_rejected_even_before_the_sweep_runs():
     question = QuestionFactory(close_time=T0)  # status still OPEN: the sweep has not run
     with pytest.raises(QuestionNotOpen, match="closed"):
-        forecast_submit(question_id=question.pk, forecaster=ForecasterFactory(), probability=0.5,
-                        at=T0 + dt.timedelta(seconds=1))
+        forecast_submit(
+            question_id=question.pk,
+            forecaster=ForecasterFactory(),
+            probability=0.5,
+            at=T0 + dt.timedelta(seconds=1),
+        )
     assert Forecast.objects.count() == 0
 
 
@@ -122,8 +149,12 @@ def test_forecast_after_close_is_rejected_even_before_the_sweep_runs():
 def test_forecast_before_open_and_on_resolved_questions_is_rejected():
     upcoming = QuestionFactory(open_time=T0, status=Question.Status.UPCOMING)
     with pytest.raises(QuestionNotOpen, match="opens for forecasts"):
-        forecast_submit(question_id=upcoming.pk, forecaster=ForecasterFactory(), probability=0.5,
-                        at=T0 - dt.timedelta(days=1))
+        forecast_submit(
+            question_id=upcoming.pk,
+            forecaster=ForecasterFactory(),
+            probability=0.5,
+            at=T0 - dt.timedelta(days=1),
+        )
     resolved = QuestionFactory(status=Question.Status.RESOLVED)
     with pytest.raises(QuestionNotOpen, match="resolved"):
         forecast_submit(question_id=resolved.pk, forecaster=ForecasterFactory(), probability=0.5)
@@ -151,7 +182,9 @@ def test_the_database_refuses_out_of_range_probabilities():
 def test_backdated_event_triggers_a_consistent_recompute():
     question = QuestionFactory()
     a, b = ForecasterFactory(), ForecasterFactory()
-    forecast_submit(question_id=question.pk, forecaster=a, probability=0.3, at=T0 + dt.timedelta(hours=2))
+    forecast_submit(
+        question_id=question.pk, forecaster=a, probability=0.3, at=T0 + dt.timedelta(hours=2)
+    )
     forecast_submit(question_id=question.pk, forecaster=b, probability=0.7, at=T0)
     assert [p[0] for p in stored(question)] == [1, 2]
     assert stored(question)[0][1] == pytest.approx(0.7)
@@ -162,13 +195,21 @@ def test_backdated_event_triggers_a_consistent_recompute():
 def test_changing_tournament_parameters_recomputes_on_the_next_event():
     question = QuestionFactory()
     forecast_submit(question_id=question.pk, forecaster=ForecasterFactory(), probability=0.2, at=T0)
-    forecast_submit(question_id=question.pk, forecaster=ForecasterFactory(), probability=0.6,
-                    at=T0 + dt.timedelta(minutes=1))
+    forecast_submit(
+        question_id=question.pk,
+        forecaster=ForecasterFactory(),
+        probability=0.6,
+        at=T0 + dt.timedelta(minutes=1),
+    )
     t = question.tournament
     t.extremize = 2.0
     t.save()
-    forecast_submit(question_id=question.pk, forecaster=ForecasterFactory(), probability=0.9,
-                    at=T0 + dt.timedelta(minutes=2))
+    forecast_submit(
+        question_id=question.pk,
+        forecaster=ForecasterFactory(),
+        probability=0.9,
+        at=T0 + dt.timedelta(minutes=2),
+    )
     assert question.crowd.probability == pytest.approx(0.692308, abs=1e-6)  # SPEC reference
     assert_matches_recompute(question)
 
@@ -185,15 +226,21 @@ event_strategy = st.lists(
 
 
 @pytest.mark.django_db
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     events=event_strategy,
     extremize=st.sampled_from([1.0, 1.5, 3.0]),
     base_rate=st.sampled_from([0.5, 0.2]),
     half_life_hours=st.sampled_from([None, 0.5, 24.0]),
 )
-def test_stored_crowd_equals_a_from_scratch_recompute(events, extremize, base_rate, half_life_hours):
-    tournament = TournamentFactory(extremize=extremize, base_rate=base_rate, half_life_hours=half_life_hours)
+def test_stored_crowd_equals_a_from_scratch_recompute(
+    events, extremize, base_rate, half_life_hours
+):
+    tournament = TournamentFactory(
+        extremize=extremize, base_rate=base_rate, half_life_hours=half_life_hours
+    )
     question = QuestionFactory(tournament=tournament)
     people = [ForecasterFactory() for _ in range(6)]
     at = T0
@@ -228,8 +275,11 @@ def test_concurrent_submissions_lose_nothing():
     def work(forecaster) -> None:
         try:
             for i in range(per_thread):
-                forecast_submit(question_id=question.pk, forecaster=forecaster,
-                                probability=0.05 + 0.9 * ((i * 37 + forecaster.pk) % 100) / 100)
+                forecast_submit(
+                    question_id=question.pk,
+                    forecaster=forecaster,
+                    probability=0.05 + 0.9 * ((i * 37 + forecaster.pk) % 100) / 100,
+                )
         except BaseException as exc:  # surfaced below
             errors.append(exc)
         finally:

@@ -53,8 +53,14 @@ def test_tournament_fit_is_stored_for_admins():
     tournament = TournamentFactory(fit_extremize=False)
     people = [ForecasterFactory() for _ in range(3)]
     at = dt.datetime(2030, 1, 1, tzinfo=UTC)
-    for k, (probs, outcome) in enumerate([((0.7, 0.8, 0.6), "yes"), ((0.3, 0.2, 0.4), "no"),
-                                          ((0.65, 0.7, 0.75), "yes"), ((0.4, 0.3, 0.35), "no")]):
+    for k, (probs, outcome) in enumerate(
+        [
+            ((0.7, 0.8, 0.6), "yes"),
+            ((0.3, 0.2, 0.4), "no"),
+            ((0.65, 0.7, 0.75), "yes"),
+            ((0.4, 0.3, 0.35), "no"),
+        ]
+    ):
         q = QuestionFactory(tournament=tournament, key=f"k{k}")
         for who, p in zip(people, probs, strict=True):
             forecast_submit(question_id=q.pk, forecaster=who, probability=p, at=at)
@@ -73,8 +79,12 @@ def test_verify_crowd_passes_on_consistent_histories_and_reports_a_tampered_poin
     q = QuestionFactory()
     at = dt.datetime(2030, 1, 1, tzinfo=UTC)
     for i, p in enumerate([0.2, 0.7, 0.5]):
-        forecast_submit(question_id=q.pk, forecaster=ForecasterFactory(), probability=p,
-                        at=at + dt.timedelta(minutes=i))
+        forecast_submit(
+            question_id=q.pk,
+            forecaster=ForecasterFactory(),
+            probability=p,
+            at=at + dt.timedelta(minutes=i),
+        )
     call_command("verify_crowd", "--no-progress")
     assert "All stored crowd histories match" in capsys.readouterr().out
     CrowdPoint.objects.filter(question=q, seq=2).update(probability=0.51)

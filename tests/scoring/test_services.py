@@ -27,8 +27,9 @@ def make_question(probabilities=(0.9, 0.2, 0.6)):
     question = QuestionFactory(open_time=OPEN, close_time=CLOSE)
     people = [ForecasterFactory() for _ in probabilities]
     for i, (who, p) in enumerate(zip(people, probabilities, strict=True)):
-        forecast_submit(question_id=question.pk, forecaster=who, probability=p,
-                        at=OPEN + dt.timedelta(days=i))
+        forecast_submit(
+            question_id=question.pk, forecaster=who, probability=p, at=OPEN + dt.timedelta(days=i)
+        )
     crowd_fill_medians(question_id=question.pk)
     return question, people
 
@@ -84,14 +85,18 @@ def test_re_resolving_flips_peer_scores_and_never_keeps_both_versions():
     before = {p.pk: peer(question, p) for p in people}
     no = resolve(question, "no", reason="The source was misread")
     question_score(question_id=question.pk, resolution_id=no.pk)
-    assert set(Score.objects.filter(question=question).values_list("resolution_id", flat=True)) == {no.pk}
+    assert set(Score.objects.filter(question=question).values_list("resolution_id", flat=True)) == {
+        no.pk
+    }
     # peer(YES) − peer(NO) = 100 · (logit p_i − mean_j≠i logit p_j): the most confident YES
     # forecaster gains most under YES and loses most under NO.
     assert max(before, key=before.get) == people[0].pk
     assert min(people, key=lambda p: peer(question, p)) == people[0]
     # A stale task for the old version does nothing.
     assert question_score(question_id=question.pk, resolution_id=yes.pk) == 0
-    assert set(Score.objects.filter(question=question).values_list("resolution_id", flat=True)) == {no.pk}
+    assert set(Score.objects.filter(question=question).values_list("resolution_id", flat=True)) == {
+        no.pk
+    }
 
 
 @pytest.mark.django_db
@@ -130,7 +135,9 @@ def test_withdrawn_and_late_forecasts_count_only_while_held():
     cov = Score.objects.get(question=question, forecaster=a, rule=Rule.BRIER).coverage
     assert cov == pytest.approx(0.5)
     # b held through the early resolution (day 8 of 10): the rest is uncovered.
-    assert Score.objects.get(question=question, forecaster=b, rule=Rule.LOG).coverage == pytest.approx(0.8)
+    assert Score.objects.get(
+        question=question, forecaster=b, rule=Rule.LOG
+    ).coverage == pytest.approx(0.8)
     assert not Score.objects.filter(question=question, forecaster=a, rule=Rule.SPOT_BRIER).exists()
 
 
@@ -141,7 +148,7 @@ def test_leaderboard_ranks_by_total_peer_with_the_crowd_as_reference():
     question_score(question_id=question.pk, resolution_id=resolution.pk)
     leaderboard_rebuild(tournament_id=question.tournament_id)
     ranked = list(LeaderboardEntry.objects.filter(rank__isnull=False).order_by("rank"))
-    assert [e.forecaster_id for e in ranked][0] == people[0].pk  # 0.9 on a YES
+    assert ranked[0].forecaster_id == people[0].pk  # 0.9 on a YES
     assert ranked == sorted(ranked, key=lambda e: -e.total_peer)
     crowd = LeaderboardEntry.objects.get(subject=Subject.CROWD)
     assert crowd.rank is None and crowd.questions == 1
@@ -155,7 +162,11 @@ def test_track_record_and_accuracy_factor():
     record = track_record(forecaster_id=people[0].pk)
     assert record.questions == 1 and record.probabilities == [pytest.approx(0.9)]
     assert record.decomposition is not None
-    assert accuracy_factor(forecaster_id=people[0].pk) > 1.0 > accuracy_factor(forecaster_id=people[1].pk)
+    assert (
+        accuracy_factor(forecaster_id=people[0].pk)
+        > 1.0
+        > accuracy_factor(forecaster_id=people[1].pk)
+    )
     crowd = track_record()
     assert crowd.outcomes == [1]
 

@@ -23,12 +23,15 @@ class Command(BaseCommand):
     help = "Import questions and forecasts from the researcher CSV formats (see SPEC)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--tournament", required=True, help="Tournament slug (created if missing)")
+        parser.add_argument(
+            "--tournament", required=True, help="Tournament slug (created if missing)"
+        )
         parser.add_argument("--name", help="Tournament name when it is created")
         parser.add_argument("--questions", required=True, type=Path)
         parser.add_argument("--forecasts", required=True, type=Path)
         parser.add_argument(
-            "--clip", action="store_true",
+            "--clip",
+            action="store_true",
             help="Clip probabilities within [0, 1] to [0.001, 0.999] instead of rejecting them",
         )
         parser.add_argument("--open-time", help="Open time for questions that give none (ISO 8601)")
@@ -41,7 +44,13 @@ class Command(BaseCommand):
         if forecasts.exists():
             with forecasts.open("rb") as fh:
                 total = max(sum(1 for _ in fh) - 1, 0)
-        bar = tqdm(total=total, unit="rows", desc="Validating", disable=opts["no_progress"], file=self.stderr._out)
+        bar = tqdm(
+            total=total,
+            unit="rows",
+            desc="Validating",
+            disable=opts["no_progress"],
+            file=self.stderr._out,
+        )
         try:
             report = import_forecasts(
                 tournament_slug=opts["tournament"],
@@ -61,13 +70,19 @@ class Command(BaseCommand):
         if opts["clip"]:
             self.stdout.write(f"Clipped {report.clipped} probabilities to [0.001, 0.999].")
         if not report.changed:
-            self.stdout.write(self.style.SUCCESS(
-                f"Nothing to change: {report.forecasts_existing} forecasts already imported."
-            ))
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"Nothing to change: {report.forecasts_existing} forecasts already imported."
+                )
+            )
             return
-        self.stdout.write(self.style.SUCCESS(
-            f"Tournament {report.tournament}{' (created)' if report.tournament_created else ''}: "
-            f"{report.questions_created} questions, {report.forecasters_created} forecasters, "
-            f"{report.forecasts_created} forecasts, {report.resolutions_recorded} resolutions imported"
-            f" ({report.forecasts_existing} forecasts were already there)."
-        ))
+        created = " (created)" if report.tournament_created else ""
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Tournament {report.tournament}{created}: "
+                f"{report.questions_created} questions, {report.forecasters_created} forecasters, "
+                f"{report.forecasts_created} forecasts, "
+                f"{report.resolutions_recorded} resolutions imported"
+                f" ({report.forecasts_existing} forecasts were already there)."
+            )
+        )

@@ -34,25 +34,35 @@ class Command(BaseCommand):
                 raise CommandError(f"No questions in tournament {opts['tournament']!r}.")
         problems: list[str] = []
         checked = points_checked = 0
-        for question in tqdm(list(questions), desc="Verifying", unit="question",
-                             disable=opts["no_progress"], file=self.stderr._out):
+        for question in tqdm(
+            list(questions),
+            desc="Verifying",
+            unit="question",
+            disable=opts["no_progress"],
+            file=self.stderr._out,
+        ):
             ev = load_events(question.pk)
             stored = list(
-                CrowdPoint.objects.filter(question=question).order_by("seq")
+                CrowdPoint.objects.filter(question=question)
+                .order_by("seq")
                 .values_list("seq", "forecasters", "probability", "mean", "median")
             )
             checked += 1
             if len(stored) != len(ev["ids"]):
-                problems.append(f"{question.tournament.slug}/{question.key}: {len(stored)} stored "
-                                f"points for {len(ev['ids'])} forecast events")
+                problems.append(
+                    f"{question.tournament.slug}/{question.key}: {len(stored)} stored "
+                    f"points for {len(ev['ids'])} forecast events"
+                )
                 continue
             if not stored:
                 continue
             params = crowd_params(question)
-            hist = pool_history(ev["times"], ev["forecaster"], ev["probs"], accuracy=ev["accuracy"], **params)
+            hist = pool_history(
+                ev["times"], ev["forecaster"], ev["probs"], accuracy=ev["accuracy"], **params
+            )
             bad = 0
             worst = 0.0
-            for i, (seq, n, p, mean, median) in enumerate(stored):
+            for i, (_seq, n, p, mean, median) in enumerate(stored):
                 fields = [(p, hist.probability[i]), (mean, hist.mean[i])]
                 if median is not None:  # medians of the newest points may still be filling
                     fields.append((median, hist.median[i]))
@@ -62,12 +72,17 @@ class Command(BaseCommand):
                         worst = max(worst, abs(p - hist.probability[i]))
             points_checked += len(stored)
             if bad:
-                problems.append(f"{question.tournament.slug}/{question.key}: {bad} of {len(stored)} "
-                                f"points differ (largest probability difference {worst:.3g})")
+                problems.append(
+                    f"{question.tournament.slug}/{question.key}: {bad} of {len(stored)} "
+                    f"points differ (largest probability difference {worst:.3g})"
+                )
         for line in problems:
             self.stdout.write(self.style.ERROR(line))
         summary = f"{checked} questions, {points_checked} history points checked"
         if problems:
             raise CommandError(f"{len(problems)} question(s) differ from a recompute; {summary}.")
-        self.stdout.write(self.style.SUCCESS(f"All stored crowd histories match a recompute to "
-                                             f"{TOLERANCE:g}: {summary}."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"All stored crowd histories match a recompute to {TOLERANCE:g}: {summary}."
+            )
+        )
