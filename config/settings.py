@@ -189,6 +189,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # In-process (eager) mode logs every task and warns about the memory transport.
+        "celery.app.trace": {"level": "INFO" if REDIS_URL else "WARNING"},
+        "kombu.connection": {"level": "ERROR"},
+    },
 }
 
 if not DEBUG:

@@ -42,7 +42,6 @@ from forecasts.serializers import (
 )
 from forecasts.services import forecast_submit, forecast_withdraw, forecaster_for_user
 from markets.api import (
-    API_THROTTLES,
     MAX_ID,
     POSITIVE_INT,
     READ_ERRORS,
@@ -95,7 +94,7 @@ class ForecastViewSet(
 
     serializer_class = ForecastSerializer
     permission_classes = [IsAuthenticated]
-    throttle_classes = [*API_THROTTLES, SubmitThrottle]
+    throttle_classes = [SubmitThrottle]
     parser_classes = [JSONParser]
     lookup_value_regex = r"[0-9]+"
 

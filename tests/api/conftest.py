@@ -26,7 +26,7 @@ def throttle_cache(monkeypatch):
     from markets import api
 
     cache = LocMemCache(f"throttle-test-{id(monkeypatch)}", {})
-    monkeypatch.setattr(api._Throttle, "get_cache", classmethod(lambda cls: cache))
+    monkeypatch.setattr(api.ApiThrottle, "get_cache", classmethod(lambda cls: cache))
     return cache
 
 
@@ -140,4 +140,3 @@ def world(db, monkeypatch) -> World:
         staff=staff,
         forecasters=people,
     )
-

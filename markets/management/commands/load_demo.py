@@ -27,7 +27,8 @@ from markets.models import (
     Resolution,
     Tournament,
 )
-from markets.services import question_resolve, questions_close_due
+from markets.milestones import question_evaluate_milestone, resolution_confirm
+from markets.services import markets_sweep, questions_close_due
 
 DATA = Path(settings.BASE_DIR) / "data"
 UTC = dt.UTC
@@ -312,15 +313,18 @@ class Command(BaseCommand):
                 at=t,
                 rationale=rng.choice(["", "", "Trend extrapolation.", "Base rates are low."]),
             )
+        # CORE-Bench Hard ≥ 95% was met on 2025-12-03: the milestone rule proposes YES with the
+        # result as evidence, and the demo admin confirms it — the same path as production.
         core = Question.objects.get(tournament=tournament, key="corebench-95-2026")
-        question_resolve(
-            question_id=core.pk,
-            outcome=Resolution.Outcome.YES,
-            reason="CORE-Bench Hard 95.0% (Claude Code + Opus 4.5, 2025-12-03, after manual regrading).",
-            resolved_at=CORE_RESOLVED_AT,
-            actor_label="demo loader",
-        )
+        proposal = question_evaluate_milestone(question_id=core.pk, now=now, trigger="demo")
+        if proposal is not None and proposal.state == Resolution.State.PROPOSED:
+            resolution_confirm(
+                resolution_id=proposal.pk,
+                user=get_user_model().objects.get(username=ADMIN_USER),
+                reason="Checked against the HAL announcement (95% after manual regrading).",
+            )
         questions_close_due(now=now)
+        markets_sweep(now=now)
         self.stdout.write(
             f"AI milestones: {len(QUESTIONS)} questions, "
             f"{Forecast.objects.filter(question__tournament=tournament).count()} forecasts."
