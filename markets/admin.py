@@ -51,6 +51,38 @@ class TournamentAdmin(admin.ModelAdmin):
             },
         ),
     ]
+    actions = ["fit_extremizing_factor"]
+    AGGREGATION_FIELDS = ("extremize", "base_rate", "half_life_hours", "fit_extremize")
+
+    def save_model(self, request: HttpRequest, obj: Tournament, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and any(f in form.changed_data for f in self.AGGREGATION_FIELDS):
+            from forecasts.services import tournament_recompute
+
+            n = tournament_recompute(tournament_id=obj.pk)
+            self.message_user(
+                request, f"Aggregation changed: recomputing the crowd of {n} question(s)."
+            )
+
+    @admin.action(description="Fit the extremizing factor on resolved questions")
+    def fit_extremizing_factor(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from forecasts.services import tournament_fit_extremize
+
+        for tournament in queryset:
+            fit = tournament_fit_extremize(tournament_id=tournament.pk)
+            if fit is None:
+                self.message_user(
+                    request,
+                    f"{tournament}: fitting needs at least two resolved YES/NO questions.",
+                    messages.WARNING,
+                )
+                continue
+            self.message_user(
+                request,
+                f"{tournament}: d = {fit.d:.3f} on {fit.questions} questions; leave-one-out log "
+                f"loss {fit.loqo_log_loss:.4f} (plain log pool: {fit.loqo_log_loss_d1:.4f}). "
+                "Turn on “fit extremize” to use it.",
+            )
 
 
 class AuditInline(admin.TabularInline):

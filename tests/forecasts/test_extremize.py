@@ -91,3 +91,40 @@ def test_verify_crowd_passes_on_consistent_histories_and_reports_a_tampered_poin
     with pytest.raises(CommandError, match="1 question"):
         call_command("verify_crowd", "--no-progress")
     assert "1 of 3 points differ" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_admin_fit_action_and_parameter_change_recompute(
+    client, django_capture_on_commit_callbacks
+):
+    from django.contrib.auth import get_user_model
+
+    admin = get_user_model().objects.create_superuser("boss", "boss@example.org", "pw-12345-x")
+    client.force_login(admin)
+    tournament = TournamentFactory()
+    q = QuestionFactory(tournament=tournament)
+    at = dt.datetime(2030, 1, 1, tzinfo=UTC)
+    for p in (0.2, 0.6, 0.9):
+        forecast_submit(question_id=q.pk, forecaster=ForecasterFactory(), probability=p, at=at)
+    response = client.post(
+        "/admin/markets/tournament/",
+        {"action": "fit_extremizing_factor", "_selected_action": [tournament.pk]},
+        follow=True,
+    )
+    assert "needs at least two resolved" in response.content.decode()
+    data = {
+        "name": tournament.name,
+        "slug": tournament.slug,
+        "visibility": "public",
+        "min_forecasters": 1,
+        "extremize": 2.0,
+        "base_rate": 0.5,
+        "half_life_hours": "",
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/admin/markets/tournament/{tournament.pk}/change/", data, follow=True
+        )
+    assert "recomputing the crowd of 1 question" in response.content.decode()
+    q.crowd.refresh_from_db()
+    assert q.crowd.probability == pytest.approx(0.692308, abs=1e-6)  # SPEC: d = 2
