@@ -18,6 +18,7 @@ from tqdm import tqdm
 from forecasts.importer import ImportFailed, import_forecasts
 from forecasts.models import Forecast
 from forecasts.services import forecast_submit, forecaster_for_user
+from markets.milestones import question_evaluate_milestone, resolution_confirm
 from markets.models import (
     Benchmark,
     BenchmarkResult,
@@ -27,7 +28,6 @@ from markets.models import (
     Resolution,
     Tournament,
 )
-from markets.milestones import question_evaluate_milestone, resolution_confirm
 from markets.services import markets_sweep, questions_close_due
 
 DATA = Path(settings.BASE_DIR) / "data"
