@@ -41,6 +41,7 @@ SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
 QUESTIONS = int(os.environ.get("BENCH_QUESTIONS", "32"))
 SLUG = "bench-load"
 
@@ -125,7 +126,7 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         "config.wsgi:application",
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(WORKERS),
-        "--worker-class", "gthread",
+        "--worker-class", WORKER_CLASS,
         "--threads", str(THREADS),
         "--keep-alive", "30",
         "--backlog", "256",
@@ -215,7 +216,7 @@ def main() -> None:
     latencies = sorted(lat * 1000 for _, lat, _ in results)
     errors = len(results) - accepted
     print(
-        f"gunicorn {WORKERS} gthread workers x {THREADS} threads, PostgreSQL, Redis cache/broker; "
+        f"gunicorn {WORKERS} {WORKER_CLASS} workers x {THREADS} threads, PostgreSQL, Redis; "
         f"{CLIENTS} clients, {QUESTIONS} questions, {SECONDS:.0f} s on loopback, "
         f"{os.cpu_count()} CPUs"
     )

@@ -164,13 +164,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
-    ],
+    # One throttle checks per-IP, per-user, per-token and submission limits in one cache round
+    # trip, and answers 429 with Retry-After.
+    "DEFAULT_THROTTLE_CLASSES": ["markets.api.ApiThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON", default="600/min"),
         "user": env.str("THROTTLE_USER", default="6000/min"),
+        "token": env.str("THROTTLE_TOKEN", default="6000/min"),
+        "submit": env.str("THROTTLE_SUBMIT", default="3000/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
