@@ -166,7 +166,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # One throttle checks per-IP, per-user, per-token and submission limits in one cache round
     # trip, and answers 429 with Retry-After.
-    "DEFAULT_THROTTLE_CLASSES": ["markets.api.ApiThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["markets.throttling.ApiThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON", default="600/min"),
         "user": env.str("THROTTLE_USER", default="6000/min"),
