@@ -109,6 +109,7 @@ class CrowdState(models.Model):
     median = models.FloatField(null=True, blank=True)
     mean = models.FloatField(null=True, blank=True)
     events = models.PositiveIntegerField(default=0)
+    last_time = models.DateTimeField(null=True, blank=True, help_text="Time of the last event.")
     # Parameters the sums were built with; a settings change triggers a recompute.
     params = models.JSONField(default=dict)
     updated_at = models.DateTimeField(default=timezone.now)

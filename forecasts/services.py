@@ -115,9 +115,10 @@ def current_forecast(*, question_id: int, forecaster: Forecaster) -> Forecast | 
 
 
 def _lock_open_question(question_id: int, at: dt.datetime) -> Question:
+    # The crowd state comes with the locked row: one query instead of two on the hot path.
     question = (
         Question.objects.select_for_update(of=("self",))
-        .select_related("tournament")
+        .select_related("tournament", "crowd")
         .get(pk=question_id)
     )
     if not question.is_open_at(at):
@@ -152,6 +153,22 @@ def _term(forecast: Forecast, t0: float, half_life: float | None) -> tuple[float
     return w, w * float(pooling.logit(p)), float(p)
 
 
+STATE_FIELDS = [
+    "sum_wl",
+    "sum_w",
+    "sum_p",
+    "t0",
+    "forecasters",
+    "probability",
+    "median",
+    "mean",
+    "events",
+    "last_time",
+    "params",
+    "updated_at",
+]
+
+
 def _crowd_apply(question: Question, event: Forecast) -> None:
     """Fold one event into the running sums and append a history point: O(1) in forecasters.
 
@@ -159,10 +176,12 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
     write) or the tournament's parameters changed since the sums were built.
     """
     params = crowd_params(question)
-    state, _ = CrowdState.objects.get_or_create(question=question, defaults={"params": params})
-    last = CrowdPoint.objects.filter(question=question).order_by("-seq").first()
+    try:
+        state = question.crowd
+    except CrowdState.DoesNotExist:
+        state = CrowdState.objects.create(question=question, params=params)
     stale = state.params != params and state.events > 0
-    if stale or (last is not None and event.time < last.time):
+    if stale or (state.last_time is not None and event.time < state.last_time):
         crowd_recompute(question_id=question.pk)
         return
 
@@ -214,8 +233,9 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
     state.t0 = dt.datetime.fromtimestamp(t0, tz=dt.UTC)
     state.params = params
     state.events += 1
+    state.last_time = event.time
     state.updated_at = timezone.now()
-    state.save()
+    state.save(update_fields=STATE_FIELDS)
     CrowdPoint.objects.create(
         question=question,
         seq=state.events,
@@ -363,6 +383,7 @@ def _rebuild_state(question: Question, ev: dict[str, Any], hist: Any, params: di
     state.forecasters = len(current)
     state.t0 = None if t0 is None else dt.datetime.fromtimestamp(t0, tz=dt.UTC)
     state.events = n_events
+    state.last_time = ev["datetimes"][-1] if n_events else None
     state.params = params
     last = n_events - 1
     state.probability = _none_if_nan(hist.probability[last]) if n_events else None
