@@ -135,6 +135,60 @@ def current_rss_mib() -> float:
         return float("nan")
 
 
+def backend_pid() -> int | None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+def process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) of another local process, e.g. this connection's backend."""
+    if pid is None:
+        return float("nan")
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return float("nan")
+
+
+class Phases:
+    """Time (and peak RSS after) each call of wrapped functions: ``f = phases.wrap("name", f)``."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.rss: dict[str, float] = {}
+
+    def wrap(self, name: str, fn: Any) -> Any:
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+                self.rss[name] = peak_rss_mib()
+
+        return inner
+
+    def add(self, name: str, seconds: float) -> None:
+        self.seconds[name] = self.seconds.get(name, 0.0) + seconds
+        self.rss[name] = peak_rss_mib()
+
+    def reset(self) -> None:
+        self.seconds.clear()
+        self.rss.clear()
+
+    def line(self, total: float, rest_label: str = "rest") -> str:
+        parts = [f"{k} {v:.2f} s" for k, v in self.seconds.items()]
+        parts.append(f"{rest_label} {total - sum(self.seconds.values()):.2f} s")
+        return ", ".join(parts)
+
+
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A plain text table; numbers are expected pre-formatted."""
     data = [[str(c) for c in r] for r in rows]

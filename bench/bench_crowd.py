@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import random
 import subprocess
 import sys
@@ -51,6 +50,7 @@ from _common import (  # noqa: E402
     YEAR,
     Timer,
     analyze,
+    backend_pid,
     cleanup,
     current_rss_mib,
     fmt_ms,
@@ -63,6 +63,7 @@ from _common import (  # noqa: E402
     median,
     peak_rss_mib,
     percentile,
+    process_cpu,
     setup_django,
     table,
 )
@@ -131,28 +132,6 @@ def child_recompute(question_id: int) -> None:
         "points": points, "wall": wall, "cpu": cpu, "pg_cpu": pg_cpu, "phases": phases,
         "rss_after": rss, "baseline_rss": base, "peak_rss": peak_rss_mib(),
     }))
-
-
-def backend_pid() -> int | None:
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        return int(cursor.fetchone()[0])
-
-
-def process_cpu(pid: int | None) -> float:
-    """CPU seconds (user + system) of another local process, e.g. this connection's backend."""
-    if pid is None:
-        return float("nan")
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except OSError:
-        return float("nan")
 
 
 def run_child(question_id: int) -> dict:
