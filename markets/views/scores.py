@@ -31,6 +31,11 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
         "forecaster__user"
     )
     reference = list(entries.filter(forecaster__isnull=True).order_by("subject"))
+    ranked = entries.filter(rank__isnull=False)
+    n_ranked = ranked.count()
+    for entry in reference:
+        # Where the crowd would stand among the ranked forecasters, by total peer score.
+        entry.would_rank = ranked.filter(total_peer__gt=entry.total_peer).count() + 1
     people = entries.filter(forecaster__isnull=False).order_by(
         F("rank").asc(nulls_last=True), "-total_peer", "forecaster_id"
     )
@@ -52,6 +57,7 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
             "mine": mine,
             "mine_on_page": mine is not None and mine in page.object_list,
             "computed_at": computed_at,
+            "n_ranked": n_ranked,
             "n_resolved": tournament.questions.filter(status=Question.Status.RESOLVED).count(),
         },
     )

@@ -247,6 +247,8 @@ def test_leaderboard_lists_entries_with_crowd_reference_row(site):
     assert body.index("bob") < body.index("alice</a>")
     assert "+12.5" in body and "\u221212.5" in body
     assert 'class="me-row"' in body
+    # The crowd (+5) would stand between bob (+12.5) and alice (−12.5): second of two.
+    assert ">(2)</td>" in body
 
 
 def test_private_tournament_pages_are_404_for_outsiders(site):
