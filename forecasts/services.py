@@ -115,10 +115,9 @@ def current_forecast(*, question_id: int, forecaster: Forecaster) -> Forecast | 
 
 
 def _lock_open_question(question_id: int, at: dt.datetime) -> Question:
-    # The crowd state comes with the locked row: one query instead of two on the hot path.
     question = (
         Question.objects.select_for_update(of=("self",))
-        .select_related("tournament", "crowd")
+        .select_related("tournament")
         .get(pk=question_id)
     )
     if not question.is_open_at(at):
@@ -176,10 +175,10 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
     write) or the tournament's parameters changed since the sums were built.
     """
     params = crowd_params(question)
-    try:
-        state = question.crowd
-    except CrowdState.DoesNotExist:
-        state = CrowdState.objects.create(question=question, params=params)
+    # Read the sums only now that the question lock is held. Fetched in the locking query (a
+    # join), they would come from that statement's snapshot: a submission that waited for the
+    # lock would see the sums as they were before the holder committed.
+    state, _ = CrowdState.objects.get_or_create(question=question, defaults={"params": params})
     stale = state.params != params and state.events > 0
     if stale or (state.last_time is not None and event.time < state.last_time):
         crowd_recompute(question_id=question.pk)
