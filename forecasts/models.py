@@ -45,7 +45,7 @@ class Forecaster(models.Model):
 
     @property
     def display_name(self) -> str:
-        if self.user_id:
+        if self.user is not None:
             return self.user.get_username()
         return self.key
 

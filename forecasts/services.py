@@ -147,6 +147,7 @@ def _accuracy_factor(question: Question, forecaster: Forecaster) -> float:
 
 def _term(forecast: Forecast, t0: float, half_life: float | None) -> tuple[float, float, float]:
     """(w', w'·ℓ, clipped p) of one forecast relative to the reference time t0."""
+    assert forecast.probability is not None, "withdrawals carry no term"
     p = pooling.clip(forecast.probability)
     w = forecast.accuracy * pooling.recency_factor(_seconds(forecast.time), t0, half_life)
     return w, w * float(pooling.logit(p)), float(p)
@@ -367,7 +368,7 @@ def _rebuild_state(question: Question, ev: dict[str, Any], hist: Any, params: di
         latest[f] = i
     current = [i for i in latest.values() if not math.isnan(ev["probs"][i])]
     n_events = len(ev["ids"])
-    t0 = float(ev["times"][-1]) if n_events else None
+    t0 = float(ev["times"][-1]) if n_events else 0.0
     sum_w = sum_wl = sum_p = 0.0
     for i in current:
         p = float(pooling.clip(ev["probs"][i]))
@@ -380,7 +381,7 @@ def _rebuild_state(question: Question, ev: dict[str, Any], hist: Any, params: di
     state, _ = CrowdState.objects.get_or_create(question=question)
     state.sum_w, state.sum_wl, state.sum_p = sum_w, sum_wl, sum_p
     state.forecasters = len(current)
-    state.t0 = None if t0 is None else dt.datetime.fromtimestamp(t0, tz=dt.UTC)
+    state.t0 = dt.datetime.fromtimestamp(t0, tz=dt.UTC) if n_events else None
     state.events = n_events
     state.last_time = ev["datetimes"][-1] if n_events else None
     state.params = params

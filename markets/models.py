@@ -282,7 +282,7 @@ class Question(models.Model):
         )
 
     def milestone_text(self) -> str:
-        if not self.has_milestone:
+        if self.benchmark is None:
             return ""
         return (
             f"Resolves YES if a {self.benchmark.name} result {self.get_comparator_display()} "
@@ -404,6 +404,6 @@ class AuditRecord(models.Model):
 
     @property
     def who(self) -> str:
-        if self.actor_id:
+        if self.actor is not None:
             return self.actor.get_username()
         return self.actor_label or "system"

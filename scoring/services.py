@@ -9,6 +9,7 @@ tournament's leaderboard after commit.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 from django.db import transaction
@@ -66,7 +67,7 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
     if not len(ev["ids"]):
         transaction.on_commit(lambda: _after_scoring(question.tournament_id))
         return 0
-    window = {
+    window: dict[str, Any] = {
         "open_time": question.open_time.timestamp(),
         "close_time": question.close_time.timestamp(),
         "resolved_at": resolution.resolved_at.timestamp(),
