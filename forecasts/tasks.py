@@ -1,15 +1,9 @@
 from celery import shared_task
-from django.db import OperationalError
+
+from config.celery import DB_TASK
 
 
-@shared_task(
-    acks_late=True,
-    max_retries=5,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    time_limit=600,
-    soft_time_limit=540,
-)
+@shared_task(**DB_TASK, time_limit=600, soft_time_limit=540)
 def crowd_fill_medians_task(question_id: int) -> None:
     from django.core.cache import cache
 
@@ -20,14 +14,7 @@ def crowd_fill_medians_task(question_id: int) -> None:
     crowd_fill_medians(question_id=question_id)
 
 
-@shared_task(
-    acks_late=True,
-    max_retries=5,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    time_limit=1800,
-    soft_time_limit=1700,
-)
+@shared_task(**DB_TASK, time_limit=1800, soft_time_limit=1700)
 def crowd_recompute_task(question_id: int) -> None:
     """Rebuild the crowd; a resolved question's crowd scores are then recomputed too."""
     from django.db import transaction

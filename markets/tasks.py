@@ -15,19 +15,12 @@ from celery import shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
+from config.celery import DB_TASK
+
 logger = logging.getLogger("markets.tasks")
 
-DB_RETRY = {
-    "acks_late": True,
-    "max_retries": 5,
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": True,
-    "retry_backoff_max": 300,
-    "retry_jitter": True,
-}
 
-
-@shared_task(**DB_RETRY, time_limit=300, soft_time_limit=240, expires=600)
+@shared_task(**DB_TASK, time_limit=300, soft_time_limit=240, expires=600)
 def sweep_task() -> None:
     """Open and close due questions, evaluate milestones, finalize due proposals."""
     from markets.services import markets_sweep
@@ -36,7 +29,7 @@ def sweep_task() -> None:
     logger.info("sweep: %s", report)
 
 
-@shared_task(**DB_RETRY, time_limit=120, soft_time_limit=100)
+@shared_task(**DB_TASK, time_limit=120, soft_time_limit=100)
 def evaluate_question_task(question_id: int, trigger: str = "task") -> None:
     """Apply the milestone rule to one question (enqueued after results change)."""
     from markets.milestones import question_evaluate_milestone
@@ -44,7 +37,7 @@ def evaluate_question_task(question_id: int, trigger: str = "task") -> None:
     question_evaluate_milestone(question_id=question_id, trigger=trigger)
 
 
-@shared_task(**DB_RETRY, time_limit=60, soft_time_limit=50, expires=1800)
+@shared_task(**DB_TASK, time_limit=60, soft_time_limit=50, expires=1800)
 def poll_feeds_task() -> None:
     """One fetch task per configured feed URL (``settings.FEED_URLS``: name -> URL)."""
     from markets.feeds import FEEDS

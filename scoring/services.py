@@ -9,6 +9,7 @@ tournament's leaderboard after commit.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ SPOT = {
 }
 
 
-SCORE_COLUMNS = (
+SCORE_COLUMNS = (  # question and resolution, then _subject_rows' columns, then the time
     "question_id",
     "resolution_id",
     "subject",
@@ -77,56 +78,19 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
     scores = rules.score_question(
         ev["times"], codes, ev["probs"], n_forecasters=len(forecaster_ids), **window
     )
-    spot_forecast = _held_at_end(ev, codes, len(forecaster_ids), window)
-    rows: list[Score] = []
+    held = _held_at_end(ev, codes, len(forecaster_ids), window)
+    rows: list[tuple[Any, ...]] = []
     for code, forecaster_id in enumerate(forecaster_ids.tolist()):
-        coverage = float(scores.coverage[code])
-        for rule, field in TIME_AVERAGED.items():
-            rows.append(
-                Score(
-                    question=question,
-                    resolution=resolution,
-                    subject=Subject.FORECASTER,
-                    forecaster_id=forecaster_id,
-                    rule=rule,
-                    score=_value(getattr(scores, field)[code]),
-                    coverage=coverage,
-                )
-            )
-        if not math.isnan(spot_forecast[code]):
-            for rule, field in SPOT.items():
-                rows.append(
-                    Score(
-                        question=question,
-                        resolution=resolution,
-                        subject=Subject.FORECASTER,
-                        forecaster_id=forecaster_id,
-                        rule=rule,
-                        score=_value(getattr(scores, field)[code]),
-                        coverage=1.0,
-                        forecast=float(spot_forecast[code]),
-                    )
-                )
-    rows += _crowd_rows(question, resolution, ev, codes, window)
+        rows += _subject_rows(
+            Subject.FORECASTER,
+            forecaster_id,
+            lambda field, code=code: getattr(scores, field)[code],
+            float(scores.coverage[code]),
+            float(held[code]),
+        )
+    rows += _crowd_rows(question, ev, codes, window)
     now = timezone.now()
-    bulk_insert(
-        Score,
-        SCORE_COLUMNS,
-        (
-            (
-                r.question_id,
-                r.resolution_id,
-                r.subject,
-                r.forecaster_id,
-                r.rule,
-                r.score,
-                r.coverage,
-                r.forecast,
-                now,
-            )
-            for r in rows
-        ),
-    )
+    bulk_insert(Score, SCORE_COLUMNS, ((question.pk, resolution.pk, *row, now) for row in rows))
     transaction.on_commit(lambda: _after_scoring(question.tournament_id))
     return len(rows)
 
@@ -141,9 +105,31 @@ def _held_at_end(ev: dict, codes: np.ndarray, n: int, window: dict) -> np.ndarra
     return held
 
 
+def _subject_rows(
+    subject: str,
+    forecaster_id: int | None,
+    value: Callable[[str], float],
+    coverage: float,
+    held: float,
+) -> list[tuple[Any, ...]]:
+    """Rows (subject, forecaster, rule, score, coverage, forecast) of one subject: the four
+    time-averaged rules, and the four spot rules when a forecast was held at the end."""
+    rows: list[tuple[Any, ...]] = [
+        (subject, forecaster_id, rule, _value(value(field)), coverage, None)
+        for rule, field in TIME_AVERAGED.items()
+    ]
+    if not math.isnan(held):
+        rows += [
+            (subject, forecaster_id, rule, _value(value(field)), 1.0, held)
+            for rule, field in SPOT.items()
+        ]
+    return rows
+
+
 def _crowd_rows(
-    question: Question, resolution: Resolution, ev: dict, codes: np.ndarray, window: dict
-) -> list[Score]:
+    question: Question, ev: dict, codes: np.ndarray, window: dict
+) -> list[tuple[Any, ...]]:
+    """The crowd's log pool, median and mean, each scored as a piecewise-constant series."""
     points = list(
         CrowdPoint.objects.filter(question=question)
         .order_by("seq")
@@ -152,7 +138,7 @@ def _crowd_rows(
     if not points:
         return []
     times = np.array([p[0].timestamp() for p in points])
-    rows: list[Score] = []
+    rows: list[tuple[Any, ...]] = []
     for index, subject in ((1, Subject.CROWD), (2, Subject.MEDIAN), (3, Subject.MEAN)):
         series = np.array([np.nan if p[index] is None else p[index] for p in points])
         s = rules.score_series(
@@ -163,31 +149,13 @@ def _crowd_rows(
             forecast_probs=ev["probs"],
             **window,
         )
-        end_value = _series_at_end(times, series, window)
-        for rule, field in TIME_AVERAGED.items():
-            rows.append(
-                Score(
-                    question=question,
-                    resolution=resolution,
-                    subject=subject,
-                    rule=rule,
-                    score=_value(getattr(s, field)),
-                    coverage=float(s.coverage),
-                )
-            )
-        if not math.isnan(end_value):
-            for rule, field in SPOT.items():
-                rows.append(
-                    Score(
-                        question=question,
-                        resolution=resolution,
-                        subject=subject,
-                        rule=rule,
-                        score=_value(getattr(s, field)),
-                        coverage=1.0,
-                        forecast=end_value,
-                    )
-                )
+        rows += _subject_rows(
+            subject,
+            None,
+            lambda field, s=s: getattr(s, field),
+            float(s.coverage),
+            _series_at_end(times, series, window),
+        )
     return rows
 
 

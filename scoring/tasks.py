@@ -1,29 +1,16 @@
 from celery import shared_task
-from django.db import OperationalError
+
+from config.celery import DB_TASK
 
 
-@shared_task(
-    acks_late=True,
-    max_retries=5,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    time_limit=900,
-    soft_time_limit=840,
-)
+@shared_task(**DB_TASK, time_limit=900, soft_time_limit=840)
 def question_score_task(question_id: int, resolution_id: int) -> None:
     from scoring.services import question_score
 
     question_score(question_id=question_id, resolution_id=resolution_id)
 
 
-@shared_task(
-    acks_late=True,
-    max_retries=5,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    time_limit=900,
-    soft_time_limit=840,
-)
+@shared_task(**DB_TASK, time_limit=900, soft_time_limit=840)
 def leaderboard_rebuild_task(tournament_id: int) -> None:
     from forecasts.services import tournament_fit_extremize, tournament_recompute
     from markets.models import Tournament
