@@ -24,7 +24,6 @@ import statistics
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -192,7 +191,9 @@ class Phases:
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     """A plain text table; numbers are expected pre-formatted."""
     data = [[str(c) for c in r] for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in data)) if data else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in data)) if data else len(h) for i, h in enumerate(headers)
+    ]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
     for r in data:
@@ -207,8 +208,16 @@ def progress(iterable: Iterable[Any], total: int, desc: str) -> Iterator[Any]:
     from tqdm import tqdm
 
     return iter(
-        tqdm(iterable, total=total, desc=desc, unit="row", unit_scale=True, mininterval=0.5,
-             leave=False, file=sys.stderr)
+        tqdm(
+            iterable,
+            total=total,
+            desc=desc,
+            unit="row",
+            unit_scale=True,
+            mininterval=0.5,
+            leave=False,
+            file=sys.stderr,
+        )
     )
 
 
@@ -224,13 +233,19 @@ def make_tournament(slug: str, **fields: Any):
     return Tournament.objects.create(slug=slug, name=f"Bench: {slug}", min_forecasters=1, **fields)
 
 
-def make_question(tournament, key: str, open_time: dt.datetime, close_time: dt.datetime, **fields: Any):
+def make_question(
+    tournament, key: str, open_time: dt.datetime, close_time: dt.datetime, **fields: Any
+):
     from markets.models import Question
 
     fields.setdefault("status", Question.Status.OPEN)
     return Question.objects.create(
-        tournament=tournament, key=key, title=f"Bench question {key}",
-        open_time=open_time, close_time=close_time, **fields,
+        tournament=tournament,
+        key=key,
+        title=f"Bench question {key}",
+        open_time=open_time,
+        close_time=close_time,
+        **fields,
     )
 
 
@@ -245,7 +260,8 @@ def make_forecasters(source: str, n: int, prefix: str = "f") -> np.ndarray:
     now = timezone.now()
     keys = [f"{prefix}{i:07d}" for i in range(start, start + n)]
     bulk_insert(
-        Forecaster, ("source", "key", "created_at"),
+        Forecaster,
+        ("source", "key", "created_at"),
         progress(zip(repeat(source), keys, repeat(now)), n, f"forecasters ({source})"),
     )
     ids = dict(Forecaster.objects.filter(source=source, key__in=keys).values_list("key", "id"))
@@ -274,8 +290,13 @@ def insert_forecasts(
     p = [None if w else v for w, v in zip(withdrawal.tolist(), probs.tolist(), strict=True)]
     acc = np.ones(n) if accuracy is None else np.asarray(accuracy, dtype=np.float64)
     rows = zip(
-        repeat(question_id), np.asarray(forecaster_ids).tolist(), kinds, p, iso_times(times),
-        repeat(""), acc.tolist(),
+        repeat(question_id),
+        np.asarray(forecaster_ids).tolist(),
+        kinds,
+        p,
+        iso_times(times),
+        repeat(""),
+        acc.tolist(),
     )
     return bulk_insert(
         Forecast,
@@ -309,22 +330,28 @@ def cleanup(slug: str) -> None:
         if tid is not None:
             q = f"(SELECT id FROM {t(Question._meta.db_table)} WHERE tournament_id = %s)"
             for model in (CrowdPoint, Score, CrowdState, AuditRecord, Forecast):
-                cursor.execute(f"DELETE FROM {t(model._meta.db_table)} WHERE question_id IN {q}", [tid])
-            cursor.execute(f"DELETE FROM {t(LeaderboardEntry._meta.db_table)} WHERE tournament_id = %s", [tid])
-            cursor.execute(f"DELETE FROM {t(Resolution._meta.db_table)} WHERE question_id IN {q}", [tid])
-            cursor.execute(f"DELETE FROM {t(Question._meta.db_table)} WHERE tournament_id = %s", [tid])
+                cursor.execute(
+                    f"DELETE FROM {t(model._meta.db_table)} WHERE question_id IN {q}", [tid]
+                )
+            cursor.execute(
+                f"DELETE FROM {t(LeaderboardEntry._meta.db_table)} WHERE tournament_id = %s", [tid]
+            )
+            cursor.execute(
+                f"DELETE FROM {t(Resolution._meta.db_table)} WHERE question_id IN {q}", [tid]
+            )
+            cursor.execute(
+                f"DELETE FROM {t(Question._meta.db_table)} WHERE tournament_id = %s", [tid]
+            )
             members = Tournament.members.through._meta.db_table
             cursor.execute(f"DELETE FROM {t(members)} WHERE tournament_id = %s", [tid])
             cursor.execute(f"DELETE FROM {t(Tournament._meta.db_table)} WHERE id = %s", [tid])
         # Imported forecasters are keyed by source = slug; only delete those left with no rows.
         f = t(Forecaster._meta.db_table)
-        cursor.execute(
-            f"DELETE FROM {f} WHERE source = %s "
-            f"AND NOT EXISTS (SELECT 1 FROM {t(Forecast._meta.db_table)} x WHERE x.forecaster_id = {f}.id) "
-            f"AND NOT EXISTS (SELECT 1 FROM {t(Score._meta.db_table)} s WHERE s.forecaster_id = {f}.id) "
-            f"AND NOT EXISTS (SELECT 1 FROM {t(LeaderboardEntry._meta.db_table)} l WHERE l.forecaster_id = {f}.id)",
-            [slug],
+        unused = " ".join(
+            f"AND NOT EXISTS (SELECT 1 FROM {t(m._meta.db_table)} x WHERE x.forecaster_id = {f}.id)"
+            for m in (Forecast, Score, LeaderboardEntry)
         )
+        cursor.execute(f"DELETE FROM {f} WHERE source = %s {unused}", [slug])
 
 
 def fmt_s(x: float) -> str:

@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import ROOT, Timer, cleanup, machine_line, setup_django, table  # noqa: E402
+from _common import ROOT, Timer, cleanup, machine_line, setup_django, table
 
 SLUG = "bench-acx2023"
 DATA = ROOT / "data" / "acx2023"
@@ -60,19 +60,32 @@ def import_contest() -> tuple[object, bool, float]:
     if existing is not None:
         return existing, False, 0.0
     total = sum(1 for _ in (DATA / "forecasts.csv").open("rb")) - 1
-    bar = tqdm(total=total, desc="validating ACX 2023", unit="row", unit_scale=True, leave=False,
-               file=sys.stderr)
+    bar = tqdm(
+        total=total,
+        desc="validating ACX 2023",
+        unit="row",
+        unit_scale=True,
+        leave=False,
+        file=sys.stderr,
+    )
     with Timer() as t:
         report = import_forecasts(
-            tournament_slug=SLUG, tournament_name="Bench: ACX 2023 Prediction Contest",
-            questions_path=DATA / "questions.csv", forecasts_path=DATA / "forecasts.csv",
-            clip=True, default_open=OPEN, default_close=CLOSE, progress=bar.update,
+            tournament_slug=SLUG,
+            tournament_name="Bench: ACX 2023 Prediction Contest",
+            questions_path=DATA / "questions.csv",
+            forecasts_path=DATA / "forecasts.csv",
+            clip=True,
+            default_open=OPEN,
+            default_close=CLOSE,
+            progress=bar.update,
             on_stage=lambda msg: bar.set_description(msg),
         )
     bar.close()
-    print(f"imported: {report.questions_created} questions, {report.forecasters_created:,} "
-          f"forecasters, {report.forecasts_created:,} forecasts, {report.resolutions_recorded} "
-          f"resolutions ({report.clipped} probabilities clipped) in {t.wall:.1f} s")
+    print(
+        f"imported: {report.questions_created} questions, {report.forecasters_created:,} "
+        f"forecasters, {report.forecasts_created:,} forecasts, {report.resolutions_recorded} "
+        f"resolutions ({report.clipped} probabilities clipped) in {t.wall:.1f} s"
+    )
     return Tournament.objects.get(slug=SLUG), True, t.wall
 
 
@@ -81,8 +94,9 @@ def score_all(tournament) -> tuple[int, float, float]:
     from scoring.leaderboard import leaderboard_rebuild
     from scoring.services import question_score
 
-    finals = list(Resolution.objects.filter(question__tournament=tournament,
-                                            state=Resolution.State.FINAL))
+    finals = list(
+        Resolution.objects.filter(question__tournament=tournament, state=Resolution.State.FINAL)
+    )
     with Timer() as t_score:
         written = sum(question_score(question_id=r.question_id, resolution_id=r.pk) for r in finals)
     with Timer() as t_board:
@@ -94,8 +108,9 @@ def brier_tables(tournament):
     """Per-question spot/time-averaged Brier for the aggregates and the forecasters."""
     from scoring.models import Rule, Score, Subject
 
-    rows = Score.objects.filter(question__tournament=tournament,
-                                rule__in=[Rule.SPOT_BRIER, Rule.BRIER], score__isnull=False)
+    rows = Score.objects.filter(
+        question__tournament=tournament, rule__in=[Rule.SPOT_BRIER, Rule.BRIER], score__isnull=False
+    )
     aggregate: dict[tuple[str, str], dict[int, float]] = defaultdict(dict)
     people: dict[int, dict[int, float]] = defaultdict(dict)
     for subject, forecaster, question, rule, score in rows.values_list(
@@ -109,7 +124,9 @@ def brier_tables(tournament):
     return aggregate, people
 
 
-def beaten(per_question: dict[int, float], people: dict[int, dict[int, float]]) -> tuple[float, float, int]:
+def beaten(
+    per_question: dict[int, float], people: dict[int, dict[int, float]]
+) -> tuple[float, float, int]:
     """(paired share beaten, unpaired share beaten, forecasters) — see the module docstring."""
     overall = float(np.mean(list(per_question.values())))
     paired = unpaired = 0
@@ -133,13 +150,15 @@ def final_forecasts(tournament) -> tuple[dict[int, list[float]], dict[int, int]]
     held: dict[int, dict[int, float | None]] = defaultdict(dict)
     for q, f, p in (
         Forecast.objects.filter(question__tournament=tournament, time__lte=CLOSE)
-        .order_by("question_id", "time", "id").values_list("question_id", "forecaster_id", "probability")
+        .order_by("question_id", "time", "id")
+        .values_list("question_id", "forecaster_id", "probability")
     ):
         held[q][f] = p  # later rows win; None = withdrawn
     outcomes = {
         q: 1 if o == Resolution.Outcome.YES else 0
         for q, o in Resolution.objects.filter(
-            question__tournament=tournament, state=Resolution.State.FINAL,
+            question__tournament=tournament,
+            state=Resolution.State.FINAL,
             outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
         ).values_list("question_id", "outcome")
     }
@@ -161,10 +180,14 @@ def main() -> None:
     tournament, created, import_s = import_contest()
     try:
         written, score_s, board_s = score_all(tournament)
-        print(f"scoring: {written:,} Score rows written by question_score in {score_s:.1f} s "
-              f"(0 = already scored); leaderboard_rebuild {board_s:.2f} s")
+        print(
+            f"scoring: {written:,} Score rows written by question_score in {score_s:.1f} s "
+            f"(0 = already scored); leaderboard_rebuild {board_s:.2f} s"
+        )
         aggregate, people = brier_tables(tournament)
-        ranks = {s: crowd_rank(tournament.pk, s) for s in (Subject.CROWD, Subject.MEDIAN, Subject.MEAN)}
+        ranks = {
+            s: crowd_rank(tournament.pk, s) for s in (Subject.CROWD, Subject.MEDIAN, Subject.MEAN)
+        }
         ranked = LeaderboardEntry.objects.filter(tournament=tournament, rank__isnull=False).count()
         finals, outcomes = final_forecasts(tournament)
     finally:
@@ -178,25 +201,53 @@ def main() -> None:
     n_questions = len(aggregate[(Subject.CROWD, Rule.SPOT_BRIER)])
     answers = sum(len(a) for a in people.values())
     print()
-    print(f"ACX 2023: {n_questions} scored questions, {len(people):,} forecasters, {answers:,} "
-          f"forecaster-question pairs; Brier = (p − o)², lower is better")
+    print(
+        f"ACX 2023: {n_questions} scored questions, {len(people):,} forecasters, {answers:,} "
+        f"forecaster-question pairs; Brier = (p − o)², lower is better"
+    )
     rows = []
-    labels = {Subject.CROWD: "log pool (the crowd forecast)", Subject.MEDIAN: "median",
-              Subject.MEAN: "mean (linear pool)"}
+    labels = {
+        Subject.CROWD: "log pool (the crowd forecast)",
+        Subject.MEDIAN: "median",
+        Subject.MEAN: "mean (linear pool)",
+    }
     for subject, label in labels.items():
         spot = aggregate[(subject, Rule.SPOT_BRIER)]
         timed = aggregate[(subject, Rule.BRIER)]
-        paired, unpaired, n = beaten(spot, people)
+        paired, unpaired, _ = beaten(spot, people)
         rank = ranks[subject]
-        place = "—" if rank is None else f"{rank[0]} of {rank[1]:,} ({1 - (rank[0] - 1) / rank[1]:.1%})"
-        rows.append((label, f"{np.mean(list(spot.values())):.4f}",
-                     f"{np.mean(list(timed.values())):.4f}", f"{paired:.1%}", f"{unpaired:.1%}", place))
-    print(table(("aggregate", "Brier at close", "time-avg Brier", "beats (paired)",
-                 "beats (unpaired)", "leaderboard rank (beats)"), rows))
+        place = (
+            "—" if rank is None else f"{rank[0]} of {rank[1]:,} ({1 - (rank[0] - 1) / rank[1]:.1%})"
+        )
+        rows.append(
+            (
+                label,
+                f"{np.mean(list(spot.values())):.4f}",
+                f"{np.mean(list(timed.values())):.4f}",
+                f"{paired:.1%}",
+                f"{unpaired:.1%}",
+                place,
+            )
+        )
+    print(
+        table(
+            (
+                "aggregate",
+                "Brier at close",
+                "time-avg Brier",
+                "beats (paired)",
+                "beats (unpaired)",
+                "leaderboard rank (beats)",
+            ),
+            rows,
+        )
+    )
     individual = [float(np.mean(list(a.values()))) for a in people.values()]
-    print(f"    individual forecasters' mean Brier: median {np.median(individual):.4f}, best "
-          f"{min(individual):.4f}; {ranked:,} forecasters ranked on the leaderboard "
-          f"(total peer score; the crowd rows are reference rows, not ranked)")
+    print(
+        f"    individual forecasters' mean Brier: median {np.median(individual):.4f}, best "
+        f"{min(individual):.4f}; {ranked:,} forecasters ranked on the leaderboard "
+        f"(total peer score; the crowd rows are reference rows, not ranked)"
+    )
 
     print()
     print("extremized log pool of the final forecasts (forecasts.pooling.log_pool):")
@@ -212,11 +263,20 @@ def main() -> None:
         if d == 1.0:
             diff = max(abs(per_q[q] - stored[q]) for q in per_q if q in stored)
             note = f"= the stored crowd (max |ΔBrier| {diff:.1e})"
-        rows.append((f"d = {d:g}", f"{np.mean(list(per_q.values())):.4f}", f"{paired:.1%}",
-                     f"{unpaired:.1%}", note))
+        rows.append(
+            (
+                f"d = {d:g}",
+                f"{np.mean(list(per_q.values())):.4f}",
+                f"{paired:.1%}",
+                f"{unpaired:.1%}",
+                note,
+            )
+        )
     print(table(("extremizing", "Brier at close", "beats (paired)", "beats (unpaired)", ""), rows))
-    print(f"\ntotal run {time.perf_counter() - started:.0f} s"
-          + (f" (import {import_s:.1f} s)" if created else " (reused the imported tournament)"))
+    print(
+        f"\ntotal run {time.perf_counter() - started:.0f} s"
+        + (f" (import {import_s:.1f} s)" if created else " (reused the imported tournament)")
+    )
 
 
 if __name__ == "__main__":

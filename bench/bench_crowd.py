@@ -46,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     YEAR,
     Timer,
     analyze,
@@ -67,7 +67,7 @@ from _common import (  # noqa: E402
     setup_django,
     table,
 )
-from bench_history_math import make_log  # noqa: E402
+from bench_history_math import make_log
 
 SLUG = "bench-crowd"
 WARMUP = 20
@@ -128,16 +128,28 @@ def child_recompute(question_id: int) -> None:
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     pg_cpu = process_cpu(backend) - pg0
     connection.close()
-    print(json.dumps({
-        "points": points, "wall": wall, "cpu": cpu, "pg_cpu": pg_cpu, "phases": phases,
-        "rss_after": rss, "baseline_rss": base, "peak_rss": peak_rss_mib(),
-    }))
+    print(
+        json.dumps(
+            {
+                "points": points,
+                "wall": wall,
+                "cpu": cpu,
+                "pg_cpu": pg_cpu,
+                "phases": phases,
+                "rss_after": rss,
+                "baseline_rss": base,
+                "peak_rss": peak_rss_mib(),
+            }
+        )
+    )
 
 
 def run_child(question_id: int) -> dict:
     out = subprocess.run(
         [sys.executable, __file__, "--child-recompute", str(question_id)],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -157,21 +169,27 @@ def build(args: argparse.Namespace):
     open_time, close_time = start - dt.timedelta(days=1), now + dt.timedelta(days=365)
     n_new = 3 * (args.submissions + WARMUP)
     fids = make_forecasters(SLUG, args.forecasters + n_new)
-    new_pool = fids[args.forecasters:]
+    new_pool = fids[args.forecasters :]
 
     times, who, probs, acc = make_log(args.events, args.forecasters, args.seed)
     log = {"times": times, "who": who, "probs": probs, "acc": acc}
     big = make_question(tournament, "history-1m", open_time, close_time)
-    insert_forecasts(big.pk, start.timestamp() + times, fids[who], probs, acc,
-                     desc=f"{args.events:,} forecasts")
+    insert_forecasts(
+        big.pk, start.timestamp() + times, fids[who], probs, acc, desc=f"{args.events:,} forecasts"
+    )
 
     rng = np.random.default_rng(args.seed + 1)
     small = {}
     for size in (1_000, 100_000):
         q = make_question(tournament, f"forecasters-{size}", open_time, close_time)
         t = np.sort(rng.uniform(0.0, 3 * YEAR, size))
-        insert_forecasts(q.pk, start.timestamp() + t, fids[rng.permutation(size)],
-                         np.round(rng.uniform(0.001, 0.999, size), 3), desc=f"{size:,} forecasts")
+        insert_forecasts(
+            q.pk,
+            start.timestamp() + t,
+            fids[rng.permutation(size)],
+            np.round(rng.uniform(0.001, 0.999, size), 3),
+            desc=f"{size:,} forecasts",
+        )
         small[size] = q
     analyze(Forecast, Forecaster)
     setup_times = {}
@@ -198,7 +216,9 @@ def submissions(questions: dict[str, tuple], new_pool: np.ndarray, n: int, seed:
     for i in range(WARMUP + n):
         for label, (qid, existing) in questions.items():
             plan.append((label, qid, next(pool), "new", i < WARMUP))
-            plan.append((label, qid, int(existing[rng.randrange(len(existing))]), "existing", i < WARMUP))
+            plan.append(
+                (label, qid, int(existing[rng.randrange(len(existing))]), "existing", i < WARMUP)
+            )
     needed = {p[2] for p in plan}
     objs = Forecaster.objects.in_bulk(list(needed))
     out: dict[tuple[str, str], list[float]] = {}
@@ -244,9 +264,11 @@ def main() -> None:
     try:
         with Timer() as tm:
             big, small, fids, new_pool, log, setup_times = build(args)
-        print(f"setup: {tm.wall:.1f} s ({args.events:,} + 101,000 forecasts COPYed, "
-              f"recompute of the 1k / 100k questions {setup_times['1k']:.2f} / "
-              f"{setup_times['100k']:.2f} s)")
+        print(
+            f"setup: {tm.wall:.1f} s ({args.events:,} + 101,000 forecasts COPYed, "
+            f"recompute of the 1k / 100k questions {setup_times['1k']:.2f} / "
+            f"{setup_times['100k']:.2f} s)"
+        )
 
         # (b) database to database, in a child process.
         first = run_child(big.pk)
@@ -258,15 +280,20 @@ def main() -> None:
         n = len(ev["ids"])
 
         def math_run(with_median: bool):
-            return pool_history(ev["times"], ev["forecaster"], ev["probs"], accuracy=ev["accuracy"],
-                                with_median=with_median)
+            return pool_history(
+                ev["times"],
+                ev["forecaster"],
+                ev["probs"],
+                accuracy=ev["accuracy"],
+                with_median=with_median,
+            )
 
         math = {}
         for with_median in (True, False):
             runs = []
             for _ in range(3):
                 with Timer() as t:
-                    hist = math_run(with_median)
+                    math_run(with_median)
                 runs.append((t.wall, t.cpu))
             math[with_median] = (min(r[0] for r in runs), min(r[1] for r in runs))
         full = math_run(True)
@@ -275,15 +302,18 @@ def main() -> None:
         m = min(args.prefix, n)
         sl = slice(0, m)
         with Timer() as t_naive:
-            slow = naive_history(ev["times"][sl], ev["forecaster"][sl], ev["probs"][sl],
-                                 accuracy=ev["accuracy"][sl])
+            slow = naive_history(
+                ev["times"][sl], ev["forecaster"][sl], ev["probs"][sl], accuracy=ev["accuracy"][sl]
+            )
         diff = max(
             float(np.nanmax(np.abs(full.probability[sl] - slow.probability))),
             float(np.nanmax(np.abs(full.mean[sl] - slow.mean))),
             float(np.nanmax(np.abs(full.median[sl] - slow.median))),
         )
-        naive_full = t_naive.wall * float(full.forecasters.sum()) / float(slow.forecasters[:m].sum())
-        del ev, hist, full, slow
+        naive_full = (
+            t_naive.wall * float(full.forecasters.sum()) / float(slow.forecasters[:m].sum())
+        )
+        ev = full = slow = None  # free ~0.5 GB before the submissions
 
         # (a) submissions.
         from forecasts.models import Forecast
@@ -311,15 +341,24 @@ def main() -> None:
 
     # --- report ---------------------------------------------------------------------------
     print()
-    print(f"(a) forecast_submit, one transaction each, {args.submissions} timed per cell "
-          f"(after {WARMUP} warm-up rounds), interleaved:")
+    print(
+        f"(a) forecast_submit, one transaction each, {args.submissions} timed per cell "
+        f"(after {WARMUP} warm-up rounds), interleaved:"
+    )
     rows = []
     for label in questions:
         for kind in ("new", "existing"):
             xs = timings[(label, kind)]
-            rows.append((label, "new forecaster" if kind == "new" else "update (replace term)",
-                         fmt_ms(median(xs)), fmt_ms(percentile(xs, 95)), fmt_ms(max(xs)),
-                         queries.get(label, "") if kind == "new" else ""))
+            rows.append(
+                (
+                    label,
+                    "new forecaster" if kind == "new" else "update (replace term)",
+                    fmt_ms(median(xs)),
+                    fmt_ms(percentile(xs, 95)),
+                    fmt_ms(max(xs)),
+                    queries.get(label, "") if kind == "new" else "",
+                )
+            )
     print(table(("question", "submission", "median", "p95", "max", "queries"), rows))
     ratios = []
     for kind in ("new", "existing"):
@@ -328,42 +367,75 @@ def main() -> None:
         c = median(timings[(list(questions)[2], kind)])
         ratios.append((kind, b / a, c / a))
     for kind, r100k, r1m in ratios:
-        print(f"    ratio of medians 100k / 1k ({kind}): {r100k:.2f}   "
-              f"(1M-event history / 1k: {r1m:.2f})   target < 1.5")
+        print(
+            f"    ratio of medians 100k / 1k ({kind}): {r100k:.2f}   "
+            f"(1M-event history / 1k: {r1m:.2f})   target < 1.5"
+        )
     for label, (secs, filled) in fills.items():
-        print(f"    deferred median fill (crowd_fill_medians, once per debounce window) on "
-              f"{label}: {secs:.2f} s for {filled} points")
+        print(
+            f"    deferred median fill (crowd_fill_medians, once per debounce window) on "
+            f"{label}: {secs:.2f} s for {filled} points"
+        )
 
     print()
     print(f"(b) recompute of a {n:,}-event history from {args.forecasters:,} forecasters:")
     rows = [
-        ("math: pool_history (pool, mean, count, exact median)", fmt_s(math[True][0]),
-         fmt_s(math[True][1]), "< 1 s"),
+        (
+            "math: pool_history (pool, mean, count, exact median)",
+            fmt_s(math[True][0]),
+            fmt_s(math[True][1]),
+            "< 1 s",
+        ),
         ("math: pool_history without the median", fmt_s(math[False][0]), fmt_s(math[False][1]), ""),
-        ("read only: load_events (in the parent, warm cache)", fmt_s(t_load.wall), fmt_s(t_load.cpu), ""),
-        ("crowd_recompute, no points yet (child process)", fmt_s(first["wall"]), fmt_s(first["cpu"]), "< 15 s"),
-        ("crowd_recompute, replacing the points (child)", fmt_s(second["wall"]), fmt_s(second["cpu"]), "< 15 s"),
+        (
+            "read only: load_events (in the parent, warm cache)",
+            fmt_s(t_load.wall),
+            fmt_s(t_load.cpu),
+            "",
+        ),
+        (
+            "crowd_recompute, no points yet (child process)",
+            fmt_s(first["wall"]),
+            fmt_s(first["cpu"]),
+            "< 15 s",
+        ),
+        (
+            "crowd_recompute, replacing the points (child)",
+            fmt_s(second["wall"]),
+            fmt_s(second["cpu"]),
+            "< 15 s",
+        ),
     ]
     print(table(("step", "wall", "CPU (this process)", "target"), rows))
     for name, run in (("no points yet", first), ("replacing", second)):
         parts = ", ".join(f"{k} {v:.2f} s" for k, v in run["phases"].items())
         rest = run["wall"] - sum(run["phases"].values())
         print(f"    phases ({name}): {parts}; rest (lock, building the row lists) {rest:.2f} s")
-        print(f"    CPU ({name}): Python process {run['cpu']:.1f} s + PostgreSQL backend "
-              f"{run['pg_cpu']:.1f} s (they overlap a little during COPY) for {run['wall']:.1f} s wall")
+        print(
+            f"    CPU ({name}): Python process {run['cpu']:.1f} s + PostgreSQL backend "
+            f"{run['pg_cpu']:.1f} s (they overlap a little during COPY) "
+            f"for {run['wall']:.1f} s wall"
+        )
         marks = ", ".join(f"after {k}: {v:.0f}" for k, v in run["rss_after"].items())
-        print(f"    peak RSS ({name}): {run['peak_rss']:.0f} MiB (baseline after django.setup "
-              f"{run['baseline_rss']:.0f} MiB; high-water mark in MiB {marks})   target < 1024 MiB")
+        print(
+            f"    peak RSS ({name}): {run['peak_rss']:.0f} MiB (baseline after django.setup "
+            f"{run['baseline_rss']:.0f} MiB; high-water mark in MiB {marks})   target < 1024 MiB"
+        )
 
     print()
     work_ratio = naive_full / math[True][0]
-    print(f"(c) naive_history on the first {m:,} events: {t_naive.wall:.2f} s "
-          f"(max |difference| from pool_history {diff:.1e}); extrapolated to {n:,} events "
-          f"(∝ Σ active forecasters): {naive_full:,.0f} s ≈ {naive_full / 3600:.1f} h — "
-          f"{work_ratio:,.0f}x the vectorized math, "
-          f"{naive_full / second['wall']:,.0f}x the database-to-database recompute")
-    print(f"\n{rows_total:,} forecast rows in the bench tournament at the end (deleted by the cleanup); "
-          f"total run {time.perf_counter() - started:.0f} s; parent peak RSS {peak_rss_mib():.0f} MiB")
+    print(
+        f"(c) naive_history on the first {m:,} events: {t_naive.wall:.2f} s "
+        f"(max |difference| from pool_history {diff:.1e}); extrapolated to {n:,} events "
+        f"(∝ Σ active forecasters): {naive_full:,.0f} s ≈ {naive_full / 3600:.1f} h — "
+        f"{work_ratio:,.0f}x the vectorized math, "
+        f"{naive_full / second['wall']:,.0f}x the database-to-database recompute"
+    )
+    print(
+        f"\n{rows_total:,} forecast rows in the bench tournament at the end "
+        "(deleted by the cleanup); "
+        f"total run {time.perf_counter() - started:.0f} s; parent peak RSS {peak_rss_mib():.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

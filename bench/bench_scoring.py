@@ -36,14 +36,13 @@ import datetime as dt
 import math
 import sys
 import time
-from itertools import repeat
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import (  # noqa: E402
+from _common import (
     Phases,
     Timer,
     analyze,
@@ -103,7 +102,8 @@ def arrays(question_id: int):
     ev = load_events(question_id)
     ids, codes = np.unique(ev["forecaster"], return_inverse=True)
     points = list(
-        CrowdPoint.objects.filter(question_id=question_id).order_by("seq")
+        CrowdPoint.objects.filter(question_id=question_id)
+        .order_by("seq")
         .values_list("time", "probability", "median", "mean")
     )
     pt = np.array([p[0].timestamp() for p in points])
@@ -120,8 +120,14 @@ def computation(ev, codes, n_f, pt, series, window) -> dict[str, float]:
     out["score_question"] = t.wall
     with Timer() as t:
         for s in series:
-            rules.score_series(pt, s, forecast_times=ev["times"], forecaster=codes,
-                               forecast_probs=ev["probs"], **window)
+            rules.score_series(
+                pt,
+                s,
+                forecast_times=ev["times"],
+                forecaster=codes,
+                forecast_probs=ev["probs"],
+                **window,
+            )
     out["score_series x3"] = t.wall
     out["total"] = out["score_question"] + out["score_series x3"]
     return out
@@ -129,7 +135,7 @@ def computation(ev, codes, n_f, pt, series, window) -> dict[str, float]:
 
 def database_runs(question, first_resolution) -> list[dict]:
     """question_score three times: first scoring, re-resolved NO, back to YES."""
-    from django.db import connection, transaction
+    from django.db import transaction
 
     import scoring.rules as rules_mod
     import scoring.services as services
@@ -145,10 +151,18 @@ def database_runs(question, first_resolution) -> list[dict]:
 
     runs = []
     resolution = first_resolution
-    for label, outcome in (("first scoring", None), ("re-resolved NO", "no"), ("back to YES", "yes")):
+    for label, outcome in (
+        ("first scoring", None),
+        ("re-resolved NO", "no"),
+        ("back to YES", "yes"),
+    ):
         if outcome is not None:
-            resolution = question_resolve(question_id=question.pk, outcome=outcome,
-                                          resolved_at=CLOSE, reason=f"bench: {label}")
+            resolution = question_resolve(
+                question_id=question.pk,
+                outcome=outcome,
+                resolved_at=CLOSE,
+                reason=f"bench: {label}",
+            )
         phases.reset()
         backend = backend_pid()
         pg0 = process_cpu(backend)
@@ -162,9 +176,18 @@ def database_runs(question, first_resolution) -> list[dict]:
         # score_series runs inside _crowd_rows: report the reading part of _crowd_rows alone.
         sec = dict(phases.seconds)
         sec["crowd rows (incl. CrowdPoint read)"] -= sec.get("score_series x3", 0.0)
-        sec["read CrowdPoints, crowd Score objects"] = sec.pop("crowd rows (incl. CrowdPoint read)")
-        runs.append({"label": label, "rows": rows, "wall": wall, "cpu": cpu, "pg_cpu": pg_cpu,
-                     "phases": sec, "outcome": Resolution.objects.get(pk=resolution.pk).outcome})
+        sec["read CrowdPoints, crowd rows"] = sec.pop("crowd rows (incl. CrowdPoint read)")
+        runs.append(
+            {
+                "label": label,
+                "rows": rows,
+                "wall": wall,
+                "cpu": cpu,
+                "pg_cpu": pg_cpu,
+                "phases": sec,
+                "outcome": Resolution.objects.get(pk=resolution.pk).outcome,
+            }
+        )
     return runs
 
 
@@ -199,18 +222,34 @@ def build_leaderboard(n_questions: int, n_forecasters: int, seed: int):
 
     tournament = make_tournament(BOARD_SLUG)
     fids = make_forecasters(BOARD_SLUG, n_forecasters).tolist()
-    questions = Question.objects.bulk_create([
-        Question(tournament=tournament, key=f"q{i:04d}", title=f"Bench question {i}",
-                 open_time=OPEN, close_time=CLOSE, status=Question.Status.RESOLVED)
-        for i in range(n_questions)
-    ])
+    questions = Question.objects.bulk_create(
+        [
+            Question(
+                tournament=tournament,
+                key=f"q{i:04d}",
+                title=f"Bench question {i}",
+                open_time=OPEN,
+                close_time=CLOSE,
+                status=Question.Status.RESOLVED,
+            )
+            for i in range(n_questions)
+        ]
+    )
     rng = np.random.default_rng(seed)
     outcomes = rng.integers(0, 2, n_questions)
-    resolutions = Resolution.objects.bulk_create([
-        Resolution(question=q, version=1, outcome="yes" if o else "no",
-                   state=Resolution.State.FINAL, source=Resolution.Source.IMPORT, resolved_at=CLOSE)
-        for q, o in zip(questions, outcomes.tolist(), strict=True)
-    ])
+    resolutions = Resolution.objects.bulk_create(
+        [
+            Resolution(
+                question=q,
+                version=1,
+                outcome="yes" if o else "no",
+                state=Resolution.State.FINAL,
+                source=Resolution.Source.IMPORT,
+                resolved_at=CLOSE,
+            )
+            for q, o in zip(questions, outcomes.tolist(), strict=True)
+        ]
+    )
     rules = [r.value for r in Rule]
     now = timezone.now()
 
@@ -220,27 +259,64 @@ def build_leaderboard(n_questions: int, n_forecasters: int, seed: int):
             brier = (p - (res.outcome == "yes")) ** 2
             peer = rng.normal(0.0, 40.0, n_forecasters)
             cov = rng.uniform(0.5, 1.0, n_forecasters)
-            values = {"brier": brier, "log": -brier * 3, "baseline": 50 - 100 * brier, "peer": peer,
-                      "spot_brier": brier, "spot_log": -brier * 3, "spot_baseline": 50 - 100 * brier,
-                      "spot_peer": peer}
+            values = {
+                "brier": brier,
+                "log": -brier * 3,
+                "baseline": 50 - 100 * brier,
+                "peer": peer,
+                "spot_brier": brier,
+                "spot_log": -brier * 3,
+                "spot_baseline": 50 - 100 * brier,
+                "spot_peer": peer,
+            }
             cols = {k: v.tolist() for k, v in values.items()}
             pl, cl = p.tolist(), cov.tolist()
             for j, fid in enumerate(fids):
                 for rule in rules:
                     spot = rule.startswith("spot_")
-                    yield (q.pk, res.pk, Subject.FORECASTER, fid, rule, cols[rule][j],
-                           1.0 if spot else cl[j], pl[j] if spot else None, now)
+                    yield (
+                        q.pk,
+                        res.pk,
+                        Subject.FORECASTER,
+                        fid,
+                        rule,
+                        cols[rule][j],
+                        1.0 if spot else cl[j],
+                        pl[j] if spot else None,
+                        now,
+                    )
             for subject in (Subject.CROWD, Subject.MEDIAN, Subject.MEAN):
                 for rule in rules:
                     spot = rule.startswith("spot_")
-                    yield (q.pk, res.pk, subject, None, rule, float(rng.normal(10, 20)), 1.0,
-                           0.5 if spot else None, now)
+                    yield (
+                        q.pk,
+                        res.pk,
+                        subject,
+                        None,
+                        rule,
+                        float(rng.normal(10, 20)),
+                        1.0,
+                        0.5 if spot else None,
+                        now,
+                    )
 
     total = n_questions * (n_forecasters + 3) * len(rules)
     with transaction.atomic():
-        bulk_insert(Score, ("question_id", "resolution_id", "subject", "forecaster_id", "rule",
-                            "score", "coverage", "forecast", "computed_at"),
-                    progress(rows(), total, "leaderboard Score rows"))
+        bulk_insert(
+            Score,
+            (
+                "question_id",
+                "resolution_id",
+                "subject",
+                "forecaster_id",
+                "rule",
+                "score",
+                "coverage",
+                "forecast",
+                "computed_at",
+            ),
+            progress(rows(), total, "leaderboard Score rows"),
+        )
     analyze(Score)
     return tournament, total
 
@@ -261,8 +337,17 @@ def leaderboard_runs(tournament_id: int, repeat_n: int = 3):
             commit = time.perf_counter() - tc
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         sql = sorted(((float(q["time"]), q["sql"]) for q in ctx.captured_queries), reverse=True)
-        runs.append({"wall": wall, "cpu": cpu, "entries": entries, "commit": commit,
-                     "queries": len(sql), "sql_time": sum(s for s, _ in sql), "top": sql[:3]})
+        runs.append(
+            {
+                "wall": wall,
+                "cpu": cpu,
+                "entries": entries,
+                "commit": commit,
+                "queries": len(sql),
+                "sql_time": sum(s for s, _ in sql),
+                "top": sql[:3],
+            }
+        )
     return runs, crowd_rank(tournament_id)
 
 
@@ -285,8 +370,12 @@ def main() -> None:
         with Timer() as t_setup:
             question, resolution = build_question(args.forecasts, args.forecasters, args.seed)
         print(f"setup (question): {t_setup.wall:.1f} s")
-        window = {"open_time": OPEN.timestamp(), "close_time": CLOSE.timestamp(),
-                  "resolved_at": CLOSE.timestamp(), "outcome": 1}
+        window = {
+            "open_time": OPEN.timestamp(),
+            "close_time": CLOSE.timestamp(),
+            "resolved_at": CLOSE.timestamp(),
+            "outcome": 1,
+        }
         ev, codes, n_f, pt, series = arrays(question.pk)
         comp = [computation(ev, codes, n_f, pt, series, window) for _ in range(5)]
         db = database_runs(question, resolution)
@@ -306,41 +395,82 @@ def main() -> None:
 
     print()
     n_events = len(ev["ids"])
-    print(f"1. a resolved question: {n_events:,} forecast events ({int(np.isnan(ev['probs']).sum()):,} "
-          f"withdrawals) from {n_f:,} forecasters, {len(pt):,} crowd history points")
+    print(
+        f"1. a resolved question: {n_events:,} forecast events "
+        f"({int(np.isnan(ev['probs']).sum()):,} withdrawals) from {n_f:,} forecasters, "
+        f"{len(pt):,} crowd history points"
+    )
     rows = []
     for key in ("score_question", "score_series x3", "total"):
         xs = [c[key] for c in comp]
-        rows.append((f"computation: {key}", fmt_s(min(xs)), fmt_s(median(xs)),
-                     "< 2 s" if key == "total" else ""))
+        rows.append(
+            (
+                f"computation: {key}",
+                fmt_s(min(xs)),
+                fmt_s(median(xs)),
+                "< 2 s" if key == "total" else "",
+            )
+        )
     for run in db:
-        rows.append((f"question_score DB→DB, {run['label']} ({run['rows']:,} rows)",
-                     fmt_s(run["wall"]), "", "< 10 s"))
+        rows.append(
+            (
+                f"question_score DB→DB, {run['label']} ({run['rows']:,} rows)",
+                fmt_s(run["wall"]),
+                "",
+                "< 10 s",
+            )
+        )
     print(table(("step", "best / wall", "median of 5", "target"), rows))
     for run in db:
         parts = ", ".join(f"{k} {v:.2f} s" for k, v in run["phases"].items())
         rest = run["wall"] - sum(run["phases"].values())
-        print(f"    {run['label']}: {parts}; rest (lock, delete old version, Score objects) "
-              f"{rest:.2f} s · CPU: Python {run['cpu']:.2f} s, PostgreSQL backend "
-              f"{run['pg_cpu']:.2f} s")
+        print(
+            f"    {run['label']}: {parts}; rest (lock, delete old version, building rows) "
+            f"{rest:.2f} s · CPU: Python {run['cpu']:.2f} s, PostgreSQL backend "
+            f"{run['pg_cpu']:.2f} s"
+        )
     print()
     print("   naive_score_question (instant by instant) vs score_question on sub-questions:")
-    rows = [(f"first {k} forecasters", f"{m:,}", fmt_s(fast), fmt_s(slow), f"{slow / fast:,.0f}x",
-             f"{d:.1e}") for k, m, fast, slow, d in naive]
+    rows = [
+        (
+            f"first {k} forecasters",
+            f"{m:,}",
+            fmt_s(fast),
+            fmt_s(slow),
+            f"{slow / fast:,.0f}x",
+            f"{d:.1e}",
+        )
+        for k, m, fast, slow, d in naive
+    ]
     print(table(("sub-question", "events", "score_question", "naive", "ratio", "max |diff|"), rows))
     (_, m1, _, s1, _), (_, m2, _, s2, _) = naive[-2], naive[-1]
     exponent = math.log(s2 / s1) / math.log(m2 / m1)
     full_naive = s2 * (n_events / m2) ** exponent
     best_total = min(c["total"] for c in comp)
-    print(f"    naive time grows as events^{exponent:.2f} between the last two sub-questions; "
-          f"extrapolated to {n_events:,} events: {full_naive:,.0f} s ≈ {full_naive / 86400:,.1f} days, "
-          f"{full_naive / best_total:,.0f}x the vectorized computation "
-          f"(score_question alone: {full_naive / min(c['score_question'] for c in comp):,.0f}x)")
+    print(
+        f"    naive time grows as events^{exponent:.2f} between the last two sub-questions; "
+        f"extrapolated to {n_events:,} events: {full_naive:,.0f} s "
+        f"≈ {full_naive / 86400:,.1f} days, "
+        f"{full_naive / best_total:,.0f}x the vectorized computation "
+        f"(score_question alone: {full_naive / min(c['score_question'] for c in comp):,.0f}x)"
+    )
     print()
-    print(f"2. leaderboard_rebuild over {args.questions} questions × {args.board_forecasters:,} "
-          f"forecasters ({score_rows:,} Score rows in the tournament):")
-    rows = [(f"run {i + 1}", fmt_s(r["wall"]), fmt_s(r["cpu"]), fmt_s(r["sql_time"]), r["queries"],
-             f"{r['entries']:,}", "< 10 s") for i, r in enumerate(board_runs)]
+    print(
+        f"2. leaderboard_rebuild over {args.questions} questions × {args.board_forecasters:,} "
+        f"forecasters ({score_rows:,} Score rows in the tournament):"
+    )
+    rows = [
+        (
+            f"run {i + 1}",
+            fmt_s(r["wall"]),
+            fmt_s(r["cpu"]),
+            fmt_s(r["sql_time"]),
+            r["queries"],
+            f"{r['entries']:,}",
+            "< 10 s",
+        )
+        for i, r in enumerate(board_runs)
+    ]
     print(table(("run", "wall", "Python CPU", "SQL time", "queries", "entries", "target"), rows))
     for secs, sql in board_runs[-1]["top"]:
         print(f"    {secs:.2f} s  {sql[:160]}")
