@@ -121,7 +121,16 @@ class CrowdState(models.Model):
 class CrowdPoint(models.Model):
     """The crowd forecast after one forecast event; the series is piecewise constant."""
 
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="crowd_points")
+    # Derived rows, rebuilt wholesale under the question lock: no per-row foreign-key checks
+    # (they cost ~8 s at commit for a 1M-point rebuild); Django's collector still cascades
+    # deletes. The unique (question, seq) index serves lookups by question.
+    question = models.ForeignKey(
+        Question,
+        on_delete=models.CASCADE,
+        related_name="crowd_points",
+        db_constraint=False,
+        db_index=False,
+    )
     seq = models.PositiveIntegerField()
     time = models.DateTimeField()
     forecasters = models.PositiveIntegerField()
@@ -129,7 +138,12 @@ class CrowdPoint(models.Model):
     median = models.FloatField(null=True, blank=True)
     mean = models.FloatField(null=True, blank=True)
     forecast = models.OneToOneField(
-        Forecast, null=True, blank=True, on_delete=models.CASCADE, related_name="crowd_point"
+        Forecast,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="crowd_point",
+        db_constraint=False,
     )
 
     class Meta:

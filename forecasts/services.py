@@ -11,7 +11,8 @@ import datetime as dt
 import math
 from typing import Any
 
-from django.db import transaction
+import numpy as np
+from django.db import connection, transaction
 from django.utils import timezone
 
 from config.bulk import bulk_insert
@@ -269,28 +270,70 @@ def _schedule_median_fill(question_id: int) -> None:
     transaction.on_commit(enqueue)
 
 
-def load_events(question_id: int) -> dict[str, Any]:
-    """The question's forecast log as arrays, in event order (time, then id)."""
-    import numpy as np
+# One row of the PostgreSQL binary COPY of a question's log (see _load_events_copy): a field
+# count, then for each field its byte length and its big-endian value.
+_COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("n_id", ">i4"), ("id", ">i8"),
+        ("n_time", ">i4"), ("time", ">f8"),
+        ("n_forecaster", ">i4"), ("forecaster", ">i8"),
+        ("n_probability", ">i4"), ("probability", ">f8"),
+        ("n_accuracy", ">i4"), ("accuracy", ">f8"),
+    ]
+)  # fmt: skip
+_COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
+_COPY_TRAILER = 2  # field count −1
 
+
+def load_events(question_id: int) -> dict[str, Any]:
+    """The question's forecast log as arrays, in event order (time, then id).
+
+    Keys: ids, times (epoch seconds), forecaster, probs (NaN for a withdrawal), accuracy.
+    """
+    if connection.vendor == "postgresql":
+        return _load_events_copy(question_id)
     rows = list(
         Forecast.objects.filter(question_id=question_id)
         .order_by("time", "id")
         .values_list("id", "time", "forecaster_id", "probability", "accuracy")
     )
     n = len(rows)
-    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
-    times = np.fromiter((r[1].timestamp() for r in rows), dtype=np.float64, count=n)
-    forecaster = np.fromiter((r[2] for r in rows), dtype=np.int64, count=n)
-    probs = np.fromiter((np.nan if r[3] is None else r[3] for r in rows), dtype=np.float64, count=n)
-    accuracy = np.fromiter((r[4] for r in rows), dtype=np.float64, count=n)
     return {
-        "ids": ids,
-        "datetimes": [r[1] for r in rows],
-        "times": times,
-        "forecaster": forecaster,
-        "probs": probs,
-        "accuracy": accuracy,
+        "ids": np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        "times": np.fromiter((r[1].timestamp() for r in rows), dtype=np.float64, count=n),
+        "forecaster": np.fromiter((r[2] for r in rows), dtype=np.int64, count=n),
+        "probs": np.fromiter(
+            (np.nan if r[3] is None else r[3] for r in rows), dtype=np.float64, count=n
+        ),
+        "accuracy": np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
+    }
+
+
+def _load_events_copy(question_id: int) -> dict[str, Any]:
+    """PostgreSQL: the log as one binary COPY read straight into numpy (no Python row objects).
+
+    Every field is fixed-width and never NULL (a withdrawal's probability is sent as NaN), so
+    the rows are fixed-size records.
+    """
+    table = Forecast._meta.db_table
+    sql = (
+        f"COPY (SELECT id, extract(epoch FROM time)::float8, forecaster_id, "
+        f"coalesce(probability, 'NaN'::float8), accuracy FROM {table} "
+        f"WHERE question_id = {int(question_id)} ORDER BY time, id) TO STDOUT (FORMAT BINARY)"
+    )
+    buffer = bytearray()
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for chunk in copy:
+            buffer += chunk
+    body = memoryview(buffer)[_COPY_HEADER : len(buffer) - _COPY_TRAILER]
+    rows = np.frombuffer(body, dtype=_COPY_ROW)
+    return {
+        "ids": rows["id"].astype(np.int64),
+        "times": rows["time"].astype(np.float64),
+        "forecaster": rows["forecaster"].astype(np.int64),
+        "probs": rows["probability"].astype(np.float64),
+        "accuracy": rows["accuracy"].astype(np.float64),
     }
 
 
@@ -332,63 +375,120 @@ def crowd_recompute(*, question_id: int) -> int:
         half_life=params["half_life"],
     )
     CrowdPoint.objects.filter(question_id=question_id).delete()
-    columns = (
-        "question_id",
-        "seq",
-        "time",
-        "forecasters",
-        "probability",
-        "median",
-        "mean",
-        "forecast_id",
-    )
-    written = bulk_insert(
-        CrowdPoint,
-        columns,
-        zip(
-            [question_id] * len(ev["ids"]),
-            range(1, len(ev["ids"]) + 1),
-            ev["datetimes"],
-            hist.forecasters.tolist(),
-            _nullable(hist.probability),
-            _nullable(hist.median),
-            _nullable(hist.mean),
-            ev["ids"].tolist(),
-            strict=True,
-        ),
-    )
+    written = _write_points(question_id, ev["ids"], ev["times"], hist)
     _rebuild_state(question, ev, hist, params)
     return written
 
 
+def _write_points(question_id: int, ids: np.ndarray, times: np.ndarray, hist: Any) -> int:
+    """Write one history point per event, at the time of its forecast event."""
+    if connection.vendor != "postgresql":
+        stamps = dict(Forecast.objects.filter(question_id=question_id).values_list("id", "time"))
+        columns = ("question_id", "seq", "time", "forecasters", "probability", "median", "mean",
+                   "forecast_id")  # fmt: skip
+        return bulk_insert(CrowdPoint, columns, zip(
+            [question_id] * len(ids), range(1, len(ids) + 1), [stamps[i] for i in ids.tolist()],
+            hist.forecasters.tolist(), _nullable(hist.probability), _nullable(hist.median),
+            _nullable(hist.mean), ids.tolist(), strict=True,
+        ))  # fmt: skip
+    return _copy_points_binary(question_id, ids, times, hist)
+
+
+_PG_EPOCH = 946_684_800.0  # 2000-01-01 UTC: PostgreSQL's binary timestamps count from here
+_POINT_FIELDS = [  # (column, big-endian type, nullable)
+    ("question_id", ">i8", False),
+    ("seq", ">i4", False),
+    ("time", ">i8", False),
+    ("forecasters", ">i4", False),
+    ("probability", ">f8", True),
+    ("median", ">f8", True),
+    ("mean", ">f8", True),
+    ("forecast_id", ">i8", False),
+]
+
+
+def _copy_points_binary(question_id: int, ids: np.ndarray, times: np.ndarray, hist: Any) -> int:
+    """PostgreSQL: the history as binary COPY records built in numpy — no Python row objects.
+
+    A binary COPY row is a field count, then per field its length and big-endian value, or
+    length −1 for NULL. Rows sharing a NULL pattern have one fixed layout, so each pattern's
+    rows are one structured array; row order in the table does not matter. Times are exact:
+    the log's epoch floats carry whole microseconds to within 0.25 µs, and are rounded back.
+    """
+    n = len(ids)
+    values = {
+        "question_id": np.full(n, question_id, dtype=np.int64),
+        "seq": np.arange(1, n + 1, dtype=np.int64),
+        "time": np.rint((times - _PG_EPOCH) * 1e6).astype(np.int64),
+        "forecasters": hist.forecasters.astype(np.int64),
+        "probability": hist.probability,
+        "median": hist.median,
+        "mean": hist.mean,
+        "forecast_id": ids,
+    }
+    nullable = [name for name, _, null in _POINT_FIELDS if null]
+    pattern = np.zeros(n, dtype=np.int64)
+    for bit, name in enumerate(nullable):
+        pattern |= np.isnan(values[name]).astype(np.int64) << bit
+    table = connection.ops.quote_name(CrowdPoint._meta.db_table)
+    columns = ", ".join(name for name, _, _ in _POINT_FIELDS)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))  # signature, flags, no extension
+        for code in np.unique(pattern).tolist():
+            rows = pattern == code
+            null = {name for bit, name in enumerate(nullable) if code >> bit & 1}
+            layout: list[tuple[str, str]] = [("fields", ">i2")]
+            for name, kind, _ in _POINT_FIELDS:
+                layout.append((f"len_{name}", ">i4"))
+                if name not in null:
+                    layout.append((name, kind))
+            record = np.empty(int(rows.sum()), dtype=np.dtype(layout))
+            record["fields"] = len(_POINT_FIELDS)
+            for name, kind, _ in _POINT_FIELDS:
+                if name in null:
+                    record[f"len_{name}"] = -1
+                else:
+                    record[f"len_{name}"] = np.dtype(kind).itemsize
+                    record[name] = values[name][rows]
+            copy.write(record.tobytes())
+        copy.write(b"\xff\xff")  # trailer: field count −1
+    return n
+
+
 def _rebuild_state(question: Question, ev: dict[str, Any], hist: Any, params: dict) -> None:
     """Running sums from the current forecasts, with t0 at the last event."""
-    latest: dict[int, int] = {}
-    for i, f in enumerate(ev["forecaster"].tolist()):
-        latest[f] = i
-    current = [i for i in latest.values() if not math.isnan(ev["probs"][i])]
     n_events = len(ev["ids"])
+    # Each forecaster's last event; their current forecast unless it was a withdrawal.
+    order = np.arange(n_events)
+    last = np.zeros(0, dtype=np.int64)
+    if n_events:
+        _, first_from_end = np.unique(ev["forecaster"][::-1], return_index=True)
+        last = order[::-1][first_from_end]
+    current = last[~np.isnan(ev["probs"][last])]
     t0 = float(ev["times"][-1]) if n_events else 0.0
-    sum_w = sum_wl = sum_p = 0.0
-    for i in current:
-        p = float(pooling.clip(ev["probs"][i]))
-        w = float(ev["accuracy"][i]) * pooling.recency_factor(
-            float(ev["times"][i]), t0, params["half_life"]
-        )
-        sum_w += w
-        sum_wl += w * float(pooling.logit(p))
-        sum_p += p
+    p = pooling.clip(ev["probs"][current])
+    w = ev["accuracy"][current] * pooling.recency_weights(
+        ev["times"][current], t0, params["half_life"]
+    )
     state, _ = CrowdState.objects.get_or_create(question=question)
-    state.sum_w, state.sum_wl, state.sum_p = sum_w, sum_wl, sum_p
-    state.forecasters = len(current)
+    state.sum_w = float(np.sum(w))
+    state.sum_wl = float(np.sum(w * pooling.logit(p)))
+    state.sum_p = float(np.sum(p))
+    state.forecasters = int(current.size)
     state.t0 = dt.datetime.fromtimestamp(t0, tz=dt.UTC) if n_events else None
     state.events = n_events
-    state.last_time = ev["datetimes"][-1] if n_events else None
+    state.last_time = (
+        Forecast.objects.filter(question=question).order_by("-time", "-id")
+        .values_list("time", flat=True).first()
+    )  # fmt: skip
     state.params = params
-    last = n_events - 1
-    state.probability = _none_if_nan(hist.probability[last]) if n_events else None
-    state.median = _none_if_nan(hist.median[last]) if n_events else None
-    state.mean = _none_if_nan(hist.mean[last]) if n_events else None
+    end = n_events - 1
+    state.probability = _none_if_nan(hist.probability[end]) if n_events else None
+    state.median = _none_if_nan(hist.median[end]) if n_events else None
+    state.mean = _none_if_nan(hist.mean[end]) if n_events else None
     state.updated_at = timezone.now()
     state.save()
 

@@ -183,12 +183,23 @@ def test_backdated_event_triggers_a_consistent_recompute():
     question = QuestionFactory()
     a, b = ForecasterFactory(), ForecasterFactory()
     forecast_submit(
-        question_id=question.pk, forecaster=a, probability=0.3, at=T0 + dt.timedelta(hours=2)
+        question_id=question.pk,
+        forecaster=a,
+        probability=0.3,
+        at=T0 + dt.timedelta(hours=2, microseconds=987_653),
     )
-    forecast_submit(question_id=question.pk, forecaster=b, probability=0.7, at=T0)
+    forecast_submit(
+        question_id=question.pk,
+        forecaster=b,
+        probability=0.7,
+        at=T0 + dt.timedelta(microseconds=123_457),
+    )
     assert [p[0] for p in stored(question)] == [1, 2]
     assert stored(question)[0][1] == pytest.approx(0.7)
     assert_matches_recompute(question)
+    # Rebuilt points keep their events' exact times (to the microsecond).
+    for point in CrowdPoint.objects.filter(question=question).select_related("forecast"):
+        assert point.time == point.forecast.time
 
 
 @pytest.mark.django_db
