@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -84,7 +85,7 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
         rows += _subject_rows(
             Subject.FORECASTER,
             forecaster_id,
-            lambda field, code=code: getattr(scores, field)[code],
+            partial(_field_at, scores, code),
             float(scores.coverage[code]),
             float(held[code]),
         )
@@ -103,6 +104,14 @@ def _held_at_end(ev: dict, codes: np.ndarray, n: int, window: dict) -> np.ndarra
     # Events are in time order: the last write per forecaster wins (a withdrawal writes NaN).
     held[codes[:upto]] = ev["probs"][:upto]
     return held
+
+
+def _field_at(scores: rules.QuestionScores, code: int, field: str) -> float:
+    return float(getattr(scores, field)[code])
+
+
+def _field(scores: rules.SeriesScores, field: str) -> float:
+    return float(getattr(scores, field))
 
 
 def _subject_rows(
@@ -152,7 +161,7 @@ def _crowd_rows(
         rows += _subject_rows(
             subject,
             None,
-            lambda field, s=s: getattr(s, field),
+            partial(_field, s),
             float(s.coverage),
             _series_at_end(times, series, window),
         )
