@@ -14,7 +14,7 @@ from markets.models import AuditRecord, Benchmark, BenchmarkResult, Question, Re
 from markets.services import question_resolve
 from tests.markets.conftest import METR_SAMPLE, milestone_question, sample
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.markets.urls_staff")]
+pytestmark = pytest.mark.django_db
 
 MARCH = dt.datetime(2026, 3, 10, 12, tzinfo=dt.UTC)
 State = Resolution.State
