@@ -253,21 +253,13 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
 MEDIAN_FILL_DELAY = 2.0  # seconds: one fill serves every submission that arrives meanwhile
 
 
-def median_fill_key(question_id: int) -> str:
-    return f"crowd:median-fill-pending:{question_id}"
-
-
 def _schedule_median_fill(question_id: int) -> None:
-    """Debounced: at most one pending fill per question (cache.add is atomic)."""
-    from django.core.cache import cache
-
+    from config.celery import enqueue_debounced
     from forecasts.tasks import crowd_fill_medians_task
 
-    def enqueue() -> None:
-        if cache.add(median_fill_key(question_id), 1, timeout=300):
-            crowd_fill_medians_task.apply_async((question_id,), countdown=MEDIAN_FILL_DELAY)
-
-    transaction.on_commit(enqueue)
+    transaction.on_commit(
+        lambda: enqueue_debounced(crowd_fill_medians_task, question_id, delay=MEDIAN_FILL_DELAY)
+    )
 
 
 # One row of the PostgreSQL binary COPY of a question's log (see _load_events_copy): a field

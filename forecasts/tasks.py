@@ -5,12 +5,10 @@ from config.celery import DB_TASK
 
 @shared_task(**DB_TASK, time_limit=600, soft_time_limit=540)
 def crowd_fill_medians_task(question_id: int) -> None:
-    from django.core.cache import cache
+    from config.celery import release_debounced
+    from forecasts.services import crowd_fill_medians
 
-    from forecasts.services import crowd_fill_medians, median_fill_key
-
-    # Clear the marker first: a submission committed while we run schedules the next fill.
-    cache.delete(median_fill_key(question_id))
+    release_debounced(crowd_fill_medians_task, question_id)
     crowd_fill_medians(question_id=question_id)
 
 

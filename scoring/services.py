@@ -174,7 +174,11 @@ def _series_at_end(times: np.ndarray, series: np.ndarray, window: dict) -> float
     return float(series[k]) if k >= 0 else math.nan
 
 
+LEADERBOARD_DELAY = 5.0  # seconds: an import that resolves 50 questions rebuilds once
+
+
 def _after_scoring(tournament_id: int) -> None:
+    from config.celery import enqueue_debounced
     from scoring.tasks import leaderboard_rebuild_task
 
-    leaderboard_rebuild_task.delay(tournament_id)
+    enqueue_debounced(leaderboard_rebuild_task, tournament_id, delay=LEADERBOARD_DELAY)

@@ -40,3 +40,18 @@ def celery_eager():
     app.conf.task_always_eager = True
     yield app
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def empty_cache(settings):
+    """A fresh in-memory cache per test: debounce markers and throttle counters live there.
+
+    Not the Redis of REDIS_URL: clearing that would flush the broker's queue too. Tests with a
+    real worker run it in its own process, against Redis.
+    """
+    from django.core.cache import cache
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    cache.clear()
+    yield
+    cache.clear()
