@@ -91,9 +91,12 @@ def track_record(
 
 
 def accuracy_factor(*, forecaster_id: int, tournament_id: int | None = None) -> float:
-    """The track-record weight a_i of a forecaster, from their resolved peer scores."""
-    row = Score.objects.filter(forecaster_id=forecaster_id, rule=Rule.PEER, score__isnull=False)
-    agg = row.aggregate(mean=Avg("score"), n=Count("id"))
+    """The track-record weight a_i of a forecaster, from their resolved peer scores (in the
+    given tournament only, when one is given)."""
+    rows = Score.objects.filter(forecaster_id=forecaster_id, rule=Rule.PEER, score__isnull=False)
+    if tournament_id is not None:
+        rows = rows.filter(question__tournament_id=tournament_id)
+    agg = rows.aggregate(mean=Avg("score"), n=Count("id"))
     n = agg["n"] or 0
     if n == 0:
         return 1.0

@@ -16,7 +16,7 @@ from scoring.leaderboard import leaderboard_rebuild
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 from scoring.services import question_score
 from scoring.track_record import accuracy_factor, track_record
-from tests.factories import ForecasterFactory, QuestionFactory
+from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactory
 
 UTC = dt.UTC
 OPEN = dt.datetime(2030, 1, 1, tzinfo=UTC)
@@ -195,3 +195,14 @@ def test_concurrent_scoring_in_two_workers_leaves_one_set():
         t.join()
     assert not errors
     assert Score.objects.filter(question=question).count() == 3 * 8 + 3 * 8
+
+
+@pytest.mark.django_db
+def test_accuracy_factor_counts_only_the_given_tournament():
+    question, people = make_question()
+    resolution = resolve(question, "yes")
+    question_score(question_id=question.pk, resolution_id=resolution.pk)
+    other = TournamentFactory()
+    best = people[0].pk
+    assert accuracy_factor(forecaster_id=best, tournament_id=question.tournament_id) > 1.0
+    assert accuracy_factor(forecaster_id=best, tournament_id=other.pk) == 1.0
