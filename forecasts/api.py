@@ -243,9 +243,6 @@ class _ExportView(ApiViewMixin, APIView):
             ) from None
         return fmt, as_of
 
-    def plan(self, request: Request, **kwargs: Any) -> exports.CrowdExport:
-        raise NotImplementedError
-
     def stream(self, export: exports.CrowdExport, name: str) -> StreamingHttpResponse:
         exports.fill_pending_medians(export)
         response = StreamingHttpResponse(

@@ -13,7 +13,7 @@ from django.db.models import Avg, Count, Sum
 from django.utils import timezone
 
 from config.bulk import bulk_insert
-from markets.models import Question, Tournament
+from markets.models import Tournament
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 
 COLUMNS = (
@@ -113,11 +113,3 @@ def crowd_rank(tournament_id: int, subject: str = Subject.CROWD) -> tuple[int, i
     ranked = LeaderboardEntry.objects.filter(tournament_id=tournament_id, rank__isnull=False)
     better = ranked.filter(total_peer__gt=crowd.total_peer).count()
     return better + 1, ranked.count()
-
-
-def questions_scored(tournament_id: int) -> int:
-    return (
-        Question.objects.filter(tournament_id=tournament_id, scores__rule=Rule.PEER)
-        .distinct()
-        .count()
-    )

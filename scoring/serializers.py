@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from forecasts.pseudonyms import pseudonym
-from scoring.models import LeaderboardEntry, Rule, Score, Subject
+from scoring.models import LeaderboardEntry, Score
 
 
 def subject_label(subject: str, forecaster: Any) -> str:
@@ -109,7 +109,3 @@ class CalibrationSerializer(serializers.Serializer):
     held_at = serializers.CharField(help_text="Which forecast of a question counts.")
     bins = CalibrationBinSerializer(many=True)
     decomposition = BrierDecompositionSerializer(allow_null=True)
-
-
-RULES = Rule.values
-SUBJECTS = Subject.values

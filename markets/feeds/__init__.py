@@ -28,9 +28,6 @@ from .posttrainbench import (
     PostTrainBenchFeed,
     posttrainbench_instruct_baseline,
 )
-from .posttrainbench import (
-    load_factors as load_posttrainbench_factors,
-)
 from .swebench import SweBenchFeed
 
 __all__ = [
@@ -46,7 +43,6 @@ __all__ = [
     "ParsedResult",
     "PostTrainBenchFeed",
     "SweBenchFeed",
-    "load_posttrainbench_factors",
     "parse_feed",
     "posttrainbench_instruct_baseline",
 ]

@@ -14,7 +14,6 @@ instruct baseline" questions by itself. Use :func:`posttrainbench_instruct_basel
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -55,21 +54,6 @@ def validate_factors(factors: Mapping[str, float]) -> dict[str, float]:
     if not clean or sum(clean.values()) <= 0:
         raise ValueError("PostTrainBench factors must contain a positive weight")
     return clean
-
-
-def load_factors(raw: bytes) -> dict[str, float]:
-    """Weights from a ``factors.json`` file (benchmark name → weight)."""
-    text = decode_text(raw, feed="posttrainbench factors")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FeedParseError(f"posttrainbench factors: invalid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise FeedParseError("posttrainbench factors: expected a JSON object of weights")
-    try:
-        return validate_factors(document)
-    except ValueError as exc:
-        raise FeedParseError(f"posttrainbench factors: {exc}") from None
 
 
 class PostTrainBenchFeed:
