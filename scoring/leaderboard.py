@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 from django.db import transaction
-from django.db.models import Avg, Count, Sum
+from django.db.models import Avg, Count, Q, Sum
 from django.utils import timezone
 
 from config.bulk import bulk_insert
@@ -103,6 +103,19 @@ def leaderboard_rebuild(*, tournament_id: int) -> int:
     return len(entries)
 
 
+def would_rank(tournament_id: int, reference: list[LeaderboardEntry]) -> tuple[dict[str, int], int]:
+    """Where each reference row (crowd, median, mean) would stand among the ranked forecasters
+    by total peer score, and how many are ranked — one query for all of them."""
+    counts = LeaderboardEntry.objects.filter(
+        tournament_id=tournament_id, rank__isnull=False
+    ).aggregate(
+        ranked=Count("pk"),
+        **{e.subject: Count("pk", filter=Q(total_peer__gt=e.total_peer)) for e in reference},
+    )
+    ranked = counts.pop("ranked")
+    return {subject: better + 1 for subject, better in counts.items()}, ranked
+
+
 def crowd_rank(tournament_id: int, subject: str = Subject.CROWD) -> tuple[int, int] | None:
     """Where the crowd would rank by total peer score among eligible forecasters: (rank, of)."""
     crowd = LeaderboardEntry.objects.filter(
@@ -110,6 +123,5 @@ def crowd_rank(tournament_id: int, subject: str = Subject.CROWD) -> tuple[int, i
     ).first()
     if crowd is None:
         return None
-    ranked = LeaderboardEntry.objects.filter(tournament_id=tournament_id, rank__isnull=False)
-    better = ranked.filter(total_peer__gt=crowd.total_peer).count()
-    return better + 1, ranked.count()
+    ranks, ranked = would_rank(tournament_id, [crowd])
+    return ranks[subject], ranked

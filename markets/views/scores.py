@@ -18,6 +18,7 @@ from forecasts.models import CrowdPoint, Forecast, Forecaster
 from markets import charts
 from markets.models import Question, Resolution, Tournament
 from scoring.calibration import brier_decomposition, calibration_bins
+from scoring.leaderboard import would_rank
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 
 LEADERBOARD_PAGE = 100
@@ -31,21 +32,16 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
         "forecaster__user"
     )
     reference = list(entries.filter(forecaster__isnull=True).order_by("subject"))
-    ranked = entries.filter(rank__isnull=False)
-    n_ranked = ranked.count()
+    ranks, n_ranked = would_rank(tournament.pk, reference)
     for entry in reference:
-        # Where the crowd would stand among the ranked forecasters, by total peer score.
-        entry.would_rank = ranked.filter(total_peer__gt=entry.total_peer).count() + 1
+        entry.would_rank = ranks[entry.subject]
     people = entries.filter(forecaster__isnull=False).order_by(
         F("rank").asc(nulls_last=True), "-total_peer", "forecaster_id"
     )
     page = Paginator(people, LEADERBOARD_PAGE).get_page(request.GET.get("page"))
     mine = None
     if request.user.is_authenticated:
-        mine = next(
-            (e for e in people.filter(forecaster__user=request.user)),
-            None,
-        )
+        mine = people.filter(forecaster__user=request.user).first()
     computed_at = max((e.computed_at for e in [*reference, *page.object_list]), default=None)
     return render(
         request,
@@ -58,7 +54,12 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
             "mine_on_page": mine is not None and mine in page.object_list,
             "computed_at": computed_at,
             "n_ranked": n_ranked,
-            "n_resolved": tournament.questions.filter(status=Question.Status.RESOLVED).count(),
+            # Only the empty-board message uses it.
+            "n_resolved": (
+                tournament.questions.filter(status=Question.Status.RESOLVED).count()
+                if not reference and not page.object_list
+                else 0
+            ),
         },
     )
 

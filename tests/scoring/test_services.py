@@ -201,3 +201,17 @@ def test_accuracy_factor_counts_only_the_given_tournament():
     best = people[0].pk
     assert accuracy_factor(forecaster_id=best, tournament_id=question.tournament_id) > 1.0
     assert accuracy_factor(forecaster_id=best, tournament_id=other.pk) == 1.0
+
+
+@pytest.mark.django_db
+def test_crowd_rank_is_where_the_crowd_would_stand():
+    from scoring.leaderboard import crowd_rank
+
+    question, _ = make_question()
+    resolution = resolve(question, "yes")
+    question_score(question_id=question.pk, resolution_id=resolution.pk)
+    leaderboard_rebuild(tournament_id=question.tournament_id)
+    crowd = LeaderboardEntry.objects.get(subject=Subject.CROWD)
+    ranked = LeaderboardEntry.objects.filter(rank__isnull=False)
+    better = sum(1 for e in ranked if e.total_peer > crowd.total_peer)
+    assert crowd_rank(question.tournament_id) == (better + 1, ranked.count())
