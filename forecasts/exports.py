@@ -540,10 +540,9 @@ def iter_events(export: CrowdExport) -> Iterator[tuple[str, str, str, str, str]]
     canonical JSON line (module doc); events of one question at the same instant are ordered by
     the line.
     """
-    names = PseudonymCache()
+    named = _names(export)
     for qid, key in export.questions:
         k = json.dumps(key)
-        named = _names(qid, names)
         group: list[tuple[str, str, str, str, str]] = []
         group_time = None
         for ts, fid, p in _events(qid, export.as_of):
@@ -555,9 +554,13 @@ def iter_events(export: CrowdExport) -> Iterator[tuple[str, str, str, str, str]]
         yield from _sorted_group(group)
 
 
-def _names(question_id: int, names: PseudonymCache) -> dict[int, tuple[str, str]]:
-    """Export name and its JSON form of every forecaster with an event on the question."""
-    ids = Forecast.objects.filter(question_id=question_id).values("forecaster_id")
+def _names(export: CrowdExport) -> dict[int, tuple[str, str]]:
+    """Export name and its JSON form of every forecaster with an event in the export: one query
+    for all its questions (a forecaster in many questions is named once)."""
+    names = PseudonymCache()
+    ids = Forecast.objects.filter(question_id__in=[qid for qid, _ in export.questions]).values(
+        "forecaster_id"
+    )
     return {
         fid: (name := names(fid, imported_key=fkey, source=source), json.dumps(name))
         for fid, source, fkey in Forecaster.objects.filter(id__in=ids).values_list(
@@ -579,9 +582,8 @@ def input_digest(export: CrowdExport) -> tuple[str, int]:
     h = hashlib.sha256()
     count = 0
     if connection.vendor == "postgresql":
-        names = PseudonymCache()
+        named = {fid: js for fid, (_, js) in _names(export).items()}
         for qid, key in export.questions:
-            named = {fid: js for fid, (_, js) in _names(qid, names).items()}
             for block, n in _pg_event_lines(qid, json.dumps(key), named, export.as_of):
                 h.update(block)
                 count += n
