@@ -92,6 +92,10 @@ class AuditInline(admin.TabularInline):
     fields = ["at", "action", "who", "reason", "resolution"]
     readonly_fields = fields
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        # "who" reads the actor and the row shows its resolution: join them, not per row.
+        return super().get_queryset(request).select_related("actor", "resolution")
+
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
@@ -274,6 +278,7 @@ class ResolutionAdmin(ResolvePermissionMixin, admin.ModelAdmin):
 @admin.register(AuditRecord)
 class AuditRecordAdmin(admin.ModelAdmin):
     list_display = ["at", "question", "action", "who", "reason"]
+    list_select_related = ["question", "actor"]
     list_filter = ["action"]
     search_fields = ["question__title", "reason"]
 

@@ -97,7 +97,11 @@ def qualifying_since(question: Question, result: BenchmarkResult) -> dt.datetime
 
 
 def result_qualifies(question: Question, result: BenchmarkResult) -> bool:
-    since = qualifying_since(question, result)
+    return _qualifies(question, result, qualifying_since(question, result))
+
+
+def _qualifies(question: Question, result: BenchmarkResult, since: dt.datetime | None) -> bool:
+    """The deadline test, given ``qualifying_since`` (which walks the revisions: compute once)."""
     if since is None:
         return False
     assert question.deadline is not None
@@ -131,10 +135,9 @@ def milestone_verdict(
     )
     best: tuple[tuple[Any, ...], BenchmarkResult, dt.datetime] | None = None
     for result in candidates:
-        if not result_qualifies(question, result):
-            continue
         since = qualifying_since(question, result)
-        assert since is not None
+        if since is None or not _qualifies(question, result, since):
+            continue
         # The earliest achievement is the evidence; ties broken deterministically.
         key = (result.achieved_on or since.date(), since, result.pk)
         if best is None or key < best[0]:
@@ -570,12 +573,10 @@ def resolution_finalize(*, resolution_id: int, now: dt.datetime | None = None) -
     if proposal.finalizes_at > now:
         return None
     if proposal.source == Resolution.Source.RULE and question.has_milestone:
-        # A revision may have arrived while the evaluation task was lost: check again first.
-        verdict = milestone_verdict(question, now=now, exclude=_rejected_evidence(question))
-        why = _challenge(question, proposal, verdict)
-        if why is not None:
-            _withdraw(question, proposal, why, now)
-            question_evaluate_milestone(question_id=question.pk, now=now, trigger="finalize")
+        # A revision may have arrived while the evaluation task was lost: evaluate again first.
+        # The rule keeps the proposal if its evidence holds, or withdraws (and re-proposes).
+        standing = question_evaluate_milestone(question_id=question.pk, now=now, trigger="finalize")
+        if standing is None or standing.pk != proposal.pk:
             return None
     return _make_final(
         question,
