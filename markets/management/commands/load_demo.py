@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from forecasts.importer import ImportFailed, import_forecasts
 from forecasts.models import Forecast
+from forecasts.pooling import logit, sigmoid
 from forecasts.services import forecast_submit, forecaster_for_user
 from markets.milestones import question_evaluate_milestone, resolution_confirm
 from markets.models import (
@@ -299,8 +300,8 @@ class Command(BaseCommand):
                 bias = rng.gauss(0, 0.8)
                 for k in range(rng.randint(1, 4)):
                     t = spec["open"] + dt.timedelta(seconds=span * (k + rng.random()) / 4.5)
-                    logit = _logit(spec["anchor"]) + bias + rng.gauss(0, 0.4) + 0.25 * k
-                    p = round(min(max(1 / (1 + pow(2.718281828, -logit)), 0.01), 0.99), 2)
+                    z = logit(spec["anchor"]) + bias + rng.gauss(0, 0.4) + 0.25 * k
+                    p = round(min(max(sigmoid(z), 0.01), 0.99), 2)
                     events.append((t, q.pk, forecaster, p))
         events.sort(key=lambda e: e[0])
         for t, qid, forecaster, p in tqdm(
@@ -351,9 +352,3 @@ class Command(BaseCommand):
             f"ACX 2023: {report.forecasts_created} forecasts imported "
             f"({report.forecasts_existing} already there)."
         )
-
-
-def _logit(p: float) -> float:
-    import math
-
-    return math.log(p) - math.log1p(-p)
