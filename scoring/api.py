@@ -7,7 +7,8 @@ import io
 import math
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Least
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -111,50 +112,55 @@ CALIBRATION_SUBJECTS = ("crowd", "median", "mean", "forecasters", "me")
 HELD_AT = "the forecast held at the scheduled close, or at resolution when that came first"
 
 
-def _resolved(tournament: Tournament) -> list[tuple[Question, int, Any]]:
-    """(question, outcome 0/1, cutoff) of the tournament's questions resolved YES or NO."""
-    out = []
-    finals = Resolution.objects.filter(
-        question__tournament=tournament,
-        state=Resolution.State.FINAL,
-        outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
-    ).select_related("question")
-    for r in finals.order_by("question__key"):
-        cutoff = min(r.question.close_time, r.resolved_at)
-        out.append((r.question, 1 if r.outcome == Resolution.Outcome.YES else 0, cutoff))
-    return out
+CROWD_FIELDS = {"crowd": "probability", "median": "median", "mean": "mean"}
+
+
+def _finals(tournament: Tournament) -> QuerySet[Resolution]:
+    """Final YES/NO resolutions of the tournament, by question key, with each one's cutoff."""
+    return (
+        Resolution.objects.filter(
+            question__tournament=tournament,
+            state=Resolution.State.FINAL,
+            outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
+        )
+        .annotate(cutoff=Least("question__close_time", "resolved_at"))
+        .order_by("question__key")
+    )
 
 
 def calibration_inputs(
     tournament: Tournament, subject: str, user: Any
 ) -> tuple[list[float], list[int], int]:
-    """Probabilities, outcomes and the number of questions they come from."""
+    """Probabilities, outcomes and the number of questions they come from (two queries)."""
+    finals = _finals(tournament)
+    held: list[tuple[int, list[float]]] = []  # (outcome, forecasts held at the cutoff)
+    if subject in CROWD_FIELDS:
+        point = CrowdPoint.objects.filter(
+            question=OuterRef("question_id"), time__lte=OuterRef("cutoff")
+        ).order_by("-seq")
+        for r in finals.annotate(held=Subquery(point.values(CROWD_FIELDS[subject])[:1])):
+            held.append((r.outcome_value, [] if r.held is None else [r.held]))
+    else:
+        rows = list(finals.values_list("question_id", "cutoff", "outcome"))
+        events = Forecast.objects.filter(question_id__in=[q for q, _, _ in rows])
+        if subject == "me":
+            events = events.filter(forecaster__user=user)
+        latest: dict[int, dict[int, float | None]] = {q: {} for q, _, _ in rows}
+        cutoffs = {q: cutoff for q, cutoff, _ in rows}
+        for qid, fid, time, p in events.order_by("question_id", "time", "id").values_list(
+            "question_id", "forecaster_id", "time", "probability"
+        ):
+            if time <= cutoffs[qid]:
+                latest[qid][fid] = p  # a withdrawal writes None
+        for qid, _, outcome in rows:
+            value = 1 if outcome == Resolution.Outcome.YES else 0
+            held.append((value, [p for p in latest[qid].values() if p is not None]))
     probs: list[float] = []
     outcomes: list[int] = []
-    questions = 0
-    for question, outcome, cutoff in _resolved(tournament):
-        if subject in ("crowd", "median", "mean"):
-            field = {"crowd": "probability", "median": "median", "mean": "mean"}[subject]
-            point = (
-                CrowdPoint.objects.filter(question=question, time__lte=cutoff)
-                .order_by("-seq")
-                .values_list(field, flat=True)
-                .first()
-            )
-            held = [] if point is None else [point]
-        else:
-            events = Forecast.objects.filter(question=question, time__lte=cutoff)
-            if subject == "me":
-                events = events.filter(forecaster__user=user)
-            latest: dict[int, float | None] = {}
-            for fid, p in events.order_by("time", "id").values_list("forecaster_id", "probability"):
-                latest[fid] = p
-            held = [p for p in latest.values() if p is not None]
-        if held:
-            questions += 1
-        probs.extend(held)
-        outcomes.extend([outcome] * len(held))
-    return probs, outcomes, questions
+    for outcome, forecasts in held:
+        probs.extend(forecasts)
+        outcomes.extend([outcome] * len(forecasts))
+    return probs, outcomes, sum(1 for _, forecasts in held if forecasts)
 
 
 def _finite_or_none(x: float) -> float | None:

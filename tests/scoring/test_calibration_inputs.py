@@ -1,0 +1,37 @@
+"""The forecasts a calibration counts: those held at the cutoff (close, or earlier resolution)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from forecasts.services import forecast_submit, forecast_withdraw
+from markets.services import question_resolve
+from scoring.api import calibration_inputs
+from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactory
+
+pytestmark = pytest.mark.django_db
+UTC = dt.UTC
+T = dt.datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_held_forecasts_at_the_cutoff_per_subject():
+    tournament = TournamentFactory()
+    q = QuestionFactory(tournament=tournament, key="b")
+    other = QuestionFactory(tournament=tournament, key="a")  # resolved NO, nobody forecast
+    a, b, c = ForecasterFactory(), ForecasterFactory(), ForecasterFactory()
+    forecast_submit(question_id=q.pk, forecaster=a, probability=0.6, at=T)
+    forecast_submit(question_id=q.pk, forecaster=a, probability=0.8, at=T + dt.timedelta(hours=1))
+    forecast_submit(question_id=q.pk, forecaster=b, probability=0.3, at=T)
+    forecast_withdraw(question_id=q.pk, forecaster=b, at=T + dt.timedelta(hours=2))
+    forecast_submit(question_id=q.pk, forecaster=c, probability=0.9, at=T + dt.timedelta(hours=5))
+    # The truth was known at hour 4: c's later forecast is not held at the cutoff.
+    question_resolve(question_id=q.pk, outcome="yes", resolved_at=T + dt.timedelta(hours=4))
+    question_resolve(question_id=other.pk, outcome="no", resolved_at=T)
+
+    assert calibration_inputs(tournament, "forecasters", None) == ([0.8], [1], 1)
+    assert calibration_inputs(tournament, "me", a.user) == ([0.8], [1], 1)
+    assert calibration_inputs(tournament, "me", b.user) == ([], [], 0)
+    probs, outcomes, questions = calibration_inputs(tournament, "crowd", None)
+    assert probs == [pytest.approx(0.8)] and outcomes == [1] and questions == 1
