@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
@@ -54,9 +55,21 @@ def home(request: HttpRequest) -> HttpResponse:
         .order_by("-n_open", "-created_at")
     )
     base = filter_questions(list_queryset(request.user), current, now)
+    # The first questions of every tournament in one query: number them within each
+    # tournament in the list's own order, keep one more than shown to know if there are more.
+    ordering = [
+        F(name[1:]).desc() if name.startswith("-") else F(name).asc()
+        for name in (base.query.order_by or Question._meta.ordering)
+    ]
+    numbered = base.annotate(
+        place=Window(RowNumber(), partition_by=F("tournament_id"), order_by=ordering)
+    ).filter(place__lte=HOME_PER_TOURNAMENT + 1)
+    by_tournament: dict[int, list[Question]] = {}
+    for question in numbered:
+        by_tournament.setdefault(question.tournament_id, []).append(question)
     picked: list[tuple[Tournament, list[Question], bool]] = []
     for tournament in tournaments:
-        questions = list(base.filter(tournament=tournament)[: HOME_PER_TOURNAMENT + 1])
+        questions = sorted(by_tournament.get(tournament.pk, []), key=lambda q: q.place)
         picked.append(
             (tournament, questions[:HOME_PER_TOURNAMENT], len(questions) > HOME_PER_TOURNAMENT)
         )

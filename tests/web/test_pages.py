@@ -462,3 +462,16 @@ def test_question_page_query_count(site, django_assert_max_num_queries):
 def test_crowd_scores_unaffected_subject_labels():
     # The leaderboard's reference rows use the model's own labels.
     assert Subject.CROWD.label == "Crowd (log pool)"
+
+
+def test_home_query_count_does_not_grow_with_tournaments(django_assert_max_num_queries):
+    from tests.factories import QuestionFactory, TournamentFactory
+
+    for i in range(6):
+        QuestionFactory.create_batch(2, tournament=TournamentFactory(slug=f"many-{i}"))
+    client = Client()
+    client.get(reverse("home"))  # warm caches (content types, sessions)
+    with django_assert_max_num_queries(6):
+        response = client.get(reverse("home"))
+    assert response.status_code == 200
+    assert text(response).count("Many ") >= 6
