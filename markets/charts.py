@@ -21,6 +21,8 @@ from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
 
+from scoring.calibration import CalibrationBin
+
 MAX_POINTS = 500
 
 Point = tuple[dt.datetime, float | None]
@@ -515,17 +517,6 @@ def benchmark_chart(
 # --- calibration ------------------------------------------------------------------------------
 
 
-@dataclass
-class CalibrationBin:
-    lo: float
-    hi: float
-    count: int
-    mean_forecast: float | None
-    observed: float | None
-    wilson_lo: float | None
-    wilson_hi: float | None
-
-
 def _pct_range(lo: float, hi: float, decimals: int) -> str:
     return f"{lo * 100:.{decimals}f} to {hi * 100:.{decimals}f}%"
 
@@ -550,24 +541,24 @@ def calibration_chart(bins: Sequence[CalibrationBin], *, uid: str = "calib") -> 
         f'<text class="axis-label" transform="translate(12 {_n(mid_y)}) rotate(-90)" '
         f'text-anchor="middle">observed frequency</text>'
     )
-    filled = [b for b in bins if b.count and b.observed is not None]
+    # Empty bins carry NaN means; the scoring module's bins are drawn as they are.
+    filled = [b for b in bins if b.count]
     max_count = max((b.count for b in filled), default=1)
     for b in filled:
-        assert b.observed is not None
-        xf = b.mean_forecast if b.mean_forecast is not None else (b.lo + b.hi) / 2
+        xf = b.mean_forecast
         x = xs(xf)
         tip = (
-            f"{_pct_range(b.lo, b.hi, 0)}: {b.count} forecasts, mean {xf * 100:.1f}%, "
-            f"observed {b.observed * 100:.1f}%"
+            f"{_pct_range(b.lower, b.upper, 0)}: {b.count} forecasts, mean {xf * 100:.1f}%, "
+            f"observed {b.observed_frequency * 100:.1f}% "
+            f"(95% interval {_pct_range(b.wilson_low, b.wilson_high, 1)})"
         )
-        if b.wilson_lo is not None and b.wilson_hi is not None:
-            tip += f" (95% interval {_pct_range(b.wilson_lo, b.wilson_hi, 1)})"
-            body.append(_line("interval", x, ys(b.wilson_lo), x, ys(b.wilson_hi)))
-            for w in (b.wilson_lo, b.wilson_hi):
-                body.append(_line("interval", x - 4, ys(w), x + 4, ys(w)))
+        body.append(_line("interval", x, ys(b.wilson_low), x, ys(b.wilson_high)))
+        for w in (b.wilson_low, b.wilson_high):
+            body.append(_line("interval", x - 4, ys(w), x + 4, ys(w)))
         r = 3 + 5 * math.sqrt(b.count / max_count)
         body.append(
-            f'<circle class="dot calib" cx="{_n(x)}" cy="{_n(ys(b.observed))}" r="{_n(r)}">'
+            f'<circle class="dot calib" cx="{_n(x)}" cy="{_n(ys(b.observed_frequency))}" '
+            f'r="{_n(r)}">'
             f"<title>{escape(tip)}</title></circle>"
         )
     if not filled:

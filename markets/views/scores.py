@@ -178,12 +178,14 @@ def _calibration(rows: list[QuestionScore]) -> dict[str, Any]:
     pairs = [(r.forecast, r.outcome) for r in rows if r.forecast is not None]
     probs = [p for p, _ in pairs]
     outcomes = [o for _, o in pairs]
-    bins = calibration_bins_for(probs, outcomes)
+    bins = calibration_bins(probs, outcomes, CALIBRATION_BINS)
     return {
         "n": len(pairs),
         "bins": [b for b in bins if b.count],
         "chart": charts.calibration_chart(bins),
-        "decomposition": decomposition_for(probs, outcomes) if pairs else None,
+        "decomposition": (
+            brier_decomposition(probs, outcomes, CALIBRATION_BINS) if pairs else None
+        ),
     }
 
 
@@ -270,35 +272,3 @@ def my_track_record(request: HttpRequest) -> HttpResponse:
 
 
 # --- calibration ------------------------------------------------------------------------------
-
-
-def _finite(v: float) -> float | None:
-    return None if v is None or math.isnan(v) else float(v)
-
-
-def calibration_bins_for(probs: list[float], outcomes: list[int]) -> list[charts.CalibrationBin]:
-    return [
-        charts.CalibrationBin(
-            lo=b.lower,
-            hi=b.upper,
-            count=b.count,
-            mean_forecast=_finite(b.mean_forecast),
-            observed=_finite(b.observed_frequency),
-            wilson_lo=b.wilson_low if b.count else None,
-            wilson_hi=b.wilson_high if b.count else None,
-        )
-        for b in calibration_bins(probs, outcomes, CALIBRATION_BINS)
-    ]
-
-
-def decomposition_for(probs: list[float], outcomes: list[int]) -> dict[str, float]:
-    d = brier_decomposition(probs, outcomes, CALIBRATION_BINS)
-    return {
-        "brier": d.bs,
-        "reliability": d.rel,
-        "resolution": d.res,
-        "uncertainty": d.unc,
-        "wbv": d.wbv,
-        "wbc": d.wbc,
-        "murphy": d.murphy,
-    }

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 import xml.etree.ElementTree as ET
 
 from markets import charts
+from scoring.calibration import CalibrationBin
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 1, 1, tzinfo=UTC)
@@ -141,9 +143,9 @@ def test_frontier_keeps_each_new_best():
 
 def test_calibration_chart_draws_points_and_intervals():
     bins = [
-        charts.CalibrationBin(0.0, 0.1, 0, None, None, None, None),
-        charts.CalibrationBin(0.2, 0.3, 10, 0.25, 0.3, 0.1, 0.6),
-        charts.CalibrationBin(0.8, 0.9, 4, 0.85, 1.0, 0.5, 1.0),
+        CalibrationBin(0.0, 0.1, 0, math.nan, math.nan, 0.0, 1.0),
+        CalibrationBin(0.2, 0.3, 10, 0.25, 0.3, 0.1, 0.6),
+        CalibrationBin(0.8, 0.9, 4, 0.85, 1.0, 0.5, 1.0),
     ]
     svg = str(charts.calibration_chart(bins))
     parse(svg)

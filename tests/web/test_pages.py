@@ -306,6 +306,8 @@ def test_track_record_shows_scores_calibration_and_decomposition(site):
     assert "0.490" in body and "\u221269.3" in body
     assert "Calibration" in body and 'class="dot calib"' in body and 'class="interval"' in body
     assert "Reliability" in body and "Resolution" in body and "Uncertainty" in body
+    # One forecast of 30% on a YES: Brier = REL = REL − RES + UNC = 0.49 (shown to 4 places).
+    assert body.count("0.4900") >= 3
     assert "30%" in body  # the forecast in force at resolution
     assert "crowd on the same questions: 0.245" in body
 
