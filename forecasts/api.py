@@ -268,7 +268,8 @@ def _include_revealed(request: Request) -> Any:
     )
 
     def include(question: Question) -> bool:
-        state = CrowdState.objects.filter(question=question).first()
+        # Joined by the export plan; a question nobody forecast has no state (None).
+        state = getattr(question, "crowd", None)
         return crowd_reveal(
             question, user, state=state, has_forecast=question.pk in forecast_on
         ).visible

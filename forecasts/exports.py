@@ -148,7 +148,8 @@ def crowd_export_plan(
     """
     if fmt not in FORMATS:
         raise ExportError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
-    qs = Question.objects.filter(tournament=tournament).select_related("tournament")
+    # The crowd state comes along for ``include`` (the reveal rule reads its forecaster count).
+    qs = Question.objects.filter(tournament=tournament).select_related("tournament", "crowd")
     if question_key is not None:
         qs = qs.filter(key=question_key)
         if not qs.exists():
