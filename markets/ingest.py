@@ -35,6 +35,7 @@ from django.utils import timezone
 from markets.feeds import FEEDS, MAX_FEED_BYTES, FeedParseError, ParsedResult, parse_feed
 from markets.milestones import milestones_after_results
 from markets.models import Benchmark, BenchmarkResult, FeedSnapshot
+from markets.services import actor_or_none
 
 logger = logging.getLogger("markets.ingest")
 
@@ -322,7 +323,7 @@ def _record(
         source_url=source_url,
         first_seen=now,
         snapshot=snapshot,
-        entered_by=user if getattr(user, "is_authenticated", False) else None,
+        entered_by=actor_or_none(user),
         revision_of=current,
         is_current=True,
         extra=extra,

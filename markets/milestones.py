@@ -47,7 +47,7 @@ from markets.models import (
     Question,
     Resolution,
 )
-from markets.services import _lock, _next_version, _status_for, schedule_scoring
+from markets.services import _lock, _next_version, _status_for, actor_or_none, schedule_scoring
 
 logger = logging.getLogger("markets.milestones")
 
@@ -528,7 +528,7 @@ def _make_final(
     question.save(update_fields=["status"])
     evidence = proposal.evidence_result
     current = current_version(evidence) if evidence is not None else None
-    actor = user if getattr(user, "is_authenticated", False) else None
+    actor = actor_or_none(user)
     AuditRecord.objects.create(
         question=question,
         resolution=proposal,
@@ -649,7 +649,7 @@ def resolution_reject(
             f"Version {proposal.version} of “{question}” is {proposal.get_state_display().lower()}"
             ", not proposed: there is nothing to reject."
         )
-    actor = user if getattr(user, "is_authenticated", False) else None
+    actor = actor_or_none(user)
     AuditRecord.objects.create(
         question=question,
         resolution=proposal,

@@ -22,6 +22,11 @@ Outcome = Resolution.Outcome
 State = Resolution.State
 
 
+def actor_or_none(user: Any) -> Any:
+    """The user to record as the actor of a change: None for the system or an anonymous user."""
+    return user if getattr(user, "is_authenticated", False) else None
+
+
 def _lock(question_id: int) -> Question:
     return Question.objects.select_for_update(of=("self",)).get(pk=question_id)
 
@@ -75,7 +80,7 @@ def question_resolve(
         outcome=outcome,
         state=State.FINAL,
         source=source,
-        decided_by=user if getattr(user, "is_authenticated", False) else None,
+        decided_by=actor_or_none(user),
         reason=reason.strip(),
         resolved_at=resolved_at or now,
         created_at=now,
@@ -152,7 +157,7 @@ def question_review_clear(*, question_id: int, user: Any, reason: str) -> Questi
     updated = Question.objects.filter(pk=question.pk, needs_review=True).update(needs_review=False)
     if updated != 1:
         raise ResolutionError(f"“{question}” is not flagged for review.")
-    actor = user if getattr(user, "is_authenticated", False) else None
+    actor = actor_or_none(user)
     AuditRecord.objects.create(
         question=question,
         resolution=question.resolutions.filter(state=State.FINAL).first(),
