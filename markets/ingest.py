@@ -33,6 +33,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from markets.feeds import FEEDS, MAX_FEED_BYTES, FeedParseError, ParsedResult, parse_feed
+from markets.feeds.base import PERCENT_BENCHMARK_PREFIXES, clean_system
 from markets.milestones import milestones_after_results
 from markets.models import Benchmark, BenchmarkResult, FeedSnapshot
 from markets.services import actor_or_none
@@ -139,7 +140,7 @@ def benchmark_defaults(slug: str) -> dict[str, str]:
     if slug.startswith("swe-bench-"):
         board = slug.removeprefix("swe-bench-").replace("-", " ")
         return {"name": f"SWE-bench {board.title()}", "unit": "% resolved"}
-    percent = slug.startswith(("mle-bench-", "core-bench-", "posttrainbench"))
+    percent = slug.startswith(PERCENT_BENCHMARK_PREFIXES)
     return {"name": slug.replace("-", " ").title(), "unit": "%" if percent else ""}
 
 
@@ -343,7 +344,7 @@ def benchmark_result_record(
     user: Any = None,
 ) -> tuple[BenchmarkResult, str]:
     """Record a result entered by hand (admin): added, revised or unchanged, like a feed's."""
-    system = " ".join(system.split())
+    system = clean_system(system)
     if not system:
         raise ValueError("A result needs the system's name.")
     if not math.isfinite(value):

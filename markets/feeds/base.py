@@ -62,10 +62,14 @@ def check_size(raw: bytes, *, feed: str) -> None:
         raise TypeError(f"{feed}: raw feed content must be bytes, not {type(raw).__name__}")
     size = raw.nbytes if isinstance(raw, memoryview) else len(raw)
     if size > MAX_FEED_BYTES:
-        raise FeedParseError(
-            f"{feed}: input is {size:,} bytes, over the limit of {MAX_FEED_BYTES:,} bytes "
-            f"({MAX_FEED_BYTES // (1024 * 1024)} MiB); refusing to parse it"
-        )
+        raise FeedParseError(size_error(feed, size))
+
+
+def size_error(feed: str, size: int) -> str:
+    return (
+        f"{feed}: input is {size:,} bytes, over the limit of {MAX_FEED_BYTES:,} bytes "
+        f"({MAX_FEED_BYTES // (1024 * 1024)} MiB); refusing to parse it"
+    )
 
 
 def decode_text(raw: bytes, *, feed: str) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from markets.feeds import FEEDS, MAX_FEED_BYTES
+from markets.feeds.base import size_error
 from markets.ingest import feed_ingest, feed_record_failure
 
 
@@ -35,10 +36,7 @@ class Command(BaseCommand):
         size = path.stat().st_size
         if size > MAX_FEED_BYTES:
             # Refused before reading: the snapshot records the attempt without the bytes.
-            error = (
-                f"{feed}: input is {size:,} bytes, over the limit of {MAX_FEED_BYTES:,} bytes "
-                f"({MAX_FEED_BYTES // (1024 * 1024)} MiB); refusing to parse it"
-            )
+            error = size_error(feed, size)
             snapshot = feed_record_failure(feed=feed, source=path.name, error=error, size=size)
             raise CommandError(f"{path}: {error}. Nothing was imported (snapshot #{snapshot.pk}).")
         try:
