@@ -9,8 +9,8 @@ Prints figures, asserts nothing (STYLE). Everything runs on this machine, on loo
 2. gunicorn serves ``config.wsgi`` on 127.0.0.1 (``BENCH_WORKERS`` gthread workers, DEBUG off,
    PostgreSQL, Redis DB 15 as cache and Celery broker — the production layout; no Celery worker
    runs, so the after-commit median fills wait in the queue, which is flushed at the end).
-3. ``BENCH_CLIENTS`` asyncio clients (httpx, keep-alive) POST /api/v1/forecasts/ back to back for
-   ``BENCH_SECONDS``: each a random question and probability.
+3. ``BENCH_CLIENTS`` asyncio clients (keep-alive, a minimal HTTP/1.1 client) POST
+   /api/v1/forecasts/ back to back for ``BENCH_SECONDS``: each a random question and probability.
 4. Requests per second, p50/p99 latency, errors by status — and the forecast rows counted in the
    database afterwards, which must equal the accepted (201) requests exactly.
 """
@@ -18,6 +18,7 @@ Prints figures, asserts nothing (STYLE). Everything runs on this machine, on loo
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import secrets
@@ -154,33 +155,93 @@ def stop(proc: subprocess.Popen) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+REQUEST_HEAD = (
+    "POST /api/v1/forecasts/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Token {token}\r\n"
+    "Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+)
+
+
 async def client(
-    base: str, token: str, qids: list[int], until: float, out: list, seed: int
+    port: int, token: str, qids: list[int], until: float, out: list, seed: int
 ) -> None:
-    import httpx
+    """One keep-alive connection posting forecasts back to back.
 
+    A minimal HTTP/1.1 client on asyncio streams: it costs a small fraction of the server's CPU
+    per request, so the two cores measure the server rather than the load generator (httpx
+    took about as much CPU per request as the server itself).
+    """
     rng = random.Random(seed)
-    headers = {"Authorization": f"Token {token}"}
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as c:
-        while time.monotonic() < until:
-            body = {"question": rng.choice(qids), "probability": round(rng.uniform(0.01, 0.99), 3)}
-            started = time.perf_counter()
-            try:
-                r = await c.post("/api/v1/forecasts/", json=body)
-                status = r.status_code
-            except httpx.HTTPError as exc:
-                status = type(exc).__name__
-            out.append((started, time.perf_counter() - started, status))
+    reader = writer = None
+    while time.monotonic() < until:
+        body = json.dumps(
+            {"question": rng.choice(qids), "probability": round(rng.uniform(0.01, 0.99), 3)}
+        ).encode()
+        request = REQUEST_HEAD.format(token=token, length=len(body)).encode() + body
+        started = time.perf_counter()
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert reader is not None
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status: int | str = int(head[9:12])
+            length, close = 0, False
+            for line in head.split(b"\r\n")[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    length = int(value)
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    close = True
+            await reader.readexactly(length)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            status, close = type(exc).__name__, True
+        out.append((started, time.perf_counter() - started, status))
+        if close and writer is not None:
+            writer.close()
+            reader = writer = None
+    if writer is not None:
+        writer.close()
 
 
-async def load(base: str, tokens: list[str], qids: list[int], seconds: float) -> list:
+async def load(port: int, tokens: list[str], qids: list[int], seconds: float) -> list:
     results: list = []
     until = time.monotonic() + seconds
     await asyncio.gather(
-        *(client(base, t, qids, until, results, seed=i) for i, t in enumerate(tokens))
+        *(client(port, t, qids, until, results, seed=i) for i, t in enumerate(tokens))
     )
     return results
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of these processes so far (from /proc; 0 for one that is gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def server_pids(master: int) -> list[int]:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return [master, *map(int, children)]
+
+
+def postgres_pids() -> list[int]:
+    """Backends serving the benchmark database (the server's connections)."""
+    import psycopg
+
+    name = DATABASE_URL.rsplit("/", 1)[1]
+    with psycopg.connect(DATABASE_URL) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchall()
+    return [pid for (pid,) in rows]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -199,13 +260,15 @@ def main() -> None:
     flush_redis()
     port = free_port()
     server = start_gunicorn(port)
-    base = f"http://127.0.0.1:{port}"
     try:
-        asyncio.run(load(base, tokens, qids, 3.0))  # warm-up: connections, imports
+        asyncio.run(load(port, tokens, qids, 3.0))  # warm-up: connections, imports
         before = forecast_rows()
+        gunicorn, backends = server_pids(server.pid), postgres_pids()
+        cpu_before = (cpu_seconds(gunicorn), cpu_seconds(backends), time.process_time())
         started = time.perf_counter()
-        results = asyncio.run(load(base, tokens, qids, SECONDS))
+        results = asyncio.run(load(port, tokens, qids, SECONDS))
         elapsed = time.perf_counter() - started
+        cpu_after = (cpu_seconds(gunicorn), cpu_seconds(backends), time.process_time())
     finally:
         stop(server)
     after = forecast_rows()
@@ -227,6 +290,12 @@ def main() -> None:
         f"p99 {percentile(latencies, 99):.1f}, max {latencies[-1]:.1f}"
     )
     print(f"errors: {errors} {dict(statuses - Counter({201: accepted}))}")
+    n = max(len(results), 1)
+    used = [(b - a) * 1000 / n for a, b in zip(cpu_before, cpu_after, strict=True)]
+    print(
+        f"CPU per request: gunicorn {used[0]:.2f} ms, PostgreSQL backends {used[1]:.2f} ms, "
+        f"load generator {used[2]:.2f} ms (load on the machine: {os.getloadavg()[0]:.1f})"
+    )
     rows = after - before
     verdict = "equal" if rows == accepted else "DIFFERENT"
     print(

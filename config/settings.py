@@ -82,6 +82,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # One writer at a time; wait for the lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30})
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif env.bool("DATABASE_SERVER_SIDE_BINDING", default=True):
+    # PostgreSQL: parameters travel apart from the SQL, and psycopg prepares a statement the
+    # fifth time a connection runs it, so PostgreSQL stops re-planning the hot queries. Turn
+    # off behind a transaction-pooling PgBouncer (prepared statements are per connection).
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -148,7 +153,7 @@ RESOLUTION_REVIEW_HOURS = env.float("RESOLUTION_REVIEW_HOURS", default=48.0)
 
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_URL}
         if REDIS_URL
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -157,7 +162,7 @@ CACHES = {
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "markets.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],

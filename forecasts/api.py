@@ -20,7 +20,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
@@ -29,7 +29,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from forecasts import exports
-from forecasts.errors import ForecastError, NothingToWithdraw, QuestionNotOpen
+from forecasts.errors import ForecastError, NothingToWithdraw, QuestionNotFound, QuestionNotOpen
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from forecasts.reveal import crowd_reveal
 from forecasts.serializers import (
@@ -67,7 +67,9 @@ def _conflict(message: str) -> OpenApiResponse:
 
 
 def _raise_for(exc: ForecastError) -> Response:
-    """Map a domain error to HTTP: the question's state → 409, anything else → 400."""
+    """Map a domain error to HTTP: not visible → 404, the question's state → 409, else 400."""
+    if isinstance(exc, QuestionNotFound):
+        raise NotFound(str(exc))
     if isinstance(exc, QuestionNotOpen | NothingToWithdraw):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     return Response({"probability": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
@@ -127,17 +129,17 @@ class ForecastViewSet(
     def create(self, request: Request) -> Response:
         data = ForecastSubmitSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        question = visible_question(request, data.validated_data["question"])
         try:
+            # The service checks visibility on the row it locks: one lookup, not two.
             forecast = forecast_submit(
-                question_id=question.pk,
+                question_id=data.validated_data["question"],
                 forecaster=forecaster_for_user(request.user),
                 probability=data.validated_data["probability"],
                 rationale=data.validated_data["rationale"],
+                viewer=request.user,
             )
         except ForecastError as exc:
             return _raise_for(exc)
-        forecast.question = question
         return Response(ForecastSerializer(forecast).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -153,14 +155,14 @@ class ForecastViewSet(
     def withdraw(self, request: Request) -> Response:
         data = ForecastWithdrawSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        question = visible_question(request, data.validated_data["question"])
         try:
             event = forecast_withdraw(
-                question_id=question.pk, forecaster=forecaster_for_user(request.user)
+                question_id=data.validated_data["question"],
+                forecaster=forecaster_for_user(request.user),
+                viewer=request.user,
             )
         except ForecastError as exc:
             return _raise_for(exc)
-        event.question = question
         return Response(ForecastSerializer(event).data, status=status.HTTP_201_CREATED)
 
 

@@ -5,6 +5,10 @@ class ForecastError(Exception):
     """Base class: the message is meant for the person who made the request."""
 
 
+class QuestionNotFound(ForecastError):
+    """The question does not exist, or the person asking may not see it."""
+
+
 class QuestionNotOpen(ForecastError):
     pass
 

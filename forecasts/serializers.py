@@ -9,24 +9,20 @@ from rest_framework import serializers
 from forecasts.models import EPS, CrowdPoint, Forecast
 
 
-class ForecastSerializer(serializers.ModelSerializer):
+class ForecastSerializer(serializers.Serializer):
+    """One forecast event. Declared field by field: it answers every submission, and a
+    ``ModelSerializer`` rebuilds its fields from the model on each use (twice the CPU)."""
+
+    id = serializers.IntegerField(read_only=True)
     question = serializers.IntegerField(source="question_id", read_only=True)
     question_key = serializers.CharField(source="question.key", read_only=True)
     tournament = serializers.CharField(source="question.tournament.slug", read_only=True)
-
-    class Meta:
-        model = Forecast
-        fields = [
-            "id",
-            "question",
-            "question_key",
-            "tournament",
-            "kind",
-            "probability",
-            "time",
-            "rationale",
-        ]
-        read_only_fields = fields
+    kind = serializers.ChoiceField(choices=Forecast.Kind.choices, read_only=True)
+    probability = serializers.FloatField(
+        read_only=True, allow_null=True, help_text="Empty for a withdrawal."
+    )
+    time = serializers.DateTimeField(read_only=True)
+    rationale = serializers.CharField(read_only=True)
 
 
 # JSON types are taken as given: "0.5" is not a number and 7 is not a rationale. DRF's fields

@@ -16,8 +16,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from config.bulk import bulk_insert
-from forecasts import pooling
-from forecasts.errors import InvalidProbability, NothingToWithdraw, QuestionNotOpen
+from forecasts import pooling, store
+from forecasts.errors import (
+    InvalidProbability,
+    NothingToWithdraw,
+    QuestionNotFound,
+    QuestionNotOpen,
+)
 from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster
 from markets.models import Question
 
@@ -28,8 +33,12 @@ P_MAX = 1.0 - pooling.EPS
 
 
 def forecaster_for_user(user: Any) -> Forecaster:
-    forecaster, _ = Forecaster.objects.get_or_create(user=user)
-    return forecaster
+    """The user's forecaster, created on first use (token authentication preloads it)."""
+    try:
+        return user.forecaster
+    except Forecaster.DoesNotExist:
+        forecaster, _ = Forecaster.objects.get_or_create(user=user)
+        return forecaster
 
 
 def parse_probability(raw: object) -> float:
@@ -69,12 +78,16 @@ def forecast_submit(
     probability: object,
     rationale: str = "",
     at: dt.datetime | None = None,
+    viewer: Any = None,
 ) -> Forecast:
-    """Record a forecast and update the question's crowd forecast in the same transaction."""
+    """Record a forecast and update the question's crowd forecast in the same transaction.
+
+    With ``viewer`` (a user), a question they may not see is reported as not found.
+    """
     p = parse_probability(probability)
     at = at or timezone.now()
-    question = _lock_open_question(question_id, at)
-    forecast = Forecast.objects.create(
+    question, state = _lock_open_question(question_id, at, viewer)
+    forecast = Forecast(
         question=question,
         forecaster=forecaster,
         kind=Forecast.Kind.FORECAST,
@@ -83,24 +96,30 @@ def forecast_submit(
         rationale=rationale.strip(),
         accuracy=_accuracy_factor(question, forecaster),
     )
-    _crowd_apply(question, forecast)
+    previous = store.append_event(forecast)
+    _crowd_apply(question, state, forecast, previous)
     return forecast
 
 
 @transaction.atomic
 def forecast_withdraw(
-    *, question_id: int, forecaster: Forecaster, at: dt.datetime | None = None
+    *,
+    question_id: int,
+    forecaster: Forecaster,
+    at: dt.datetime | None = None,
+    viewer: Any = None,
 ) -> Forecast:
     """Withdraw the forecaster's current forecast (an event: the log is never edited)."""
     at = at or timezone.now()
-    question = _lock_open_question(question_id, at)
-    current = current_forecast(question_id=question.pk, forecaster=forecaster)
-    if current is None:
-        raise NothingToWithdraw("You have no current forecast on this question to withdraw.")
-    event = Forecast.objects.create(
+    question, state = _lock_open_question(question_id, at, viewer)
+    event = Forecast(
         question=question, forecaster=forecaster, kind=Forecast.Kind.WITHDRAWAL, time=at
     )
-    _crowd_apply(question, event)
+    previous = store.append_event(event)
+    if previous is None or previous.kind == Forecast.Kind.WITHDRAWAL:
+        # Raised inside the transaction: the event just written is rolled back with it.
+        raise NothingToWithdraw("You have no current forecast on this question to withdraw.")
+    _crowd_apply(question, state, event, previous)
     return event
 
 
@@ -115,12 +134,14 @@ def current_forecast(*, question_id: int, forecaster: Forecaster) -> Forecast | 
     return latest
 
 
-def _lock_open_question(question_id: int, at: dt.datetime) -> Question:
-    question = (
-        Question.objects.select_for_update(of=("self",))
-        .select_related("tournament")
-        .get(pk=question_id)
-    )
+def _lock_open_question(
+    question_id: int, at: dt.datetime, viewer: Any = None
+) -> tuple[Question, CrowdState]:
+    """Lock the question and its crowd state, and check that it takes forecasts at ``at``."""
+    locked = store.lock_question_and_state(question_id)
+    if locked is None or (viewer is not None and not locked[0].tournament.is_visible_to(viewer)):
+        raise QuestionNotFound("No such question.")
+    question, state = locked
     if not question.is_open_at(at):
         if at < question.open_time and not question.is_settled:
             raise QuestionNotOpen(
@@ -129,7 +150,7 @@ def _lock_open_question(question_id: int, at: dt.datetime) -> Question:
         raise QuestionNotOpen(
             f"This question is {_closed_word(question, at)}: forecasts are closed."
         )
-    return question
+    return question, state
 
 
 def _closed_word(question: Question, at: dt.datetime) -> str:
@@ -146,7 +167,9 @@ def _accuracy_factor(question: Question, forecaster: Forecaster) -> float:
     return accuracy_factor(forecaster_id=forecaster.pk, tournament_id=question.tournament_id)
 
 
-def _term(forecast: Forecast, t0: float, half_life: float | None) -> tuple[float, float, float]:
+def _term(
+    forecast: Forecast | store.PreviousEvent, t0: float, half_life: float | None
+) -> tuple[float, float, float]:
     """(w', w'·ℓ, clipped p) of one forecast relative to the reference time t0."""
     assert forecast.probability is not None, "withdrawals carry no term"
     p = pooling.clip(forecast.probability)
@@ -154,7 +177,7 @@ def _term(forecast: Forecast, t0: float, half_life: float | None) -> tuple[float
     return w, w * float(pooling.logit(p)), float(p)
 
 
-STATE_FIELDS = [
+STATE_FIELDS = (
     "sum_wl",
     "sum_w",
     "sum_p",
@@ -167,20 +190,23 @@ STATE_FIELDS = [
     "last_time",
     "params",
     "updated_at",
-]
+)
 
 
-def _crowd_apply(question: Question, event: Forecast) -> None:
+def _crowd_apply(
+    question: Question,
+    state: CrowdState,
+    event: Forecast,
+    previous: store.PreviousEvent | None,
+) -> None:
     """Fold one event into the running sums and append a history point: O(1) in forecasters.
 
-    Falls back to a full recompute when the event is older than the last point (a backdated
-    write) or the tournament's parameters changed since the sums were built.
+    ``state`` is the question's crowd state as locked with it; ``previous`` is the forecaster's
+    event before this one, whose term the sums hold. Falls back to a full recompute when the
+    event is older than the last point (a backdated write) or the tournament's parameters
+    changed since the sums were built.
     """
     params = crowd_params(question)
-    # Read the sums only now that the question lock is held. Fetched in the locking query (a
-    # join), they would come from that statement's snapshot: a submission that waited for the
-    # lock would see the sums as they were before the holder committed.
-    state, _ = CrowdState.objects.get_or_create(question=question, defaults={"params": params})
     stale = state.params != params and state.events > 0
     if stale or (state.last_time is not None and event.time < state.last_time):
         crowd_recompute(question_id=question.pk)
@@ -193,12 +219,6 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
         state.sum_wl, state.sum_w = pooling.rebase(state.sum_wl, state.sum_w, t0, now_s, half_life)
         t0 = now_s
 
-    previous = (
-        Forecast.objects.filter(question=question, forecaster_id=event.forecaster_id)
-        .exclude(pk=event.pk)
-        .order_by("-time", "-id")
-        .first()
-    )
     weight_before = state.sum_w
     if previous is not None and previous.kind == Forecast.Kind.FORECAST:
         w, wl, p = _term(previous, t0, half_life)
@@ -236,8 +256,7 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
     state.events += 1
     state.last_time = event.time
     state.updated_at = timezone.now()
-    state.save(update_fields=STATE_FIELDS)
-    CrowdPoint.objects.create(
+    point = CrowdPoint(
         question=question,
         seq=state.events,
         time=event.time,
@@ -247,6 +266,7 @@ def _crowd_apply(question: Question, event: Forecast) -> None:
         median=None,
         forecast=event,
     )
+    store.save_state_and_point(state, point, STATE_FIELDS)
     _schedule_median_fill(question.pk)
 
 

@@ -28,9 +28,14 @@ class ApiThrottle(BaseThrottle):
     - ``token``: per API token, so a runaway script is capped without locking its owner out;
     - ``submit`` (``SubmitThrottle`` only): forecast writes per user.
 
-    Same sliding-window rule as DRF's ``SimpleRateThrottle``, but every scope's history is read
-    with one ``get_many`` and written with one ``set_many``: two cache round trips a request
-    instead of two per scope. Rates are read at request time from
+    The rule is GCRA (the generic cell rate algorithm): a rate of N per period P lets a client
+    send N requests at once, then one every P/N — it never needs to wait longer than the
+    sustained rate implies. Each scope keeps one number, its theoretical arrival time, so the
+    cost per request is constant. (DRF's ``SimpleRateThrottle`` keeps the list of every
+    request in the window and rewrites it on each request: at 6,000/min that list reaches
+    6,000 floats.) On Redis every scope is checked and recorded in one atomic script call
+    (``config.cache``), so concurrent requests cannot both take the last slot; other caches
+    use ``get_many`` then ``set_many``. Rates are read at request time from
     ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (DRF's own classes freeze them at import), with
     ``FALLBACK_RATES`` for scopes the settings do not name. The cache alias ``throttle`` is used
     when configured, else ``default``.
@@ -38,7 +43,7 @@ class ApiThrottle(BaseThrottle):
 
     scopes: tuple[str, ...] = ("anon", "user", "token")
     cache_alias = "throttle"
-    key_format = "throttle_%(scope)s_%(ident)s"
+    key_format = "throttle:gcra:%(scope)s:%(ident)s"
 
     def __init__(self) -> None:
         self._wait: float | None = None
@@ -55,7 +60,10 @@ class ApiThrottle(BaseThrottle):
         rate = rates.get(scope, FALLBACK_RATES.get(scope))
         if rate is None:
             return None
-        return SimpleRateThrottle.parse_rate(SimpleRateThrottle, rate)  # type: ignore[arg-type]
+        num, duration = SimpleRateThrottle.parse_rate(SimpleRateThrottle, rate)  # type: ignore[arg-type]
+        if num is None or duration is None:
+            return None
+        return num, duration
 
     def ident_for(self, scope: str, request: Request) -> str | None:
         user = request.user
@@ -80,25 +88,40 @@ class ApiThrottle(BaseThrottle):
         for scope in self.scopes:
             ident = self.ident_for(scope, request)
             rate = self.rate(scope) if ident is not None else None
-            if rate is not None and rate[0] is not None:
+            if rate is not None:
                 checks.append((self.key_format % {"scope": scope, "ident": ident}, *rate))
         if not checks:
             return True
         cache = self.get_cache()
-        histories = cache.get_many([key for key, _, _ in checks])
-        wait = 0.0
-        updated = {}
-        for key, num, duration in checks:
-            history = [t for t in histories.get(key, []) if t > now - duration]
-            if len(history) >= num:
-                # The oldest request in the window must expire first (newest first, as DRF).
-                wait = max(wait, duration - (now - history[num - 1]))
-            updated[key] = [now, *history]
+        if hasattr(cache, "throttle_gcra"):  # Redis (config.cache): one atomic round trip
+            wait = cache.throttle_gcra(checks, now)
+        else:
+            wait = self._gcra(cache, checks, now)
         if wait > 0:
             self._wait = wait
             return False
-        cache.set_many(updated, timeout=max(duration for _, _, duration in checks))
         return True
+
+    @staticmethod
+    def _gcra(cache: Any, checks: list[tuple[str, int, int]], now: float) -> float:
+        """GCRA over every scope: the seconds to wait, or 0 after recording the request.
+
+        The same rule as ``config.cache.GCRA_SCRIPT``, for caches other than Redis (the
+        development and test default); read and write are two calls, not atomic.
+        """
+        arrivals = cache.get_many([key for key, _, _ in checks])
+        wait = 0.0
+        updated = {}
+        for key, num, duration in checks:
+            # Theoretical arrival time after this request; allowed while at most `duration`
+            # ahead of now (that is, while fewer than `num` requests are "in flight").
+            tat = max(arrivals.get(key, now), now) + duration / num
+            if tat - now > duration:
+                wait = max(wait, tat - now - duration)
+            updated[key] = tat
+        if wait == 0:
+            cache.set_many(updated, timeout=max(duration for _, _, duration in checks))
+        return wait
 
     def wait(self) -> float | None:
         return self._wait
