@@ -44,6 +44,8 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
 THREADS = int(os.environ.get("BENCH_THREADS", "4"))
 WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
 QUESTIONS = int(os.environ.get("BENCH_QUESTIONS", "32"))
+# Keep-alive connections each gthread worker takes; by default the clients spread evenly.
+WORKER_CONNECTIONS = int(os.environ.get("BENCH_WORKER_CONNECTIONS", -(-CLIENTS // WORKERS)))
 SLUG = "bench-load"
 
 SERVER_ENV = {
@@ -129,9 +131,11 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         "--workers", str(WORKERS),
         "--worker-class", WORKER_CLASS,
         "--threads", str(THREADS),
+        "--worker-connections", str(WORKER_CONNECTIONS),
         "--keep-alive", "30",
         "--backlog", "256",
         "--log-level", "warning",
+        "--preload",  # import Django once, before forking: workers start warm
     ]  # fmt: skip
     env = {**os.environ, **SERVER_ENV}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)
@@ -226,6 +230,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / tick
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds every process on the machine has used so far (from /proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def server_pids(master: int) -> list[int]:
     children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
     return [master, *map(int, children)]
@@ -261,14 +272,16 @@ def main() -> None:
     port = free_port()
     server = start_gunicorn(port)
     try:
-        asyncio.run(load(port, tokens, qids, 3.0))  # warm-up: connections, imports
+        asyncio.run(load(port, tokens, qids, 5.0))  # warm-up: every thread's connection
         before = forecast_rows()
         gunicorn, backends = server_pids(server.pid), postgres_pids()
         cpu_before = (cpu_seconds(gunicorn), cpu_seconds(backends), time.process_time())
+        busy_before = machine_busy_seconds()
         started = time.perf_counter()
         results = asyncio.run(load(port, tokens, qids, SECONDS))
         elapsed = time.perf_counter() - started
         cpu_after = (cpu_seconds(gunicorn), cpu_seconds(backends), time.process_time())
+        busy = machine_busy_seconds() - busy_before
     finally:
         stop(server)
     after = forecast_rows()
@@ -279,7 +292,8 @@ def main() -> None:
     latencies = sorted(lat * 1000 for _, lat, _ in results)
     errors = len(results) - accepted
     print(
-        f"gunicorn {WORKERS} {WORKER_CLASS} workers x {THREADS} threads, PostgreSQL, Redis; "
+        f"gunicorn {WORKERS} {WORKER_CLASS} workers x {THREADS} threads "
+        f"(up to {WORKER_CONNECTIONS} connections each), PostgreSQL, Redis; "
         f"{CLIENTS} clients, {QUESTIONS} questions, {SECONDS:.0f} s on loopback, "
         f"{os.cpu_count()} CPUs"
     )
@@ -294,7 +308,12 @@ def main() -> None:
     used = [(b - a) * 1000 / n for a, b in zip(cpu_before, cpu_after, strict=True)]
     print(
         f"CPU per request: gunicorn {used[0]:.2f} ms, PostgreSQL backends {used[1]:.2f} ms, "
-        f"load generator {used[2]:.2f} ms (load on the machine: {os.getloadavg()[0]:.1f})"
+        f"load generator {used[2]:.2f} ms"
+    )
+    ours = sum(b - a for a, b in zip(cpu_before, cpu_after, strict=True))
+    print(
+        f"machine: {busy / elapsed:.2f} of {os.cpu_count()} cores busy; this benchmark's "
+        f"processes {ours / elapsed:.2f}, everything else {(busy - ours) / elapsed:.2f}"
     )
     rows = after - before
     verdict = "equal" if rows == accepted else "DIFFERENT"

@@ -57,7 +57,10 @@ class Forecast(models.Model):
         FORECAST = "forecast", "Forecast"
         WITHDRAWAL = "withdrawal", "Withdrawal"
 
-    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="forecasts")
+    # No index of its own: the (question, time, id) index below leads with it.
+    question = models.ForeignKey(
+        Question, on_delete=models.CASCADE, related_name="forecasts", db_index=False
+    )
     forecaster = models.ForeignKey(Forecaster, on_delete=models.CASCADE, related_name="forecasts")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.FORECAST)
     probability = models.FloatField(null=True, blank=True)
