@@ -12,4 +12,4 @@ RUN DEBUG=true python manage.py collectstatic --no-input
 RUN useradd --system takeoff && chown -R takeoff /app
 USER takeoff
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "4", "--access-logfile", "-"]
+CMD ["gunicorn", "-c", "config/gunicorn.py", "config.wsgi:application"]

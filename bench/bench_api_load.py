@@ -56,6 +56,7 @@ SERVER_ENV = {
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "LOG_LEVEL": "WARNING",
     "CONN_MAX_AGE": "600",
+    "WEB_ACCESS_LOG": "",  # no access log: this measures the application
     # Generous limits: this measures throughput, not the throttles.
     "THROTTLE_USER": "100000/min",
     "THROTTLE_ANON": "100000/min",
@@ -126,6 +127,7 @@ def free_port() -> int:
 def start_gunicorn(port: int) -> subprocess.Popen:
     cmd = [
         str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "-c", "config/gunicorn.py",  # the production settings, overridden where stated here
         "config.wsgi:application",
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(WORKERS),
@@ -135,7 +137,6 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         "--keep-alive", "30",
         "--backlog", "256",
         "--log-level", "warning",
-        "--preload",  # import Django once, before forking: workers start warm
     ]  # fmt: skip
     env = {**os.environ, **SERVER_ENV}
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, start_new_session=True)

@@ -53,3 +53,22 @@ def test_settings_refuse_the_insecure_key_without_debug():
     )
     assert result.returncode != 0
     assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_web_runs_gunicorn_with_the_config_file_and_it_is_valid():
+    import subprocess
+    import sys
+
+    web = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["web"]["command"]
+    config = web[web.index("-c") + 1]
+    assert (ROOT / config).is_file()
+    assert f'"-c", "{config}"' in (ROOT / "Dockerfile").read_text()
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    done = subprocess.run(
+        [str(gunicorn), "--check-config", "-c", config, "config.wsgi:application"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
