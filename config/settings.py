@@ -86,7 +86,9 @@ elif env.bool("DATABASE_SERVER_SIDE_BINDING", default=True):
     # PostgreSQL: parameters travel apart from the SQL, and psycopg prepares a statement the
     # fifth time a connection runs it, so PostgreSQL stops re-planning the hot queries. Turn
     # off behind a transaction-pooling PgBouncer (prepared statements are per connection).
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"server_side_binding": True, "prepare_threshold": 5}
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
