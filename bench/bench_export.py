@@ -11,10 +11,13 @@ Steps:
    imported forecasters, written with PostgreSQL COPY (psycopg 3 ``cursor.copy``); its crowd
    history is computed by ``forecasts.history.pool_history`` — the function ``crowd_recompute``
    uses — and COPYed as N CrowdPoint rows.
-2. ``manage.py export_crowd --format csv`` in a child process: wall time, rows/s, peak RSS. The
-   CSV rendering alone is also timed in-process (without the manifest's input digest pass).
-   A 10x smaller history is exported too: equal peak RSS shows the export runs in constant
-   memory.
+2. ``manage.py export_crowd --format csv`` in a child process: wall time, rows/s, peak RSS, and
+   the wall time less Django's start-up (``manage.py check``). In-process, the CSV rendering
+   alone and the CSV file + manifest (what export_crowd does after start-up) are timed too.
+   Each timing runs ``BENCH_REPEAT`` times (default 3; the machine may be shared) and prints
+   its range. A 10x smaller history is exported too: equal peak RSS shows the export runs in
+   constant memory. The SHA-256 of the CSV and the manifest's input digest are printed, to
+   compare the bytes across versions of the code.
 3. ``manage.py verify_export`` on the manifest: must say MATCH.
 4. One forecast's probability is changed in the database: verify_export must say MISMATCH (exit
    status 1). The change is then undone and verify_export matches again.
@@ -23,6 +26,7 @@ Steps:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +41,7 @@ os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 POINTS = int(os.environ.get("BENCH_POINTS", "1000000"))
+REPEAT = max(int(os.environ.get("BENCH_REPEAT", "3")), 1)
 SMALL = max(POINTS // 10, 1)
 FORECASTERS = 5000
 SLUG = "bench-export"
@@ -225,6 +230,18 @@ def render_only(question_key: str) -> tuple[int, float]:
     return result.rows, time.perf_counter() - started
 
 
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    """``a`` or ``a–b``: the range of repeated measurements."""
+    lo, hi = min(values), max(values)
+    return (
+        fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
+    )
+
+
+def rates(rows: int, seconds: list[float]) -> str:
+    return spread([rows / s for s in seconds], "{:,.0f}") + " rows/s"
+
+
 def main() -> None:
     setup_django()
     from django.db import connection
@@ -232,7 +249,10 @@ def main() -> None:
     from forecasts.models import Forecast
     from markets.models import Question
 
-    print(f"PostgreSQL {connection.cursor().connection.info.server_version}, {POINTS:,} points")
+    print(
+        f"PostgreSQL {connection.cursor().connection.info.server_version}, database "
+        f"{connection.settings_dict['NAME']}, {POINTS:,} points, {REPEAT} run(s) per timing"
+    )
     if os.environ.get("BENCH_REUSE") and Question.objects.filter(tournament__slug=SLUG).exists():
         print("build: reusing the existing benchmark history (BENCH_REUSE)")
     else:
@@ -240,10 +260,12 @@ def main() -> None:
     out_dir = Path(tempfile.mkdtemp(prefix="takeoff-bench-export-"))
     as_of = "2100-01-01T00:00:00Z"
 
-    rows, seconds = render_only("big")
+    runs = [render_only("big") for _ in range(REPEAT)]
+    rows = runs[0][0]
+    seconds = [s for _, s in runs]
     print(
-        f"CSV rendering alone (in-process): {rows:,} rows in {seconds:.2f} s "
-        f"= {rows / seconds:,.0f} rows/s"
+        f"CSV rendering alone (in-process): {rows:,} rows in {spread(seconds)} s "
+        f"= {rates(rows, seconds)}"
     )
 
     from forecasts import exports
@@ -256,63 +278,69 @@ def main() -> None:
         question_key="big",
         as_of=exports.parse_as_of(as_of),
     )
-    started = time.perf_counter()
-    exports.write_export(export, inproc)
-    seconds = time.perf_counter() - started
+    seconds = []
+    for _ in range(REPEAT):
+        started = time.perf_counter()
+        exports.write_export(export, inproc)
+        seconds.append(time.perf_counter() - started)
     print(
         f"CSV file + manifest (input digest over {POINTS:,} forecast events), in-process: "
-        f"{seconds:.2f} s = {POINTS / seconds:,.0f} rows/s"
+        f"{spread(seconds)} s = {rates(POINTS, seconds)}"
     )
 
+    def export_crowd(key: str, path: Path) -> tuple[int, float, float, str]:
+        return manage_rss(
+            "export_crowd",
+            "--tournament",
+            SLUG,
+            "--question",
+            key,
+            "--format",
+            "csv",
+            "--output",
+            str(path),
+            "--as-of",
+            as_of,
+            "--no-progress",
+        )
+
+    startup = [manage_rss("check")[1:3] for _ in range(REPEAT)]
+    start_wall = sorted(w for w, _ in startup)[len(startup) // 2]
     big = out_dir / "big.csv"
-    code, wall, rss, out = manage_rss(
-        "export_crowd",
-        "--tournament",
-        SLUG,
-        "--question",
-        "big",
-        "--format",
-        "csv",
-        "--output",
-        str(big),
-        "--as-of",
-        as_of,
-        "--no-progress",
-    )
+    children = [export_crowd("big", big) for _ in range(REPEAT)]
+    code, _, rss, out = children[-1]
+    walls = [w for _, w, _, _ in children]
     print(
-        f"export_crowd (CSV + manifest with input digest), {POINTS:,} rows: {wall:.2f} s wall "
-        f"= {POINTS / wall:,.0f} rows/s incl. process start; peak RSS {rss:.0f} MiB; "
+        f"export_crowd (CSV + manifest with input digest), {POINTS:,} rows: {spread(walls)} s "
+        f"wall = {rates(POINTS, walls)} incl. process start; less Django start-up "
+        f"({start_wall:.2f} s, manage.py check): {rates(POINTS, [w - start_wall for w in walls])}; "
+        f"peak RSS {spread([r for _, _, r, _ in children], '{:.0f}')} MiB; "
         f"{big.stat().st_size / 2**20:.0f} MiB written (exit {code})"
     )
-    small = out_dir / "small.csv"
-    _, wall_s, rss_s, _ = manage_rss(
-        "export_crowd",
-        "--tournament",
-        SLUG,
-        "--question",
-        "small",
-        "--format",
-        "csv",
-        "--output",
-        str(small),
-        "--as-of",
-        as_of,
-        "--no-progress",
+    manifest = big.with_name(big.name + ".manifest.json")
+    digest = json.loads(manifest.read_text())["input"]
+    print(
+        f"    bytes: CSV sha256 {exports.sha256_file(big)}, "
+        f"input sha256 {digest['sha256']} ({digest['forecast_events']:,} events)"
     )
+    small = out_dir / "small.csv"
+    _, wall_s, rss_s, _ = export_crowd("small", small)
     print(
         f"export_crowd, {SMALL:,} rows: {wall_s:.2f} s; peak RSS {rss_s:.0f} MiB "
         f"(constant memory: {rss:.0f} MiB for 10x the rows)"
     )
-    _, wall_b, rss_b, _ = manage_rss("check")
-    print(f"baseline: manage.py check peak RSS {rss_b:.0f} MiB ({wall_b:.2f} s)")
+    print(
+        f"baseline: manage.py check peak RSS {spread([r for _, r in startup], '{:.0f}')} MiB "
+        f"({spread([w for w, _ in startup])} s)"
+    )
     if code:
         print(out)
 
-    manifest = big.with_name(big.name + ".manifest.json")
-    code, wall, rss, out = manage_rss("verify_export", str(manifest), "--no-progress")
+    children = [manage_rss("verify_export", str(manifest), "--no-progress") for _ in range(REPEAT)]
+    code, _, rss, out = children[-1]
     print(
-        f"verify_export: exit {code} in {wall:.2f} s, peak RSS {rss:.0f} MiB: "
-        f"{out.strip().splitlines()[-1]}"
+        f"verify_export: exit {code} in {spread([w for _, w, _, _ in children])} s, peak RSS "
+        f"{rss:.0f} MiB: {out.strip().splitlines()[-1]}"
     )
 
     question = Question.objects.get(tournament__slug=SLUG, key="big")

@@ -38,8 +38,9 @@ class Command(BaseCommand):
         except exports.ExportError as exc:
             raise CommandError(str(exc)) from None
         output: Path = opts["output"]
+        # Counting the rows reads the whole history once more: only for a progress bar shown.
         bar = tqdm(
-            total=exports.count_rows(export),
+            total=None if opts["no_progress"] else exports.count_rows(export),
             unit="rows",
             unit_scale=True,
             desc=f"Exporting {output.name}",
