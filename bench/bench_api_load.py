@@ -41,7 +41,7 @@ REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "32"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
-THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 WORKER_CLASS = os.environ.get("BENCH_WORKER_CLASS", "gthread")
 QUESTIONS = int(os.environ.get("BENCH_QUESTIONS", "32"))
 # Keep-alive connections each gthread worker takes; by default the clients spread evenly.
@@ -305,6 +305,12 @@ def main() -> None:
         f"p99 {percentile(latencies, 99):.1f}, max {latencies[-1]:.1f}"
     )
     print(f"errors: {errors} {dict(statuses - Counter({201: accepted}))}")
+    first = min(start for start, _, _ in results)
+    windows = Counter(int((start - first) // 10) for start, _, _ in results)
+    print(
+        "requests/s in each 10 s: "
+        + ", ".join(f"{windows[w] / 10:.0f}" for w in range(int(SECONDS // 10)))
+    )
     n = max(len(results), 1)
     used = [(b - a) * 1000 / n for a, b in zip(cpu_before, cpu_after, strict=True)]
     print(

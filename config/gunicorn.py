@@ -18,7 +18,7 @@ from typing import Any
 bind = os.environ.get("WEB_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_WORKERS", str(2 * (os.cpu_count() or 1))))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
+threads = int(os.environ.get("WEB_THREADS", "2"))
 # Keep-alive connections one worker holds at most; beyond that, clients wait to be accepted by
 # another worker, which spreads them evenly.
 worker_connections = int(os.environ.get("WEB_WORKER_CONNECTIONS", "1000"))

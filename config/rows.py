@@ -11,13 +11,19 @@ from functools import cache
 from typing import Any
 
 from django.db import connection
-from django.db.models import Field, Model
+from django.db.models import Field, Model, TextField
 
 
 @cache
 def columns(model: type[Model]) -> tuple[Field, ...]:
     """The model's concrete fields, in the order ``select_list`` and ``from_row`` use."""
     return tuple(model._meta.concrete_fields)
+
+
+@cache
+def short_columns(model: type[Model]) -> tuple[Field, ...]:
+    """The concrete fields but long text (``TextField``), which is left deferred."""
+    return tuple(f for f in columns(model) if not isinstance(f, TextField))
 
 
 def column(model: type[Model], name: str) -> str:
@@ -36,32 +42,44 @@ def qn(name: str | None) -> str:
     return connection.ops.quote_name(name)
 
 
-def select_list(alias: str, model: type[Model]) -> str:
-    """``alias.col1, alias.col2, …`` for every concrete field of ``model``."""
-    return ", ".join(f"{alias}.{qn(f.column)}" for f in columns(model))
+def select_list(alias: str, fields: tuple[Field, ...]) -> str:
+    """``alias.col1, alias.col2, …`` for ``fields``."""
+    return ", ".join(f"{alias}.{qn(f.column)}" for f in fields)
 
 
 @cache
-def _converters(vendor: str, model: type[Model]) -> tuple[tuple[Any, ...], ...]:
-    # The backend's converters first, then the field's own (as SQLCompiler.get_converters).
-    return tuple(
-        (*connection.ops.get_db_converters(f.get_col(model._meta.db_table)),
-         *f.get_db_converters(connection))
-        for f in columns(model)
-    )  # fmt: skip
+def _loader(
+    vendor: str, fields: tuple[Field, ...]
+) -> tuple[list[str], list[tuple[int, Field, tuple[Any, ...]]]]:
+    """Attribute names, and the fields whose values need converting: (position, converters)."""
+    converting = []
+    for i, f in enumerate(fields):
+        # The backend's converters first, then the field's own (as SQLCompiler.get_converters).
+        converters = (
+            *connection.ops.get_db_converters(f.get_col(f.model._meta.db_table)),
+            *f.get_db_converters(connection),
+        )
+        if converters:
+            converting.append((i, f, converters))
+    return [f.attname for f in fields], converting
 
 
-def from_row(model: type[Model], row: tuple | list, start: int = 0) -> Any:
-    """An instance of ``model`` from ``row[start:start + len(columns(model))]``."""
-    fields = columns(model)
-    converters = _converters(connection.vendor, model)
-    values = []
-    for i, field in enumerate(fields):
-        value = row[start + i]
-        for convert in converters[i]:
+def from_row(
+    model: type[Model], row: tuple | list, start: int = 0, fields: tuple[Field, ...] | None = None
+) -> Any:
+    """An instance of ``model`` from ``row[start:start + len(fields)]`` (default: every column).
+
+    Fields not given are deferred: read from the database if something asks for them.
+    """
+    fields = columns(model) if fields is None else fields
+    names, converting = _loader(connection.vendor, fields)
+    values = list(row[start : start + len(fields)])
+    for i, field, converters in converting:
+        value = values[i]
+        for convert in converters:
             value = convert(value, field, connection)
-        values.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], values)
+        values[i] = value
+    return model.from_db(connection.alias, names, values)
 
 
 def insert_values(model: type[Model], obj: Model, fields: tuple[Field, ...]) -> list[Any]:

@@ -18,7 +18,7 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -73,6 +73,24 @@ def _raise_for(exc: ForecastError) -> Response:
     if isinstance(exc, QuestionNotOpen | NothingToWithdraw):
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
     return Response({"probability": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def forecast_data(event: Forecast) -> dict[str, Any]:
+    """``ForecastSerializer(event).data``, built directly: every submission answers with it.
+
+    A DRF serializer deep-copies its eight fields on each use, about a tenth of a submission's
+    CPU. ``ForecastSerializer`` stays the documented schema; a test holds the two equal.
+    """
+    return {
+        "id": event.pk,
+        "question": event.question_id,
+        "question_key": event.question.key,
+        "tournament": event.question.tournament.slug,
+        "kind": event.kind,
+        "probability": event.probability,
+        "time": serializers.DateTimeField().to_representation(event.time),
+        "rationale": event.rationale,
+    }
 
 
 @extend_schema_view(
@@ -140,7 +158,7 @@ class ForecastViewSet(
             )
         except ForecastError as exc:
             return _raise_for(exc)
-        return Response(ForecastSerializer(forecast).data, status=status.HTTP_201_CREATED)
+        return Response(forecast_data(forecast), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Withdraw your current forecast on a question (recorded as an event)",
@@ -163,7 +181,7 @@ class ForecastViewSet(
             )
         except ForecastError as exc:
             return _raise_for(exc)
-        return Response(ForecastSerializer(event).data, status=status.HTTP_201_CREATED)
+        return Response(forecast_data(event), status=status.HTTP_201_CREATED)
 
 
 # --- crowd history ---------------------------------------------------------------------------

@@ -68,11 +68,10 @@ def lock_question_and_state(question_id: int) -> tuple[Question, CrowdState] | N
             cursor.execute(_lock_sql(), [question_id])
             row = cursor.fetchone()
         if row is not None:
-            question = rows.from_row(Question, row)
-            question.tournament = rows.from_row(Tournament, row, len(rows.columns(Question)))
-            state = rows.from_row(
-                CrowdState, row, len(rows.columns(Question)) + len(rows.columns(Tournament))
-            )
+            q_fields, t_fields, s_fields = _locked_fields()
+            question = rows.from_row(Question, row, 0, q_fields)
+            question.tournament = rows.from_row(Tournament, row, len(q_fields), t_fields)
+            state = rows.from_row(CrowdState, row, len(q_fields) + len(t_fields), s_fields)
             state.question = question
             return question, state
     question = (
@@ -88,10 +87,18 @@ def lock_question_and_state(question_id: int) -> tuple[Question, CrowdState] | N
 
 
 @cache
+def _locked_fields() -> tuple[tuple, tuple, tuple]:
+    # Long texts (descriptions, resolution criteria) stay deferred: a submission never reads
+    # them, and they would be most of the row.
+    return rows.short_columns(Question), rows.short_columns(Tournament), rows.columns(CrowdState)
+
+
+@cache
 def _lock_sql() -> str:
+    q_fields, t_fields, s_fields = _locked_fields()
     return (
-        f"SELECT {rows.select_list('q', Question)}, {rows.select_list('t', Tournament)}, "
-        f"{rows.select_list('s', CrowdState)} "
+        f"SELECT {rows.select_list('q', q_fields)}, {rows.select_list('t', t_fields)}, "
+        f"{rows.select_list('s', s_fields)} "
         f"FROM {rows.table(Question)} q "
         f"JOIN {rows.table(Tournament)} t "
         f"ON t.{column(Tournament, 'id')} = q.{column(Question, 'tournament')} "

@@ -45,8 +45,9 @@ class TokenAuthentication(authentication.TokenAuthentication):
 def _token_sql() -> str:
     User = get_user_model()
     return (
-        f"SELECT {rows.select_list('k', Token)}, {rows.select_list('u', User)}, "
-        f"{rows.select_list('f', Forecaster)} "
+        f"SELECT {rows.select_list('k', rows.columns(Token))}, "
+        f"{rows.select_list('u', rows.columns(User))}, "
+        f"{rows.select_list('f', rows.columns(Forecaster))} "
         f"FROM {rows.table(Token)} k "
         f"JOIN {rows.table(User)} u ON u.{column(User, 'id')} = k.{column(Token, 'user')} "
         f"LEFT JOIN {rows.table(Forecaster)} f "

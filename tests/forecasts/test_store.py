@@ -149,3 +149,22 @@ def test_one_forecaster_submitting_concurrently_keeps_one_term():
     assert not errors, errors[:3]
     assert CrowdState.objects.get(question=question).forecasters == 1
     assert_matches_recompute(question)
+
+
+def test_the_submission_response_equals_the_documented_serializer():
+    from forecasts.api import forecast_data
+    from forecasts.serializers import ForecastSerializer
+
+    question = QuestionFactory(open_time=T0 - dt.timedelta(days=1))
+    person = ForecasterFactory()
+    at = T0 + dt.timedelta(microseconds=5)
+    made = forecast_submit(
+        question_id=question.pk, forecaster=person, probability=0.123, rationale=" Why. ", at=at
+    )
+    gone = forecast_withdraw(question_id=question.pk, forecaster=person, at=at)
+    for event in (
+        made,
+        gone,
+        Forecast.objects.select_related("question__tournament").get(pk=made.pk),
+    ):
+        assert forecast_data(event) == ForecastSerializer(event).data
