@@ -14,6 +14,9 @@ class Command(BaseCommand):
         "Export the crowd history of a tournament (or one question) as CSV, JSON or Parquet, "
         "with FILE.manifest.json next to it (see SPEC 'Formats and commands researchers use')."
     )
+    # A data command: it reads the database and writes files. Django's system checks import
+    # every URL and view first (about a second) and have nothing to say about either.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tournament", required=True, help="Tournament slug")
