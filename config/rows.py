@@ -7,6 +7,8 @@ metadata, and the rows it returns become ordinary model instances.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -97,3 +99,26 @@ def mark_saved(obj: Model, pk: Any) -> None:
     obj.pk = pk
     obj._state.adding = False
     obj._state.db = connection.alias
+
+
+@contextmanager
+def prepared_cursor() -> Iterator[Any]:
+    """A Django cursor whose statements PostgreSQL can prepare (server-side binding).
+
+    Django's PostgreSQL cursors bind parameters on the client, so nothing can be prepared. This
+    cursor sends them apart from the SQL; with ``prepare_threshold`` set (settings), psycopg
+    prepares a statement the fifth time the connection runs it. It is wrapped as Django wraps
+    its own (query logging, execute wrappers). For short statements with few parameters only:
+    server-side binding allows at most 65,535. Elsewhere, an ordinary cursor.
+    """
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    import psycopg
+
+    connection.ensure_connection()
+    raw = psycopg.Cursor(connection.connection)
+    wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with wrap(raw) as cursor:  # type: ignore[arg-type]  # (stubs name the wrapper, not the raw cursor)
+        yield cursor

@@ -82,13 +82,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # One writer at a time; wait for the lock instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30})
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-elif env.bool("DATABASE_SERVER_SIDE_BINDING", default=True):
-    # PostgreSQL: parameters travel apart from the SQL, and psycopg prepares a statement the
-    # fifth time a connection runs it, so PostgreSQL stops re-planning the hot queries. Turn
-    # off behind a transaction-pooling PgBouncer (prepared statements are per connection).
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"server_side_binding": True, "prepare_threshold": 5}
-    )
+elif env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
+    # PostgreSQL: the hot statements (config.rows.prepared_cursor: token lookup, the forecast
+    # write path) bind parameters server-side, and psycopg prepares a statement the fifth time
+    # a connection runs it, so PostgreSQL stops re-planning them. Every other query keeps
+    # Django's client-side binding (no limit of 65,535 parameters). Turn off behind a
+    # transaction-pooling PgBouncer: prepared statements belong to one server connection.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

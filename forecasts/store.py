@@ -64,7 +64,7 @@ def lock_question_and_state(question_id: int) -> tuple[Question, CrowdState] | N
     created under the question's lock.
     """
     if fused():
-        with connection.cursor() as cursor:
+        with rows.prepared_cursor() as cursor:
             cursor.execute(_lock_sql(), [question_id])
             row = cursor.fetchone()
         if row is not None:
@@ -116,7 +116,7 @@ def append_event(event: Forecast) -> PreviousEvent | None:
     if fused():
         params = [event.question_id, event.forecaster_id]
         params += rows.insert_values(Forecast, event, _new_fields(Forecast))
-        with connection.cursor() as cursor:
+        with rows.prepared_cursor() as cursor:
             cursor.execute(_append_sql(), params)
             row = cursor.fetchone()
         rows.mark_saved(event, row[0])
@@ -165,7 +165,7 @@ def save_state_and_point(
         params = rows.update_values(state, _state_fields(update_fields))
         params.append(state.pk)
         params += rows.insert_values(CrowdPoint, point, _new_fields(CrowdPoint))
-        with connection.cursor() as cursor:
+        with rows.prepared_cursor() as cursor:
             cursor.execute(_save_sql(update_fields), params)
             rows.mark_saved(point, cursor.fetchone()[0])
         return

@@ -168,3 +168,23 @@ def test_the_submission_response_equals_the_documented_serializer():
         Forecast.objects.select_related("question__tournament").get(pk=made.pk),
     ):
         assert forecast_data(event) == ForecastSerializer(event).data
+
+
+def test_hot_statements_are_prepared_and_other_queries_keep_client_side_binding():
+    """The write path's statements get prepared; an ORM query may still bind 70,000 values."""
+    question = QuestionFactory(open_time=T0 - dt.timedelta(days=1))
+    person = ForecasterFactory()
+    for i in range(7):
+        forecast_submit(
+            question_id=question.pk,
+            forecaster=person,
+            probability=0.5,
+            at=T0 + dt.timedelta(seconds=i),
+        )
+    mine = list(Forecast.objects.filter(question=question).values_list("pk", flat=True))
+    assert Forecast.objects.filter(pk__in=[*range(-70_000, 0), *mine]).count() == 7
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            prepared = [row[0] for row in cursor.fetchall()]
+        assert any("FOR UPDATE OF q, s" in sql for sql in prepared), prepared
