@@ -123,17 +123,6 @@ def forecast_withdraw(
     return event
 
 
-def current_forecast(*, question_id: int, forecaster: Forecaster) -> Forecast | None:
-    latest = (
-        Forecast.objects.filter(question_id=question_id, forecaster=forecaster)
-        .order_by("-time", "-id")
-        .first()
-    )
-    if latest is None or latest.kind == Forecast.Kind.WITHDRAWAL:
-        return None
-    return latest
-
-
 def _lock_open_question(
     question_id: int, at: dt.datetime, viewer: Any = None
 ) -> tuple[Question, CrowdState]:

@@ -7,7 +7,7 @@ import datetime as dt
 import factory
 from django.contrib.auth import get_user_model
 
-from forecasts.models import Forecaster
+from forecasts.models import Forecast, Forecaster
 from markets.models import Benchmark, Question, Tournament
 
 UTC = dt.UTC
@@ -60,3 +60,15 @@ class BenchmarkFactory(factory.django.DjangoModelFactory):
     slug = "metr-p50"
     name = "METR time horizon (p50)"
     unit = "minutes"
+
+
+def current_forecast(*, question_id: int, forecaster: Forecaster) -> Forecast | None:
+    """The forecaster's current forecast on the question: their last event, unless a withdrawal."""
+    latest = (
+        Forecast.objects.filter(question_id=question_id, forecaster=forecaster)
+        .order_by("-time", "-id")
+        .first()
+    )
+    if latest is None or latest.kind == Forecast.Kind.WITHDRAWAL:
+        return None
+    return latest

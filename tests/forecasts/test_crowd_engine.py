@@ -16,13 +16,17 @@ from forecasts.history import pool_history
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from forecasts.services import (
     crowd_recompute,
-    current_forecast,
     forecast_submit,
     forecast_withdraw,
     load_events,
 )
 from markets.models import Question
-from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactory
+from tests.factories import (
+    ForecasterFactory,
+    QuestionFactory,
+    TournamentFactory,
+    current_forecast,
+)
 
 UTC = dt.UTC
 T0 = dt.datetime(2030, 1, 1, tzinfo=UTC)

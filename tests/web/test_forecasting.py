@@ -8,7 +8,8 @@ from django.test import Client
 from django.urls import reverse
 
 from forecasts.models import Forecast
-from forecasts.services import current_forecast, forecaster_for_user
+from forecasts.services import forecaster_for_user
+from tests.factories import current_forecast
 from tests.web.conftest import login
 
 pytestmark = pytest.mark.django_db
