@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import random
 import secrets
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -33,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench._common import ensure_database, percentile, process_cpu  # noqa: E402
 
 DATABASE_URL = os.environ.get(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/takeoff_bench_load"
@@ -61,16 +63,6 @@ SERVER_ENV = {
     "THROTTLE_USER": "100000/min",
     "THROTTLE_ANON": "100000/min",
 }
-
-
-def ensure_database() -> None:
-    import psycopg
-
-    name = DATABASE_URL.rsplit("/", 1)[1]
-    admin = DATABASE_URL.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup() -> tuple[list[str], list[int]]:
@@ -232,16 +224,8 @@ async def load(port: int, tokens: list[str], qids: list[int], seconds: float) ->
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU of these processes so far (from /proc; 0 for one that is gone)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+    """User + system CPU of these processes so far (0 for one that is gone)."""
+    return sum(c for c in map(process_cpu, pids) if not math.isnan(c))
 
 
 def machine_busy_seconds() -> float:
@@ -269,10 +253,6 @@ def postgres_pids() -> list[int]:
     return [pid for (pid,) in rows]
 
 
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=1000, method="inclusive")[int(q * 10) - 1]
-
-
 def flush_redis() -> None:
     import redis
 
@@ -280,7 +260,7 @@ def flush_redis() -> None:
 
 
 def main() -> None:
-    ensure_database()
+    ensure_database(DATABASE_URL)
     tokens, qids = setup()
     flush_redis()
     port = free_port()

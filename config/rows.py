@@ -84,14 +84,9 @@ def from_row(
     return model.from_db(connection.alias, names, values)
 
 
-def insert_values(model: type[Model], obj: Model, fields: tuple[Field, ...]) -> list[Any]:
-    """Parameters that save ``fields`` of a new ``obj``, prepared as ``Model.save`` does."""
-    return [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
-
-
-def update_values(obj: Model, fields: tuple[Field, ...]) -> list[Any]:
-    """Parameters that save ``fields`` of an existing ``obj``, prepared as ``Model.save`` does."""
-    return [f.get_db_prep_save(f.pre_save(obj, False), connection) for f in fields]
+def save_values(obj: Model, fields: tuple[Field, ...], *, add: bool) -> list[Any]:
+    """Parameters that save ``fields`` of ``obj`` (new when ``add``), prepared as ``Model.save``."""
+    return [f.get_db_prep_save(f.pre_save(obj, add), connection) for f in fields]
 
 
 def mark_saved(obj: Model, pk: Any) -> None:

@@ -75,6 +75,9 @@ def _raise_for(exc: ForecastError) -> Response:
     return Response({"probability": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
 
 
+_TIME = serializers.DateTimeField(read_only=True)  # stateless when used unbound, as here
+
+
 def forecast_data(event: Forecast) -> dict[str, Any]:
     """``ForecastSerializer(event).data``, built directly: every submission answers with it.
 
@@ -88,7 +91,7 @@ def forecast_data(event: Forecast) -> dict[str, Any]:
         "tournament": event.question.tournament.slug,
         "kind": event.kind,
         "probability": event.probability,
-        "time": serializers.DateTimeField().to_representation(event.time),
+        "time": _TIME.to_representation(event.time),
         "rationale": event.rationale,
     }
 

@@ -115,7 +115,7 @@ def append_event(event: Forecast) -> PreviousEvent | None:
     """Insert ``event`` (setting its id) and return the forecaster's event before it, if any."""
     if fused():
         params = [event.question_id, event.forecaster_id]
-        params += rows.insert_values(Forecast, event, _new_fields(Forecast))
+        params += rows.save_values(event, _new_fields(Forecast), add=True)
         with rows.prepared_cursor() as cursor:
             cursor.execute(_append_sql(), params)
             row = cursor.fetchone()
@@ -162,9 +162,9 @@ def save_state_and_point(
 ) -> None:
     """Save ``update_fields`` of the (locked) state and insert the history point."""
     if fused():
-        params = rows.update_values(state, _state_fields(update_fields))
+        params = rows.save_values(state, _state_fields(update_fields), add=False)
         params.append(state.pk)
-        params += rows.insert_values(CrowdPoint, point, _new_fields(CrowdPoint))
+        params += rows.save_values(point, _new_fields(CrowdPoint), add=True)
         with rows.prepared_cursor() as cursor:
             cursor.execute(_save_sql(update_fields), params)
             rows.mark_saved(point, cursor.fetchone()[0])
