@@ -27,7 +27,7 @@ class RedisCacheClient(DjangoRedisCacheClient):
         return client
 
 
-# GCRA over several keys at once, all or nothing (see markets.throttling.ApiThrottle).
+# GCRA over several keys at once, all or nothing (see api.throttling.ApiThrottle).
 # KEYS: one per scope. ARGV: now, then each key's emission interval and period, in seconds.
 # Returns the seconds to wait as a string ("0": allowed and recorded); Lua numbers would be
 # truncated to integers in the reply.

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "markets",
     "forecasts",
     "scoring",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -164,16 +165,18 @@ CACHES = {
 # --- REST API -----------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "markets.authentication.TokenAuthentication",
+        "api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Domain errors (config.errors.DomainError) map to HTTP here, not in each view.
+    "EXCEPTION_HANDLER": "api.errors.exception_handler",
     # One throttle checks per-IP, per-user, per-token and submission limits in one cache round
     # trip, and answers 429 with Retry-After.
-    "DEFAULT_THROTTLE_CLASSES": ["markets.throttling.ApiThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.ApiThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("THROTTLE_ANON", default="600/min"),
         "user": env.str("THROTTLE_USER", default="6000/min"),

@@ -6,7 +6,7 @@ from config.health import healthz
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("staff/", include("markets.staff_urls")),
-    path("", include("config.api_urls")),
-    path("", include("markets.urls")),
+    path("staff/", include("web.staff_urls")),
+    path("", include("api.urls")),
+    path("", include("web.urls")),
 ]

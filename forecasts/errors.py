@@ -1,21 +1,33 @@
-"""Domain errors raised by forecast services; views and the API map them to clear responses."""
+"""Domain errors raised by forecast services (``config.errors.DomainError``): the API maps them
+to HTTP by their ``status_code`` in one handler (``api.errors.exception_handler``); web views
+show the message."""
+
+from config.errors import DomainError
 
 
-class ForecastError(Exception):
+class ForecastError(DomainError):
     """Base class: the message is meant for the person who made the request."""
 
 
 class QuestionNotFound(ForecastError):
     """The question does not exist, or the person asking may not see it."""
 
+    status_code = 404
+
 
 class QuestionNotOpen(ForecastError):
-    pass
+    """The question does not take forecasts now (upcoming, closed or settled)."""
+
+    status_code = 409
 
 
 class InvalidProbability(ForecastError):
-    pass
+    """A probability outside the allowed range."""
+
+    field = "probability"
 
 
 class NothingToWithdraw(ForecastError):
-    pass
+    """A withdrawal without a current forecast to withdraw."""
+
+    status_code = 409

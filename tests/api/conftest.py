@@ -23,10 +23,10 @@ T0 = dt.datetime(2025, 1, 1, tzinfo=UTC)
 @pytest.fixture(autouse=True)
 def throttle_cache(monkeypatch):
     """A fresh throttle history per test (CI's default cache is a Redis shared by all tests)."""
-    from markets import api
+    from api import throttling
 
     cache = LocMemCache(f"throttle-test-{id(monkeypatch)}", {})
-    monkeypatch.setattr(api.ApiThrottle, "get_cache", classmethod(lambda cls: cache))
+    monkeypatch.setattr(throttling.ApiThrottle, "get_cache", classmethod(lambda cls: cache))
     return cache
 
 

@@ -152,8 +152,8 @@ def test_one_forecaster_submitting_concurrently_keeps_one_term():
 
 
 def test_the_submission_response_equals_the_documented_serializer():
-    from forecasts.api import forecast_data
-    from forecasts.serializers import ForecastSerializer
+    from api.forecasts import forecast_data
+    from api.serializers.forecasts import ForecastSerializer
 
     question = QuestionFactory(open_time=T0 - dt.timedelta(days=1))
     person = ForecasterFactory()

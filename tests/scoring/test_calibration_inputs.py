@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
+from api.scoring import calibration_inputs
 from forecasts.services import forecast_submit, forecast_withdraw
 from markets.services import question_resolve
-from scoring.api import calibration_inputs
 from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactory
 
 pytestmark = pytest.mark.django_db

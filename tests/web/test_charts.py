@@ -7,8 +7,8 @@ import math
 import re
 import xml.etree.ElementTree as ET
 
-from markets import charts
 from scoring.calibration import CalibrationBin
+from web import charts
 
 UTC = dt.UTC
 T0 = dt.datetime(2025, 1, 1, tzinfo=UTC)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from forecasts.forms import ForecastForm
-from markets.templatetags.takeoff import num, pct, signed, tone, val
+from web.forms import ForecastForm
+from web.templatetags.takeoff import num, pct, signed, tone, val
 
 
 @pytest.mark.parametrize(

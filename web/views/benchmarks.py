@@ -8,8 +8,8 @@ from django.db.models import Count, Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from markets import charts
 from markets.models import Benchmark, BenchmarkResult, Question
+from web import charts
 
 
 def _when(result: BenchmarkResult) -> dt.datetime:

@@ -18,11 +18,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from markets.admin import ReasonForm
 from markets.errors import ResolutionError
 from markets.milestones import resolution_confirm, resolution_reject
 from markets.models import AuditRecord, Question, Resolution
 from markets.services import question_review_clear
+from web.admin.markets import ReasonForm
 
 
 def _can_resolve(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

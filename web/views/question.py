@@ -12,13 +12,13 @@ from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from forecasts.forms import ForecastForm
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from forecasts.reveal import crowd_reveal
-from markets import charts
 from markets.models import AuditRecord, BenchmarkResult, Question, Resolution
-from markets.views._common import question_state, viewer_forecaster
 from scoring.models import Rule, Score, Subject
+from web import charts
+from web.forms import ForecastForm
+from web.views._common import question_state, viewer_forecaster
 
 # Very long histories are pre-sampled by event index (seq is dense, 1..events), so a
 # 100,000-event question reads ~500 rows through the (question, seq) index instead of all of

@@ -15,11 +15,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from forecasts.models import CrowdPoint, Forecast, Forecaster
-from markets import charts
 from markets.models import Question, Resolution, Tournament
 from scoring.calibration import brier_decomposition, calibration_bins
 from scoring.leaderboard import would_rank
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
+from web import charts
 
 LEADERBOARD_PAGE = 100
 TABLE_RULES = [Rule.BRIER, Rule.LOG, Rule.BASELINE, Rule.PEER]

@@ -4,9 +4,10 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from forecasts import api as forecasts_api
-from markets import api as markets_api
-from scoring import api as scoring_api
+from api import forecasts as forecasts_api
+from api import markets as markets_api
+from api import scoring as scoring_api
+from api.base import api_not_found
 
 router = DefaultRouter()
 router.register("tournaments", markets_api.TournamentViewSet, basename="tournament")
@@ -61,8 +62,6 @@ urlpatterns = [
     path("api/v1/", include((v1, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    # Web pages to create and revoke API tokens (session login).
-    path("account/tokens/", include("forecasts.token_views")),
     # Anything else under /api/ is a JSON 404, not the site's HTML page.
-    re_path(r"^api/", markets_api.api_not_found),
+    re_path(r"^api/", api_not_found),
 ]

@@ -24,23 +24,18 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.base import ApiViewMixin, visible_tournament
+from api.errors import READ_ERRORS, errors
+from api.params import MAX_ID, POSITIVE_INT, param_bool, param_choice, param_int, param_text
+from api.serializers.scoring import (
+    CalibrationSerializer,
+    LeaderboardEntrySerializer,
+    ScoreSerializer,
+)
 from forecasts import exports
 from forecasts.models import CrowdPoint, Forecast
-from markets.api import (
-    MAX_ID,
-    POSITIVE_INT,
-    READ_ERRORS,
-    ApiViewMixin,
-    errors,
-    param_bool,
-    param_choice,
-    param_int,
-    param_text,
-    visible_tournament,
-)
 from markets.models import Question, Resolution, Tournament
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
-from scoring.serializers import CalibrationSerializer, LeaderboardEntrySerializer, ScoreSerializer
 
 # --- scores ----------------------------------------------------------------------------------
 

@@ -19,10 +19,10 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from forecasts.errors import ForecastError, QuestionNotOpen
-from forecasts.forms import ForecastForm
 from forecasts.services import forecast_submit, forecast_withdraw, forecaster_for_user
 from markets.models import Question
-from markets.views.question import (
+from web.forms import ForecastForm
+from web.views.question import (
     FRAGMENTS,
     question_context,
     render_fragments,

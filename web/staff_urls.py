@@ -1,8 +1,8 @@
-"""Staff pages: included by config/urls.py as ``path("staff/", include("markets.staff_urls"))``."""
+"""Staff pages: included by config/urls.py as ``path("staff/", include("web.staff_urls"))``."""
 
 from django.urls import path
 
-from markets import staff_views
+from web.views import staff as staff_views
 
 app_name = "staff"
 

@@ -9,7 +9,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
 from markets.models import Question, Tournament
-from markets.views._common import FILTERS, filter_questions, list_queryset, question_rows
+from web.views._common import FILTERS, filter_questions, list_queryset, question_rows
 
 HOME_PER_TOURNAMENT = 8
 STATE_ORDER = {"open": 0, "proposed": 1, "upcoming": 2, "closed": 3, "resolved": 4, "annulled": 5}

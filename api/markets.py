@@ -1,6 +1,5 @@
 """REST API, markets side: tournaments, questions, benchmarks and resolution history.
 
-Also the pieces every API view shares (throttles, pagination, documented error responses).
 Views are thin: they read through ``visible_to`` querysets, so a private tournament a user is
 not a member of answers 404 exactly like one that does not exist.
 """
@@ -10,22 +9,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import serializers, viewsets
+from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from markets.models import AuditRecord, Benchmark, BenchmarkResult, Question, Resolution, Tournament
-from markets.serializers import (
+from api.base import ApiViewMixin, visible_question
+from api.errors import READ_ERRORS, errors
+from api.params import (
+    param_bool,
+    param_choice,
+    param_text,
+)
+from api.serializers.markets import (
     AuditRecordSerializer,
     BenchmarkResultSerializer,
     BenchmarkSerializer,
@@ -33,176 +34,7 @@ from markets.serializers import (
     ResolutionSerializer,
     TournamentSerializer,
 )
-
-# --- throttles ------------------------------------------------------------------------------
-# Used when settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] has no entry for a scope.
-from markets.throttling import API_THROTTLES, ApiThrottle, SubmitThrottle
-
-
-class Pagination(PageNumberPagination):
-    """Page numbers; ``page_size`` up to 1000. A malformed page size is a 400, not ignored."""
-
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-    def get_page_number(self, request: Request, paginator: Any) -> Any:
-        raw = param_single(request, self.page_query_param)
-        if raw is None:
-            return 1
-        if raw in self.last_page_strings:
-            return raw
-        return param_int(request, self.page_query_param, minimum=1, maximum=MAX_ID)
-
-    def get_page_size(self, request: Request) -> int:
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is None:
-            return self.page_size
-        return param_int(request, self.page_size_query_param, minimum=1, maximum=self.max_page_size)
-
-    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
-        params = super().get_schema_operation_parameters(view)
-        for p in params:
-            p["schema"]["minimum"] = 1
-            p["schema"]["maximum"] = (
-                self.max_page_size if p["name"] == self.page_size_query_param else MAX_ID
-            )
-        return params
-
-
-# --- query parameters ----------------------------------------------------------------------
-# Documented parameters are validated strictly: a typo in a filter must not silently return
-# everything (or nothing).
-
-
-def param_single(request: Request, name: str) -> str | None:
-    values = request.query_params.getlist(name)
-    if len(values) > 1:
-        raise ValidationError({name: ["Give this parameter once."]})
-    return values[0] if values else None
-
-
-def param_choice(
-    request: Request, name: str, choices: Any, default: str | None = None
-) -> str | None:
-    raw = param_single(request, name)
-    if raw is None:
-        return default
-    if raw not in choices:
-        raise ValidationError({name: [f"Use one of {', '.join(choices)}."]})
-    return raw
-
-
-def param_int(
-    request: Request,
-    name: str,
-    *,
-    minimum: int | None = None,
-    maximum: int | None = None,
-    default: int | None = None,
-) -> int | None:
-    raw = param_single(request, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError({name: ["A whole number."]}) from None
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ValidationError({name: [f"A whole number from {minimum} to {maximum}."]})
-    return value
-
-
-def param_bool(request: Request, name: str) -> bool:
-    raw = param_single(request, name)
-    if raw is None:
-        return False
-    if raw.lower() not in ("true", "false"):
-        raise ValidationError({name: ["true or false."]})
-    return raw.lower() == "true"
-
-
-def param_text(request: Request, name: str) -> str | None:
-    """A free-text filter; empty means no filter."""
-    raw = param_single(request, name)
-    if raw is not None and len(raw) > 300:
-        raise ValidationError({name: ["At most 300 characters."]})
-    return raw or None
-
-
-# --- documented errors ------------------------------------------------------------------------
-
-
-class ErrorSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
-def _error(description: str) -> OpenApiResponse:
-    return OpenApiResponse(ErrorSerializer, description=description)
-
-
-VALIDATION_ERROR = OpenApiResponse(
-    OpenApiTypes.OBJECT, description="Invalid input: field names map to lists of messages."
-)
-COMMON_ERRORS = {
-    401: _error("Invalid or revoked token, or authentication required."),
-    403: _error("Not allowed."),
-    404: _error("Not found, or not visible to you (private tournament)."),
-    429: _error("Throttled: retry after the number of seconds in Retry-After."),
-}
-
-
-def errors(*codes: int, **extra: Any) -> dict[int, Any]:
-    """The documented error responses of an operation (plus 400 when asked for)."""
-    out: dict[int, Any] = {code: COMMON_ERRORS[code] for code in codes if code in COMMON_ERRORS}
-    if 400 in codes:
-        out[400] = VALIDATION_ERROR
-    out.update({int(k.lstrip("_")): v for k, v in extra.items()})
-    return out
-
-
-READ_ERRORS = (400, 401, 404, 429)
-MAX_ID = 2**63 - 1  # BIGINT: a larger number cannot be an id (and SQLite cannot even bind it)
-POSITIVE_INT = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
-
-
-class ApiViewMixin:
-    throttle_classes = API_THROTTLES
-    pagination_class = Pagination
-
-    def get_object(self) -> Any:
-        lookup = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
-        if lookup is not None and str(lookup).isdigit() and int(lookup) > MAX_ID:
-            raise NotFound()
-        return super().get_object()  # type: ignore[misc]
-
-
-def api_not_found(request: Any, *args: Any, **kwargs: Any) -> Any:
-    """JSON 404 for any /api/ path that matches no route (Django's page would be HTML)."""
-    from django.http import JsonResponse
-
-    return JsonResponse({"detail": "Not found."}, status=404)
-
-
-def visible_tournament(request: Request, slug: str) -> Tournament:
-    tournament = Tournament.objects.visible_to(request.user).filter(slug=slug).first()
-    if tournament is None:
-        raise NotFound("No such tournament.")
-    return tournament
-
-
-def visible_question(request: Request, pk: Any) -> Question:
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        raise NotFound("No such question.") from None
-    if not 1 <= pk <= MAX_ID:
-        raise NotFound("No such question.")
-    # One query by primary key; membership is looked up only for a private tournament.
-    question = Question.objects.select_related("tournament", "benchmark").filter(pk=pk).first()
-    if question is None or not question.tournament.is_visible_to(request.user):
-        raise NotFound("No such question.")
-    return question
-
+from markets.models import AuditRecord, Benchmark, BenchmarkResult, Question, Resolution, Tournament
 
 # --- tournaments ---------------------------------------------------------------------------
 
@@ -362,26 +194,3 @@ class BenchmarkViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
             qs = qs.filter(is_current=True)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(BenchmarkResultSerializer(page, many=True).data)
-
-
-__all__ = [
-    "API_THROTTLES",
-    "MAX_ID",
-    "POSITIVE_INT",
-    "ApiThrottle",
-    "ApiViewMixin",
-    "BenchmarkViewSet",
-    "ErrorSerializer",
-    "Pagination",
-    "QuestionViewSet",
-    "SubmitThrottle",
-    "TournamentViewSet",
-    "errors",
-    "param_bool",
-    "param_choice",
-    "param_int",
-    "param_single",
-    "param_text",
-    "visible_question",
-    "visible_tournament",
-]

@@ -20,7 +20,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
@@ -28,11 +28,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from forecasts import exports
-from forecasts.errors import ForecastError, NothingToWithdraw, QuestionNotFound, QuestionNotOpen
-from forecasts.models import CrowdPoint, CrowdState, Forecast
-from forecasts.reveal import crowd_reveal
-from forecasts.serializers import (
+from api.base import ApiViewMixin, visible_question, visible_tournament
+from api.errors import READ_ERRORS, errors
+from api.params import MAX_ID, POSITIVE_INT, param_choice, param_int, param_single, param_text
+from api.serializers.forecasts import (
     CrowdPointSerializer,
     ExportManifestSerializer,
     ForecastSerializer,
@@ -40,39 +39,20 @@ from forecasts.serializers import (
     ForecastWithdrawSerializer,
     HiddenCrowdSerializer,
 )
+from api.throttling import SubmitThrottle
+from forecasts import exports
+from forecasts.models import CrowdPoint, CrowdState, Forecast
+from forecasts.reveal import crowd_reveal
 from forecasts.services import forecast_submit, forecast_withdraw, forecaster_for_user
-from markets.api import (
-    MAX_ID,
-    POSITIVE_INT,
-    READ_ERRORS,
-    ApiViewMixin,
-    SubmitThrottle,
-    errors,
-    param_choice,
-    param_int,
-    param_single,
-    param_text,
-    visible_question,
-    visible_tournament,
-)
 from markets.models import Question, Tournament
 
 # --- forecasts -------------------------------------------------------------------------------
 
 
 def _conflict(message: str) -> OpenApiResponse:
-    from markets.api import ErrorSerializer
+    from api.errors import ErrorSerializer
 
     return OpenApiResponse(ErrorSerializer, description=message)
-
-
-def _raise_for(exc: ForecastError) -> Response:
-    """Map a domain error to HTTP: not visible → 404, the question's state → 409, else 400."""
-    if isinstance(exc, QuestionNotFound):
-        raise NotFound(str(exc))
-    if isinstance(exc, QuestionNotOpen | NothingToWithdraw):
-        return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-    return Response({"probability": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
 
 
 _TIME = serializers.DateTimeField(read_only=True)  # stateless when used unbound, as here
@@ -150,17 +130,15 @@ class ForecastViewSet(
     def create(self, request: Request) -> Response:
         data = ForecastSubmitSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            # The service checks visibility on the row it locks: one lookup, not two.
-            forecast = forecast_submit(
-                question_id=data.validated_data["question"],
-                forecaster=forecaster_for_user(request.user),
-                probability=data.validated_data["probability"],
-                rationale=data.validated_data["rationale"],
-                viewer=request.user,
-            )
-        except ForecastError as exc:
-            return _raise_for(exc)
+        # Domain errors (404 not visible, 409 not open, 400 bad probability) are mapped by
+        # api.errors.exception_handler. The service checks visibility on the row it locks.
+        forecast = forecast_submit(
+            question_id=data.validated_data["question"],
+            forecaster=forecaster_for_user(request.user),
+            probability=data.validated_data["probability"],
+            rationale=data.validated_data["rationale"],
+            viewer=request.user,
+        )
         return Response(forecast_data(forecast), status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -176,14 +154,11 @@ class ForecastViewSet(
     def withdraw(self, request: Request) -> Response:
         data = ForecastWithdrawSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        try:
-            event = forecast_withdraw(
-                question_id=data.validated_data["question"],
-                forecaster=forecaster_for_user(request.user),
-                viewer=request.user,
-            )
-        except ForecastError as exc:
-            return _raise_for(exc)
+        event = forecast_withdraw(
+            question_id=data.validated_data["question"],
+            forecaster=forecaster_for_user(request.user),
+            viewer=request.user,
+        )
         return Response(forecast_data(event), status=status.HTTP_201_CREATED)
 
 

@@ -1,9 +1,9 @@
-"""The website's routes: pages, forecast writes and accounts (the API lives in config.api_urls)."""
+"""The website's routes: pages, forecast writes and accounts (the API lives in api.urls)."""
 
 from django.urls import include, path
 
-from forecasts import views as forecast_views
-from markets import views
+from web import views
+from web.views import forecast as forecast_views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -25,6 +25,8 @@ urlpatterns = [
     path("crowd/", views.crowd_track_record, name="crowd-track-record"),
     path("benchmarks/", views.benchmark_list, name="benchmark-list"),
     path("benchmarks/<slug:slug>/", views.benchmark_detail, name="benchmark-detail"),
+    # Pages to create and revoke API tokens (session login).
+    path("account/tokens/", include("web.views.tokens")),
     path("accounts/signup/", views.signup, name="signup"),
     # login, logout, password_change(_done), password_reset(_done|_confirm|_complete)
     path("accounts/", include("django.contrib.auth.urls")),

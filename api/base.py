@@ -1,0 +1,53 @@
+"""What every API view shares: throttles, pagination, id bounds, and visibility lookups that
+answer 404 for a private tournament exactly as for one that does not exist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import NotFound
+from rest_framework.request import Request
+
+from api.pagination import Pagination
+from api.params import MAX_ID
+from api.throttling import API_THROTTLES
+from markets.models import Question, Tournament
+
+
+class ApiViewMixin:
+    throttle_classes = API_THROTTLES
+    pagination_class = Pagination
+
+    def get_object(self) -> Any:
+        lookup = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)
+        if lookup is not None and str(lookup).isdigit() and int(lookup) > MAX_ID:
+            raise NotFound()
+        return super().get_object()  # type: ignore[misc]
+
+
+def api_not_found(request: Any, *args: Any, **kwargs: Any) -> Any:
+    """JSON 404 for any /api/ path that matches no route (Django's page would be HTML)."""
+    from django.http import JsonResponse
+
+    return JsonResponse({"detail": "Not found."}, status=404)
+
+
+def visible_tournament(request: Request, slug: str) -> Tournament:
+    tournament = Tournament.objects.visible_to(request.user).filter(slug=slug).first()
+    if tournament is None:
+        raise NotFound("No such tournament.")
+    return tournament
+
+
+def visible_question(request: Request, pk: Any) -> Question:
+    try:
+        pk = int(pk)
+    except (TypeError, ValueError):
+        raise NotFound("No such question.") from None
+    if not 1 <= pk <= MAX_ID:
+        raise NotFound("No such question.")
+    # One query by primary key; membership is looked up only for a private tournament.
+    question = Question.objects.select_related("tournament", "benchmark").filter(pk=pk).first()
+    if question is None or not question.tournament.is_visible_to(request.user):
+        raise NotFound("No such question.")
+    return question

@@ -1,0 +1,71 @@
+"""Query-parameter parsing shared by every API view.
+
+Documented parameters are validated strictly: a typo in a filter must not silently return
+everything (or nothing). Each helper raises DRF's ``ValidationError`` (HTTP 400) naming the
+parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+
+MAX_ID = 2**63 - 1  # BIGINT: a larger number cannot be an id (and SQLite cannot even bind it)
+POSITIVE_INT = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+
+
+def param_single(request: Request, name: str) -> str | None:
+    values = request.query_params.getlist(name)
+    if len(values) > 1:
+        raise ValidationError({name: ["Give this parameter once."]})
+    return values[0] if values else None
+
+
+def param_choice(
+    request: Request, name: str, choices: Any, default: str | None = None
+) -> str | None:
+    raw = param_single(request, name)
+    if raw is None:
+        return default
+    if raw not in choices:
+        raise ValidationError({name: [f"Use one of {', '.join(choices)}."]})
+    return raw
+
+
+def param_int(
+    request: Request,
+    name: str,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    default: int | None = None,
+) -> int | None:
+    raw = param_single(request, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError({name: ["A whole number."]}) from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ValidationError({name: [f"A whole number from {minimum} to {maximum}."]})
+    return value
+
+
+def param_bool(request: Request, name: str) -> bool:
+    raw = param_single(request, name)
+    if raw is None:
+        return False
+    if raw.lower() not in ("true", "false"):
+        raise ValidationError({name: ["true or false."]})
+    return raw.lower() == "true"
+
+
+def param_text(request: Request, name: str) -> str | None:
+    """A free-text filter; empty means no filter."""
+    raw = param_single(request, name)
+    if raw is not None and len(raw) > 300:
+        raise ValidationError({name: ["At most 300 characters."]})
+    return raw or None
