@@ -74,7 +74,7 @@ def build_question(n: int, n_forecasters: int, seed: int):
     from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster
     from forecasts.services import crowd_recompute
     from markets.models import Resolution
-    from markets.services import question_resolve
+    from markets.resolution.manual import question_resolve
 
     tournament = make_tournament(SLUG)
     question = make_question(tournament, "scored", OPEN, CLOSE)
@@ -140,7 +140,7 @@ def database_runs(question, first_resolution) -> list[dict]:
     import scoring.rules as rules_mod
     import scoring.services as services
     from markets.models import Resolution
-    from markets.services import question_resolve
+    from markets.resolution.manual import question_resolve
 
     phases = Phases()
     services.load_events = phases.wrap("read Forecast rows", services.load_events)

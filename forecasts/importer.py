@@ -22,7 +22,7 @@ from django.utils.dateparse import parse_datetime
 from forecasts.models import Forecast, Forecaster
 from forecasts.services import P_MAX, P_MIN, crowd_recompute
 from markets.models import Question, Resolution, Tournament
-from markets.services import question_resolve
+from markets.resolution.manual import question_resolve
 
 RESOLUTIONS = {
     "YES": Resolution.Outcome.YES,

@@ -1,4 +1,9 @@
-"""Tournaments, questions, benchmarks, feed snapshots and resolutions."""
+"""Tournaments, questions, resolutions and their audit trail.
+
+The benchmark models (``Benchmark``, ``FeedSnapshot``, ``BenchmarkResult``) live in
+``markets.benchmarks.models``, which knows nothing about questions; they are re-exported here
+so that Django and callers find every model of the app in ``markets.models``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,19 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+
+from markets.benchmarks.models import Benchmark, BenchmarkResult, FeedSnapshot
+
+__all__ = [
+    "AuditRecord",
+    "Benchmark",
+    "BenchmarkResult",
+    "Comparator",
+    "FeedSnapshot",
+    "Question",
+    "Resolution",
+    "Tournament",
+]
 
 
 class TournamentQuerySet(models.QuerySet["Tournament"]):
@@ -109,90 +127,6 @@ class Tournament(models.Model):
         if not user.is_authenticated:
             return False
         return user.is_staff or self.members.filter(pk=user.pk).exists()
-
-
-class Benchmark(models.Model):
-    slug = models.SlugField(max_length=80, unique=True)
-    name = models.CharField(max_length=200)
-    unit = models.CharField(max_length=60, help_text="e.g. minutes, % resolved")
-    description = models.TextField(blank=True)
-    source_url = models.URLField(blank=True)
-    higher_is_better = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["name"]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def get_absolute_url(self) -> str:
-        return reverse("benchmark-detail", args=[self.slug])
-
-
-class FeedSnapshot(models.Model):
-    """One fetch or file ingestion of a feed, with its raw bytes: the evidence trail."""
-
-    class Outcome(models.TextChoices):
-        OK = "ok", "Parsed"
-        UNCHANGED = "unchanged", "Unchanged (same bytes or 304)"
-        FAILED = "failed", "Failed"
-
-    feed = models.CharField(max_length=40)
-    source = models.CharField(max_length=500, help_text="URL or file name")
-    fetched_at = models.DateTimeField(default=timezone.now)
-    etag = models.CharField(max_length=200, blank=True)
-    last_modified = models.CharField(max_length=100, blank=True)
-    sha256 = models.CharField(max_length=64, blank=True)
-    raw = models.BinaryField(blank=True, default=b"")
-    size = models.PositiveBigIntegerField(default=0)
-    parser_version = models.CharField(max_length=40, blank=True)
-    outcome = models.CharField(max_length=10, choices=Outcome.choices)
-    error = models.TextField(blank=True)
-    results_added = models.PositiveIntegerField(default=0)
-    results_revised = models.PositiveIntegerField(default=0)
-
-    class Meta:
-        ordering = ["-fetched_at"]
-        indexes = [models.Index(fields=["feed", "sha256"])]
-
-    def __str__(self) -> str:
-        return f"{self.feed} {self.fetched_at:%Y-%m-%d %H:%M} {self.outcome}"
-
-
-class BenchmarkResult(models.Model):
-    """A published result. A changed value for the same system is a new row (a revision)."""
-
-    benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT, related_name="results")
-    system = models.CharField(max_length=300)
-    value = models.FloatField()
-    achieved_on = models.DateField(null=True, blank=True)
-    source_url = models.URLField(max_length=500, blank=True)
-    first_seen = models.DateTimeField(default=timezone.now)
-    snapshot = models.ForeignKey(
-        FeedSnapshot, null=True, blank=True, on_delete=models.PROTECT, related_name="results"
-    )
-    entered_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
-    revision_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="revisions"
-    )
-    is_current = models.BooleanField(default=True)
-    extra = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["benchmark", "achieved_on", "first_seen"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["benchmark", "system"],
-                condition=Q(is_current=True),
-                name="one_current_result_per_system",
-            )
-        ]
-        indexes = [models.Index(fields=["benchmark", "is_current"])]
-
-    def __str__(self) -> str:
-        return f"{self.benchmark.slug}: {self.system} = {self.value:g}"
 
 
 class Comparator(models.TextChoices):

@@ -9,11 +9,14 @@ one does the same work.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections.abc import Iterable
+from typing import Any
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 
 from config.celery import DB_TASK
 
@@ -23,7 +26,7 @@ logger = logging.getLogger("markets.tasks")
 @shared_task(**DB_TASK, time_limit=300, soft_time_limit=240, expires=600)
 def sweep_task() -> None:
     """Open and close due questions, evaluate milestones, finalize due proposals."""
-    from markets.services import markets_sweep
+    from markets.resolution.sweep import markets_sweep
 
     report = markets_sweep()
     logger.info("sweep: %s", report)
@@ -32,7 +35,7 @@ def sweep_task() -> None:
 @shared_task(**DB_TASK, time_limit=120, soft_time_limit=100)
 def evaluate_question_task(question_id: int, trigger: str = "task") -> None:
     """Apply the milestone rule to one question (enqueued after results change)."""
-    from markets.milestones import question_evaluate_milestone
+    from markets.resolution.milestones import question_evaluate_milestone
 
     question_evaluate_milestone(question_id=question_id, trigger=trigger)
 
@@ -40,7 +43,7 @@ def evaluate_question_task(question_id: int, trigger: str = "task") -> None:
 @shared_task(**DB_TASK, time_limit=60, soft_time_limit=50, expires=1800)
 def poll_feeds_task() -> None:
     """One fetch task per configured feed URL (``settings.FEED_URLS``: name -> URL)."""
-    from markets.feeds import FEEDS
+    from markets.benchmarks.feeds import FEEDS
 
     for feed, url in settings.FEED_URLS.items():
         if feed not in FEEDS:
@@ -66,7 +69,7 @@ def fetch_feed_task(self, feed: str, url: str) -> None:
     retries are exhausted, or for a permanent failure (HTTP 4xx), a failed snapshot records the
     error. Content that cannot be parsed is not retried: its failed snapshot is the record.
     """
-    from markets.ingest import FeedFetchError, feed_fetch, feed_record_failure
+    from markets.benchmarks.ingest import FeedFetchError, feed_fetch, feed_record_failure
 
     try:
         feed_fetch(feed=feed, url=url)
@@ -83,3 +86,46 @@ def fetch_feed_task(self, feed: str, url: str) -> None:
             logger.error("%s: giving up on %s: %s", feed, url, exc)
             return
         raise
+
+
+# --- Subscriptions ----------------------------------------------------------------------------
+
+
+def on_results_changed(
+    sender: Any, *, benchmark_ids: list[int], now: dt.datetime, trigger: str, **kwargs: Any
+) -> None:
+    """Receiver of ``markets.benchmarks.signals.results_changed`` (inside the ingest transaction).
+
+    Final questions on those benchmarks are checked (and flagged) at once, in the transaction;
+    the unsettled ones get an ``evaluate_question_task`` each after commit.
+    """
+    from markets.resolution.milestones import milestones_after_results
+
+    pending = milestones_after_results(benchmark_ids=benchmark_ids, now=now, trigger=trigger)
+    if pending:
+        transaction.on_commit(lambda: enqueue_evaluations(pending, trigger=trigger))
+
+
+def enqueue_evaluations(question_ids: Iterable[int], *, trigger: str) -> int:
+    """Send one ``evaluate_question_task`` per question; a broker outage is logged, not raised.
+
+    This runs after the results are committed; failing here would only turn a stored ingest into
+    an error. The periodic sweep evaluates every unsettled milestone question anyway, so what a
+    broker outage loses is latency, not a resolution. Returns how many were sent.
+    """
+    sent = 0
+    for question_id in question_ids:
+        try:
+            evaluate_question_task.delay(question_id, trigger)
+        except Exception as exc:
+            logger.warning(
+                "could not enqueue milestone evaluation of question %s (%s): %s: %s; the "
+                "periodic sweep will evaluate it",
+                question_id,
+                trigger,
+                type(exc).__name__,
+                exc,
+            )
+            break
+        sent += 1
+    return sent

@@ -13,7 +13,7 @@ from rest_framework.test import APIClient
 from forecasts.models import Forecaster
 from forecasts.services import crowd_recompute, forecast_submit, forecaster_for_user
 from markets.models import Question, Resolution, Tournament
-from markets.services import question_resolve
+from markets.resolution.manual import question_resolve
 from tests.factories import BenchmarkFactory, QuestionFactory, TournamentFactory, UserFactory
 
 UTC = dt.UTC
@@ -72,7 +72,7 @@ def world(db, monkeypatch) -> World:
     Forecasts are made at fixed past times so exports over them are reproducible. Scoring is
     not enqueued: tests that need scores write them (scoring has its own tests).
     """
-    monkeypatch.setattr("markets.services.schedule_scoring", lambda resolution: None)
+    monkeypatch.setattr("scoring.receivers.schedule_scoring", lambda **kw: None)
     bench = BenchmarkFactory()
     public = TournamentFactory(slug="ai-public", min_forecasters=1)
     private = TournamentFactory(

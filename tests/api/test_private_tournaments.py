@@ -42,7 +42,7 @@ def _fill(path, world):
 @pytest.fixture
 def private_scores(world):
     resolution_q = world.private_q
-    from markets.services import question_resolve
+    from markets.resolution.manual import question_resolve
 
     question_resolve(question_id=resolution_q.pk, outcome="no", reason="test", user=world.staff)
     resolution = resolution_q.resolutions.get(state="final")

@@ -36,11 +36,11 @@ def guide_world(transactional_db, monkeypatch):
 
     from forecasts.services import forecast_submit, forecaster_for_user
     from markets.models import Resolution
-    from markets.services import question_resolve
+    from markets.resolution.manual import question_resolve
     from scoring.models import Rule, Score, Subject
     from tests.factories import BenchmarkFactory, QuestionFactory, TournamentFactory, UserFactory
 
-    monkeypatch.setattr("markets.services.schedule_scoring", lambda resolution: None)
+    monkeypatch.setattr("scoring.receivers.schedule_scoring", lambda **kw: None)
     t0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     tournament = TournamentFactory(slug="ai-milestones", min_forecasters=1)
     bench = BenchmarkFactory()

@@ -50,7 +50,12 @@ def scoring_inline(monkeypatch):
     from scoring.services import question_score
 
     calls: list[Resolution] = []
-    monkeypatch.setattr("markets.services.schedule_scoring", calls.append)
+    monkeypatch.setattr(
+        "scoring.receivers.schedule_scoring",
+        lambda *, question_id, resolution_id: calls.append(
+            Resolution.objects.get(pk=resolution_id)
+        ),
+    )
     monkeypatch.setattr("scoring.services._after_scoring", lambda tournament_id: None)
 
     def run() -> None:
@@ -182,7 +187,7 @@ def test_forecaster_journey(live_server, browser, world, scoring_inline):
     page.locator("#messages").get_by_text("Saved your forecast of 80%.").wait_for()
 
     # A staff member resolves both questions YES.
-    from markets.services import question_resolve
+    from markets.resolution.manual import question_resolve
 
     for q in (question, world["second"]):
         question_resolve(

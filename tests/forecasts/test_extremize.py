@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from forecasts.extremize import D_MAX, D_MIN, fit_extremize, log_loss
 from forecasts.models import CrowdPoint
 from forecasts.services import forecast_submit, tournament_fit_extremize
-from markets.services import question_resolve
+from markets.resolution.manual import question_resolve
 from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactory
 
 UTC = dt.UTC

@@ -8,10 +8,10 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from markets.ingest import feed_ingest
-from markets.milestones import question_evaluate_milestone
+from markets.benchmarks.ingest import feed_ingest
 from markets.models import AuditRecord, Benchmark, BenchmarkResult, Question, Resolution
-from markets.services import question_resolve
+from markets.resolution.manual import question_resolve
+from markets.resolution.milestones import question_evaluate_milestone
 from tests.markets.conftest import METR_SAMPLE, milestone_question, sample
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from markets.feeds import (
+from markets.benchmarks.feeds import (
     FEEDS,
     MAX_FEED_BYTES,
     POSTTRAINBENCH_FACTORS,
@@ -93,7 +93,10 @@ def test_feed_registry_matches_the_contract() -> None:
 
 
 def test_parsers_do_not_import_django() -> None:
-    code = "import sys, markets.feeds; assert 'django' not in sys.modules, 'django imported'"
+    code = (
+        "import sys, markets.benchmarks.feeds; "
+        "assert 'django' not in sys.modules, 'django imported'"
+    )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, env=env)
 

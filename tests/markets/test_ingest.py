@@ -14,8 +14,8 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from markets.feeds import FEEDS, MAX_FEED_BYTES
-from markets.ingest import UnknownFeed, benchmark_result_record, feed_ingest
+from markets.benchmarks.feeds import FEEDS, MAX_FEED_BYTES
+from markets.benchmarks.ingest import UnknownFeed, benchmark_result_record, feed_ingest
 from markets.models import (
     AuditRecord,
     Benchmark,
@@ -334,7 +334,7 @@ def test_a_crashing_parser_fails_the_snapshot_instead_of_half_ingesting(monkeypa
     def boom(*args, **kwargs):
         raise KeyError("surprise")
 
-    monkeypatch.setattr("markets.ingest.parse_feed", boom)
+    monkeypatch.setattr("markets.benchmarks.ingest.parse_feed", boom)
     result = feed_ingest(feed="metr", raw=sample(METR_SAMPLE), source=METR_SAMPLE)
     assert not result.ok
     assert "parser failed unexpectedly (KeyError" in result.error

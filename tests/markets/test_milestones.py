@@ -11,18 +11,18 @@ import datetime as dt
 import pytest
 import time_machine
 
+from markets.benchmarks.ingest import benchmark_result_record, feed_ingest
 from markets.errors import ResolutionError
-from markets.ingest import benchmark_result_record, feed_ingest
-from markets.milestones import (
-    grace_end,
-    question_evaluate_milestone,
+from markets.models import AuditRecord, BenchmarkResult, Comparator, Question, Resolution
+from markets.resolution.finality import (
     resolution_confirm,
     resolution_finalize,
     resolution_reject,
     resolutions_finalize_due,
 )
-from markets.models import AuditRecord, BenchmarkResult, Comparator, Question, Resolution
-from markets.services import markets_sweep, question_resolve, question_review_clear
+from markets.resolution.manual import question_resolve, question_review_clear
+from markets.resolution.milestones import grace_end, question_evaluate_milestone
+from markets.resolution.sweep import markets_sweep
 from tests.markets.conftest import (
     METR_SAMPLE,
     OPUS,

@@ -14,7 +14,8 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
-from markets import ingest, tasks
+from markets import tasks
+from markets.benchmarks import ingest
 from markets.models import BenchmarkResult, FeedSnapshot, Question, Resolution
 from tests.markets.conftest import (
     METR_SAMPLE,

@@ -8,7 +8,7 @@ import pytest
 
 from api.scoring import calibration_inputs
 from forecasts.services import forecast_submit, forecast_withdraw
-from markets.services import question_resolve
+from markets.resolution.manual import question_resolve
 from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.db import connection
 
 from forecasts.services import crowd_fill_medians, forecast_submit, forecast_withdraw
 from markets.models import Resolution
-from markets.services import question_resolve
+from markets.resolution.manual import question_resolve
 from scoring.leaderboard import leaderboard_rebuild
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 from scoring.services import question_score

@@ -72,7 +72,7 @@ def fast_passwords(settings):
 @pytest.fixture(autouse=True)
 def no_scoring_task(monkeypatch):
     # Tests here write scores themselves when they need them; scoring has its own tests.
-    monkeypatch.setattr("markets.services.schedule_scoring", lambda resolution: None)
+    monkeypatch.setattr("scoring.receivers.schedule_scoring", lambda **kw: None)
 
 
 @pytest.fixture

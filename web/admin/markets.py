@@ -10,9 +10,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
+from markets.benchmarks.ingest import benchmark_result_record
 from markets.errors import ResolutionError
-from markets.ingest import benchmark_result_record
-from markets.milestones import resolution_confirm, resolution_reject
 from markets.models import (
     AuditRecord,
     Benchmark,
@@ -22,7 +21,8 @@ from markets.models import (
     Resolution,
     Tournament,
 )
-from markets.services import question_resolve, question_review_clear
+from markets.resolution.finality import resolution_confirm, resolution_reject
+from markets.resolution.manual import question_resolve, question_review_clear
 
 
 @admin.register(Tournament)

@@ -19,9 +19,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from markets.errors import ResolutionError
-from markets.milestones import resolution_confirm, resolution_reject
 from markets.models import AuditRecord, Question, Resolution
-from markets.services import question_review_clear
+from markets.resolution.finality import resolution_confirm, resolution_reject
+from markets.resolution.manual import question_review_clear
 from web.admin.markets import ReasonForm
 
 

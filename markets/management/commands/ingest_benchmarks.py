@@ -6,9 +6,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from markets.feeds import FEEDS, MAX_FEED_BYTES
-from markets.feeds.base import size_error
-from markets.ingest import feed_ingest, feed_record_failure
+from markets.benchmarks.feeds import FEEDS, MAX_FEED_BYTES
+from markets.benchmarks.feeds.base import size_error
+from markets.benchmarks.ingest import feed_ingest, feed_record_failure
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from markets.services import markets_sweep
+from markets.resolution.sweep import markets_sweep
 
 
 class Command(BaseCommand):

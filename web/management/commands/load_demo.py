@@ -19,7 +19,6 @@ from forecasts.importer import ImportFailed, import_forecasts
 from forecasts.models import Forecast
 from forecasts.pooling import logit, sigmoid
 from forecasts.services import forecast_submit, forecaster_for_user
-from markets.milestones import question_evaluate_milestone, resolution_confirm
 from markets.models import (
     Benchmark,
     BenchmarkResult,
@@ -29,7 +28,9 @@ from markets.models import (
     Resolution,
     Tournament,
 )
-from markets.services import markets_sweep, questions_close_due
+from markets.resolution.finality import resolution_confirm
+from markets.resolution.milestones import question_evaluate_milestone
+from markets.resolution.sweep import markets_sweep, questions_close_due
 
 DATA = Path(settings.BASE_DIR) / "data"
 UTC = dt.UTC

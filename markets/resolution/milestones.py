@@ -1,5 +1,4 @@
-"""Milestone rules: questions that resolve themselves from benchmark results (SPEC, "Resolution
-from benchmark milestones").
+"""Milestone rules: questions that resolve themselves from benchmark results (docs/methods.md §8).
 
 A criterion is (benchmark, comparator, threshold, deadline inclusive, grace days). Over the
 *current* results of the benchmark (a revised value replaces the old one):
@@ -38,7 +37,6 @@ from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from markets.errors import ResolutionError
 from markets.models import (
     AuditRecord,
     Benchmark,
@@ -47,9 +45,10 @@ from markets.models import (
     Question,
     Resolution,
 )
-from markets.services import _lock, _next_version, _status_for, actor_or_none, schedule_scoring
+from markets.resolution.audit import audit_record
+from markets.resolution.versions import lock_question, next_version
 
-logger = logging.getLogger("markets.milestones")
+logger = logging.getLogger("markets.resolution.milestones")
 
 Outcome = Resolution.Outcome
 State = Resolution.State
@@ -162,7 +161,7 @@ def current_version(result: BenchmarkResult) -> BenchmarkResult | None:
     )
 
 
-def _rejected_evidence(question: Question) -> set[int]:
+def _rejectedevidence_for(question: Question) -> set[int]:
     return set(
         question.resolutions.filter(
             state=State.REJECTED, outcome=Outcome.YES, evidence_result__isnull=False
@@ -193,7 +192,9 @@ def _criterion(question: Question) -> str:
     )
 
 
-def _evidence(question: Question, result: BenchmarkResult | None, **more: Any) -> dict[str, Any]:
+def evidence_for(question: Question, result: BenchmarkResult | None, **more: Any) -> dict[str, Any]:
+    """The evidence dict of an audit record: the criterion, the result (with its snapshot's
+    SHA-256) and ``more`` (empty values dropped). JSON-ready."""
     data: dict[str, Any] = {}
     if question.has_milestone:
         data.update(
@@ -254,13 +255,13 @@ def _withdraw(question: Question, proposal: Resolution, why: str, now: dt.dateti
         return False
     evidence = proposal.evidence_result
     current = current_version(evidence) if evidence is not None else None
-    AuditRecord.objects.create(
+    audit_record(
         question=question,
         resolution=proposal,
         action=AuditRecord.Action.WITHDRAWN,
-        actor_label=RULE_LABEL,
+        label=RULE_LABEL,
         reason=why,
-        evidence=_evidence(
+        evidence=evidence_for(
             question,
             evidence,
             revised_to=current.pk if current is not None and current != evidence else None,
@@ -288,7 +289,7 @@ def _propose(question: Question, verdict: Verdict, *, now: dt.datetime, trigger:
     finalizes_at = now + dt.timedelta(hours=float(settings.RESOLUTION_REVIEW_HOURS))
     proposal = Resolution.objects.create(
         question=question,
-        version=_next_version(question),
+        version=next_version(question),
         outcome=verdict.outcome,
         state=State.PROPOSED,
         source=Resolution.Source.RULE,
@@ -299,13 +300,13 @@ def _propose(question: Question, verdict: Verdict, *, now: dt.datetime, trigger:
         created_at=now,
         finalizes_at=finalizes_at,
     )
-    AuditRecord.objects.create(
+    audit_record(
         question=question,
         resolution=proposal,
         action=AuditRecord.Action.PROPOSED,
-        actor_label=RULE_LABEL,
+        label=RULE_LABEL,
         reason=reason,
-        evidence=_evidence(
+        evidence=evidence_for(
             question, result, trigger=trigger, finalizes_at=finalizes_at.isoformat()
         ),
         at=now,
@@ -330,11 +331,11 @@ def _flag(
         return False
     Question.objects.filter(pk=question.pk).update(needs_review=True)
     question.needs_review = True
-    AuditRecord.objects.create(
+    audit_record(
         question=question,
         resolution=resolution,
         action=AuditRecord.Action.FLAGGED,
-        actor_label=RULE_LABEL,
+        label=RULE_LABEL,
         reason=reason,
         evidence={"key": key, **evidence},
         at=now,
@@ -370,12 +371,12 @@ def _check_final(question: Question, final: Resolution, *, now: dt.datetime) -> 
                         else "."
                     )
                 ),
-                evidence=_evidence(question, evidence, revised_to=current.pk)
+                evidence=evidence_for(question, evidence, revised_to=current.pk)
                 | {"revised_value": current.value, "still_meets": still},
                 now=now,
             )
     if final.outcome == Outcome.NO and question.has_milestone:
-        verdict = milestone_verdict(question, now=now, exclude=_rejected_evidence(question))
+        verdict = milestone_verdict(question, now=now, exclude=_rejectedevidence_for(question))
         if verdict.outcome == Outcome.YES and verdict.result is not None:
             flagged |= _flag(
                 question,
@@ -385,7 +386,7 @@ def _check_final(question: Question, final: Resolution, *, now: dt.datetime) -> 
                     f"The question resolved NO, but a qualifying result is now recorded: "
                     f"{_describe(question, verdict.result)}."
                 ),
-                evidence=_evidence(question, verdict.result),
+                evidence=evidence_for(question, verdict.result),
                 now=now,
             )
     return flagged
@@ -401,7 +402,7 @@ def question_evaluate_milestone(
     """
     now = now or timezone.now()
     try:
-        question = _lock(question_id)
+        question = lock_question(question_id)
     except Question.DoesNotExist:
         return None  # deleted since the task was enqueued
     Question.objects.filter(pk=question.pk).update(milestone_checked_at=now)
@@ -416,7 +417,7 @@ def question_evaluate_milestone(
     proposal = (
         question.resolutions.filter(state=State.PROPOSED).select_related("evidence_result").first()
     )
-    verdict = milestone_verdict(question, now=now, exclude=_rejected_evidence(question))
+    verdict = milestone_verdict(question, now=now, exclude=_rejectedevidence_for(question))
     if proposal is not None:
         why = _challenge(question, proposal, verdict)
         if why is None:
@@ -457,8 +458,9 @@ def milestones_after_results(
 ) -> list[int]:
     """Called inside the transaction that added or revised results of ``benchmark_ids``.
 
-    Flags final questions at once (so a lost task cannot lose a flag) and enqueues
-    ``evaluate_question_task`` for the others after commit. Returns the enqueued question ids.
+    Flags final questions at once (so a lost task cannot lose a flag) and returns the ids of
+    the unsettled questions on those benchmarks, for the caller to evaluate after commit
+    (``markets.tasks.on_results_changed`` enqueues one ``evaluate_question_task`` each).
     """
     benchmark_ids = list(benchmark_ids)
     questions = Question.objects.filter(benchmark_id__in=benchmark_ids)
@@ -466,199 +468,11 @@ def milestones_after_results(
         questions.filter(resolutions__state=State.FINAL).values_list("pk", flat=True)[:limit]
     )
     for question_id in final_ids:
-        question = _lock(question_id)
+        question = lock_question(question_id)
         final = question.resolutions.filter(state=State.FINAL).first()
         if final is not None:
             _check_final(question, final, now=now)
     pending = list(
         questions.filter(status__in=UNSETTLED).order_by("pk").values_list("pk", flat=True)[:limit]
     )
-    if pending:
-        transaction.on_commit(lambda: enqueue_evaluations(pending, trigger=trigger))
     return pending
-
-
-def enqueue_evaluations(question_ids: Iterable[int], *, trigger: str) -> int:
-    """Send one ``evaluate_question_task`` per question; a broker outage is logged, not raised.
-
-    This runs after the results are committed; failing here would only turn a stored ingest into
-    an error. The periodic sweep evaluates every unsettled milestone question anyway, so what a
-    broker outage loses is latency, not a resolution.
-    """
-    from markets.tasks import evaluate_question_task
-
-    sent = 0
-    for question_id in question_ids:
-        try:
-            evaluate_question_task.delay(question_id, trigger)
-        except Exception as exc:
-            logger.warning(
-                "could not enqueue milestone evaluation of question %s (%s): %s: %s; the "
-                "periodic sweep will evaluate it",
-                question_id,
-                trigger,
-                type(exc).__name__,
-                exc,
-            )
-            break
-        sent += 1
-    return sent
-
-
-# --- Finality: the review window, confirm and reject -------------------------------------------
-
-
-def _make_final(
-    question: Question,
-    proposal: Resolution,
-    *,
-    now: dt.datetime,
-    action: str,
-    user: Any = None,
-    actor_label: str = "",
-    reason: str = "",
-) -> Resolution | None:
-    updated = Resolution.objects.filter(pk=proposal.pk, state=State.PROPOSED).update(
-        state=State.FINAL, finalized_at=now
-    )
-    if updated != 1:
-        return None  # confirmed, rejected or withdrawn meanwhile
-    proposal.refresh_from_db()
-    question.status = _status_for(proposal.outcome)
-    question.save(update_fields=["status"])
-    evidence = proposal.evidence_result
-    current = current_version(evidence) if evidence is not None else None
-    actor = actor_or_none(user)
-    AuditRecord.objects.create(
-        question=question,
-        resolution=proposal,
-        action=action,
-        actor=actor,
-        actor_label="" if actor else actor_label,
-        reason=reason or proposal.reason,
-        evidence=_evidence(
-            question,
-            evidence,
-            current_result_id=current.pk if current is not None and current != evidence else None,
-        ),
-        at=now,
-    )
-    schedule_scoring(proposal)
-    return proposal
-
-
-def _proposal_for_update(resolution_id: int) -> tuple[Question, Resolution]:
-    try:
-        question_id = Resolution.objects.values_list("question_id", flat=True).get(pk=resolution_id)
-    except Resolution.DoesNotExist:
-        raise ResolutionError(f"There is no resolution {resolution_id}.") from None
-    question = _lock(question_id)
-    return question, Resolution.objects.select_related("evidence_result").get(pk=resolution_id)
-
-
-@transaction.atomic
-def resolution_finalize(*, resolution_id: int, now: dt.datetime | None = None) -> Resolution | None:
-    """Make a proposal final once its review window has passed, if its evidence still holds.
-
-    Returns the final resolution, or None when there is nothing to do (not due, already
-    decided, or withdrawn now because the evidence changed).
-    """
-    now = now or timezone.now()
-    try:
-        question, proposal = _proposal_for_update(resolution_id)
-    except ResolutionError:
-        return None
-    if proposal.state != State.PROPOSED or proposal.finalizes_at is None:
-        return None
-    if proposal.finalizes_at > now:
-        return None
-    if proposal.source == Resolution.Source.RULE and question.has_milestone:
-        # A revision may have arrived while the evaluation task was lost: evaluate again first.
-        # The rule keeps the proposal if its evidence holds, or withdraws (and re-proposes).
-        standing = question_evaluate_milestone(question_id=question.pk, now=now, trigger="finalize")
-        if standing is None or standing.pk != proposal.pk:
-            return None
-    return _make_final(
-        question,
-        proposal,
-        now=now,
-        action=AuditRecord.Action.FINALIZED,
-        actor_label=WINDOW_LABEL,
-        reason=f"No objection within the review window: {proposal.reason}",
-    )
-
-
-def resolutions_finalize_due(*, now: dt.datetime | None = None, batch: int = 200) -> int:
-    """Finalize proposals whose review window has passed (bounded batch, oldest first)."""
-    now = now or timezone.now()
-    ids = list(
-        Resolution.objects.filter(state=State.PROPOSED, finalizes_at__lte=now)
-        .order_by("finalizes_at", "pk")
-        .values_list("pk", flat=True)[:batch]
-    )
-    finalized = 0
-    for resolution_id in ids:
-        try:
-            if resolution_finalize(resolution_id=resolution_id, now=now) is not None:
-                finalized += 1
-        except DatabaseError:
-            raise
-        except Exception:
-            logger.exception("finalizing resolution %s failed", resolution_id)
-    return finalized
-
-
-@transaction.atomic
-def resolution_confirm(
-    *, resolution_id: int, user: Any, reason: str = "", now: dt.datetime | None = None
-) -> Resolution:
-    """Staff confirm a proposal before its review window ends: it becomes final now."""
-    now = now or timezone.now()
-    question, proposal = _proposal_for_update(resolution_id)
-    if proposal.state != State.PROPOSED:
-        raise ResolutionError(
-            f"Version {proposal.version} of “{question}” is {proposal.get_state_display().lower()}"
-            ", not proposed: there is nothing to confirm."
-        )
-    final = _make_final(
-        question,
-        proposal,
-        now=now,
-        action=AuditRecord.Action.CONFIRMED,
-        user=user,
-        reason=reason.strip() or f"Confirmed: {proposal.reason}",
-    )
-    assert final is not None  # the question lock makes the compare-and-set succeed
-    return final
-
-
-@transaction.atomic
-def resolution_reject(
-    *, resolution_id: int, user: Any, reason: str, now: dt.datetime | None = None
-) -> Resolution:
-    """Staff reject a proposal. The rule will not propose the same evidence again."""
-    now = now or timezone.now()
-    if not reason.strip():
-        raise ResolutionError("Rejecting a proposed resolution needs a reason.")
-    question, proposal = _proposal_for_update(resolution_id)
-    updated = Resolution.objects.filter(pk=proposal.pk, state=State.PROPOSED).update(
-        state=State.REJECTED
-    )
-    if updated != 1:
-        raise ResolutionError(
-            f"Version {proposal.version} of “{question}” is {proposal.get_state_display().lower()}"
-            ", not proposed: there is nothing to reject."
-        )
-    actor = actor_or_none(user)
-    AuditRecord.objects.create(
-        question=question,
-        resolution=proposal,
-        action=AuditRecord.Action.REJECTED,
-        actor=actor,
-        actor_label="" if actor else "staff",
-        reason=reason.strip(),
-        evidence=_evidence(question, proposal.evidence_result),
-        at=now,
-    )
-    proposal.state = State.REJECTED
-    return proposal

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
-logger = logging.getLogger("markets.feeds")
+logger = logging.getLogger("markets.benchmarks.feeds")
 
 MAX_FEED_BYTES = 20 * 1024 * 1024
 SYSTEM_MAX_CHARS = 300  # BenchmarkResult.system

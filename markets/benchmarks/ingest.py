@@ -11,10 +11,11 @@ Every ingestion records a FeedSnapshot, failures included, with the raw bytes (u
 - A result for a new (benchmark, system) is added. A changed value or achievement date for an
   existing one is a revision: a new row with ``revision_of`` pointing at the old one, which stops
   being current. A system missing from a later snapshot keeps its result (leaderboards trim).
-- Results that changed trigger the milestone rule for the questions on their benchmarks
-  (:func:`markets.milestones.milestones_after_results`).
+- Results that changed are announced with :data:`markets.benchmarks.signals.results_changed`
+  inside the same transaction (the milestone rules subscribe to it).
 
-The parsers in :mod:`markets.feeds` are pure; this module is where they meet the database.
+The parsers in :mod:`markets.benchmarks.feeds` are pure; this module is where they meet the
+database. Nothing here knows about questions.
 """
 
 from __future__ import annotations
@@ -32,13 +33,13 @@ import httpx
 from django.db import transaction
 from django.utils import timezone
 
-from markets.feeds import FEEDS, MAX_FEED_BYTES, FeedParseError, ParsedResult, parse_feed
-from markets.feeds.base import PERCENT_BENCHMARK_PREFIXES, clean_system
-from markets.milestones import milestones_after_results
-from markets.models import Benchmark, BenchmarkResult, FeedSnapshot
-from markets.services import actor_or_none
+from markets.actors import actor_or_none
+from markets.benchmarks.feeds import FEEDS, MAX_FEED_BYTES, FeedParseError, ParsedResult, parse_feed
+from markets.benchmarks.feeds.base import PERCENT_BENCHMARK_PREFIXES, clean_system
+from markets.benchmarks.models import Benchmark, BenchmarkResult, FeedSnapshot
+from markets.benchmarks.signals import send_results_changed
 
-logger = logging.getLogger("markets.ingest")
+logger = logging.getLogger("markets.benchmarks.ingest")
 
 Outcome = FeedSnapshot.Outcome
 
@@ -273,7 +274,7 @@ def _store_snapshot(fields: dict[str, Any], raw: bytes, parsed: list[ParsedResul
     snapshot.results_revised = counts["revised"]
     snapshot.save(update_fields=["results_added", "results_revised"])
     if changed:
-        milestones_after_results(
+        send_results_changed(
             benchmark_ids=changed, now=now, trigger=f"ingest:snapshot:{snapshot.pk}"
         )
     logger.info(
@@ -367,7 +368,7 @@ def benchmark_result_record(
         user=user,
     )
     if status != "unchanged":
-        milestones_after_results(
+        send_results_changed(
             benchmark_ids=[benchmark.pk], now=now, trigger=f"manual:result:{result.pk}"
         )
     return result, status

@@ -1,0 +1,117 @@
+"""Resolution by staff (and by import): resolve, re-resolve, and clear a review flag."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from markets.actors import actor_or_none
+from markets.errors import ResolutionError
+from markets.models import AuditRecord, Question, Resolution
+from markets.resolution.audit import audit_record
+from markets.resolution.versions import (
+    announce_final,
+    final_resolution,
+    lock_question,
+    next_version,
+    status_for,
+)
+
+Outcome = Resolution.Outcome
+State = Resolution.State
+
+
+@transaction.atomic
+def question_resolve(
+    *,
+    question_id: int,
+    outcome: str,
+    reason: str = "",
+    user: Any = None,
+    source: str = Resolution.Source.MANUAL,
+    resolved_at: dt.datetime | None = None,
+    actor_label: str = "",
+) -> Resolution:
+    """Resolve (or re-resolve) a question with a final outcome, superseding what was there.
+
+    ``outcome`` is a ``Resolution.Outcome`` value; ``resolved_at`` is when the truth became known
+    (scoring stops there; default now). Raises ``ResolutionError`` for an unknown outcome or a
+    re-resolution without a reason, ``Question.DoesNotExist`` for an unknown question. Writes
+    the new final version, supersedes the old final and any proposal, records an audit record and
+    announces the final version (scoring follows after commit).
+    """
+    if outcome not in Outcome.values:
+        raise ResolutionError(
+            f"Unknown outcome {outcome!r}: use one of {', '.join(Outcome.values)}."
+        )
+    question = lock_question(question_id)
+    now = timezone.now()
+    previous = question.resolutions.filter(state=State.FINAL).first()
+    if previous is not None and previous.outcome == outcome and source == Resolution.Source.IMPORT:
+        return previous  # re-importing the same file changes nothing
+    if previous is not None and not reason.strip():
+        raise ResolutionError("Re-resolving a resolved question needs a reason.")
+    if previous is not None:
+        Resolution.objects.filter(pk=previous.pk, state=State.FINAL).update(state=State.SUPERSEDED)
+    Resolution.objects.filter(question=question, state=State.PROPOSED).update(
+        state=State.SUPERSEDED
+    )
+    resolution = Resolution.objects.create(
+        question=question,
+        version=next_version(question),
+        outcome=outcome,
+        state=State.FINAL,
+        source=source,
+        decided_by=actor_or_none(user),
+        reason=reason.strip(),
+        resolved_at=resolved_at or now,
+        created_at=now,
+        finalized_at=now,
+    )
+    question.status = status_for(outcome)
+    question.needs_review = False
+    question.save(update_fields=["status", "needs_review"])
+    if source == Resolution.Source.IMPORT:
+        action = AuditRecord.Action.IMPORTED
+    elif previous is not None:
+        action = AuditRecord.Action.RERESOLVED
+    else:
+        action = AuditRecord.Action.RESOLVED
+    audit_record(
+        question=question,
+        resolution=resolution,
+        action=action,
+        user=resolution.decided_by,
+        label=actor_label or source,
+        reason=resolution.reason,
+        evidence={"previous_version": previous.version, "previous_outcome": previous.outcome}
+        if previous
+        else {},
+        at=now,
+    )
+    announce_final(resolution)
+    return resolution
+
+
+@transaction.atomic
+def question_review_clear(*, question_id: int, user: Any, reason: str) -> Question:
+    """Staff looked at a flagged question and keep its resolution as it is."""
+    if not reason.strip():
+        raise ResolutionError("Clearing a review flag needs a reason.")
+    question = lock_question(question_id)
+    updated = Question.objects.filter(pk=question.pk, needs_review=True).update(needs_review=False)
+    if updated != 1:
+        raise ResolutionError(f"“{question}” is not flagged for review.")
+    audit_record(
+        question=question,
+        resolution=final_resolution(question),
+        action=AuditRecord.Action.REVIEWED,
+        user=user,
+        label="staff",
+        reason=reason.strip(),
+    )
+    question.needs_review = False
+    return question
