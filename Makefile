@@ -33,7 +33,7 @@ typecheck: install
 	$(UV) run mypy
 
 worker: install
-	$(UV) run celery -A config worker --loglevel=info
+	$(UV) run celery -A config worker -Q default,heavy --loglevel=info
 
 beat: install
 	$(UV) run celery -A config beat --loglevel=info

@@ -273,7 +273,7 @@ def insert_forecasts(
     times: np.ndarray,
     forecaster_ids: np.ndarray,
     probs: np.ndarray,
-    accuracy: np.ndarray | None = None,
+    track_record_weight: np.ndarray | None = None,
     desc: str = "forecasts",
 ) -> int:
     """COPY a forecast log (sorted by time; NaN probability = withdrawal) into Forecast rows.
@@ -288,7 +288,11 @@ def insert_forecasts(
     withdrawal = np.isnan(probs)
     kinds = np.where(withdrawal, "withdrawal", "forecast").tolist()
     p = [None if w else v for w, v in zip(withdrawal.tolist(), probs.tolist(), strict=True)]
-    acc = np.ones(n) if accuracy is None else np.asarray(accuracy, dtype=np.float64)
+    acc = (
+        np.ones(n)
+        if track_record_weight is None
+        else np.asarray(track_record_weight, dtype=np.float64)
+    )
     rows = zip(
         repeat(question_id),
         np.asarray(forecaster_ids).tolist(),
@@ -300,7 +304,15 @@ def insert_forecasts(
     )
     return bulk_insert(
         Forecast,
-        ("question_id", "forecaster_id", "kind", "probability", "time", "rationale", "accuracy"),
+        (
+            "question_id",
+            "forecaster_id",
+            "kind",
+            "probability",
+            "time",
+            "rationale",
+            "track_record_weight",
+        ),
         progress(rows, n, desc),
     )
 

@@ -284,7 +284,7 @@ def main() -> None:
                 ev["times"],
                 ev["forecaster"],
                 ev["probs"],
-                accuracy=ev["accuracy"],
+                track_record_weight=ev["track_record_weight"],
                 with_median=with_median,
             )
 
@@ -303,7 +303,10 @@ def main() -> None:
         sl = slice(0, m)
         with Timer() as t_naive:
             slow = naive_history(
-                ev["times"][sl], ev["forecaster"][sl], ev["probs"][sl], accuracy=ev["accuracy"][sl]
+                ev["times"][sl],
+                ev["forecaster"][sl],
+                ev["probs"][sl],
+                track_record_weight=ev["track_record_weight"][sl],
             )
         diff = max(
             float(np.nanmax(np.abs(full.probability[sl] - slow.probability))),

@@ -102,7 +102,7 @@ def build_question(key: str, n: int, forecasters: list[int]) -> int:
         raw = cur.cursor
         with raw.copy(
             f"COPY {f_table} (question_id, forecaster_id, kind, probability, time, rationale, "
-            "accuracy) FROM STDIN"
+            "track_record_weight) FROM STDIN"
         ) as copy:
             for fid, p, us in zip(ids.tolist(), probs.tolist(), micros.tolist(), strict=True):
                 t = dt.datetime.fromtimestamp(base + us / 1e6, tz=dt.UTC)

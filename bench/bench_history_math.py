@@ -43,8 +43,8 @@ def make_log(
     who = rng.integers(0, n_forecasters, n)
     probs = np.round(rng.uniform(0.001, 0.999, n), 6)  # ~1e6 distinct values: the worst case
     probs[rng.random(n) < 0.05] = np.nan
-    accuracy = rng.uniform(0.5, 2.0, n)
-    return times, who, probs, accuracy
+    track_record_weight = rng.uniform(0.5, 2.0, n)
+    return times, who, probs, track_record_weight
 
 
 def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, float, float]:
@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    times, who, probs, accuracy = make_log(args.events, args.forecasters, args.seed)
+    times, who, probs, track_record_weight = make_log(args.events, args.forecasters, args.seed)
     n = args.events
     withdrawals = int(np.isnan(probs).sum())
     print(f"log: {n:,} events, {args.forecasters:,} forecasters, {withdrawals:,} withdrawals")
@@ -82,7 +82,12 @@ def main() -> None:
 
     def pool_only(half_life: float | None) -> Callable[[], object]:
         return lambda: pool_history(
-            times, who, probs, accuracy=accuracy, half_life=half_life, with_median=False
+            times,
+            who,
+            probs,
+            track_record_weight=track_record_weight,
+            half_life=half_life,
+            with_median=False,
         )
 
     best: dict[str, float] = {}
@@ -93,7 +98,7 @@ def main() -> None:
         ("median, probabilities to 0.01", lambda: median_history(who, np.round(probs, 2))),
         (
             "everything (pool_history)    ",
-            lambda: pool_history(times, who, probs, accuracy=accuracy),
+            lambda: pool_history(times, who, probs, track_record_weight=track_record_weight),
         ),
     ]:
         first, fastest, med, cpu = timed(fn, args.repeat)
@@ -104,10 +109,10 @@ def main() -> None:
         )
 
     tracemalloc.start()
-    full = pool_history(times, who, probs, accuracy=accuracy)
+    full = pool_history(times, who, probs, track_record_weight=track_record_weight)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    inputs = sum(a.nbytes for a in (times, who, probs, accuracy))
+    inputs = sum(a.nbytes for a in (times, who, probs, track_record_weight))
     print(
         f"peak traced memory of one pool_history call: {peak / 2**20:.0f} MiB "
         f"(inputs {inputs / 2**20:.0f} MiB, output {5 * n * 8 / 2**20:.0f} MiB)"
@@ -116,10 +121,10 @@ def main() -> None:
     m = min(args.prefix, n)
     sl = slice(0, m)
     t0 = time.perf_counter()
-    slow = naive_history(times[sl], who[sl], probs[sl], accuracy=accuracy[sl])
+    slow = naive_history(times[sl], who[sl], probs[sl], track_record_weight=track_record_weight[sl])
     naive_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    fast = pool_history(times[sl], who[sl], probs[sl], accuracy=accuracy[sl])
+    fast = pool_history(times[sl], who[sl], probs[sl], track_record_weight=track_record_weight[sl])
     fast_s = time.perf_counter() - t0
     diff = max(
         float(np.nanmax(np.abs(fast.probability - slow.probability))),

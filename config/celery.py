@@ -9,6 +9,7 @@ app = Celery("takeoff")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+
 # Options every database task shares: acknowledged after it ran (a killed worker's task is
 # redelivered), retried with backoff on connection trouble, a bounded number of times.
 DB_TASK = {

@@ -142,11 +142,25 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+# Two queues, each with its own worker (docker-compose): the minute sweep, feed polls and
+# milestone evaluations on "default"; recomputes, scoring, median fills and leaderboards
+# (minutes on a large tournament) on "heavy", so the sweep is never stuck behind a recompute.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_HEAVY_QUEUE = "heavy"
+CELERY_TASK_ROUTES = {
+    name: {"queue": CELERY_HEAVY_QUEUE}
+    for name in (
+        "scoring.score_question",
+        "scoring.recompute_question",
+        "scoring.rebuild_leaderboard",
+        "forecasts.fill_medians",
+    )
+}
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
 FEED_POLL_INTERVAL_SECONDS = env.int("FEED_POLL_INTERVAL_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE = {
-    "sweep": {"task": "markets.tasks.sweep_task", "schedule": SWEEP_INTERVAL_SECONDS},
-    "poll-feeds": {"task": "markets.tasks.poll_feeds_task", "schedule": FEED_POLL_INTERVAL_SECONDS},
+    "sweep": {"task": "markets.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
+    "poll-feeds": {"task": "markets.poll_feeds", "schedule": FEED_POLL_INTERVAL_SECONDS},
 }
 
 # Feed URLs polled by beat, as NAME=URL pairs (NAME one of metr, swebench, mlebench, ...).

@@ -2,7 +2,7 @@
 
 Input: the forecast events of one question sorted by time — ``times`` (float seconds),
 ``forecaster`` (integer codes), ``probs`` (NaN marks a withdrawal of that forecaster's current
-forecast), optional per-event ``accuracy`` a_i. Output: one point per event (SPEC "History: one
+forecast), optional per-event ``track_record_weight`` a_i. Output: one point per event (SPEC "History: one
 point after every forecast event"): the log pool p* after the event (``forecasts.pooling``), the
 number of active forecasters, and the mean and median of their clipped probabilities.
 
@@ -107,7 +107,7 @@ class ForecastEvents:
     times: FloatArray
     forecaster: IntArray
     probs: FloatArray  # NaN = withdrawal
-    accuracy: FloatArray
+    track_record_weight: FloatArray
     is_forecast: BoolArray
     prev: IntArray  # the same forecaster's previous event, -1 if none
     next: IntArray  # the same forecaster's next event, n if none
@@ -177,12 +177,12 @@ def forecast_events(
     times: ArrayLike,
     forecaster: ArrayLike,
     probs: ArrayLike,
-    accuracy: ArrayLike | None = None,
+    track_record_weight: ArrayLike | None = None,
 ) -> ForecastEvents:
     """Validate and link a forecast log (see the module docstring for the array conventions).
 
     Raises ValueError with the reason: lengths differ, non-integer forecaster codes, non-finite or
-    unsorted times, probabilities outside [0, 1] (NaN = withdrawal is fine), or an accuracy factor
+    unsorted times, probabilities outside [0, 1] (NaN = withdrawal is fine), or a track-record weight
     of a forecast that is not positive and finite.
     """
     t = np.asarray(times, dtype=np.float64).reshape(-1)
@@ -201,15 +201,17 @@ def forecast_events(
     is_fc = ~np.isnan(p)
     if not np.all((p[is_fc] >= 0.0) & (p[is_fc] <= 1.0)):
         raise ValueError("probabilities must lie in [0, 1] (NaN marks a withdrawal)")
-    if accuracy is None:
+    if track_record_weight is None:
         a = np.ones(n, dtype=np.float64)
     else:
-        a = np.asarray(accuracy, dtype=np.float64).reshape(-1)
+        a = np.asarray(track_record_weight, dtype=np.float64).reshape(-1)
         if a.shape[0] != n:
-            raise ValueError("accuracy must have one factor per event")
+            raise ValueError("track_record_weight must have one weight per event")
         a_fc = a[is_fc]
         if not np.all(np.isfinite(a_fc) & (a_fc > 0.0)):
-            raise ValueError("accuracy factors of forecasts must be positive and finite")
+            raise ValueError(
+                "track-record weights (track_record_weight) of forecasts must be positive and finite"
+            )
     prev, nxt = link_events(f)
     removes = prev >= 0
     removes[removes] = is_fc[prev[removes]]
@@ -231,17 +233,17 @@ def _running_sums(
         return s_out, w_out, a_out, p_out
     # Accuracy relative to the largest factor: the common factor cancels, and every fresh term is
     # then ≥ 2^0 · a_i / max a in its chunk's scale, which is what ``_WEIGHT_FLOOR`` assumes.
-    top = float(np.max(ev.accuracy[ev.is_forecast], initial=1.0))
+    top = float(np.max(ev.track_record_weight[ev.is_forecast], initial=1.0))
     if half_life is None:
         q = np.zeros(n, dtype=np.int64)
-        mant = ev.accuracy / top
+        mant = ev.track_record_weight / top
     else:
         # w' = a · 2^e with e = (t - t_first)/h split into an integer q and a fraction: the
         # integer part becomes an exact ldexp scaling, so a term re-expressed in a later
         # chunk's scale is bit-for-bit the term added earlier, scaled by a power of two.
         e = (ev.times - ev.times[0]) / _half_life(half_life)
         q = np.floor(e).astype(np.int64)
-        mant = ev.accuracy / top * np.exp2(e - q)
+        mant = ev.track_record_weight / top * np.exp2(e - q)
     old = np.where(ev.removes, ev.prev, 0)
     carry_s = carry_w = carry_p = (0.0, 0.0)
     carry_a = 0.0
@@ -295,7 +297,7 @@ def pool_history(
     forecaster: ArrayLike,
     probs: ArrayLike,
     *,
-    accuracy: ArrayLike | None = None,
+    track_record_weight: ArrayLike | None = None,
     extremize: float = 1.0,
     base_logit: float = 0.0,
     half_life: float | None = None,
@@ -310,17 +312,17 @@ def pool_history(
         mean_k = Σ p_i / n_k,   median_k = exact median of the p_i,   forecasters_k = n_k
 
     Arrays must be sorted by time (ties keep their given order); ``forecaster`` holds integer
-    codes; a NaN probability withdraws the forecaster's current forecast; ``accuracy`` is the
+    codes; a NaN probability withdraws the forecaster's current forecast; ``track_record_weight`` is the
     track-record factor a_i of each forecast event (default 1; ignored on withdrawals).
     Agrees with ``naive_history`` (a re-pool at every event) to ~1e-12 (tests demand 1e-9).
     O(n log n) time; the median costs O(n log U) for U distinct probabilities (skip it with
     ``with_median=False``). With recency the prefix sums run in chunks of at most 512 half-lives
     and 65,536 events: a 1-hour half-life over 3 years makes ~50 chunks, a 1-minute one ~3,000
     (each costs a few numpy calls).
-    Raises ValueError on unsorted times, probabilities outside [0, 1], non-positive accuracy,
+    Raises ValueError on unsorted times, probabilities outside [0, 1], non-positive track_record_weight,
     mismatched lengths, or a half-life ≤ 0.
     """
-    ev = forecast_events(times, forecaster, probs, accuracy)
+    ev = forecast_events(times, forecaster, probs, track_record_weight)
     d = float(extremize)
     b = float(base_logit)
     if not (math.isfinite(d) and math.isfinite(b)):
@@ -358,7 +360,7 @@ def _pool_at(
     t = ev.times[live]
     # Weights relative to the newest active forecast: the common factor cancels, and the newest
     # weight is a_i · 1, so nothing that matters can underflow.
-    weights = ev.accuracy[live] * recency_weights(t, float(t.max()), h)
+    weights = ev.track_record_weight[live] * recency_weights(t, float(t.max()), h)
     return log_pool(ev.probs[live], weights, extremize=extremize, base_logit=base_logit)
 
 
@@ -543,7 +545,7 @@ def naive_history(
     forecaster: ArrayLike,
     probs: ArrayLike,
     *,
-    accuracy: ArrayLike | None = None,
+    track_record_weight: ArrayLike | None = None,
     extremize: float = 1.0,
     base_logit: float = 0.0,
     half_life: float | None = None,
@@ -554,7 +556,7 @@ def naive_history(
     benchmarked against. Uses only ``log_pool``, ``mean_pool`` and ``median_pool``, with recency
     weights taken relative to the newest active forecast (the common factor cancels).
     """
-    ev = forecast_events(times, forecaster, probs, accuracy)
+    ev = forecast_events(times, forecaster, probs, track_record_weight)
     n = ev.times.shape[0]
     probability = np.full(n, np.nan)
     mean = np.full(n, np.nan)
@@ -564,7 +566,11 @@ def naive_history(
     for k in range(n):
         who = int(ev.forecaster[k])
         if ev.is_forecast[k]:
-            current[who] = (float(ev.times[k]), float(ev.probs[k]), float(ev.accuracy[k]))
+            current[who] = (
+                float(ev.times[k]),
+                float(ev.probs[k]),
+                float(ev.track_record_weight[k]),
+            )
         else:
             current.pop(who, None)
         count[k] = len(current)

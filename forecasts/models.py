@@ -7,7 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from markets.models import Question
+from markets.models import Question, Tournament
 
 # SPEC: allowed probabilities are [0.001, 0.999]; forecasts.pooling.EPS is the same value
 # (a test checks), kept here so the schema does not depend on the math module.
@@ -50,6 +50,36 @@ class Forecaster(models.Model):
         return self.key
 
 
+class TrackRecordWeight(models.Model):
+    """A forecaster's track-record weight a_i in a tournament (docs/methods.md §6), precomputed.
+
+    Scoring writes it in the same transaction as the scores it derives from
+    (``scoring.track_record.track_record_weights_refresh``); a submission reads one row instead
+    of aggregating scores inside the question lock. No row means a_i = 1.
+    """
+
+    forecaster = models.ForeignKey(
+        Forecaster, on_delete=models.CASCADE, related_name="track_record_weights"
+    )
+    tournament = models.ForeignKey(
+        Tournament, on_delete=models.CASCADE, related_name="track_record_weights"
+    )
+    weight = models.FloatField(default=1.0)
+    questions = models.PositiveIntegerField(default=0, help_text="Resolved questions counted.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["forecaster", "tournament"], name="one_track_record_weight"
+            ),
+            models.CheckConstraint(condition=Q(weight__gt=0), name="track_record_weight_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.forecaster} in t{self.tournament_id}: a = {self.weight:.4f}"
+
+
 class Forecast(models.Model):
     """One event in the log: a forecast, or (probability NULL) a withdrawal. Never updated."""
 
@@ -68,7 +98,7 @@ class Forecast(models.Model):
     rationale = models.TextField(blank=True)
     # Track-record factor a_i in force when the forecast was made, so replacing this term later
     # subtracts exactly what was added (SPEC: w'_i = a_i · 2^((t_i − t0)/h)).
-    accuracy = models.FloatField(default=1.0)
+    track_record_weight = models.FloatField(default=1.0)
 
     class Meta:
         ordering = ["time", "id"]
@@ -80,7 +110,9 @@ class Forecast(models.Model):
                 ),
                 name="forecast_probability_in_bounds",
             ),
-            models.CheckConstraint(condition=Q(accuracy__gt=0), name="forecast_accuracy_positive"),
+            models.CheckConstraint(
+                condition=Q(track_record_weight__gt=0), name="forecast_track_record_weight_positive"
+            ),
         ]
         indexes = [
             models.Index(fields=["question", "time", "id"]),

@@ -23,7 +23,7 @@ from forecasts.errors import (
     QuestionNotFound,
     QuestionNotOpen,
 )
-from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster
+from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster, TrackRecordWeight
 from markets.models import Question
 
 # Rebuild the sums when a removal leaves less than this share of the weight (see _crowd_apply).
@@ -94,7 +94,7 @@ def forecast_submit(
         probability=p,
         time=at,
         rationale=rationale.strip(),
-        accuracy=_accuracy_factor(question, forecaster),
+        track_record_weight=_track_record_weight(question, forecaster),
     )
     previous = store.append_event(forecast)
     _crowd_apply(question, state, forecast, previous)
@@ -148,12 +148,19 @@ def _closed_word(question: Question, at: dt.datetime) -> str:
     return "closed"
 
 
-def _accuracy_factor(question: Question, forecaster: Forecaster) -> float:
+def _track_record_weight(question: Question, forecaster: Forecaster) -> float:
+    """a_i in force for a new forecast: the precomputed weight when the tournament weights by
+    track record (docs/methods.md §6), else 1. One indexed lookup, no aggregate in the lock."""
     if not question.tournament.track_record_weighting:
         return 1.0
-    from scoring.track_record import accuracy_factor
-
-    return accuracy_factor(forecaster_id=forecaster.pk, tournament_id=question.tournament_id)
+    weight = (
+        TrackRecordWeight.objects.filter(
+            forecaster_id=forecaster.pk, tournament_id=question.tournament_id
+        )
+        .values_list("weight", flat=True)
+        .first()
+    )
+    return 1.0 if weight is None else weight
 
 
 def _term(
@@ -162,7 +169,9 @@ def _term(
     """(w', w'·ℓ, clipped p) of one forecast relative to the reference time t0."""
     assert forecast.probability is not None, "withdrawals carry no term"
     p = pooling.clip(forecast.probability)
-    w = forecast.accuracy * pooling.recency_factor(_seconds(forecast.time), t0, half_life)
+    w = forecast.track_record_weight * pooling.recency_factor(
+        _seconds(forecast.time), t0, half_life
+    )
     return w, w * float(pooling.logit(p)), float(p)
 
 
@@ -280,7 +289,7 @@ _COPY_ROW = np.dtype(
         ("n_time", ">i4"), ("time", ">f8"),
         ("n_forecaster", ">i4"), ("forecaster", ">i8"),
         ("n_probability", ">i4"), ("probability", ">f8"),
-        ("n_accuracy", ">i4"), ("accuracy", ">f8"),
+        ("n_track_record_weight", ">i4"), ("track_record_weight", ">f8"),
     ]
 )  # fmt: skip
 _COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
@@ -290,14 +299,14 @@ _COPY_TRAILER = 2  # field count −1
 def load_events(question_id: int) -> dict[str, Any]:
     """The question's forecast log as arrays, in event order (time, then id).
 
-    Keys: ids, times (epoch seconds), forecaster, probs (NaN for a withdrawal), accuracy.
+    Keys: ids, times (epoch seconds), forecaster, probs (NaN for a withdrawal), track_record_weight.
     """
     if connection.vendor == "postgresql":
         return _load_events_copy(question_id)
     rows = list(
         Forecast.objects.filter(question_id=question_id)
         .order_by("time", "id")
-        .values_list("id", "time", "forecaster_id", "probability", "accuracy")
+        .values_list("id", "time", "forecaster_id", "probability", "track_record_weight")
     )
     n = len(rows)
     return {
@@ -307,7 +316,7 @@ def load_events(question_id: int) -> dict[str, Any]:
         "probs": np.fromiter(
             (np.nan if r[3] is None else r[3] for r in rows), dtype=np.float64, count=n
         ),
-        "accuracy": np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
+        "track_record_weight": np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
     }
 
 
@@ -320,7 +329,7 @@ def _load_events_copy(question_id: int) -> dict[str, Any]:
     table = Forecast._meta.db_table
     sql = (
         f"COPY (SELECT id, extract(epoch FROM time)::float8, forecaster_id, "
-        f"coalesce(probability, 'NaN'::float8), accuracy FROM {table} "
+        f"coalesce(probability, 'NaN'::float8), track_record_weight FROM {table} "
         f"WHERE question_id = {int(question_id)} ORDER BY time, id) TO STDOUT (FORMAT BINARY)"
     )
     buffer = bytearray()
@@ -334,7 +343,7 @@ def _load_events_copy(question_id: int) -> dict[str, Any]:
         "times": rows["time"].astype(np.float64),
         "forecaster": rows["forecaster"].astype(np.int64),
         "probs": rows["probability"].astype(np.float64),
-        "accuracy": rows["accuracy"].astype(np.float64),
+        "track_record_weight": rows["track_record_weight"].astype(np.float64),
     }
 
 
@@ -370,7 +379,7 @@ def crowd_recompute(*, question_id: int) -> int:
         ev["times"],
         ev["forecaster"],
         ev["probs"],
-        accuracy=ev["accuracy"],
+        track_record_weight=ev["track_record_weight"],
         extremize=params["extremize"],
         base_logit=params["base_logit"],
         half_life=params["half_life"],
@@ -471,7 +480,7 @@ def _rebuild_state(question: Question, ev: dict[str, Any], hist: Any, params: di
     current = last[~np.isnan(ev["probs"][last])]
     t0 = float(ev["times"][-1]) if n_events else 0.0
     p = pooling.clip(ev["probs"][current])
-    w = ev["accuracy"][current] * pooling.recency_weights(
+    w = ev["track_record_weight"][current] * pooling.recency_weights(
         ev["times"][current], t0, params["half_life"]
     )
     state, _ = CrowdState.objects.get_or_create(question=question)
@@ -561,13 +570,3 @@ def tournament_fit_extremize(*, tournament_id: int) -> Any:
         fitted_extremize=fit.d, fitted_extremize_log_loss=fit.loqo_log_loss
     )
     return fit
-
-
-def tournament_recompute(*, tournament_id: int) -> int:
-    """After an aggregation-parameter change: rebuild every question's crowd (and rescore)."""
-    from forecasts.tasks import crowd_recompute_task
-
-    ids = list(Question.objects.filter(tournament_id=tournament_id).values_list("id", flat=True))
-    for qid in ids:
-        crowd_recompute_task.delay_on_commit(qid)
-    return len(ids)

@@ -33,7 +33,7 @@ from config.rows import column
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from markets.models import Question, Tournament
 
-PREVIOUS_FIELDS = ("kind", "probability", "time", "accuracy")
+PREVIOUS_FIELDS = ("kind", "probability", "time", "track_record_weight")
 
 # Switched off by a test to run the ORM path on PostgreSQL and compare.
 FUSED_ON_POSTGRESQL = True
@@ -46,7 +46,7 @@ class PreviousEvent:
     kind: str
     probability: float | None
     time: dt.datetime
-    accuracy: float
+    track_record_weight: float
 
 
 def fused() -> bool:

@@ -2,9 +2,11 @@
 
 Every task may run twice, late or concurrently (``acks_late`` redelivers after a worker dies):
 the services recompute from the database, transitions are compare-and-set, and a stale task
-finds its work done. Retries are bounded; database hiccups (``OperationalError``) retry with
-backoff. The periodic tasks expire instead of piling up while no worker is running: the next
-one does the same work.
+finds its work done. Retries are declarative (``autoretry_for`` with exponential backoff and
+jitter) and bounded. The periodic tasks expire instead of piling up while no worker is running:
+the next one does the same work. Names are explicit (``markets.*``), so renaming a module never
+orphans queued messages; every task here runs on the default queue, so the minute sweep is
+never stuck behind a heavy recompute (``config.celery``).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 
 from config.celery import DB_TASK
+from markets.benchmarks.ingest import FeedFetchError, feed_fetch, feed_record_failure
 
 logger = logging.getLogger("markets.tasks")
 
 
-@shared_task(**DB_TASK, time_limit=300, soft_time_limit=240, expires=600)
+@shared_task(**DB_TASK, name="markets.sweep", time_limit=300, soft_time_limit=240, expires=600)
 def sweep_task() -> None:
     """Open and close due questions, evaluate milestones, finalize due proposals."""
     from markets.resolution.sweep import markets_sweep
@@ -32,7 +35,7 @@ def sweep_task() -> None:
     logger.info("sweep: %s", report)
 
 
-@shared_task(**DB_TASK, time_limit=120, soft_time_limit=100)
+@shared_task(**DB_TASK, name="markets.evaluate_question", time_limit=120, soft_time_limit=100)
 def evaluate_question_task(question_id: int, trigger: str = "task") -> None:
     """Apply the milestone rule to one question (enqueued after results change)."""
     from markets.resolution.milestones import question_evaluate_milestone
@@ -40,7 +43,7 @@ def evaluate_question_task(question_id: int, trigger: str = "task") -> None:
     question_evaluate_milestone(question_id=question_id, trigger=trigger)
 
 
-@shared_task(**DB_TASK, time_limit=60, soft_time_limit=50, expires=1800)
+@shared_task(**DB_TASK, name="markets.poll_feeds", time_limit=60, soft_time_limit=50, expires=1800)
 def poll_feeds_task() -> None:
     """One fetch task per configured feed URL (``settings.FEED_URLS``: name -> URL)."""
     from markets.benchmarks.feeds import FEEDS
@@ -57,35 +60,34 @@ FETCH_MAX_RETRIES = 4
 
 @shared_task(
     bind=True,
+    name="markets.fetch_feed",
     acks_late=True,
+    autoretry_for=(FeedFetchError, OperationalError, InterfaceError),
     max_retries=FETCH_MAX_RETRIES,
+    retry_backoff=30,
+    retry_backoff_max=900,
+    retry_jitter=True,
     time_limit=180,
     soft_time_limit=150,
 )
 def fetch_feed_task(self, feed: str, url: str) -> None:
     """Fetch one feed URL (conditional request) and ingest it.
 
-    Transient failures (network, HTTP 429/5xx, database) retry with exponential backoff; once
-    retries are exhausted, or for a permanent failure (HTTP 4xx), a failed snapshot records the
-    error. Content that cannot be parsed is not retried: its failed snapshot is the record.
+    Transient failures (network, HTTP 429/5xx, database) are retried by Celery with exponential
+    backoff and jitter (30 s, 60 s, … up to 15 min). Once retries are exhausted, or for a
+    permanent failure (HTTP 4xx), a failed snapshot records the error. Content that cannot be
+    parsed is not retried: its failed snapshot is the record.
     """
-    from markets.benchmarks.ingest import FeedFetchError, feed_fetch, feed_record_failure
-
     try:
         feed_fetch(feed=feed, url=url)
-    except (FeedFetchError, OperationalError, InterfaceError) as exc:
-        retryable = not isinstance(exc, FeedFetchError) or exc.retryable
-        if retryable and self.request.retries < self.max_retries:
-            countdown = min(30 * 2**self.request.retries, 900)
-            raise self.retry(exc=exc, countdown=countdown) from exc
-        if isinstance(exc, FeedFetchError):
-            tries = self.request.retries + 1
-            feed_record_failure(
-                feed=feed, source=url, error=f"{exc} (gave up after {tries} attempt(s))"
-            )
-            logger.error("%s: giving up on %s: %s", feed, url, exc)
-            return
-        raise
+    except FeedFetchError as exc:
+        if exc.retryable and self.request.retries < self.max_retries:
+            raise  # autoretry_for schedules the retry
+        tries = self.request.retries + 1
+        feed_record_failure(
+            feed=feed, source=url, error=f"{exc} (gave up after {tries} attempt(s))"
+        )
+        logger.error("%s: giving up on %s: %s", feed, url, exc)
 
 
 # --- Subscriptions ----------------------------------------------------------------------------

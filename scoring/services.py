@@ -23,6 +23,7 @@ from forecasts.services import load_events
 from markets.models import Question, Resolution
 from scoring import rules
 from scoring.models import Rule, Score, Subject
+from scoring.track_record import track_record_weights_refresh
 
 TIME_AVERAGED = {Rule.BRIER: "brier", Rule.LOG: "log", Rule.BASELINE: "baseline", Rule.PEER: "peer"}
 SPOT = {
@@ -60,7 +61,7 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
     if Score.objects.filter(question=question, resolution=resolution).exists():
         return 0  # already scored for this version (a duplicate delivery)
     # Any other version's scores go: two versions never coexist.
-    Score.objects.filter(question=question).delete()
+    scores_delete(question_id=question.pk, tournament_id=question.tournament_id)
     outcome = resolution.outcome_value
     if outcome is None:  # annulled
         transaction.on_commit(lambda: _after_scoring(question.tournament_id))
@@ -92,8 +93,25 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
     rows += _crowd_rows(question, ev, codes, window)
     now = timezone.now()
     bulk_insert(Score, SCORE_COLUMNS, ((question.pk, resolution.pk, *row, now) for row in rows))
+    track_record_weights_refresh(
+        tournament_id=question.tournament_id,
+        forecaster_ids=forecaster_ids.tolist(),
+    )
     transaction.on_commit(lambda: _after_scoring(question.tournament_id))
     return len(rows)
+
+
+def scores_delete(*, question_id: int, tournament_id: int) -> set[int]:
+    """Delete every score of a question and refresh the track-record weights of the forecasters
+    who had one (in the caller's transaction). Returns those forecasters' ids."""
+    ids = set(
+        Score.objects.filter(question_id=question_id, forecaster__isnull=False)
+        .values_list("forecaster_id", flat=True)
+        .distinct()
+    )
+    Score.objects.filter(question_id=question_id).delete()
+    track_record_weights_refresh(tournament_id=tournament_id, forecaster_ids=ids)
+    return ids
 
 
 def _held_at_end(ev: dict, codes: np.ndarray, n: int, window: dict) -> np.ndarray:

@@ -1,28 +1,32 @@
+"""Celery tasks for scoring and the crowd ↔ scores loop: one-line calls into services and
+workflows, ids in, nothing returned. All run on the ``heavy`` queue (``config.celery``): a
+recompute may take minutes and must not delay the minute sweep."""
+
 from celery import shared_task
 
-from config.celery import DB_TASK
+from config.celery import DB_TASK, release_debounced
 
 
-@shared_task(**DB_TASK, time_limit=900, soft_time_limit=840)
+@shared_task(**DB_TASK, name="scoring.score_question", time_limit=900, soft_time_limit=840)
 def question_score_task(question_id: int, resolution_id: int) -> None:
+    """Score a question for its final resolution (a stale version does nothing)."""
     from scoring.services import question_score
 
     question_score(question_id=question_id, resolution_id=resolution_id)
 
 
-@shared_task(**DB_TASK, time_limit=900, soft_time_limit=840)
+@shared_task(**DB_TASK, name="scoring.recompute_question", time_limit=1800, soft_time_limit=1700)
+def question_recompute_task(question_id: int) -> None:
+    """Rebuild a question's crowd; a resolved question is then rescored."""
+    from scoring.workflows import question_recompute
+
+    question_recompute(question_id=question_id)
+
+
+@shared_task(**DB_TASK, name="scoring.rebuild_leaderboard", time_limit=900, soft_time_limit=840)
 def leaderboard_rebuild_task(tournament_id: int) -> None:
-    from config.celery import release_debounced
-    from forecasts.services import tournament_fit_extremize, tournament_recompute
-    from markets.models import Tournament
-    from scoring.leaderboard import leaderboard_rebuild
+    """Rebuild a tournament's leaderboard and refit its extremizing factor (debounced)."""
+    from scoring.workflows import tournament_scores_changed
 
     release_debounced(leaderboard_rebuild_task, tournament_id)
-    leaderboard_rebuild(tournament_id=tournament_id)
-    tournament = Tournament.objects.get(pk=tournament_id)
-    if tournament.fit_extremize:
-        before = tournament.effective_extremize
-        tournament_fit_extremize(tournament_id=tournament_id)
-        tournament.refresh_from_db()
-        if abs(tournament.effective_extremize - before) > 1e-9:
-            tournament_recompute(tournament_id=tournament_id)
+    tournament_scores_changed(tournament_id=tournament_id)

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_docker_compose_defines_every_service_with_a_healthcheck():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    for name in ("db", "redis", "web", "worker", "beat"):
+    for name in ("db", "redis", "web", "worker", "worker-heavy", "beat"):
         assert name in services, name
         assert "healthcheck" in services[name], f"{name} has no healthcheck"
         assert services[name]["healthcheck"]["test"], name
@@ -22,9 +22,23 @@ def test_docker_compose_runs_the_right_processes():
     assert "config.wsgi:application" in services["web"]["command"]
     assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
     assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+    # One worker per queue, so the minute sweep never waits behind a recompute.
+    from django.conf import settings
+
+    heavy = settings.CELERY_HEAVY_QUEUE
+    assert services["worker"]["command"][4:6] == ["-Q", settings.CELERY_TASK_DEFAULT_QUEUE]
+    assert services["worker-heavy"]["command"][:6] == [
+        "celery",
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        heavy,
+    ]
+    assert {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()} == {heavy}
     assert services["db"]["image"].startswith("postgres")
     assert services["redis"]["image"].startswith("redis")
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "worker", "worker-heavy", "beat"):
         env = services[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgres://")
         assert env["REDIS_URL"].startswith("redis://")

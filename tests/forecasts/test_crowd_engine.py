@@ -49,7 +49,7 @@ def assert_matches_recompute(question: Question) -> None:
             ev["times"],
             ev["forecaster"],
             ev["probs"],
-            accuracy=ev["accuracy"],
+            track_record_weight=ev["track_record_weight"],
             extremize=t.effective_extremize,
             base_logit=t.base_logit,
             half_life=t.half_life_seconds,

@@ -62,10 +62,10 @@ def test_vectorized_history_equals_repooling_every_event(
 ) -> None:
     rng = np.random.default_rng(seed)
     times, who, probs = random_log(rng, 150, 12, span=5 * DAY, decimals=2 if seed % 2 else None)
-    accuracy = rng.uniform(0.2, 3.0, 150)
+    track_record_weight = rng.uniform(0.2, 3.0, 150)
     kwargs = {"extremize": extremize, "base_logit": base_logit, "half_life": half_life}
-    fast = pool_history(times, who, probs, accuracy=accuracy, **kwargs)  # type: ignore[arg-type]
-    slow = naive_history(times, who, probs, accuracy=accuracy, **kwargs)  # type: ignore[arg-type]
+    fast = pool_history(times, who, probs, track_record_weight=track_record_weight, **kwargs)  # type: ignore[arg-type]
+    slow = naive_history(times, who, probs, track_record_weight=track_record_weight, **kwargs)  # type: ignore[arg-type]
     assert_same_history(fast, slow)
 
 
@@ -98,7 +98,9 @@ def test_spec_reference_pool_is_the_last_history_point() -> None:
     hist = pool_history([0.0, 1.0, 2.0, 3.0], [1, 2, 3, 4], [0.0140, 0.0221, 0.0039, 0.0040])
     assert hist.probability[-1] == pytest.approx(0.008358, abs=1e-6)
     assert hist.mean[-1] == pytest.approx(0.011, abs=1e-6)
-    hist = pool_history([0.0, 1.0, 2.0], [1, 2, 3], [0.2, 0.6, 0.9], accuracy=[1.0, 2.0, 3.0])
+    hist = pool_history(
+        [0.0, 1.0, 2.0], [1, 2, 3], [0.2, 0.6, 0.9], track_record_weight=[1.0, 2.0, 3.0]
+    )
     assert hist.probability[-1] == pytest.approx(0.731593, abs=1e-6)
 
 
@@ -191,10 +193,13 @@ def test_withdrawing_the_dominant_recent_forecast_restores_the_old_ones() -> Non
     assert fast.probability[4] == pytest.approx(0.2, abs=1e-12)
 
 
-def test_accuracy_weights_over_many_orders_of_magnitude_survive_withdrawals() -> None:
+def test_track_record_weights_over_many_orders_of_magnitude_survive_withdrawals() -> None:
     times = np.arange(4.0)
     fast = pool_history(
-        times, [1, 2, 2, 3], [0.3, 0.9, math.nan, 0.6], accuracy=[1e-12, 1e12, 1.0, 1e-12]
+        times,
+        [1, 2, 2, 3],
+        [0.3, 0.9, math.nan, 0.6],
+        track_record_weight=[1e-12, 1e12, 1.0, 1e-12],
     )
     assert fast.probability[2] == pytest.approx(0.3, abs=1e-12)
     assert fast.probability[3] == pytest.approx(log_pool([0.3, 0.6]), abs=1e-12)
@@ -207,12 +212,12 @@ def test_forecasts_at_the_same_instant_are_applied_in_the_given_order() -> None:
 
 
 @pytest.mark.parametrize(
-    ("times", "who", "probs", "accuracy", "message"),
+    ("times", "who", "probs", "track_record_weight", "message"),
     [
         ([1.0, 0.0], [1, 2], [0.5, 0.5], None, "sorted"),
         ([0.0, 1.0], [1, 2], [0.5, 1.5], None, r"\[0, 1\]"),
         ([0.0, 1.0], [1, 2], [0.5], None, "same length"),
-        ([0.0, 1.0], [1, 2], [0.5, 0.5], [1.0, 0.0], "accuracy"),
+        ([0.0, 1.0], [1, 2], [0.5, 0.5], [1.0, 0.0], "track_record_weight"),
         ([0.0, math.inf], [1, 2], [0.5, 0.5], None, "finite"),
         ([0.0, 1.0], [1.5, 2.0], [0.5, 0.5], None, "integer"),
     ],
@@ -221,11 +226,11 @@ def test_invalid_logs_are_rejected(
     times: list[float],
     who: list[float],
     probs: list[float],
-    accuracy: list[float] | None,
+    track_record_weight: list[float] | None,
     message: str,
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        pool_history(times, who, probs, accuracy=accuracy)
+        pool_history(times, who, probs, track_record_weight=track_record_weight)
 
 
 def test_non_positive_half_life_is_rejected() -> None:
@@ -233,8 +238,8 @@ def test_non_positive_half_life_is_rejected() -> None:
         pool_history([0.0], [1], [0.5], half_life=0.0)
 
 
-def test_accuracy_of_a_withdrawal_is_ignored() -> None:
-    hist = pool_history([0.0, 1.0], [1, 1], [0.5, math.nan], accuracy=[1.0, 0.0])
+def test_track_record_weight_of_a_withdrawal_is_ignored() -> None:
+    hist = pool_history([0.0, 1.0], [1, 1], [0.5, math.nan], track_record_weight=[1.0, 0.0])
     assert hist.forecasters[-1] == 0
 
 

@@ -271,7 +271,9 @@ def test_running_sums_equal_a_from_scratch_pool(
     t = 0.0
     t0 = 0.0
     s = w = 0.0
-    current: dict[int, tuple[float, float, float]] = {}  # forecaster -> (time, p, accuracy)
+    current: dict[
+        int, tuple[float, float, float]
+    ] = {}  # forecaster -> (time, p, track_record_weight)
 
     def term(entry: tuple[float, float, float]) -> tuple[float, float]:
         ti, p, a = entry

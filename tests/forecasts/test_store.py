@@ -53,7 +53,9 @@ def _written(question, people) -> dict:
             (who[f], kind, p, t, a, r)
             for f, kind, p, t, a, r in Forecast.objects.filter(question=question)
             .order_by("time", "id")
-            .values_list("forecaster_id", "kind", "probability", "time", "accuracy", "rationale")
+            .values_list(
+                "forecaster_id", "kind", "probability", "time", "track_record_weight", "rationale"
+            )
         ],
         "points": list(
             CrowdPoint.objects.filter(question=question)

@@ -430,7 +430,7 @@ def test_ingest_that_changes_results_enqueues_evaluation_after_commit(
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         feed_ingest(feed="metr", raw=sample(METR_SAMPLE), source=METR_SAMPLE)
     assert len(callbacks) == 1
-    sent = [args[0] for name, args in enqueued if name == "markets.tasks.evaluate_question_task"]
+    sent = [args[0] for name, args in enqueued if name == "markets.evaluate_question"]
     assert sent == [question.pk]
     assert other.pk not in sent and settled.pk not in sent
 

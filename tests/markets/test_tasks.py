@@ -191,8 +191,8 @@ def test_poll_enqueues_one_fetch_per_configured_feed(settings, enqueued, caplog)
     settings.FEED_URLS = {"metr": URL, "swebench": "https://x/leaderboards.json", "nope": "u"}
     tasks.poll_feeds_task()
     assert enqueued == [
-        ("markets.tasks.fetch_feed_task", ("metr", URL)),
-        ("markets.tasks.fetch_feed_task", ("swebench", "https://x/leaderboards.json")),
+        ("markets.fetch_feed", ("metr", URL)),
+        ("markets.fetch_feed", ("swebench", "https://x/leaderboards.json")),
     ]
     assert "unknown feed 'nope'" in caplog.text
 

@@ -15,7 +15,7 @@ from markets.resolution.manual import question_resolve
 from scoring.leaderboard import leaderboard_rebuild
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 from scoring.services import question_score
-from scoring.track_record import accuracy_factor
+from scoring.track_record import track_record_weight
 from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactory
 
 UTC = dt.UTC
@@ -155,14 +155,14 @@ def test_leaderboard_ranks_by_total_peer_with_the_crowd_as_reference():
 
 
 @pytest.mark.django_db
-def test_accuracy_factor_rewards_a_good_track_record():
+def test_track_record_weight_rewards_a_good_track_record():
     question, people = make_question()
     resolution = resolve(question, "yes")
     question_score(question_id=question.pk, resolution_id=resolution.pk)
     assert (
-        accuracy_factor(forecaster_id=people[0].pk)
+        track_record_weight(forecaster_id=people[0].pk)
         > 1.0
-        > accuracy_factor(forecaster_id=people[1].pk)
+        > track_record_weight(forecaster_id=people[1].pk)
     )
 
 
@@ -193,14 +193,14 @@ def test_concurrent_scoring_in_two_workers_leaves_one_set():
 
 
 @pytest.mark.django_db
-def test_accuracy_factor_counts_only_the_given_tournament():
+def test_track_record_weight_counts_only_the_given_tournament():
     question, people = make_question()
     resolution = resolve(question, "yes")
     question_score(question_id=question.pk, resolution_id=resolution.pk)
     other = TournamentFactory()
     best = people[0].pk
-    assert accuracy_factor(forecaster_id=best, tournament_id=question.tournament_id) > 1.0
-    assert accuracy_factor(forecaster_id=best, tournament_id=other.pk) == 1.0
+    assert track_record_weight(forecaster_id=best, tournament_id=question.tournament_id) > 1.0
+    assert track_record_weight(forecaster_id=best, tournament_id=other.pk) == 1.0
 
 
 @pytest.mark.django_db
@@ -215,3 +215,59 @@ def test_crowd_rank_is_where_the_crowd_would_stand():
     ranked = LeaderboardEntry.objects.filter(rank__isnull=False)
     better = sum(1 for e in ranked if e.total_peer > crowd.total_peer)
     assert crowd_rank(question.tournament_id) == (better + 1, ranked.count())
+
+
+def stored_weight(forecaster, tournament_id) -> float:
+    from forecasts.models import TrackRecordWeight
+
+    return TrackRecordWeight.objects.get(forecaster=forecaster, tournament_id=tournament_id).weight
+
+
+@pytest.mark.django_db
+def test_precomputed_track_record_weights_follow_every_score_change():
+    question, people = make_question()
+    tid = question.tournament_id
+    yes = resolve(question, "yes")
+    question_score(question_id=question.pk, resolution_id=yes.pk)
+    # peer scores (0.9, 0.2, 0.6 on YES held from their days): a = exp(1/6 · peer / 100)
+    for who in people:
+        live = track_record_weight(forecaster_id=who.pk, tournament_id=tid)
+        assert stored_weight(who, tid) == pytest.approx(live, rel=1e-12)
+        expected = math.exp(peer(question, who) / 100 / 6)
+        assert live == pytest.approx(expected, rel=1e-12)
+    good = stored_weight(people[0], tid)
+    assert good > 1.0 > stored_weight(people[1], tid)
+    # Re-resolved NO: the scores flip and so do the stored weights.
+    no = resolve(question, "no", reason="the source corrected itself")
+    question_score(question_id=question.pk, resolution_id=no.pk)
+    assert stored_weight(people[0], tid) < 1.0 < stored_weight(people[1], tid)
+    # Annulled: no scores at all, every weight back to 1.
+    annulled = resolve(question, "annulled", reason="ambiguous")
+    question_score(question_id=question.pk, resolution_id=annulled.pk)
+    assert [stored_weight(who, tid) for who in people] == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.django_db
+def test_track_record_weighting_uses_the_precomputed_weight_at_submission():
+    from forecasts.models import Forecast
+
+    question, people = make_question()
+    tid = question.tournament_id
+    yes = resolve(question, "yes")
+    question_score(question_id=question.pk, resolution_id=yes.pk)
+    later = QuestionFactory(
+        tournament=question.tournament,
+        open_time=OPEN,
+        close_time=dt.datetime(2031, 1, 1, tzinfo=UTC),
+    )
+    at = dt.datetime(2030, 2, 1, tzinfo=UTC)
+    # Weighting off: every new forecast carries a = 1.
+    forecast_submit(question_id=later.pk, forecaster=people[0], probability=0.7, at=at)
+    assert Forecast.objects.filter(question=later).get().track_record_weight == 1.0
+    # Weighting on: the stored a_i, and the crowd pools with it (docs/methods.md §2.3).
+    question.tournament.track_record_weighting = True
+    question.tournament.save()
+    forecast_submit(question_id=later.pk, forecaster=people[1], probability=0.2, at=at)
+    event = Forecast.objects.filter(question=later, forecaster=people[1]).get()
+    assert event.track_record_weight == pytest.approx(stored_weight(people[1], tid))
+    assert event.track_record_weight < 1.0

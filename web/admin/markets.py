@@ -57,7 +57,7 @@ class TournamentAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Tournament, form, change: bool) -> None:
         super().save_model(request, obj, form, change)
         if change and any(f in form.changed_data for f in self.AGGREGATION_FIELDS):
-            from forecasts.services import tournament_recompute
+            from scoring.workflows import tournament_recompute
 
             n = tournament_recompute(tournament_id=obj.pk)
             self.message_user(

@@ -58,7 +58,11 @@ class Command(BaseCommand):
                 continue
             params = crowd_params(question)
             hist = pool_history(
-                ev["times"], ev["forecaster"], ev["probs"], accuracy=ev["accuracy"], **params
+                ev["times"],
+                ev["forecaster"],
+                ev["probs"],
+                track_record_weight=ev["track_record_weight"],
+                **params,
             )
             bad = 0
             worst = 0.0

@@ -1,0 +1,72 @@
+"""The domain loop, composed in one place above both apps:
+
+    scores → track-record weights and the extremizing fit → crowd → scores
+
+Forecasts knows nothing of scores; scoring knows the crowd. Everything that closes the loop is
+here, and the Celery tasks (``scoring.tasks``) are one-line calls into these functions:
+
+- ``question_recompute``: rebuild a question's crowd from its events (after an aggregation
+  parameter changed) and, if the question has a final resolution, drop its scores and rescore.
+- ``tournament_recompute``: ``question_recompute`` for every question of a tournament, each in
+  its own task on the heavy queue.
+- ``tournament_scores_changed``: after scores changed, rebuild the leaderboard and, when the
+  tournament fits its extremizing factor, refit d and recompute the crowds if d moved.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from forecasts.services import crowd_recompute, tournament_fit_extremize
+from markets.models import Question, Resolution, Tournament
+from scoring.leaderboard import leaderboard_rebuild
+from scoring.services import scores_delete
+
+EXTREMIZE_TOLERANCE = 1e-9
+"""A refitted d closer than this to the stored one changes nothing (no recompute)."""
+
+
+@transaction.atomic
+def question_recompute(*, question_id: int) -> int | None:
+    """Rebuild the crowd of ``question_id``; if it has a final resolution, delete its scores and
+    enqueue rescoring after commit. Returns the final resolution's id, or None."""
+    from scoring.tasks import question_score_task
+
+    crowd_recompute(question_id=question_id)
+    final = (
+        Resolution.objects.filter(question_id=question_id, state=Resolution.State.FINAL)
+        .select_related("question")
+        .first()
+    )
+    if final is None:
+        return None
+    scores_delete(question_id=question_id, tournament_id=final.question.tournament_id)
+    question_score_task.delay_on_commit(question_id, final.pk)
+    return final.pk
+
+
+def tournament_recompute(*, tournament_id: int) -> int:
+    """After an aggregation-parameter change: one ``question_recompute_task`` per question of
+    the tournament, sent after commit. Returns how many were enqueued."""
+    from scoring.tasks import question_recompute_task
+
+    ids = list(Question.objects.filter(tournament_id=tournament_id).values_list("id", flat=True))
+    for question_id in ids:
+        question_recompute_task.delay_on_commit(question_id)
+    return len(ids)
+
+
+def tournament_scores_changed(*, tournament_id: int) -> bool:
+    """Rebuild the leaderboard; with ``fit_extremize`` on, refit d (docs/methods.md §3.2) and
+    recompute every crowd when it moved. Returns whether a recompute was started."""
+    leaderboard_rebuild(tournament_id=tournament_id)
+    tournament = Tournament.objects.get(pk=tournament_id)
+    if not tournament.fit_extremize:
+        return False
+    before = tournament.effective_extremize
+    tournament_fit_extremize(tournament_id=tournament_id)
+    tournament.refresh_from_db()
+    if abs(tournament.effective_extremize - before) <= EXTREMIZE_TOLERANCE:
+        return False
+    tournament_recompute(tournament_id=tournament_id)
+    return True
