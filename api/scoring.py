@@ -35,6 +35,7 @@ from api.serializers.scoring import (
 from forecasts import exports
 from forecasts.models import CrowdPoint, Forecast
 from markets.models import Question, Resolution, Tournament
+from scoring import exports as score_exports
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 
 # --- scores ----------------------------------------------------------------------------------
@@ -287,7 +288,7 @@ class ScoresExportView(ApiViewMixin, GenericAPIView):
     def get(self, request: Request, slug: str) -> StreamingHttpResponse:
         tournament = visible_tournament(request, slug)
         response = StreamingHttpResponse(
-            exports.render_scores_csv(tournament), content_type=exports.CONTENT_TYPES["csv"]
+            score_exports.render_scores_csv(tournament), content_type=exports.CONTENT_TYPES["csv"]
         )
         response["Content-Disposition"] = f'attachment; filename="{tournament.slug}-scores.csv"'
         return response

@@ -417,7 +417,8 @@ def count_rows(export: CrowdExport) -> int:
 # --- rendering -----------------------------------------------------------------------------
 
 
-def _csv_field(text: str) -> str:
+def csv_field(text: str) -> str:
+    """One CSV field: quoted (RFC 4180) only when it holds a comma, a quote or a line break."""
     if any(c in text for c in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
@@ -426,7 +427,7 @@ def _csv_field(text: str) -> str:
 def _csv_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
     yield (",".join(COLUMNS) + "\n").encode(), 0
     for qid, key in export.questions:
-        k = _csv_field(key)
+        k = csv_field(key)
         if connection.vendor == "postgresql":
             yield from _pg_csv_rows(qid, k, export.as_of)
             continue
@@ -664,7 +665,7 @@ def render_raw_forecasts(export: CrowdExport) -> Iterator[bytes]:
         for key, ts, name, p, _ in iter_events(export):
             kind = "withdrawal" if p == "null" else "forecast"
             lines.append(
-                f"{_csv_field(key)},{ts},{_csv_field(name)},{kind},{'' if p == 'null' else p}\n"
+                f"{csv_field(key)},{ts},{csv_field(name)},{kind},{'' if p == 'null' else p}\n"
             )
             if len(lines) >= FETCH_ROWS:
                 yield "".join(lines).encode()
@@ -833,65 +834,3 @@ def verify_manifest(
                 f"{data_file.name} on disk does not match the manifest (sha256 {file_sha})"
             )
     return Verification(manifest, recomputed, file_sha, problems)
-
-
-# --- scores ----------------------------------------------------------------------------------
-
-SCORE_COLUMNS = ("question", "forecaster", "rule", "score", "coverage")
-
-
-def iter_score_rows(tournament: Tournament) -> Iterator[tuple[str, str, str, str, str]]:
-    """Scores of the current final resolutions: forecasters (pseudonyms) and the crowd.
-
-    Order: question key, then forecaster label, then rule, all in code-point order. Floats are
-    ``repr``; a score without a value (no coverage) is an empty field.
-    """
-    from markets.models import Resolution
-    from scoring.models import Score, Subject
-
-    names = PseudonymCache()
-    questions = sorted(
-        Question.objects.filter(tournament=tournament).values_list("id", "key"),
-        key=lambda item: item[1],
-    )
-    for qid, key in questions:
-        rows = []
-        scores = Score.objects.filter(
-            question_id=qid,
-            resolution__state=Resolution.State.FINAL,
-            subject__in=[Subject.FORECASTER, Subject.CROWD],
-        ).values_list(
-            "subject",
-            "forecaster_id",
-            "forecaster__source",
-            "forecaster__key",
-            "rule",
-            "score",
-            "coverage",
-        )
-        for subject, fid, source, fkey, rule, score, coverage in scores.iterator(
-            chunk_size=FETCH_ROWS
-        ):
-            who = (
-                "crowd"
-                if subject == Subject.CROWD
-                else names(fid, imported_key=fkey, source=source)
-            )
-            rows.append(
-                (key, who, rule, "" if score is None else repr(score), repr(float(coverage)))
-            )
-        rows.sort(key=lambda r: (r[1], r[2]))
-        yield from rows
-
-
-def render_scores_csv(tournament: Tournament) -> Iterator[bytes]:
-    yield (",".join(SCORE_COLUMNS) + "\n").encode()
-    lines: list[str] = []
-    with snapshot():
-        for row in iter_score_rows(tournament):
-            lines.append(",".join(_csv_field(v) for v in row) + "\n")
-            if len(lines) >= FETCH_ROWS:
-                yield "".join(lines).encode()
-                lines.clear()
-    if lines:
-        yield "".join(lines).encode()

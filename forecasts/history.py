@@ -2,8 +2,8 @@
 
 Input: the forecast events of one question sorted by time — ``times`` (float seconds),
 ``forecaster`` (integer codes), ``probs`` (NaN marks a withdrawal of that forecaster's current
-forecast), optional per-event ``track_record_weight`` a_i. Output: one point per event (SPEC "History: one
-point after every forecast event"): the log pool p* after the event (``forecasts.pooling``), the
+forecast), optional per-event ``track_record_weight`` a_i. Output: one point per event
+(docs/methods.md §2.6): the log pool p* after the event (``forecasts.pooling``), the
 number of active forecasters, and the mean and median of their clipped probabilities.
 
 Semantics: each forecaster holds at most one current forecast; a new forecast replaces it; a

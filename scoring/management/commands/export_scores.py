@@ -4,8 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from forecasts import exports
 from markets.models import Tournament
+from scoring import exports
 
 
 class Command(BaseCommand):

@@ -1,0 +1,69 @@
+"""Score export (``manage.py export_scores``, ``/api/v1/tournaments/<slug>/scores-export/``):
+the scores of the current final resolutions as CSV, forecasters named by their export
+pseudonyms, in a deterministic order. Shares the CSV quoting, pseudonyms and snapshot of the
+crowd export (``forecasts.exports``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from forecasts.exports import FETCH_ROWS, csv_field, snapshot
+from forecasts.pseudonyms import PseudonymCache
+from markets.models import Question, Resolution, Tournament
+from scoring.models import Score, Subject
+
+SCORE_COLUMNS = ("question", "forecaster", "rule", "score", "coverage")
+
+
+def iter_score_rows(tournament: Tournament) -> Iterator[tuple[str, str, str, str, str]]:
+    """Scores of the current final resolutions: forecasters (pseudonyms) and the crowd.
+
+    Order: question key, then forecaster label, then rule, all in code-point order. Floats are
+    ``repr``; a score without a value (no coverage) is an empty field.
+    """
+    names = PseudonymCache()
+    questions = sorted(
+        Question.objects.filter(tournament=tournament).values_list("id", "key"),
+        key=lambda item: item[1],
+    )
+    for qid, key in questions:
+        rows = []
+        scores = Score.objects.filter(
+            question_id=qid,
+            resolution__state=Resolution.State.FINAL,
+            subject__in=[Subject.FORECASTER, Subject.CROWD],
+        ).values_list(
+            "subject",
+            "forecaster_id",
+            "forecaster__source",
+            "forecaster__key",
+            "rule",
+            "score",
+            "coverage",
+        )
+        for subject, fid, source, fkey, rule, score, coverage in scores.iterator(
+            chunk_size=FETCH_ROWS
+        ):
+            who = (
+                "crowd"
+                if subject == Subject.CROWD
+                else names(fid, imported_key=fkey, source=source)
+            )
+            rows.append(
+                (key, who, rule, "" if score is None else repr(score), repr(float(coverage)))
+            )
+        rows.sort(key=lambda r: (r[1], r[2]))
+        yield from rows
+
+
+def render_scores_csv(tournament: Tournament) -> Iterator[bytes]:
+    yield (",".join(SCORE_COLUMNS) + "\n").encode()
+    lines: list[str] = []
+    with snapshot():
+        for row in iter_score_rows(tournament):
+            lines.append(",".join(csv_field(v) for v in row) + "\n")
+            if len(lines) >= FETCH_ROWS:
+                yield "".join(lines).encode()
+                lines.clear()
+    if lines:
+        yield "".join(lines).encode()
