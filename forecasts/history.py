@@ -182,8 +182,8 @@ def forecast_events(
     """Validate and link a forecast log (see the module docstring for the array conventions).
 
     Raises ValueError with the reason: lengths differ, non-integer forecaster codes, non-finite or
-    unsorted times, probabilities outside [0, 1] (NaN = withdrawal is fine), or a track-record weight
-    of a forecast that is not positive and finite.
+    unsorted times, probabilities outside [0, 1] (NaN = withdrawal is fine), or a track-record
+    weight of a forecast that is not positive and finite.
     """
     t = np.asarray(times, dtype=np.float64).reshape(-1)
     f_raw = np.asarray(forecaster).reshape(-1)
@@ -209,9 +209,7 @@ def forecast_events(
             raise ValueError("track_record_weight must have one weight per event")
         a_fc = a[is_fc]
         if not np.all(np.isfinite(a_fc) & (a_fc > 0.0)):
-            raise ValueError(
-                "track-record weights (track_record_weight) of forecasts must be positive and finite"
-            )
+            raise ValueError("track_record_weight of forecasts must be positive and finite")
     prev, nxt = link_events(f)
     removes = prev >= 0
     removes[removes] = is_fc[prev[removes]]
@@ -312,15 +310,16 @@ def pool_history(
         mean_k = Σ p_i / n_k,   median_k = exact median of the p_i,   forecasters_k = n_k
 
     Arrays must be sorted by time (ties keep their given order); ``forecaster`` holds integer
-    codes; a NaN probability withdraws the forecaster's current forecast; ``track_record_weight`` is the
-    track-record factor a_i of each forecast event (default 1; ignored on withdrawals).
+    codes; a NaN probability withdraws the forecaster's current forecast;
+    ``track_record_weight`` is the track-record weight a_i of each forecast event (default 1;
+    ignored on withdrawals; docs/methods.md §6).
     Agrees with ``naive_history`` (a re-pool at every event) to ~1e-12 (tests demand 1e-9).
     O(n log n) time; the median costs O(n log U) for U distinct probabilities (skip it with
     ``with_median=False``). With recency the prefix sums run in chunks of at most 512 half-lives
     and 65,536 events: a 1-hour half-life over 3 years makes ~50 chunks, a 1-minute one ~3,000
     (each costs a few numpy calls).
-    Raises ValueError on unsorted times, probabilities outside [0, 1], non-positive track_record_weight,
-    mismatched lengths, or a half-life ≤ 0.
+    Raises ValueError on unsorted times, probabilities outside [0, 1], a non-positive
+    track-record weight, mismatched lengths, or a half-life ≤ 0.
     """
     ev = forecast_events(times, forecaster, probs, track_record_weight)
     d = float(extremize)
