@@ -83,6 +83,7 @@ def child_recompute(question_id: int) -> None:
 
     import forecasts.history as history_mod
     import forecasts.services as services
+    import forecasts.store as store_mod
     from forecasts.models import CrowdPoint
 
     phases: dict[str, float] = {}
@@ -98,9 +99,9 @@ def child_recompute(question_id: int) -> None:
 
         return inner
 
-    services.load_events = wrap("read Forecast rows (load_events)", services.load_events)
+    store_mod.load_events = wrap("read Forecast rows (load_events)", store_mod.load_events)
     history_mod.pool_history = wrap("math (pool_history, with median)", history_mod.pool_history)
-    services.bulk_insert = wrap("write CrowdPoints (COPY)", services.bulk_insert)
+    store_mod.write_points = wrap("write CrowdPoints (COPY)", store_mod.write_points)
     services._rebuild_state = wrap("running sums + CrowdState", services._rebuild_state)
     real_delete = query_mod.QuerySet.delete
 
@@ -255,8 +256,10 @@ def main() -> None:
         return
 
     setup_django()
-    from forecasts.history import naive_history, pool_history
-    from forecasts.services import crowd_fill_medians, load_events
+    from forecasts.history import pool_history
+    from forecasts.services import crowd_fill_medians
+    from forecasts.store import load_events
+    from tests.reference.history import naive_history
 
     print(f"bench_crowd · {machine_line()}")
     cleanup(SLUG)
@@ -277,14 +280,14 @@ def main() -> None:
         # (b) the math alone, on the arrays crowd_recompute reads.
         with Timer() as t_load:
             ev = load_events(big.pk)
-        n = len(ev["ids"])
+        n = len(ev.ids)
 
         def math_run(with_median: bool):
             return pool_history(
-                ev["times"],
-                ev["forecaster"],
-                ev["probs"],
-                track_record_weight=ev["track_record_weight"],
+                ev.times,
+                ev.forecaster,
+                ev.probs,
+                track_record_weight=ev.track_record_weight,
                 with_median=with_median,
             )
 
@@ -303,10 +306,10 @@ def main() -> None:
         sl = slice(0, m)
         with Timer() as t_naive:
             slow = naive_history(
-                ev["times"][sl],
-                ev["forecaster"][sl],
-                ev["probs"][sl],
-                track_record_weight=ev["track_record_weight"][sl],
+                ev.times[sl],
+                ev.forecaster[sl],
+                ev.probs[sl],
+                track_record_weight=ev.track_record_weight[sl],
             )
         diff = max(
             float(np.nanmax(np.abs(full.probability[sl] - slow.probability))),

@@ -30,7 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from forecasts.history import median_history, naive_history, pool_history
+from forecasts.history import median_history, pool_history
+from tests.reference.history import naive_history
 
 YEAR = 365 * 24 * 3600.0
 

@@ -97,10 +97,10 @@ def build_question(n: int, n_forecasters: int, seed: int):
 def arrays(question_id: int):
     """What question_score feeds the math: the event log and the crowd history as arrays."""
     from forecasts.models import CrowdPoint
-    from forecasts.services import load_events
+    from forecasts.store import load_events
 
     ev = load_events(question_id)
-    ids, codes = np.unique(ev["forecaster"], return_inverse=True)
+    ids, codes = np.unique(ev.forecaster, return_inverse=True)
     points = list(
         CrowdPoint.objects.filter(question_id=question_id)
         .order_by("seq")
@@ -116,16 +116,16 @@ def computation(ev, codes, n_f, pt, series, window) -> dict[str, float]:
 
     out: dict[str, float] = {}
     with Timer() as t:
-        rules.score_question(ev["times"], codes, ev["probs"], n_forecasters=n_f, **window)
+        rules.score_question(ev.times, codes, ev.probs, n_forecasters=n_f, **window)
     out["score_question"] = t.wall
     with Timer() as t:
         for s in series:
             rules.score_series(
                 pt,
                 s,
-                forecast_times=ev["times"],
+                forecast_times=ev.times,
                 forecaster=codes,
-                forecast_probs=ev["probs"],
+                forecast_probs=ev.probs,
                 **window,
             )
     out["score_series x3"] = t.wall
@@ -193,15 +193,16 @@ def database_runs(question, first_resolution) -> list[dict]:
 
 def naive_runs(ev, codes, window) -> list[tuple[int, int, float, float, float]]:
     from scoring import rules
+    from tests.reference import scoring as reference
 
     out = []
     for k in SUBSETS:
         keep = codes < k
-        t, f, p = ev["times"][keep], codes[keep], ev["probs"][keep]
+        t, f, p = ev.times[keep], codes[keep], ev.probs[keep]
         with Timer() as fast:
             a = rules.score_question(t, f, p, n_forecasters=k, **window)
         with Timer() as slow:
-            b = rules.naive_score_question(t, f, p, n_forecasters=k, **window)
+            b = reference.naive_score_question(t, f, p, n_forecasters=k, **window)
         diff = 0.0
         for field in ("brier", "log", "baseline", "peer", "coverage", "spot_peer"):
             x, y = getattr(a, field), getattr(b, field)
@@ -394,10 +395,10 @@ def main() -> None:
             print(f"cleanup: {t_clean.wall:.1f} s")
 
     print()
-    n_events = len(ev["ids"])
+    n_events = len(ev.ids)
     print(
         f"1. a resolved question: {n_events:,} forecast events "
-        f"({int(np.isnan(ev['probs']).sum()):,} withdrawals) from {n_f:,} forecasters, "
+        f"({int(np.isnan(ev.probs).sum()):,} withdrawals) from {n_f:,} forecasters, "
         f"{len(pt):,} crowd history points"
     )
     rows = []

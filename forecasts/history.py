@@ -44,8 +44,6 @@ from forecasts.pooling import (
     clip,
     log_pool,
     logit,
-    mean_pool,
-    median_pool,
     recency_weights,
     sigmoid,
 )
@@ -58,7 +56,6 @@ __all__ = [
     "forecast_events",
     "link_events",
     "median_history",
-    "naive_history",
     "pool_history",
 ]
 
@@ -313,7 +310,8 @@ def pool_history(
     codes; a NaN probability withdraws the forecaster's current forecast;
     ``track_record_weight`` is the track-record weight a_i of each forecast event (default 1;
     ignored on withdrawals; docs/methods.md §6).
-    Agrees with ``naive_history`` (a re-pool at every event) to ~1e-12 (tests demand 1e-9).
+    Agrees with the reference re-pool at every event (``tests/reference/history.py``) to ~1e-12
+    (tests demand 1e-9).
     O(n log n) time; the median costs O(n log U) for U distinct probabilities (skip it with
     ``with_median=False``). With recency the prefix sums run in chunks of at most 512 half-lives
     and 65,536 events: a 1-hour half-life over 3 years makes ~50 chunks, a 1-minute one ~3,000
@@ -537,47 +535,3 @@ def _scatter(values: I32, target: I32) -> I32:
     out = np.empty_like(values)
     out[target] = values
     return out
-
-
-def naive_history(
-    times: ArrayLike,
-    forecaster: ArrayLike,
-    probs: ArrayLike,
-    *,
-    track_record_weight: ArrayLike | None = None,
-    extremize: float = 1.0,
-    base_logit: float = 0.0,
-    half_life: float | None = None,
-) -> CrowdHistory:
-    """Reference implementation: replay the events and re-pool every current forecast each time.
-
-    O(active forecasters) per event (O(n²) overall): the baseline ``pool_history`` is tested and
-    benchmarked against. Uses only ``log_pool``, ``mean_pool`` and ``median_pool``, with recency
-    weights taken relative to the newest active forecast (the common factor cancels).
-    """
-    ev = forecast_events(times, forecaster, probs, track_record_weight)
-    n = ev.times.shape[0]
-    probability = np.full(n, np.nan)
-    mean = np.full(n, np.nan)
-    median = np.full(n, np.nan)
-    count = np.zeros(n, dtype=np.int64)
-    current: dict[int, tuple[float, float, float]] = {}
-    for k in range(n):
-        who = int(ev.forecaster[k])
-        if ev.is_forecast[k]:
-            current[who] = (
-                float(ev.times[k]),
-                float(ev.probs[k]),
-                float(ev.track_record_weight[k]),
-            )
-        else:
-            current.pop(who, None)
-        count[k] = len(current)
-        if not current:
-            continue
-        t, p, a = (np.array(column) for column in zip(*current.values(), strict=True))
-        weights = a * recency_weights(t, float(t.max()), half_life)
-        probability[k] = log_pool(p, weights, extremize=extremize, base_logit=base_logit)
-        mean[k] = mean_pool(p)
-        median[k] = median_pool(p)
-    return CrowdHistory(ev.times.copy(), probability, count, mean, median)

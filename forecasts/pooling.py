@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, overload
 
 import numpy as np
@@ -65,6 +66,41 @@ a forecast only underflows to weight 0 once it is more than ~1,074 half-lives ol
 origin, when it weighs less than 2^-1074 of a forecast made at the origin. That is negligible —
 unless every newer forecast is withdrawn: see ``pool_from_sums`` on when to recompute.
 """
+
+
+@dataclass(frozen=True)
+class PoolParams:
+    """The aggregation parameters of a tournament's crowd forecast (docs/methods.md §2.2).
+
+    ``extremize``: the extremizing factor d (dimensionless, ≥ 1 in practice; 1 = no
+    extremizing). ``base_logit``: the base rate b in logit units (0 = a 50% base rate).
+    ``half_life``: the recency half-life h in seconds, or None for no recency weighting.
+    """
+
+    extremize: float = 1.0
+    base_logit: float = 0.0
+    half_life: float | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The stored form (``CrowdState.params``): a state built with other parameters is stale."""
+        return {
+            "extremize": self.extremize,
+            "base_logit": self.base_logit,
+            "half_life": self.half_life,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PoolParams:
+        """Inverse of ``as_json``; missing keys take the defaults (no extremizing, b = 0)."""
+        return cls(
+            extremize=float(data.get("extremize", 1.0)),
+            base_logit=float(data.get("base_logit", 0.0)),
+            half_life=data.get("half_life"),
+        )
+
+    def kwargs(self) -> dict[str, Any]:
+        """As the keyword arguments of ``forecasts.history.pool_history``."""
+        return self.as_json()
 
 
 @overload

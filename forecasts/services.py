@@ -12,10 +12,9 @@ import math
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from config.bulk import bulk_insert
 from forecasts import pooling, store
 from forecasts.errors import (
     InvalidProbability,
@@ -57,13 +56,12 @@ def parse_probability(raw: object) -> float:
     return p
 
 
-def crowd_params(question: Question) -> dict[str, Any]:
+def crowd_params(question: Question) -> pooling.PoolParams:
+    """The pool parameters in force for ``question`` (its tournament's settings)."""
     t = question.tournament
-    return {
-        "extremize": t.effective_extremize,
-        "base_logit": t.base_logit,
-        "half_life": t.half_life_seconds,
-    }
+    return pooling.PoolParams(
+        extremize=t.effective_extremize, base_logit=t.base_logit, half_life=t.half_life_seconds
+    )
 
 
 def _seconds(t: dt.datetime) -> float:
@@ -205,12 +203,12 @@ def _crowd_apply(
     changed since the sums were built.
     """
     params = crowd_params(question)
-    stale = state.params != params and state.events > 0
+    stale = state.params != params.as_json() and state.events > 0
     if stale or (state.last_time is not None and event.time < state.last_time):
         crowd_recompute(question_id=question.pk)
         return
 
-    half_life = params["half_life"]
+    half_life = params.half_life
     now_s = _seconds(event.time)
     t0 = _seconds(state.t0) if state.t0 is not None else now_s
     if half_life is not None and (now_s - t0) / half_life > pooling.REBASE_EXPONENT:
@@ -244,13 +242,13 @@ def _crowd_apply(
         state.probability = pooling.pool_from_sums(
             state.sum_wl,
             state.sum_w,
-            extremize=params["extremize"],
-            base_logit=params["base_logit"],
+            extremize=params.extremize,
+            base_logit=params.base_logit,
         )
         state.mean = state.sum_p / state.forecasters
         state.median = None  # filled after commit (see crowd_fill_medians)
     state.t0 = dt.datetime.fromtimestamp(t0, tz=dt.UTC)
-    state.params = params
+    state.params = params.as_json()
     state.events += 1
     state.last_time = event.time
     state.updated_at = timezone.now()
@@ -280,79 +278,8 @@ def _schedule_median_fill(question_id: int) -> None:
     )
 
 
-# One row of the PostgreSQL binary COPY of a question's log (see _load_events_copy): a field
-# count, then for each field its byte length and its big-endian value.
-_COPY_ROW = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("n_id", ">i4"), ("id", ">i8"),
-        ("n_time", ">i4"), ("time", ">f8"),
-        ("n_forecaster", ">i4"), ("forecaster", ">i8"),
-        ("n_probability", ">i4"), ("probability", ">f8"),
-        ("n_track_record_weight", ">i4"), ("track_record_weight", ">f8"),
-    ]
-)  # fmt: skip
-_COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
-_COPY_TRAILER = 2  # field count −1
-
-
-def load_events(question_id: int) -> dict[str, Any]:
-    """The question's forecast log as arrays, in event order (time, then id).
-
-    Keys: ids, times (epoch seconds), forecaster, probs (NaN for a withdrawal), track_record_weight.
-    """
-    if connection.vendor == "postgresql":
-        return _load_events_copy(question_id)
-    rows = list(
-        Forecast.objects.filter(question_id=question_id)
-        .order_by("time", "id")
-        .values_list("id", "time", "forecaster_id", "probability", "track_record_weight")
-    )
-    n = len(rows)
-    return {
-        "ids": np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
-        "times": np.fromiter((r[1].timestamp() for r in rows), dtype=np.float64, count=n),
-        "forecaster": np.fromiter((r[2] for r in rows), dtype=np.int64, count=n),
-        "probs": np.fromiter(
-            (np.nan if r[3] is None else r[3] for r in rows), dtype=np.float64, count=n
-        ),
-        "track_record_weight": np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
-    }
-
-
-def _load_events_copy(question_id: int) -> dict[str, Any]:
-    """PostgreSQL: the log as one binary COPY read straight into numpy (no Python row objects).
-
-    Every field is fixed-width and never NULL (a withdrawal's probability is sent as NaN), so
-    the rows are fixed-size records.
-    """
-    table = Forecast._meta.db_table
-    sql = (
-        f"COPY (SELECT id, extract(epoch FROM time)::float8, forecaster_id, "
-        f"coalesce(probability, 'NaN'::float8), track_record_weight FROM {table} "
-        f"WHERE question_id = {int(question_id)} ORDER BY time, id) TO STDOUT (FORMAT BINARY)"
-    )
-    buffer = bytearray()
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for chunk in copy:
-            buffer += chunk
-    body = memoryview(buffer)[_COPY_HEADER : len(buffer) - _COPY_TRAILER]
-    rows = np.frombuffer(body, dtype=_COPY_ROW)
-    return {
-        "ids": rows["id"].astype(np.int64),
-        "times": rows["time"].astype(np.float64),
-        "forecaster": rows["forecaster"].astype(np.int64),
-        "probs": rows["probability"].astype(np.float64),
-        "track_record_weight": rows["track_record_weight"].astype(np.float64),
-    }
-
-
 def _none_if_nan(x: float) -> float | None:
     return None if math.isnan(x) else float(x)
-
-
-def _nullable(values: Any) -> list[float | None]:
-    return [None if v != v else v for v in values.tolist()]  # NaN → NULL
 
 
 @transaction.atomic
@@ -370,118 +297,40 @@ def crowd_recompute(*, question_id: int) -> int:
         .get(pk=question_id)
     )
     params = crowd_params(question)
-    ev = load_events(question_id)
-    if not len(ev["ids"]):
+    ev = store.load_events(question_id)
+    if not len(ev.ids):
         CrowdPoint.objects.filter(question_id=question_id).delete()
         CrowdState.objects.filter(question_id=question_id).delete()
         return 0
     hist = pool_history(
-        ev["times"],
-        ev["forecaster"],
-        ev["probs"],
-        track_record_weight=ev["track_record_weight"],
-        extremize=params["extremize"],
-        base_logit=params["base_logit"],
-        half_life=params["half_life"],
+        ev.times,
+        ev.forecaster,
+        ev.probs,
+        track_record_weight=ev.track_record_weight,
+        **params.kwargs(),
     )
     CrowdPoint.objects.filter(question_id=question_id).delete()
-    written = _write_points(question_id, ev["ids"], ev["times"], hist)
+    written = store.write_points(question_id, ev.ids, ev.times, hist)
     _rebuild_state(question, ev, hist, params)
     return written
 
 
-def _write_points(question_id: int, ids: np.ndarray, times: np.ndarray, hist: Any) -> int:
-    """Write one history point per event, at the time of its forecast event."""
-    if connection.vendor != "postgresql":
-        stamps = dict(Forecast.objects.filter(question_id=question_id).values_list("id", "time"))
-        columns = ("question_id", "seq", "time", "forecasters", "probability", "median", "mean",
-                   "forecast_id")  # fmt: skip
-        return bulk_insert(CrowdPoint, columns, zip(
-            [question_id] * len(ids), range(1, len(ids) + 1), [stamps[i] for i in ids.tolist()],
-            hist.forecasters.tolist(), _nullable(hist.probability), _nullable(hist.median),
-            _nullable(hist.mean), ids.tolist(), strict=True,
-        ))  # fmt: skip
-    return _copy_points_binary(question_id, ids, times, hist)
-
-
-_PG_EPOCH = 946_684_800.0  # 2000-01-01 UTC: PostgreSQL's binary timestamps count from here
-_POINT_FIELDS = [  # (column, big-endian type, nullable)
-    ("question_id", ">i8", False),
-    ("seq", ">i4", False),
-    ("time", ">i8", False),
-    ("forecasters", ">i4", False),
-    ("probability", ">f8", True),
-    ("median", ">f8", True),
-    ("mean", ">f8", True),
-    ("forecast_id", ">i8", False),
-]
-
-
-def _copy_points_binary(question_id: int, ids: np.ndarray, times: np.ndarray, hist: Any) -> int:
-    """PostgreSQL: the history as binary COPY records built in numpy — no Python row objects.
-
-    A binary COPY row is a field count, then per field its length and big-endian value, or
-    length −1 for NULL. Rows sharing a NULL pattern have one fixed layout, so each pattern's
-    rows are one structured array; row order in the table does not matter. Times are exact:
-    the log's epoch floats carry whole microseconds to within 0.25 µs, and are rounded back.
-    """
-    n = len(ids)
-    values = {
-        "question_id": np.full(n, question_id, dtype=np.int64),
-        "seq": np.arange(1, n + 1, dtype=np.int64),
-        "time": np.rint((times - _PG_EPOCH) * 1e6).astype(np.int64),
-        "forecasters": hist.forecasters.astype(np.int64),
-        "probability": hist.probability,
-        "median": hist.median,
-        "mean": hist.mean,
-        "forecast_id": ids,
-    }
-    nullable = [name for name, _, null in _POINT_FIELDS if null]
-    pattern = np.zeros(n, dtype=np.int64)
-    for bit, name in enumerate(nullable):
-        pattern |= np.isnan(values[name]).astype(np.int64) << bit
-    table = connection.ops.quote_name(CrowdPoint._meta.db_table)
-    columns = ", ".join(name for name, _, _ in _POINT_FIELDS)
-    with (
-        connection.cursor() as cursor,
-        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
-    ):
-        copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))  # signature, flags, no extension
-        for code in np.unique(pattern).tolist():
-            rows = pattern == code
-            null = {name for bit, name in enumerate(nullable) if code >> bit & 1}
-            layout: list[tuple[str, str]] = [("fields", ">i2")]
-            for name, kind, _ in _POINT_FIELDS:
-                layout.append((f"len_{name}", ">i4"))
-                if name not in null:
-                    layout.append((name, kind))
-            record = np.empty(int(rows.sum()), dtype=np.dtype(layout))
-            record["fields"] = len(_POINT_FIELDS)
-            for name, kind, _ in _POINT_FIELDS:
-                if name in null:
-                    record[f"len_{name}"] = -1
-                else:
-                    record[f"len_{name}"] = np.dtype(kind).itemsize
-                    record[name] = values[name][rows]
-            copy.write(record.tobytes())
-        copy.write(b"\xff\xff")  # trailer: field count −1
-    return n
-
-
-def _rebuild_state(question: Question, ev: dict[str, Any], hist: Any, params: dict) -> None:
+def _rebuild_state(
+    question: Question, ev: store.EventLog, hist: Any, params: pooling.PoolParams
+) -> None:
     """Running sums from the current forecasts, with t0 at the last event."""
-    n_events = len(ev["ids"])
+    n_events = len(ev.ids)
     # Each forecaster's last event; their current forecast unless it was a withdrawal.
     order = np.arange(n_events)
     last = np.zeros(0, dtype=np.int64)
     if n_events:
-        _, first_from_end = np.unique(ev["forecaster"][::-1], return_index=True)
+        _, first_from_end = np.unique(ev.forecaster[::-1], return_index=True)
         last = order[::-1][first_from_end]
-    current = last[~np.isnan(ev["probs"][last])]
-    t0 = float(ev["times"][-1]) if n_events else 0.0
-    p = pooling.clip(ev["probs"][current])
-    w = ev["track_record_weight"][current] * pooling.recency_weights(
-        ev["times"][current], t0, params["half_life"]
+    current = last[~np.isnan(ev.probs[last])]
+    t0 = float(ev.times[-1]) if n_events else 0.0
+    p = pooling.clip(ev.probs[current])
+    w = ev.track_record_weight[current] * pooling.recency_weights(
+        ev.times[current], t0, params.half_life
     )
     state, _ = CrowdState.objects.get_or_create(question=question)
     state.sum_w = float(np.sum(w))
@@ -494,7 +343,7 @@ def _rebuild_state(question: Question, ev: dict[str, Any], hist: Any, params: di
         Forecast.objects.filter(question=question).order_by("-time", "-id")
         .values_list("time", flat=True).first()
     )  # fmt: skip
-    state.params = params
+    state.params = params.as_json()
     end = n_events - 1
     state.probability = _none_if_nan(hist.probability[end]) if n_events else None
     state.median = _none_if_nan(hist.median[end]) if n_events else None
@@ -518,9 +367,9 @@ def crowd_fill_medians(*, question_id: int) -> int:
     )
     if not missing:
         return 0
-    ev = load_events(question_id)
-    medians = median_history(ev["forecaster"], ev["probs"])
-    index = {int(fid): i for i, fid in enumerate(ev["ids"].tolist())}
+    ev = store.load_events(question_id)
+    medians = median_history(ev.forecaster, ev.probs)
+    index = {int(fid): i for i, fid in enumerate(ev.ids.tolist())}
     for point in missing:
         i = index.get(point.forecast_id) if point.forecast_id else None
         if i is not None:
@@ -559,8 +408,8 @@ def tournament_fit_extremize(*, tournament_id: int) -> Any:
         state = getattr(resolution.question, "crowd", None)
         if point is None or point.probability is None or state is None:
             continue
-        b = state.params.get("base_logit", 0.0)
-        d = state.params.get("extremize", 1.0)
+        stored = pooling.PoolParams.from_json(state.params)
+        b, d = stored.base_logit, stored.extremize
         mean_logits.append(b + (float(pooling.logit(point.probability)) - b) / d)
         outcomes.append(1 if resolution.outcome == Resolution.Outcome.YES else 0)
     if len(outcomes) < 2:

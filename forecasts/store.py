@@ -14,6 +14,10 @@ costs more CPU than the rest of the request together. Other databases (SQLite, t
 default) take the ORM path, which does the same in more statements; a test runs both on
 PostgreSQL and compares every row they write.
 
+The bulk side lives here too: ``load_events`` reads a question's whole log as numpy arrays
+(one binary COPY on PostgreSQL) and ``write_points`` writes a rebuilt history (binary COPY
+records built in numpy), for recomputes, scoring and ``verify_crowd``.
+
 Why the state is locked in the same statement rather than read after it: in READ COMMITTED, a
 statement that waited for a row lock re-reads only the rows it locks (EvalPlanQual). Locking
 the state row too makes PostgreSQL return its newest committed version — the one the previous
@@ -25,10 +29,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
+import numpy as np
 from django.db import connection
 
 from config import rows
+from config.bulk import bulk_insert
 from config.rows import column
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from markets.models import Question, Tournament
@@ -190,3 +197,175 @@ def _save_sql(update_fields: tuple[str, ...]) -> str:
         f"INSERT INTO {rows.table(CrowdPoint)} ({names}) VALUES ({values}) "
         f"RETURNING {column(CrowdPoint, 'id')}"
     )
+
+
+# --- Reading the log and writing the history in bulk (recompute, scoring, verify) -------------
+
+
+# One row of the PostgreSQL binary COPY of a question's log (see _load_events_copy): a field
+# count, then for each field its byte length and its big-endian value.
+_COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("n_id", ">i4"), ("id", ">i8"),
+        ("n_time", ">i4"), ("time", ">f8"),
+        ("n_forecaster", ">i4"), ("forecaster", ">i8"),
+        ("n_probability", ">i4"), ("probability", ">f8"),
+        ("n_track_record_weight", ">i4"), ("track_record_weight", ">f8"),
+    ]
+)  # fmt: skip
+_COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
+_COPY_TRAILER = 2  # field count −1
+
+
+@dataclass(frozen=True)
+class EventLog:
+    """A question's forecast log as parallel arrays, in event order (time, then id).
+
+    ``ids`` (int64 event ids), ``times`` (float64 epoch seconds), ``forecaster`` (int64 ids),
+    ``probs`` (float64; NaN for a withdrawal), ``track_record_weight`` (float64 a_i).
+    """
+
+    ids: np.ndarray
+    times: np.ndarray
+    forecaster: np.ndarray
+    probs: np.ndarray
+    track_record_weight: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def load_events(question_id: int) -> EventLog:
+    """The question's forecast log as arrays, in event order (time, then id).
+
+    On PostgreSQL one binary COPY read straight into numpy; elsewhere the ORM.
+    """
+    if connection.vendor == "postgresql":
+        return _load_events_copy(question_id)
+    rows = list(
+        Forecast.objects.filter(question_id=question_id)
+        .order_by("time", "id")
+        .values_list("id", "time", "forecaster_id", "probability", "track_record_weight")
+    )
+    n = len(rows)
+    return EventLog(
+        ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        times=np.fromiter((r[1].timestamp() for r in rows), dtype=np.float64, count=n),
+        forecaster=np.fromiter((r[2] for r in rows), dtype=np.int64, count=n),
+        probs=np.fromiter(
+            (np.nan if r[3] is None else r[3] for r in rows), dtype=np.float64, count=n
+        ),
+        track_record_weight=np.fromiter((r[4] for r in rows), dtype=np.float64, count=n),
+    )
+
+
+def _load_events_copy(question_id: int) -> EventLog:
+    """PostgreSQL: the log as one binary COPY read straight into numpy (no Python row objects).
+
+    Every field is fixed-width and never NULL (a withdrawal's probability is sent as NaN), so
+    the rows are fixed-size records.
+    """
+    table = Forecast._meta.db_table
+    sql = (
+        f"COPY (SELECT id, extract(epoch FROM time)::float8, forecaster_id, "
+        f"coalesce(probability, 'NaN'::float8), track_record_weight FROM {table} "
+        f"WHERE question_id = {int(question_id)} ORDER BY time, id) TO STDOUT (FORMAT BINARY)"
+    )
+    buffer = bytearray()
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for chunk in copy:
+            buffer += chunk
+    body = memoryview(buffer)[_COPY_HEADER : len(buffer) - _COPY_TRAILER]
+    rows = np.frombuffer(body, dtype=_COPY_ROW)
+    return EventLog(
+        ids=rows["id"].astype(np.int64),
+        times=rows["time"].astype(np.float64),
+        forecaster=rows["forecaster"].astype(np.int64),
+        probs=rows["probability"].astype(np.float64),
+        track_record_weight=rows["track_record_weight"].astype(np.float64),
+    )
+
+
+def nullable(values: Any) -> list[float | None]:
+    """A float array as a list with NaN → None (SQL NULL)."""
+    return [None if v != v else v for v in values.tolist()]
+
+
+def write_points(question_id: int, ids: np.ndarray, times: np.ndarray, hist: Any) -> int:
+    """Write one crowd history point per event (``hist`` from ``forecasts.history.pool_history``),
+    at the time of its forecast event; binary COPY on PostgreSQL. Returns the points written."""
+    if connection.vendor != "postgresql":
+        stamps = dict(Forecast.objects.filter(question_id=question_id).values_list("id", "time"))
+        columns = ("question_id", "seq", "time", "forecasters", "probability", "median", "mean",
+                   "forecast_id")  # fmt: skip
+        return bulk_insert(CrowdPoint, columns, zip(
+            [question_id] * len(ids), range(1, len(ids) + 1), [stamps[i] for i in ids.tolist()],
+            hist.forecasters.tolist(), nullable(hist.probability), nullable(hist.median),
+            nullable(hist.mean), ids.tolist(), strict=True,
+        ))  # fmt: skip
+    return _copy_points_binary(question_id, ids, times, hist)
+
+
+_PG_EPOCH = 946_684_800.0  # 2000-01-01 UTC: PostgreSQL's binary timestamps count from here
+_POINT_FIELDS = [  # (column, big-endian type, nullable)
+    ("question_id", ">i8", False),
+    ("seq", ">i4", False),
+    ("time", ">i8", False),
+    ("forecasters", ">i4", False),
+    ("probability", ">f8", True),
+    ("median", ">f8", True),
+    ("mean", ">f8", True),
+    ("forecast_id", ">i8", False),
+]
+
+
+def _copy_points_binary(question_id: int, ids: np.ndarray, times: np.ndarray, hist: Any) -> int:
+    """PostgreSQL: the history as binary COPY records built in numpy — no Python row objects.
+
+    A binary COPY row is a field count, then per field its length and big-endian value, or
+    length −1 for NULL. Rows sharing a NULL pattern have one fixed layout, so each pattern's
+    rows are one structured array; row order in the table does not matter. Times are exact:
+    the log's epoch floats carry whole microseconds to within 0.25 µs, and are rounded back.
+    """
+    n = len(ids)
+    values = {
+        "question_id": np.full(n, question_id, dtype=np.int64),
+        "seq": np.arange(1, n + 1, dtype=np.int64),
+        "time": np.rint((times - _PG_EPOCH) * 1e6).astype(np.int64),
+        "forecasters": hist.forecasters.astype(np.int64),
+        "probability": hist.probability,
+        "median": hist.median,
+        "mean": hist.mean,
+        "forecast_id": ids,
+    }
+    nullable = [name for name, _, null in _POINT_FIELDS if null]
+    pattern = np.zeros(n, dtype=np.int64)
+    for bit, name in enumerate(nullable):
+        pattern |= np.isnan(values[name]).astype(np.int64) << bit
+    table = connection.ops.quote_name(CrowdPoint._meta.db_table)
+    columns = ", ".join(name for name, _, _ in _POINT_FIELDS)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))  # signature, flags, no extension
+        for code in np.unique(pattern).tolist():
+            rows = pattern == code
+            null = {name for bit, name in enumerate(nullable) if code >> bit & 1}
+            layout: list[tuple[str, str]] = [("fields", ">i2")]
+            for name, kind, _ in _POINT_FIELDS:
+                layout.append((f"len_{name}", ">i4"))
+                if name not in null:
+                    layout.append((name, kind))
+            record = np.empty(int(rows.sum()), dtype=np.dtype(layout))
+            record["fields"] = len(_POINT_FIELDS)
+            for name, kind, _ in _POINT_FIELDS:
+                if name in null:
+                    record[f"len_{name}"] = -1
+                else:
+                    record[f"len_{name}"] = np.dtype(kind).itemsize
+                    record[name] = values[name][rows]
+            copy.write(record.tobytes())
+        copy.write(b"\xff\xff")  # trailer: field count −1
+    return n

@@ -20,11 +20,23 @@ class Rule(models.TextChoices):
     SPOT_PEER = "spot_peer", "Peer at close"
 
 
-class Subject(models.TextChoices):
-    FORECASTER = "forecaster", "Forecaster"
-    CROWD = "crowd", "Crowd (log pool)"
+class AggregationMethod(models.TextChoices):
+    """How the crowd's forecasts are combined into one (docs/methods.md §2): the log pool is the
+    crowd forecast; the median and the mean are computed alongside as comparators."""
+
+    LOG_POOL = "crowd", "Crowd (log pool)"
     MEDIAN = "median", "Crowd median"
     MEAN = "mean", "Crowd mean"
+
+
+class Subject(models.TextChoices):
+    """Whose score it is: a forecaster, or the crowd under one aggregation method. The crowd
+    subjects' values are the ``AggregationMethod`` values (exports and the API show them)."""
+
+    FORECASTER = "forecaster", "Forecaster"
+    CROWD = AggregationMethod.LOG_POOL.value, AggregationMethod.LOG_POOL.label
+    MEDIAN = AggregationMethod.MEDIAN.value, AggregationMethod.MEDIAN.label
+    MEAN = AggregationMethod.MEAN.value, AggregationMethod.MEAN.label
 
 
 class Score(models.Model):

@@ -19,10 +19,10 @@ from django.utils import timezone
 
 from config.bulk import bulk_insert
 from forecasts.models import CrowdPoint
-from forecasts.services import load_events
+from forecasts.store import EventLog, load_events
 from markets.models import Question, Resolution
 from scoring import rules
-from scoring.models import Rule, Score, Subject
+from scoring.models import AggregationMethod, Rule, Score, Subject
 from scoring.track_record import track_record_weights_refresh
 
 TIME_AVERAGED = {Rule.BRIER: "brier", Rule.LOG: "log", Rule.BASELINE: "baseline", Rule.PEER: "peer"}
@@ -67,18 +67,18 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
         transaction.on_commit(lambda: _after_scoring(question.tournament_id))
         return 0
     ev = load_events(question_id)
-    if not len(ev["ids"]):
+    if not len(ev.ids):
         transaction.on_commit(lambda: _after_scoring(question.tournament_id))
         return 0
-    window: dict[str, Any] = {
-        "open_time": question.open_time.timestamp(),
-        "close_time": question.close_time.timestamp(),
-        "resolved_at": resolution.resolved_at.timestamp(),
-        "outcome": outcome,
-    }
-    forecaster_ids, codes = np.unique(ev["forecaster"], return_inverse=True)
+    window = rules.ScoringWindow(
+        open_time=question.open_time.timestamp(),
+        close_time=question.close_time.timestamp(),
+        resolved_at=resolution.resolved_at.timestamp(),
+        outcome=outcome,
+    )
+    forecaster_ids, codes = np.unique(ev.forecaster, return_inverse=True)
     scores = rules.score_question(
-        ev["times"], codes, ev["probs"], n_forecasters=len(forecaster_ids), **window
+        ev.times, codes, ev.probs, n_forecasters=len(forecaster_ids), **window.kwargs()
     )
     held = _held_at_end(ev, codes, len(forecaster_ids), window)
     rows: list[tuple[Any, ...]] = []
@@ -114,13 +114,14 @@ def scores_delete(*, question_id: int, tournament_id: int) -> set[int]:
     return ids
 
 
-def _held_at_end(ev: dict, codes: np.ndarray, n: int, window: dict) -> np.ndarray:
+def _held_at_end(
+    ev: EventLog, codes: np.ndarray, n: int, window: rules.ScoringWindow
+) -> np.ndarray:
     """The probability each forecaster held at the effective end (NaN for none)."""
-    end = min(window["close_time"], window["resolved_at"])
     held = np.full(n, np.nan)
-    upto = np.searchsorted(ev["times"], end, side="right")
+    upto = np.searchsorted(ev.times, window.end, side="right")
     # Events are in time order: the last write per forecaster wins (a withdrawal writes NaN).
-    held[codes[:upto]] = ev["probs"][:upto]
+    held[codes[:upto]] = ev.probs[:upto]
     return held
 
 
@@ -154,9 +155,10 @@ def _subject_rows(
 
 
 def _crowd_rows(
-    question: Question, ev: dict, codes: np.ndarray, window: dict
+    question: Question, ev: EventLog, codes: np.ndarray, window: rules.ScoringWindow
 ) -> list[tuple[Any, ...]]:
-    """The crowd's log pool, median and mean, each scored as a piecewise-constant series."""
+    """The crowd under each aggregation method (log pool, median, mean), each scored as a
+    piecewise-constant series of its history."""
     points = list(
         CrowdPoint.objects.filter(question=question)
         .order_by("seq")
@@ -166,15 +168,21 @@ def _crowd_rows(
         return []
     times = np.array([p[0].timestamp() for p in points])
     rows: list[tuple[Any, ...]] = []
-    for index, subject in ((1, Subject.CROWD), (2, Subject.MEDIAN), (3, Subject.MEAN)):
+    methods = (
+        (1, AggregationMethod.LOG_POOL),
+        (2, AggregationMethod.MEDIAN),
+        (3, AggregationMethod.MEAN),
+    )
+    for index, method in methods:
+        subject = Subject(method.value)
         series = np.array([np.nan if p[index] is None else p[index] for p in points])
         s = rules.score_series(
             times,
             series,
-            forecast_times=ev["times"],
+            forecast_times=ev.times,
             forecaster=codes,
-            forecast_probs=ev["probs"],
-            **window,
+            forecast_probs=ev.probs,
+            **window.kwargs(),
         )
         rows += _subject_rows(
             subject,
@@ -186,9 +194,8 @@ def _crowd_rows(
     return rows
 
 
-def _series_at_end(times: np.ndarray, series: np.ndarray, window: dict) -> float:
-    end = min(window["close_time"], window["resolved_at"])
-    k = int(np.searchsorted(times, end, side="right")) - 1
+def _series_at_end(times: np.ndarray, series: np.ndarray, window: rules.ScoringWindow) -> float:
+    k = int(np.searchsorted(times, window.end, side="right")) - 1
     return float(series[k]) if k >= 0 else math.nan
 
 

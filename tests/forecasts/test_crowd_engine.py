@@ -14,12 +14,8 @@ from hypothesis import strategies as st
 from forecasts.errors import InvalidProbability, NothingToWithdraw, QuestionNotOpen
 from forecasts.history import pool_history
 from forecasts.models import CrowdPoint, CrowdState, Forecast
-from forecasts.services import (
-    crowd_recompute,
-    forecast_submit,
-    forecast_withdraw,
-    load_events,
-)
+from forecasts.services import crowd_recompute, forecast_submit, forecast_withdraw
+from forecasts.store import load_events
 from markets.models import Question
 from tests.factories import (
     ForecasterFactory,
@@ -46,15 +42,15 @@ def assert_matches_recompute(question: Question) -> None:
     ev = load_events(question.pk)
     hist = (
         pool_history(
-            ev["times"],
-            ev["forecaster"],
-            ev["probs"],
-            track_record_weight=ev["track_record_weight"],
+            ev.times,
+            ev.forecaster,
+            ev.probs,
+            track_record_weight=ev.track_record_weight,
             extremize=t.effective_extremize,
             base_logit=t.base_logit,
             half_life=t.half_life_seconds,
         )
-        if len(ev["ids"])
+        if len(ev.ids)
         else None
     )
     points = stored(question)

@@ -16,10 +16,10 @@ from forecasts.history import (
     compensated_cumsum,
     link_events,
     median_history,
-    naive_history,
     pool_history,
 )
 from forecasts.pooling import EPS, log_pool
+from tests.reference.history import naive_history
 
 HOUR = 3600.0
 DAY = 24 * HOUR

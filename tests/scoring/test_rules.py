@@ -16,12 +16,11 @@ from scoring.rules import (
     baseline_score,
     brier,
     log_score,
-    naive_score_question,
-    naive_score_series,
     peer_scores,
     score_question,
     score_series,
 )
+from tests.reference.scoring import naive_score_question, naive_score_series
 
 probability = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
 inner_probability = st.floats(min_value=0.001, max_value=0.999, allow_nan=False)

@@ -7,7 +7,8 @@ from tqdm import tqdm
 
 from forecasts.history import pool_history
 from forecasts.models import CrowdPoint
-from forecasts.services import crowd_params, load_events
+from forecasts.services import crowd_params
+from forecasts.store import load_events
 from markets.models import Question
 
 TOLERANCE = 1e-9
@@ -48,21 +49,21 @@ class Command(BaseCommand):
                 .values_list("seq", "forecasters", "probability", "mean", "median")
             )
             checked += 1
-            if len(stored) != len(ev["ids"]):
+            if len(stored) != len(ev.ids):
                 problems.append(
                     f"{question.tournament.slug}/{question.key}: {len(stored)} stored "
-                    f"points for {len(ev['ids'])} forecast events"
+                    f"points for {len(ev.ids)} forecast events"
                 )
                 continue
             if not stored:
                 continue
             params = crowd_params(question)
             hist = pool_history(
-                ev["times"],
-                ev["forecaster"],
-                ev["probs"],
-                track_record_weight=ev["track_record_weight"],
-                **params,
+                ev.times,
+                ev.forecaster,
+                ev.probs,
+                track_record_weight=ev.track_record_weight,
+                **params.kwargs(),
             )
             bad = 0
             worst = 0.0
