@@ -7,8 +7,7 @@ import io
 import math
 from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
-from django.db.models.functions import Least
+from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -33,7 +32,8 @@ from api.serializers.scoring import (
     ScoreSerializer,
 )
 from forecasts import exports
-from forecasts.models import CrowdPoint, Forecast
+from forecasts.models import Forecast
+from forecasts.selectors import crowd_at_cutoff, forecasts_held_at
 from markets.models import Question, Resolution, Tournament
 from scoring import exports as score_exports
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
@@ -114,12 +114,9 @@ CROWD_FIELDS = {"crowd": "probability", "median": "median", "mean": "mean"}
 def _finals(tournament: Tournament) -> QuerySet[Resolution]:
     """Final YES/NO resolutions of the tournament, by question key, with each one's cutoff."""
     return (
-        Resolution.objects.filter(
-            question__tournament=tournament,
-            state=Resolution.State.FINAL,
-            outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
-        )
-        .annotate(cutoff=Least("question__close_time", "resolved_at"))
+        Resolution.objects.scored_finals()
+        .filter(question__tournament=tournament)
+        .with_cutoff()
         .order_by("question__key")
     )
 
@@ -131,23 +128,14 @@ def calibration_inputs(
     finals = _finals(tournament)
     held: list[tuple[int, list[float]]] = []  # (outcome, forecasts held at the cutoff)
     if subject in CROWD_FIELDS:
-        point = CrowdPoint.objects.filter(
-            question=OuterRef("question_id"), time__lte=OuterRef("cutoff")
-        ).order_by("-seq")
-        for r in finals.annotate(held=Subquery(point.values(CROWD_FIELDS[subject])[:1])):
+        for r in finals.annotate(held=crowd_at_cutoff(CROWD_FIELDS[subject])):
             held.append((r.outcome_value, [] if r.held is None else [r.held]))
     else:
         rows = list(finals.values_list("question_id", "cutoff", "outcome"))
-        events = Forecast.objects.filter(question_id__in=[q for q, _, _ in rows])
+        events = Forecast.objects.all()
         if subject == "me":
             events = events.filter(forecaster__user=user)
-        latest: dict[int, dict[int, float | None]] = {q: {} for q, _, _ in rows}
-        cutoffs = {q: cutoff for q, cutoff, _ in rows}
-        for qid, fid, time, p in events.order_by("question_id", "time", "id").values_list(
-            "question_id", "forecaster_id", "time", "probability"
-        ):
-            if time <= cutoffs[qid]:
-                latest[qid][fid] = p  # a withdrawal writes None
+        latest = forecasts_held_at({q: cutoff for q, cutoff, _ in rows}, events)
         for qid, _, outcome in rows:
             value = 1 if outcome == Resolution.Outcome.YES else 0
             held.append((value, [p for p in latest[qid].values() if p is not None]))

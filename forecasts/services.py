@@ -23,6 +23,7 @@ from forecasts.errors import (
     QuestionNotOpen,
 )
 from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster, TrackRecordWeight
+from forecasts.selectors import crowd_at_cutoff
 from markets.models import Question
 
 # Rebuild the sums when a removal leaves less than this share of the weight (see _crowd_apply).
@@ -393,24 +394,20 @@ def tournament_fit_extremize(*, tournament_id: int) -> Any:
     tournament = Tournament.objects.get(pk=tournament_id)
     mean_logits: list[float] = []
     outcomes: list[int] = []
-    finals = Resolution.objects.filter(
-        question__tournament_id=tournament_id,
-        state=Resolution.State.FINAL,
-        outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
-    ).select_related("question__crowd")
+    finals = (
+        Resolution.objects.scored_finals()
+        .filter(question__tournament_id=tournament_id)
+        .with_cutoff()
+        .annotate(held=crowd_at_cutoff())
+        .select_related("question__crowd")
+    )
     for resolution in finals:
-        end = min(resolution.resolved_at, resolution.question.close_time)
-        point = (
-            CrowdPoint.objects.filter(question_id=resolution.question_id, time__lte=end)
-            .order_by("-seq")
-            .first()
-        )
         state = getattr(resolution.question, "crowd", None)
-        if point is None or point.probability is None or state is None:
+        if resolution.held is None or state is None:
             continue
         stored = pooling.PoolParams.from_json(state.params)
         b, d = stored.base_logit, stored.extremize
-        mean_logits.append(b + (float(pooling.logit(point.probability)) - b) / d)
+        mean_logits.append(b + (float(pooling.logit(resolution.held)) - b) / d)
         outcomes.append(1 if resolution.outcome == Resolution.Outcome.YES else 0)
     if len(outcomes) < 2:
         return None

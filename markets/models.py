@@ -13,6 +13,7 @@ import math
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Least
 from django.urls import reverse
 from django.utils import timezone
 
@@ -237,6 +238,20 @@ class Question(models.Model):
         }[Comparator(self.comparator)]
 
 
+class ResolutionQuerySet(models.QuerySet["Resolution"]):
+    def scored_finals(self) -> ResolutionQuerySet:
+        """Final resolutions with a YES or NO outcome: the ones that have scores."""
+        return self.filter(
+            state=Resolution.State.FINAL,
+            outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
+        )
+
+    def with_cutoff(self) -> ResolutionQuerySet:
+        """Annotate ``cutoff``: the scoring cutoff min(close_time, resolved_at)
+        (docs/methods.md §4.5), the instant whose forecasts are scored and shown as settled."""
+        return self.annotate(cutoff=Least("question__close_time", "resolved_at"))
+
+
 class Resolution(models.Model):
     """One version of a question's resolution. Versions are never edited, only superseded."""
 
@@ -279,6 +294,8 @@ class Resolution(models.Model):
     finalizes_at = models.DateTimeField(null=True, blank=True)
     finalized_at = models.DateTimeField(null=True, blank=True)
 
+    objects = ResolutionQuerySet.as_manager()
+
     class Meta:
         ordering = ["question", "-version"]
         constraints = [
@@ -295,6 +312,12 @@ class Resolution(models.Model):
 
     def __str__(self) -> str:
         return f"{self.question_id} v{self.version}: {self.outcome} ({self.state})"
+
+    @property
+    def scoring_cutoff(self) -> dt.datetime:
+        """The scoring cutoff min(close_time, resolved_at) (docs/methods.md §4.5); querysets
+        annotate the same as ``cutoff`` (``ResolutionQuerySet.with_cutoff``)."""
+        return min(self.question.close_time, self.resolved_at)
 
     @property
     def outcome_value(self) -> int | None:

@@ -7,6 +7,8 @@ resolution.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -96,3 +98,16 @@ class BenchmarkResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.benchmark.slug}: {self.system} = {self.value:g}"
+
+    @property
+    def plot_time(self) -> dt.datetime:
+        """Where the result sits on a time axis: noon UTC of the day it was achieved, or when it
+        was first seen if the source gives no date."""
+        return plot_time(self.achieved_on, self.first_seen)
+
+
+def plot_time(achieved_on: dt.date | None, first_seen: dt.datetime) -> dt.datetime:
+    """``BenchmarkResult.plot_time`` from the two fields (for ``values_list`` rows)."""
+    if achieved_on is None:
+        return first_seen
+    return dt.datetime.combine(achieved_on, dt.time(12), tzinfo=dt.UTC)

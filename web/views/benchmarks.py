@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from django.db.models import Count, Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from markets.models import Benchmark, BenchmarkResult, Question
 from web import charts
-
-
-def _when(result: BenchmarkResult) -> dt.datetime:
-    if result.achieved_on is None:
-        return result.first_seen
-    return dt.datetime.combine(result.achieved_on, dt.time(12), tzinfo=dt.UTC)
 
 
 def benchmark_list(request: HttpRequest) -> HttpResponse:
@@ -47,7 +39,7 @@ def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
         .prefetch_related("revisions")
         .order_by("achieved_on", "first_seen", "id")
     )
-    current = sorted((r for r in results if r.is_current), key=_when)
+    current = sorted((r for r in results if r.is_current), key=lambda r: r.plot_time)
     superseded = [r for r in results if not r.is_current]
     questions = list(
         Question.objects.visible_to(request.user)
@@ -55,7 +47,7 @@ def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
         .select_related("tournament")
     )
     best = charts.frontier(
-        [(_when(r), r.value, r.system) for r in current], benchmark.higher_is_better
+        [(r.plot_time, r.value, r.system) for r in current], benchmark.higher_is_better
     )
     best_keys = {(s, v) for _, v, s in best}
     thresholds = sorted(
@@ -64,15 +56,15 @@ def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
     chart = charts.benchmark_chart(
         name=benchmark.name,
         unit=benchmark.unit,
-        results=[(_when(r), r.value, r.system) for r in current],
-        revised=[(_when(r), r.value, r.system) for r in superseded],
+        results=[(r.plot_time, r.value, r.system) for r in current],
+        revised=[(r.plot_time, r.value, r.system) for r in superseded],
         thresholds=thresholds,
         higher_is_better=benchmark.higher_is_better,
     )
-    rows = sorted(results, key=lambda r: (_when(r), r.id), reverse=True)
+    rows = sorted(results, key=lambda r: (r.plot_time, r.id), reverse=True)
     for r in rows:
         r.is_best = r.is_current and (r.system, r.value) in best_keys
-        r.when = _when(r)
+        r.when = r.plot_time
     return render(
         request,
         "markets/benchmark_detail.html",

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from forecasts.reveal import crowd_reveal
+from markets.benchmarks.models import plot_time
 from markets.models import AuditRecord, BenchmarkResult, Question, Resolution
 from scoring.models import Rule, Score, Subject
 from web import charts
@@ -77,7 +78,7 @@ def _milestone(question: Question) -> charts.Milestone | None:
     for system, value, achieved_on, first_seen in BenchmarkResult.objects.filter(
         benchmark=benchmark, is_current=True
     ).values_list("system", "value", "achieved_on", "first_seen"):
-        results.append((_result_time(achieved_on, first_seen), value, system))
+        results.append((plot_time(achieved_on, first_seen), value, system))
     results.sort(key=lambda r: r[0])
     return charts.Milestone(
         name=benchmark.name,
@@ -87,12 +88,6 @@ def _milestone(question: Question) -> charts.Milestone | None:
         comparator=question.get_comparator_display(),
         higher_is_better=benchmark.higher_is_better,
     )
-
-
-def _result_time(achieved_on: dt.date | None, first_seen: dt.datetime) -> dt.datetime:
-    if achieved_on is None:
-        return first_seen
-    return dt.datetime.combine(achieved_on, dt.time(12), tzinfo=dt.UTC)
 
 
 def _chart_window(question: Question, now: dt.datetime, crowd: list, own: list):

@@ -9,12 +9,12 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import F, OuterRef, Q, Subquery
-from django.db.models.functions import Least
+from django.db.models import F, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
-from forecasts.models import CrowdPoint, Forecast, Forecaster
+from forecasts.models import Forecast, Forecaster
+from forecasts.selectors import crowd_at_cutoff, forecasts_held_at
 from markets.models import Question, Resolution, Tournament
 from scoring.calibration import brier_decomposition, calibration_bins
 from scoring.leaderboard import would_rank
@@ -90,10 +90,8 @@ def _resolved(
     Built from resolutions rather than from scores, so calibration shows as soon as a question
     resolves and the table says which scores are still being computed.
     """
-    finals = Resolution.objects.filter(
-        state=Resolution.State.FINAL,
-        outcome__in=[Resolution.Outcome.YES, Resolution.Outcome.NO],
-        question__in=Question.objects.visible_to(request.user),
+    finals = Resolution.objects.scored_finals().filter(
+        question__in=Question.objects.visible_to(request.user)
     )
     if tournament is not None:
         finals = finals.filter(question__tournament=tournament)
@@ -101,18 +99,10 @@ def _resolved(
         finals = finals.filter(
             question__in=Forecast.objects.filter(forecaster=forecaster).values("question_id")
         )
-    finals = finals.annotate(cutoff=Least("question__close_time", "resolved_at"))
+    finals = finals.with_cutoff()
     if forecaster is None:
         # The crowd forecast in force at each cutoff, in the same query.
-        finals = finals.annotate(
-            held=Subquery(
-                CrowdPoint.objects.filter(
-                    question=OuterRef("question_id"), time__lte=OuterRef("cutoff")
-                )
-                .order_by("-seq")
-                .values("probability")[:1]
-            )
-        )
+        finals = finals.annotate(held=crowd_at_cutoff())
     rows = [
         QuestionScore(
             question=r.question,
@@ -143,15 +133,11 @@ def _attach_scores(rows: list[QuestionScore], who: Q) -> list[QuestionScore]:
 
 
 def _attach_forecaster_probs(rows: list[QuestionScore], forecaster: Forecaster) -> None:
-    by_q = {r.question.pk: r for r in rows}
-    for question_id, time, kind, p in (
-        Forecast.objects.filter(forecaster=forecaster, question_id__in=by_q)
-        .order_by("question_id", "time", "id")
-        .values_list("question_id", "time", "kind", "probability")
-    ):
-        row = by_q[question_id]
-        if time <= row.cutoff:
-            row.forecast = p if kind == Forecast.Kind.FORECAST else None
+    held = forecasts_held_at(
+        {r.question.pk: r.cutoff for r in rows}, Forecast.objects.filter(forecaster=forecaster)
+    )
+    for row in rows:
+        row.forecast = held[row.question.pk].get(forecaster.pk)
 
 
 def _mean(values: list[float | None]) -> float | None:
