@@ -11,7 +11,7 @@
   load a million Forecast rows into memory to find their CrowdPoints).
 - Timing and memory: ``Timer``, percentiles, current and peak RSS.
 
-Benchmarks print figures and assert nothing (STYLE.md).
+Benchmarks print figures and assert nothing.
 """
 
 from __future__ import annotations

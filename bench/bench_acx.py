@@ -1,6 +1,6 @@
 """How good is the pooled crowd on real data? The ACX 2023 Prediction Contest (issues 3 and 5).
 
-Prints figures, asserts nothing (STYLE.md). Usage:
+Prints figures, asserts nothing. Usage:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/takeoff_bench \\
         .venv/bin/python bench/bench_acx.py [--keep]

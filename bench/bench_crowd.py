@@ -1,6 +1,6 @@
 """Crowd engine at scale on PostgreSQL (issue 3): O(1) submissions and the 1M-event recompute.
 
-Prints figures, asserts nothing (STYLE.md). Usage:
+Prints figures, asserts nothing. Usage:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/takeoff_bench \\
         .venv/bin/python bench/bench_crowd.py [--events N] [--forecasters F] [--submissions S]

@@ -10,7 +10,7 @@ years, 5% of them withdrawals — and prints:
   Σ active forecasters over the events, which the counts give exactly);
 - peak memory of one full ``pool_history`` call (tracemalloc) and the process's peak RSS.
 
-Figures, no assertions (STYLE.md: benchmarks print, tests never time). Usage:
+Figures, no assertions (benchmarks print, tests never time). Usage:
 
     .venv/bin/python bench/bench_history_math.py [--events N] [--forecasters F] [--prefix P]
 """

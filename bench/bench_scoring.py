@@ -1,6 +1,6 @@
 """Scoring and leaderboards at scale on PostgreSQL (issue 5).
 
-Prints figures, asserts nothing (STYLE.md). Usage:
+Prints figures, asserts nothing. Usage:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/takeoff_bench \\
         .venv/bin/python bench/bench_scoring.py [--forecasts N] [--forecasters F] ...

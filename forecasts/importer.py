@@ -1,4 +1,4 @@
-"""Import a researcher's questions and forecasts (SPEC "Formats and commands researchers use").
+"""Import a researcher's questions and forecasts (docs/researcher-guide.md).
 
 Two passes: every row of both files is validated first, collecting all problems with their line
 numbers; only a clean pair of files is written, in one transaction. Re-importing the same files

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from markets.models import Question, Tournament
 
-# SPEC: allowed probabilities are [0.001, 0.999]; forecasts.pooling.EPS is the same value
-# (a test checks), kept here so the schema does not depend on the math module.
+# docs/methods.md §1.1: allowed probabilities are [0.001, 0.999]; forecasts.pooling.EPS is the
+# same value (a test checks), kept here so the schema does not depend on the math module.
 EPS = 0.001
 
 
@@ -97,7 +97,7 @@ class Forecast(models.Model):
     time = models.DateTimeField(default=timezone.now, db_index=True)
     rationale = models.TextField(blank=True)
     # Track-record factor a_i in force when the forecast was made, so replacing this term later
-    # subtracts exactly what was added (SPEC: w'_i = a_i · 2^((t_i − t0)/h)).
+    # subtracts exactly what was added (docs/methods.md §2.3: w'_i = a_i · 2^((t_i − t0)/h)).
     track_record_weight = models.FloatField(default=1.0)
 
     class Meta:

@@ -1,7 +1,6 @@
 """Logarithmic pooling of binary forecasts: the crowd forecast's math, free of Django.
 
-The crowd forecast of the forecasters active at time t (SPEC.md, "Crowd forecast: logarithmic
-pooling") is
+The crowd forecast of the forecasters active at time t (docs/methods.md §2) is
 
     x_i = logit p_i = ln p_i - ln(1 - p_i),     p_i clipped to [ε, 1 - ε], ε = 0.001
     logit p* = b + d · ( Σ w_i x_i / Σ w_i - b ),     p* = sigmoid(logit p*)
@@ -53,7 +52,7 @@ FloatArray = NDArray[np.float64]
 ArrayInput = NDArray[Any] | Sequence[float]
 
 EPS = 0.001
-"""Clipping bound ε: forecasts are pooled as if they were in [ε, 1 - ε] (SPEC: 0.001)."""
+"""Clipping bound ε: forecasts are pooled as if in [ε, 1 - ε] (docs/methods.md §1.2: 0.001)."""
 
 REBASE_EXPONENT = 512.0
 """Largest (t - t0)/h the running sums may reach before t0 is moved forward.
@@ -108,7 +107,7 @@ def clip(p: float, eps: float = EPS) -> float: ...
 @overload
 def clip(p: ArrayInput, eps: float = EPS) -> FloatArray: ...
 def clip(p: float | ArrayInput, eps: float = EPS) -> float | FloatArray:
-    """Clip probabilities to [eps, 1 - eps] (default ε = 0.001, SPEC "clipped to [ε, 1-ε]").
+    """Clip probabilities to [eps, 1 - eps] (default ε = 0.001, docs/methods.md §1.2).
 
     Clipping keeps every logit finite (|logit| ≤ ln((1 - ε)/ε) ≈ 6.9068 for ε = 0.001), so one
     forecast of exactly 0 or 1 cannot decide the pool alone. NaN passes through unchanged.
@@ -192,9 +191,9 @@ def log_pool(
 
     ``weights`` default to 1 (pure log pool = geometric mean of odds); ``extremize`` is d (d > 1
     pushes p* away from sigmoid(b), d = 1 keeps the weighted mean of logits, d < 1 shrinks towards
-    sigmoid(b)); ``base_logit`` is b. Reference values (SPEC.md): [0.1, 0.5, 0.9] → 0.5;
-    [0.2, 0.6, 0.9] → 0.6, d = 2 → 0.692308, weights [1, 2, 3] → 0.731593; [0.0, 0.7, 0.8] →
-    0.173974 (0 clipped to ε).
+    sigmoid(b)); ``base_logit`` is b. Reference values (docs/methods.md §2.8):
+    [0.1, 0.5, 0.9] → 0.5; [0.2, 0.6, 0.9] → 0.6, d = 2 → 0.692308, weights [1, 2, 3] →
+    0.731593; [0.0, 0.7, 0.8] → 0.173974 (0 clipped to ε).
 
     Raises ValueError on no forecasts, probabilities outside [0, 1] or NaN, weights that are
     negative, non-finite or of the wrong length, a total weight ≤ 0, or non-finite d or b.
@@ -246,7 +245,7 @@ def pool_from_sums(
 def median_pool(probs: ArrayLike) -> float:
     """Median of the clipped forecasts (mean of the two middle values for an even count).
 
-    A comparator for the log pool (SPEC "Median and arithmetic mean are computed alongside").
+    A comparator for the log pool (docs/methods.md §2.7).
     Computed on the same clipped values the pool uses, so all three statistics describe the same
     set of numbers. Raises ValueError when empty or out of [0, 1].
     """

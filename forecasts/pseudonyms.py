@@ -1,4 +1,4 @@
-"""Forecaster identities in exports: keyed-HMAC pseudonyms (SPEC "Formats and commands").
+"""Forecaster identities in exports: keyed-HMAC pseudonyms (docs/researcher-guide.md).
 
 A site user's forecaster appears as ``f_`` + the first 16 hex digits of
 HMAC-SHA256(key=settings.PSEUDONYM_KEY, message=str(forecaster.id)). A keyed HMAC rather than a

@@ -1,4 +1,4 @@
-"""Who may see a question's crowd forecast (SPEC: tournament reveal settings)."""
+"""Who may see a question's crowd forecast (docs/methods.md §9)."""
 
 from __future__ import annotations
 

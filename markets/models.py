@@ -58,27 +58,37 @@ class Tournament(models.Model):
     )
     # Reveal rules for the crowd forecast.
     min_forecasters = models.PositiveIntegerField(
-        default=3, help_text="Forecasters needed before the crowd forecast is shown."
+        default=3,
+        help_text="Forecasters needed before the crowd forecast is shown (docs/methods.md §9).",
     )
     hide_until_forecast = models.BooleanField(
-        default=False, help_text="Show the crowd forecast only to those who have forecast."
+        default=False,
+        help_text="Show the crowd forecast only to those who have forecast (docs/methods.md §9).",
     )
     reveal_time = models.DateTimeField(
-        null=True, blank=True, help_text="Hide the crowd forecast from non-staff until then."
+        null=True,
+        blank=True,
+        help_text="Hide the crowd forecast from non-staff until then (docs/methods.md §9).",
     )
-    # Aggregation parameters (SPEC: logarithmic pooling).
-    extremize = models.FloatField(default=1.0, help_text="Extremizing factor d ≥ 1.")
+    # Aggregation parameters (docs/methods.md §2.2).
+    extremize = models.FloatField(
+        default=1.0, help_text="Extremizing factor d ≥ 1 (docs/methods.md §3.1)."
+    )
     base_rate = models.FloatField(
-        default=0.5, help_text="Base rate b as a probability (0.5 is logit 0)."
+        default=0.5,
+        help_text="Base rate b as a probability (0.5 is logit 0; docs/methods.md §2.2).",
     )
     half_life_hours = models.FloatField(
-        null=True, blank=True, help_text="Recency half-life h in hours; empty turns it off."
+        null=True,
+        blank=True,
+        help_text="Recency half-life h in hours; empty turns it off (docs/methods.md §2.3).",
     )
     track_record_weighting = models.BooleanField(
-        default=False, help_text="Weight forecasters by their past resolved scores."
+        default=False, help_text="Weight forecasters by their track record (docs/methods.md §6)."
     )
     fit_extremize = models.BooleanField(
-        default=False, help_text="Use the extremizing factor fitted on resolved questions."
+        default=False,
+        help_text="Use the extremizing factor fitted on resolved questions (docs/methods.md §3.2).",
     )
     fitted_extremize = models.FloatField(null=True, blank=True, editable=False)
     fitted_extremize_log_loss = models.FloatField(null=True, blank=True, editable=False)
@@ -166,7 +176,9 @@ class Question(models.Model):
     )
     comparator = models.CharField(max_length=2, choices=Comparator.choices, blank=True)
     threshold = models.FloatField(null=True, blank=True)
-    deadline = models.DateField(null=True, blank=True, help_text="Inclusive.")
+    deadline = models.DateField(
+        null=True, blank=True, help_text="Inclusive (docs/methods.md §8.1)."
+    )
     grace_days = models.PositiveIntegerField(default=30)
     needs_review = models.BooleanField(
         default=False, help_text="Evidence of a final resolution was revised; an admin must look."
@@ -288,7 +300,8 @@ class Resolution(models.Model):
     )
     reason = models.TextField(blank=True)
     resolved_at = models.DateTimeField(
-        default=timezone.now, help_text="When the truth became known; scoring stops here."
+        default=timezone.now,
+        help_text="When the truth became known; scoring stops here (docs/methods.md §4.5).",
     )
     created_at = models.DateTimeField(default=timezone.now)
     finalizes_at = models.DateTimeField(null=True, blank=True)

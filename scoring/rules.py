@@ -1,7 +1,7 @@
 """Proper scoring rules for binary questions, and their time averages over a question's window.
 
 For a forecast p of a question that resolved with outcome o ∈ {0, 1}, and p_o the probability
-the forecast gave the outcome that happened (p_o = p if o = 1, else 1 - p) — SPEC.md "Scoring":
+the forecast gave the outcome that happened (p_o = p if o = 1, else 1 - p) — docs/methods.md §4:
 
     Brier     (p - o)²               in [0, 1], lower is better. Convention: the single-outcome
                                      form; some platforms report twice this (both outcomes).
@@ -114,7 +114,8 @@ def baseline_score(p: float | ArrayInput, o: ArrayLike) -> float | FloatArray:
     """Baseline score 100 · (log2 p_o + 1): the log score rescaled so that 1/2 scores 0.
 
     Metaculus' "baseline score" (a coin flip scores 0, certainty of the truth 100):
-    +84.799691 at p_o = 0.9 and -232.192809 at p_o = 0.1 (SPEC.md). Broadcasts over arrays.
+    +84.799691 at p_o = 0.9 and -232.192809 at p_o = 0.1 (docs/methods.md §4.9). Broadcasts
+    over arrays.
     """
     lp = _log_po(_probability_array(p), _outcome_array(o))
     return _scalar_or_array(100.0 * (lp / _LN2 + 1.0))

@@ -28,8 +28,8 @@ WEIGHT_BOUND = 4.0
 def weight_from_peer_scores(mean_peer: float | None, n: int) -> float:
     """a_i from the mean peer score over ``n`` resolved questions (1.0 when n = 0).
 
-    Reference values (docs/methods.md §6.3): mean +100 over 5 questions → exp(0.5) = 1.648721;
-    any mean with n = 0 → 1.0; the bound clips at 4.0 and 0.25.
+    Reference values (docs/methods.md §6.3): mean +50 over 5 questions → exp(0.25) = 1.284025;
+    n = 0 → 1.0; the bounds clip at 4.0 and 0.25.
     """
     if n == 0 or mean_peer is None:
         return 1.0

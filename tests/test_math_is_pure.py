@@ -1,4 +1,5 @@
-"""The math modules import numpy and the standard library only, never Django (STYLE.md)."""
+"""The math modules import numpy and the standard library only, never Django
+(docs/architecture.md)."""
 
 from __future__ import annotations
 

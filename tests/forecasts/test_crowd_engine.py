@@ -221,7 +221,7 @@ def test_changing_tournament_parameters_recomputes_on_the_next_event():
         probability=0.9,
         at=T0 + dt.timedelta(minutes=2),
     )
-    assert question.crowd.probability == pytest.approx(0.692308, abs=1e-6)  # SPEC reference
+    assert question.crowd.probability == pytest.approx(0.692308, abs=1e-6)  # docs/methods.md §2.8
     assert_matches_recompute(question)
 
 

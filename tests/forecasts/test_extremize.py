@@ -127,4 +127,4 @@ def test_admin_fit_action_and_parameter_change_recompute(
         )
     assert "recomputing the crowd of 1 question" in response.content.decode()
     q.crowd.refresh_from_db()
-    assert q.crowd.probability == pytest.approx(0.692308, abs=1e-6)  # SPEC: d = 2
+    assert q.crowd.probability == pytest.approx(0.692308, abs=1e-6)  # docs/methods.md §3.3: d = 2

@@ -1,4 +1,5 @@
-"""import_forecasts: the researcher CSV formats, validation, idempotency (SPEC, issue 2)."""
+"""import_forecasts: the researcher CSV formats (docs/researcher-guide.md), validation,
+idempotency."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Logarithmic pooling: SPEC reference values, numerics, the O(1) sums, and pooling properties."""
+"""Logarithmic pooling: reference values (docs/methods.md §2.8), numerics, the O(1) sums, and
+pooling properties."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ weight = st.floats(min_value=0.01, max_value=100.0)
 # timing is not the property under test.
 
 
-# --- SPEC.md reference values -------------------------------------------------------------
+# --- docs/methods.md §2.8 reference values ---------------------------------------------------
 
 
 @pytest.mark.parametrize(

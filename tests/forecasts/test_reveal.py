@@ -1,4 +1,4 @@
-"""Reveal rules for the crowd forecast (SPEC: tournament settings; issue 3)."""
+"""Reveal rules for the crowd forecast (docs/methods.md §9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Milestone rules (SPEC "Resolution from benchmark milestones"), with time-machine for time.
+"""Milestone rules (docs/methods.md §8), with time-machine for time.
 
 The default question: METR p50 >= 600 minutes by 2026-12-31, 30 days' grace, so the grace
 period ends at 2027-01-31 00:00 UTC. Review window: 48 hours.

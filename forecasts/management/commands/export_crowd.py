@@ -12,7 +12,7 @@ from markets.models import Tournament
 class Command(BaseCommand):
     help = (
         "Export the crowd history of a tournament (or one question) as CSV, JSON or Parquet, "
-        "with FILE.manifest.json next to it (see SPEC 'Formats and commands researchers use')."
+        "with FILE.manifest.json next to it (see docs/researcher-guide.md)."
     )
     # A data command: it reads the database and writes files. Django's system checks import
     # every URL and view first (about a second) and have nothing to say about either.

@@ -20,7 +20,10 @@ def _when(raw: str | None) -> dt.datetime | None:
 
 
 class Command(BaseCommand):
-    help = "Import questions and forecasts from the researcher CSV formats (see SPEC)."
+    help = (
+        "Import questions and forecasts from the researcher CSV formats "
+        "(see docs/researcher-guide.md)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
