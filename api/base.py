@@ -40,14 +40,8 @@ def visible_tournament(request: Request, slug: str) -> Tournament:
 
 
 def visible_question(request: Request, pk: Any) -> Question:
-    try:
-        pk = int(pk)
-    except (TypeError, ValueError):
-        raise NotFound("No such question.") from None
-    if not 1 <= pk <= MAX_ID:
-        raise NotFound("No such question.")
-    # One query by primary key; membership is looked up only for a private tournament.
-    question = Question.objects.select_related("tournament", "benchmark").filter(pk=pk).first()
-    if question is None or not question.tournament.is_visible_to(request.user):
+    """The question, or NotFound (404) when it does not exist or is not visible."""
+    question = Question.objects.visible_one(request.user, pk)
+    if question is None:
         raise NotFound("No such question.")
     return question

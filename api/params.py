@@ -12,7 +12,18 @@ from typing import Any
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
-MAX_ID = 2**63 - 1  # BIGINT: a larger number cannot be an id (and SQLite cannot even bind it)
+from markets.models import MAX_ID
+
+__all__ = [
+    "MAX_ID",
+    "POSITIVE_INT",
+    "param_bool",
+    "param_choice",
+    "param_int",
+    "param_single",
+    "param_text",
+]
+
 POSITIVE_INT = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 
 

@@ -147,9 +147,29 @@ class Comparator(models.TextChoices):
     LT = "<", "<"
 
 
+MAX_ID = 2**63 - 1  # BIGINT: a larger number cannot be an id (and SQLite cannot even bind it)
+
+
 class QuestionQuerySet(models.QuerySet["Question"]):
     def visible_to(self, user) -> QuestionQuerySet:
+        """Questions of the tournaments ``user`` may see (public ones, and private ones they are
+        a member of; staff see all)."""
         return self.filter(tournament__in=Tournament.objects.visible_to(user))
+
+    def visible_one(self, user, pk: object) -> Question | None:
+        """The question ``pk`` with its tournament and benchmark if ``user`` may see it, else
+        None — also for a malformed or out-of-range ``pk``, so callers answer 404 alike. One
+        query by primary key; membership is looked up only for a private tournament."""
+        try:
+            number = int(pk)  # type: ignore[call-overload]
+        except (TypeError, ValueError):
+            return None
+        if not 1 <= number <= MAX_ID:
+            return None
+        question = self.select_related("tournament", "benchmark").filter(pk=number).first()
+        if question is None or not question.tournament.is_visible_to(user):
+            return None
+        return question
 
 
 class Question(models.Model):

@@ -7,8 +7,8 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -36,10 +36,11 @@ SCORE_RULES = {
 
 
 def visible_question(request: HttpRequest, pk: int) -> Question:
-    return get_object_or_404(
-        Question.objects.visible_to(request.user).select_related("tournament", "benchmark"),
-        pk=pk,
-    )
+    """The question, or a 404 page when it does not exist or is not visible."""
+    question = Question.objects.visible_one(request.user, pk)
+    if question is None:
+        raise Http404("No such question.")
+    return question
 
 
 def question_detail(request: HttpRequest, pk: int) -> HttpResponse:
