@@ -17,11 +17,13 @@ EPS = 0.001
 class Forecaster(models.Model):
     """Whoever forecasts: a site user, or an identity brought in by an import (kept by its key)."""
 
+    # PROTECT: deleting a user (the auth admin's "delete") must not delete their forecasts from
+    # the log behind the crowd's and the scores' back.
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.CASCADE,
+        on_delete=models.PROTECT,
         related_name="forecaster",
     )
     source = models.CharField(

@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster
+from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster, TrackRecordWeight
+from web.admin.readonly import ReadOnlyAdmin
 
 
 @admin.register(Forecaster)
@@ -9,11 +10,21 @@ class ForecasterAdmin(admin.ModelAdmin):
     list_display = ["display_name", "user", "source", "key", "created_at"]
     list_filter = ["source"]
     search_fields = ["key", "user__username"]
+    readonly_fields = ["user", "source", "key"]
+
+    # A forecaster with forecasts is part of the log: deleting them would rewrite the crowd.
+    def has_delete_permission(self, request: HttpRequest, obj: Forecaster | None = None) -> bool:
+        if obj is None or obj.forecasts.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
 
 @admin.register(Forecast)
-class ForecastAdmin(admin.ModelAdmin):
-    """The forecast log is append-only: staff can read it, not edit it."""
+class ForecastAdmin(ReadOnlyAdmin):
+    """The forecast log is append-only: staff can read it, not edit or delete it."""
 
     list_display = ["time", "question", "forecaster", "kind", "probability"]
     list_filter = ["kind", "question__tournament"]
@@ -21,21 +32,20 @@ class ForecastAdmin(admin.ModelAdmin):
     list_select_related = ["question", "forecaster__user"]
     raw_id_fields = ["question", "forecaster"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
 
 @admin.register(CrowdState)
-class CrowdStateAdmin(admin.ModelAdmin):
+class CrowdStateAdmin(ReadOnlyAdmin):
     list_display = ["question", "probability", "median", "mean", "forecasters", "events"]
-    readonly_fields = [f.name for f in CrowdState._meta.fields]
 
 
 @admin.register(CrowdPoint)
-class CrowdPointAdmin(admin.ModelAdmin):
+class CrowdPointAdmin(ReadOnlyAdmin):
     list_display = ["question", "seq", "time", "probability", "median", "mean", "forecasters"]
     list_filter = ["question__tournament"]
     raw_id_fields = ["question", "forecast"]
+
+
+@admin.register(TrackRecordWeight)
+class TrackRecordWeightAdmin(ReadOnlyAdmin):
+    list_display = ["forecaster", "tournament", "weight", "questions", "updated_at"]
+    list_filter = ["tournament"]

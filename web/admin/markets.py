@@ -23,6 +23,7 @@ from markets.models import (
 )
 from markets.resolution.finality import resolution_confirm, resolution_reject
 from markets.resolution.manual import question_resolve, question_review_clear
+from web.admin.readonly import ReadOnlyAdmin
 
 
 @admin.register(Tournament)
@@ -63,6 +64,11 @@ class TournamentAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"Aggregation changed: recomputing the crowd of {n} question(s)."
             )
+
+    def has_delete_permission(self, request: HttpRequest, obj: Tournament | None = None) -> bool:
+        if obj is None or obj.questions.exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
     @admin.action(description="Fit the extremizing factor on resolved questions")
     def fit_extremizing_factor(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -216,6 +222,9 @@ class QuestionAdmin(ResolvePermissionMixin, admin.ModelAdmin):
             apply=_clear_review,
         ),
     ]
+    # Status moves only through services (the sweep opens and closes on time; resolve, re-resolve
+    # and review actions below), each writing an audit record.
+    readonly_fields = ["status", "needs_review"]
     fieldsets = [
         (None, {"fields": ["tournament", "key", "title", "description", "resolution_criteria"]}),
         ("Lifecycle", {"fields": ["open_time", "close_time", "status", "needs_review"]}),
@@ -225,9 +234,32 @@ class QuestionAdmin(ResolvePermissionMixin, admin.ModelAdmin):
         ),
     ]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Question | None = None) -> Any:
+        # A settled question's window and criterion are what it was scored on: they stay.
+        if obj is not None and obj.is_settled:
+            return [
+                *self.readonly_fields,
+                "tournament",
+                "key",
+                "open_time",
+                "close_time",
+                "benchmark",
+                "comparator",
+                "threshold",
+                "deadline",
+                "grace_days",
+            ]
+        return self.readonly_fields
+
+    # Forecasts, resolutions and audit records hang off a question: it goes only while empty.
+    def has_delete_permission(self, request: HttpRequest, obj: Question | None = None) -> bool:
+        if obj is None or obj.forecasts.exists() or obj.resolutions.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
 
 @admin.register(Resolution)
-class ResolutionAdmin(ResolvePermissionMixin, admin.ModelAdmin):
+class ResolutionAdmin(ResolvePermissionMixin, ReadOnlyAdmin):
     list_display = [
         "question",
         "version",
@@ -264,32 +296,15 @@ class ResolutionAdmin(ResolvePermissionMixin, admin.ModelAdmin):
         ),
     ]
 
-    # Versions are created by services only; the admin shows them.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+    # Versions are created by services only; the admin shows them (ReadOnlyAdmin).
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(admin.ModelAdmin):
+class AuditRecordAdmin(ReadOnlyAdmin):
     list_display = ["at", "question", "action", "who", "reason"]
     list_select_related = ["question", "actor"]
     list_filter = ["action"]
     search_fields = ["question__title", "reason"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 @admin.register(Benchmark)
@@ -313,6 +328,10 @@ class BenchmarkResultAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return obj is None and super().has_change_permission(request, obj)
 
+    # Results are evidence (proposals and audit records point at them): never deleted.
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
     def save_model(self, request: HttpRequest, obj: BenchmarkResult, form, change: bool) -> None:
         result, status = benchmark_result_record(
             benchmark_id=obj.benchmark_id,
@@ -332,7 +351,7 @@ class BenchmarkResultAdmin(admin.ModelAdmin):
 
 
 @admin.register(FeedSnapshot)
-class FeedSnapshotAdmin(admin.ModelAdmin):
+class FeedSnapshotAdmin(ReadOnlyAdmin):
     list_display = ["fetched_at", "feed", "source", "outcome", "results_added", "results_revised"]
     list_filter = ["feed", "outcome"]
     exclude = ["raw"]
@@ -350,6 +369,3 @@ class FeedSnapshotAdmin(admin.ModelAdmin):
         "results_added",
         "results_revised",
     ]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False

@@ -1,16 +1,19 @@
+"""Scores and leaderboards are derived by scoring services: read-only here."""
+
 from django.contrib import admin
 
 from scoring.models import LeaderboardEntry, Score
+from web.admin.readonly import ReadOnlyAdmin
 
 
 @admin.register(Score)
-class ScoreAdmin(admin.ModelAdmin):
+class ScoreAdmin(ReadOnlyAdmin):
     list_display = ["question", "subject", "forecaster", "rule", "score", "coverage"]
     list_filter = ["rule", "subject", "question__tournament"]
     raw_id_fields = ["question", "resolution", "forecaster"]
 
 
 @admin.register(LeaderboardEntry)
-class LeaderboardEntryAdmin(admin.ModelAdmin):
+class LeaderboardEntryAdmin(ReadOnlyAdmin):
     list_display = ["tournament", "rank", "subject", "forecaster", "questions", "total_peer"]
     list_filter = ["tournament"]

@@ -1,0 +1,186 @@
+"""Issue 12, case 1: the admin offers no side door around the services.
+
+Setting a resolved question back to Open, or an open one to Resolved, through the change form;
+deleting forecast events; adding or editing crowd points, crowd states, scores and leaderboard
+entries: none of it changes a row. Status moves only through services, each with an audit
+record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db.models import ProtectedError
+from django.urls import reverse
+from django.utils import timezone
+
+from forecasts.models import CrowdPoint, CrowdState, Forecast, TrackRecordWeight
+from forecasts.services import forecast_submit
+from markets.models import AuditRecord, Question
+from markets.resolution.manual import question_resolve
+from scoring.models import LeaderboardEntry, Score
+from tests.factories import ForecasterFactory, QuestionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client, django_user_model):
+    user = django_user_model.objects.create_superuser("root", "root@example.org", "pw-12345678")
+    client.force_login(user)
+    return client
+
+
+def open_question_with_forecasts(*probabilities: float) -> Question:
+    now = timezone.now()
+    question = QuestionFactory(
+        open_time=now - dt.timedelta(days=1),
+        close_time=now + dt.timedelta(days=30),
+        status=Question.Status.OPEN,
+    )
+    for p in probabilities:
+        forecast_submit(question_id=question.pk, forecaster=ForecasterFactory(), probability=p)
+    return question
+
+
+def change_form_data(question: Question, **overrides) -> dict:
+    data = {
+        "tournament": question.tournament_id,
+        "key": question.key,
+        "title": question.title,
+        "description": question.description,
+        "resolution_criteria": question.resolution_criteria,
+        "open_time_0": question.open_time.strftime("%Y-%m-%d"),
+        "open_time_1": question.open_time.strftime("%H:%M:%S"),
+        "close_time_0": question.close_time.strftime("%Y-%m-%d"),
+        "close_time_1": question.close_time.strftime("%H:%M:%S"),
+        "comparator": "",
+        "threshold": "",
+        "deadline": "",
+        "grace_days": question.grace_days,
+        "audit-TOTAL_FORMS": "0",
+        "audit-INITIAL_FORMS": "0",
+        "audit-MIN_NUM_FORMS": "0",
+        "audit-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_the_question_form_cannot_set_a_status(admin_client):
+    question = open_question_with_forecasts(0.6, 0.5)
+    question_resolve(question_id=question.pk, outcome="yes", reason="")
+    question.refresh_from_db()
+    assert question.status == Question.Status.RESOLVED
+    url = reverse("admin:markets_question_change", args=[question.pk])
+    page = admin_client.get(url)
+    assert page.status_code == 200
+    assert b'name="status"' not in page.content  # shown, not editable
+    admin_client.post(url, change_form_data(question, status="open"))
+    question.refresh_from_db()
+    assert question.status == Question.Status.RESOLVED
+    assert not question.is_open_at(timezone.now())
+
+    unresolved = open_question_with_forecasts(0.3)
+    url = reverse("admin:markets_question_change", args=[unresolved.pk])
+    admin_client.post(url, change_form_data(unresolved, status="resolved", title="Renamed"))
+    unresolved.refresh_from_db()
+    assert unresolved.title == "Renamed"  # the form works; only the status is not its to set
+    assert unresolved.status == Question.Status.OPEN
+    assert not AuditRecord.objects.filter(question=unresolved).exists()
+
+
+def test_forecast_events_cannot_be_deleted_and_the_crowd_keeps_them(admin_client):
+    question = open_question_with_forecasts(0.6, 0.5, 0.01)
+    before = CrowdState.objects.get(question=question).probability
+    events = list(Forecast.objects.filter(question=question).values_list("pk", flat=True))
+    changelist = reverse("admin:forecasts_forecast_changelist")
+    page = admin_client.get(changelist)
+    assert b"delete_selected" not in page.content
+    admin_client.post(
+        changelist,
+        {"action": "delete_selected", "_selected_action": events[-1:], "post": "yes"},
+    )
+    delete = admin_client.post(
+        reverse("admin:forecasts_forecast_delete", args=[events[-1]]), {"post": "yes"}
+    )
+    assert delete.status_code == 403
+    assert Forecast.objects.filter(question=question).count() == 3
+    assert CrowdState.objects.get(question=question).probability == before
+    # A forecaster with forecasts cannot be deleted either, nor the user behind one.
+    forecaster = Forecast.objects.get(pk=events[-1]).forecaster
+    assert (
+        admin_client.post(
+            reverse("admin:forecasts_forecaster_delete", args=[forecaster.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    user = UserFactory()
+    forecaster.user = user
+    forecaster.save()
+    with pytest.raises(ProtectedError):
+        user.delete()
+
+
+@pytest.mark.parametrize(
+    "model", ["forecasts.crowdpoint", "forecasts.crowdstate", "forecasts.trackrecordweight"]
+)
+def test_derived_crowd_rows_are_read_only(admin_client, model):
+    question = open_question_with_forecasts(0.6, 0.5)
+    app, name = model.split(".")
+    assert admin_client.get(reverse(f"admin:{app}_{name}_add")).status_code == 403
+    row = {
+        "crowdpoint": CrowdPoint.objects.filter(question=question).first,
+        "crowdstate": CrowdState.objects.filter(question=question).first,
+        "trackrecordweight": lambda: TrackRecordWeight.objects.create(
+            forecaster=ForecasterFactory(), tournament=question.tournament, weight=2.0
+        ),
+    }[name]()
+    change = reverse(f"admin:{app}_{name}_change", args=[row.pk])
+    assert admin_client.get(change).status_code == 200  # staff may look
+    assert admin_client.post(change, {"probability": "0.99", "weight": "3"}).status_code == 403
+    assert (
+        admin_client.post(
+            reverse(f"admin:{app}_{name}_delete", args=[row.pk]), {"post": "yes"}
+        ).status_code
+        == 403
+    )
+    assert type(row).objects.filter(pk=row.pk).exists()
+
+
+def test_scores_and_leaderboards_are_read_only(admin_client):
+    question = open_question_with_forecasts(0.6, 0.5)
+    resolution = question_resolve(question_id=question.pk, outcome="yes")
+    from scoring.leaderboard import leaderboard_rebuild
+    from scoring.services import question_score
+
+    question_score(question_id=question.pk, resolution_id=resolution.pk)
+    leaderboard_rebuild(tournament_id=question.tournament_id)
+    scores = list(Score.objects.order_by("pk").values_list("pk", "score"))
+    for model, row in (
+        ("score", Score.objects.first()),
+        ("leaderboardentry", LeaderboardEntry.objects.first()),
+    ):
+        assert row is not None
+        assert admin_client.get(reverse(f"admin:scoring_{model}_add")).status_code == 403
+        change = reverse(f"admin:scoring_{model}_change", args=[row.pk])
+        assert admin_client.post(change, {"score": "100"}).status_code == 403
+        assert (
+            admin_client.post(
+                reverse(f"admin:scoring_{model}_delete", args=[row.pk]), {"post": "yes"}
+            ).status_code
+            == 403
+        )
+    assert list(Score.objects.order_by("pk").values_list("pk", "score")) == scores
+
+
+def test_a_question_with_forecasts_cannot_be_deleted(admin_client):
+    question = open_question_with_forecasts(0.4)
+    url = reverse("admin:markets_question_delete", args=[question.pk])
+    assert admin_client.post(url, {"post": "yes"}).status_code == 403
+    empty = QuestionFactory()
+    url = reverse("admin:markets_question_delete", args=[empty.pk])
+    assert admin_client.post(url, {"post": "yes"}).status_code == 302
+    assert not Question.objects.filter(pk=empty.pk).exists()
