@@ -38,10 +38,15 @@ def question_resolve(
     """Resolve (or re-resolve) a question with a final outcome, superseding what was there.
 
     ``outcome`` is a ``Resolution.Outcome`` value; ``resolved_at`` is when the truth became known
-    (scoring stops there; default now). Raises ``ResolutionError`` for an unknown outcome or a
-    re-resolution without a reason, ``Question.DoesNotExist`` for an unknown question. Writes
-    the new final version, supersedes the old final and any proposal, records an audit record and
-    announces the final version (scoring follows after commit).
+    (scoring stops there, docs/methods.md §8.6). Without one, a first resolution takes now and a
+    re-resolution keeps the effective time of the version it replaces: correcting the outcome
+    does not move when the truth was known.
+
+    Raises ``ResolutionError`` for an unknown outcome, an effective time before the question
+    opened, a re-resolution without a reason, or one that changes nothing (same
+    outcome and effective time: no silent new version); ``Question.DoesNotExist`` for an
+    unknown question. Writes the new final version, supersedes the old final and any proposal,
+    records an audit record and announces the final version (scoring follows after commit).
     """
     if outcome not in Outcome.values:
         raise ResolutionError(
@@ -52,6 +57,18 @@ def question_resolve(
     previous = question.resolutions.filter(state=State.FINAL).first()
     if previous is not None and previous.outcome == outcome and source == Resolution.Source.IMPORT:
         return previous  # re-importing the same file changes nothing
+    if resolved_at is None:
+        resolved_at = previous.resolved_at if previous is not None else now
+    if resolved_at < question.open_time:
+        raise ResolutionError(
+            f"The effective time cannot be before the question opened "
+            f"({question.open_time:%Y-%m-%d %H:%M} UTC)."
+        )
+    if previous is not None and (previous.outcome, previous.resolved_at) == (outcome, resolved_at):
+        raise ResolutionError(
+            f"“{question}” is already resolved {previous.get_outcome_display()} with that "
+            "effective time: nothing to change."
+        )
     if previous is not None and not reason.strip():
         raise ResolutionError("Re-resolving a resolved question needs a reason.")
     if previous is not None:
@@ -67,7 +84,7 @@ def question_resolve(
         source=source,
         decided_by=actor_or_none(user),
         reason=reason.strip(),
-        resolved_at=resolved_at or now,
+        resolved_at=resolved_at,
         created_at=now,
         finalized_at=now,
     )

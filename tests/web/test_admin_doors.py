@@ -184,3 +184,62 @@ def test_a_question_with_forecasts_cannot_be_deleted(admin_client):
     url = reverse("admin:markets_question_delete", args=[empty.pk])
     assert admin_client.post(url, {"post": "yes"}).status_code == 302
     assert not Question.objects.filter(pk=empty.pk).exists()
+
+
+def test_re_resolving_in_the_admin_keeps_the_effective_time(admin_client):
+    """Issue 12, case 2: open Jan 1–31, forecasts 0.3 and 0.6 from Jan 2, YES effective Jan 11:
+    coverage 9/30 = 0.3 and peer ∓100·ln 2 · 0.3 = ∓20.794415. Re-resolving NO in the admin
+    keeps Jan 11 (coverage stays 0.3); re-resolving NO again changes nothing."""
+    from scoring.services import question_score
+
+    jan = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    question = QuestionFactory(
+        open_time=jan, close_time=jan + dt.timedelta(days=30), status=Question.Status.OPEN
+    )
+    fa, fb = ForecasterFactory(), ForecasterFactory()
+    for who, p in ((fa, 0.3), (fb, 0.6)):
+        forecast_submit(
+            question_id=question.pk, forecaster=who, probability=p, at=jan + dt.timedelta(days=1)
+        )
+    eleventh = jan + dt.timedelta(days=10)
+
+    def act(action: str, **fields) -> None:
+        admin_client.post(
+            reverse("admin:markets_question_changelist"),
+            {"action": action, "_selected_action": [question.pk], "apply": "1", **fields},
+        )
+
+    def peer(who) -> tuple[float, float]:
+        s = Score.objects.get(question=question, forecaster=who, rule="peer")
+        return round(s.score, 6), round(s.coverage, 6)
+
+    act(
+        "resolve_yes",
+        reason="Announced on Jan 11",
+        resolved_at="2025-01-11 00:00:00",
+    )
+    yes = question.resolutions.get(state="final")
+    assert yes.resolved_at == eleventh
+    question_score(question_id=question.pk, resolution_id=yes.pk)
+    assert peer(fa) == (-20.794415, 0.3) and peer(fb) == (20.794415, 0.3)
+
+    act("resolve_no", reason="The source corrected the result")
+    no = question.resolutions.get(state="final")
+    assert (no.outcome, no.version, no.resolved_at) == ("no", 2, eleventh)
+    question_score(question_id=question.pk, resolution_id=no.pk)
+    # NO: p_o 0.7 against 0.4, peer ±100·ln(0.7/0.4)·0.3 = ±16.788474, still over 9 of 30 days.
+    assert peer(fa) == (16.788474, 0.3) and peer(fb) == (-16.788474, 0.3)
+
+    page = admin_client.post(
+        reverse("admin:markets_question_changelist"),
+        {
+            "action": "resolve_no",
+            "_selected_action": [question.pk],
+            "apply": "1",
+            "reason": "again",
+        },
+        follow=True,
+    )
+    assert "already resolved No with that effective time" in page.content.decode()
+    assert question.resolutions.count() == 2
+    assert AuditRecord.objects.filter(question=question, action="reresolved").count() == 1

@@ -117,27 +117,39 @@ class ReasonForm(forms.Form):
         self.fields["reason"].required = reason_required
 
 
+class ResolveForm(ReasonForm):
+    resolved_at = forms.DateTimeField(
+        required=False,
+        label="Effective time (UTC)",
+        help_text=(
+            "When the truth became known; scoring stops there (docs/methods.md §4.5). Empty: a "
+            "re-resolution keeps the current version's, a first resolution takes now."
+        ),
+    )
+
+
 def reason_action(
     *,
     name: str,
     description: str,
     intro: str,
     submit: str,
-    apply: Callable[[Any, Any, str], object],
+    apply: Callable[[Any, Any, dict[str, Any]], object],
     reason_required: bool = True,
+    form_class: type[ReasonForm] = ReasonForm,
 ):
-    """An admin action that first asks for a reason on an intermediate page, then applies
-    ``apply(obj, user, reason)`` (a service call) to each selected object."""
+    """An admin action that first asks for a reason (and ``form_class``'s other fields) on an
+    intermediate page, then applies ``apply(obj, user, cleaned_data)`` (a service call) to each
+    selected object. A domain error on one object is shown and the others go on."""
 
     def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet):
         submitted = "apply" in request.POST
-        form = ReasonForm(request.POST if submitted else None, reason_required=reason_required)
+        form = form_class(request.POST if submitted else None, reason_required=reason_required)
         if submitted and form.is_valid():
-            reason = form.cleaned_data["reason"]
             done = 0
             for obj in queryset:
                 try:
-                    apply(obj, request.user, reason)
+                    apply(obj, request.user, form.cleaned_data)
                     done += 1
                 except ResolutionError as exc:
                     modeladmin.message_user(request, f"{obj}: {exc}", messages.ERROR)
@@ -162,8 +174,14 @@ def reason_action(
 
 
 def _resolve_with(outcome: str):
-    def apply(question: Question, user: Any, reason: str) -> object:
-        return question_resolve(question_id=question.pk, outcome=outcome, reason=reason, user=user)
+    def apply(question: Question, user: Any, data: dict[str, Any]) -> object:
+        return question_resolve(
+            question_id=question.pk,
+            outcome=outcome,
+            reason=data["reason"],
+            user=user,
+            resolved_at=data.get("resolved_at"),
+        )
 
     return apply
 
@@ -173,25 +191,27 @@ def _resolve_action(outcome: str, label: str):
         name=f"resolve_{outcome}",
         description=f"Resolve or re-resolve selected questions {label}",
         intro=(
-            f"These questions will be resolved {label} now, as a new final resolution version. "
+            f"These questions will be resolved {label} as a new final resolution version. "
             "A resolved question is re-resolved: its current version is superseded and scores "
-            "are recomputed. Any pending proposal is superseded."
+            "are recomputed; it keeps its effective time unless you give a new one. Any pending "
+            "proposal is superseded."
         ),
         submit=f"Resolve {label}",
         apply=_resolve_with(outcome),
+        form_class=ResolveForm,
     )
 
 
-def _clear_review(question: Question, user: Any, reason: str) -> object:
-    return question_review_clear(question_id=question.pk, user=user, reason=reason)
+def _clear_review(question: Question, user: Any, data: dict[str, Any]) -> object:
+    return question_review_clear(question_id=question.pk, user=user, reason=data["reason"])
 
 
-def _confirm(resolution: Resolution, user: Any, reason: str) -> object:
-    return resolution_confirm(resolution_id=resolution.pk, user=user, reason=reason)
+def _confirm(resolution: Resolution, user: Any, data: dict[str, Any]) -> object:
+    return resolution_confirm(resolution_id=resolution.pk, user=user, reason=data["reason"])
 
 
-def _reject(resolution: Resolution, user: Any, reason: str) -> object:
-    return resolution_reject(resolution_id=resolution.pk, user=user, reason=reason)
+def _reject(resolution: Resolution, user: Any, data: dict[str, Any]) -> object:
+    return resolution_reject(resolution_id=resolution.pk, user=user, reason=data["reason"])
 
 
 class ResolvePermissionMixin:

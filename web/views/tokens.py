@@ -4,7 +4,7 @@ The full key is shown once, right after it is created; afterwards only its first
 Revoking deletes the token, so every request that sends it gets 401 at once. Creating a new
 token replaces (and so revokes) the old one.
 
-URLconf: included at ``account/tokens/`` by ``api.urls``.
+URLconf: included at ``account/tokens/`` by ``web.urls``.
 """
 
 from __future__ import annotations

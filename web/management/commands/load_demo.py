@@ -346,7 +346,7 @@ class Command(BaseCommand):
         except ImportFailed as exc:  # shipped data: a failure here is a bug worth shouting about
             raise SystemExit(str(exc)) from None
         Tournament.objects.filter(slug="acx-2023").update(
-            description="The ACX 2023 Prediction Contest (blind mode): 3,295 forecasters on 50 "
+            description="The ACX 2023 Prediction Contest (blind mode): 3,292 forecasters on 50 "
             "questions, resolved as the Manifold mirror markets resolved. Data: jbreffle/acx-prediction-contest."
         )
         self.stdout.write(
