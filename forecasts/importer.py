@@ -3,6 +3,23 @@
 Two passes: every row of both files is validated first, collecting all problems with their line
 numbers; only a clean pair of files is written, in one transaction. Re-importing the same files
 changes nothing: questions are matched by key, forecasts by (question, forecaster, time).
+
+Rules (docs/researcher-guide.md, "Time windows"):
+
+- A bare date means 00:00 UTC of that day, except as a ``close_time``, where it means the end of
+  the day (00:00 UTC of the next): the day is inclusive, like a milestone deadline.
+- A new question's window comes from its row, then from the command's defaults, then from the
+  data: it opens at its first forecast (or now) and closes after its last one (at least one day
+  after opening).
+- Every dated forecast must fall in its question's window: at or after the open, before the
+  close, not after the resolution's effective time, and not in the future. (Undated rows are
+  placed a microsecond apart from the open, in file order.) Rows outside are refused with
+  their line, never silently dropped or scored.
+- Two rows for the same forecaster, question and time with different probabilities, or a row
+  that contradicts a forecast already imported, are refused naming both: the log is
+  append-only. An exact repeat is the same forecast and is counted as already there.
+- Forecasts added to a question that already has a final resolution are scored again
+  (``forecasts.signals.log_changed``).
 """
 
 from __future__ import annotations
@@ -21,6 +38,7 @@ from django.utils.dateparse import parse_datetime
 
 from forecasts.models import Forecast, Forecaster
 from forecasts.services import P_MAX, P_MIN, crowd_recompute
+from forecasts.signals import send_log_changed
 from markets.models import Question, Resolution, Tournament
 from markets.resolution.manual import question_resolve
 
@@ -115,12 +133,29 @@ def _read_csv(
     return header, rows()
 
 
-def _parse_time(raw: str) -> dt.datetime:
-    value = parse_datetime(raw)
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def _parse_time(raw: str, *, end_of_day: bool = False) -> dt.datetime:
+    """An ISO 8601 time (UTC when no offset is given). A bare date is 00:00 UTC that day, or
+    with ``end_of_day`` 00:00 UTC of the next (the day inclusive). Raises ValueError."""
+    try:
+        day = dt.date.fromisoformat(raw) if len(raw) == 10 else None
+    except ValueError:
+        day = None
+    if day is not None:
+        start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+        return start + dt.timedelta(days=1) if end_of_day else start
+    try:
+        value = parse_datetime(raw)
+    except ValueError:
+        value = None
     if value is None:
         raise ValueError(f"time {raw!r} is not ISO 8601")
     if timezone.is_naive(value):
         value = value.replace(tzinfo=dt.UTC)
+    if value < EARLIEST:
+        raise ValueError(f"time {raw!r} is before 1970")
     return value
 
 
@@ -148,7 +183,7 @@ def parse_questions(path: Path) -> tuple[list[QuestionRow], list[str]]:
         for col in times:
             if row.get(col):
                 try:
-                    times[col] = _parse_time(row[col])
+                    times[col] = _parse_time(row[col], end_of_day=col == "close_time")
                 except ValueError as exc:
                     errors.append(f"{where}: {col} {exc}")
         if times["open_time"] and times["close_time"] and times["close_time"] <= times["open_time"]:
@@ -172,6 +207,7 @@ def parse_forecasts(
     errors: list[str] = []
     out: list[ForecastRow] = []
     clipped = 0
+    seen: dict[tuple[str, str, dt.datetime], tuple[int, float]] = {}
     for line, row in rows:
         if progress is not None:
             progress(1)
@@ -210,6 +246,18 @@ def parse_forecasts(
             except ValueError as exc:
                 errors.append(f"{where}: {exc}")
                 continue
+        if time is not None:
+            ident = (forecaster, question, time)
+            if ident in seen and seen[ident][1] != p:
+                first_line, first_p = seen[ident]
+                errors.append(
+                    f"{where}: forecaster {forecaster!r} on {question!r} at {time.isoformat()} "
+                    f"is {p:g} here but {first_p:g} on line {first_line}: conflicting rows"
+                )
+                continue
+            if ident in seen:
+                continue  # an exact repeat of the same forecast
+            seen[ident] = (line, p)
         out.append(ForecastRow(line, forecaster, question, p, time))
     return out, errors, clipped
 
@@ -243,6 +291,37 @@ def import_forecasts(
     )
 
 
+def _window_ends(
+    questions: dict[str, Question], qrows: list[QuestionRow], now: dt.datetime
+) -> dict[int, dt.datetime]:
+    """Each question's last instant for forecasts: its close, or the effective time of its
+    final resolution (existing, or the one this import records) when earlier."""
+    ends = {q.pk: q.close_time for q in questions.values()}
+    finals = Resolution.objects.filter(
+        question_id__in=list(ends), state=Resolution.State.FINAL
+    ).values_list("question_id", "resolved_at")
+    for qid, resolved_at in finals:
+        ends[qid] = min(ends[qid], resolved_at)
+    for row in qrows:
+        if row.outcome is not None:
+            q = questions[row.key]
+            ends[q.pk] = min(ends[q.pk], q.close_time, now)
+    return ends
+
+
+def _outside_window(q: Question, time: dt.datetime, end: dt.datetime, now: dt.datetime) -> str:
+    """Why a forecast at ``time`` cannot be in ``q``'s log, or "" if it can."""
+    if time < q.open_time:
+        return f"before the question opened ({q.open_time.isoformat()})"
+    if time > now:
+        return "in the future"
+    if time >= q.close_time:
+        return f"at or after the question closed ({q.close_time.isoformat()})"
+    if time > end:
+        return f"after the question was resolved ({end.isoformat()})"
+    return ""
+
+
 @transaction.atomic
 def _write(
     slug: str,
@@ -259,9 +338,12 @@ def _write(
     )
     now = timezone.now().replace(microsecond=0)
     first_time: dict[str, dt.datetime] = {}
+    last_time: dict[str, dt.datetime] = {}
     for f in frows:
         if f.time is not None and (f.question not in first_time or f.time < first_time[f.question]):
             first_time[f.question] = f.time
+        if f.time is not None and (f.question not in last_time or f.time > last_time[f.question]):
+            last_time[f.question] = f.time
 
     existing_q = {q.key: q for q in Question.objects.filter(tournament=tournament)}
     questions: dict[str, Question] = {}
@@ -270,7 +352,10 @@ def _write(
             questions[row.key] = existing_q[row.key]
             continue
         open_time = row.open_time or default_open or first_time.get(row.key) or now
-        close_time = row.close_time or default_close or open_time + DEFAULT_WINDOW
+        close_time = row.close_time or default_close
+        if close_time is None:  # from the data: after the last forecast, at least a day
+            after_last = last_time.get(row.key, open_time) + ROW_SPACING
+            close_time = max(after_last, open_time + DEFAULT_WINDOW)
         if close_time <= open_time:
             close_time = open_time + DEFAULT_WINDOW
         status = (
@@ -295,27 +380,47 @@ def _write(
     report.forecasters_created = len(new)
     ids = dict(Forecaster.objects.filter(source=slug, key__in=keys).values_list("key", "id"))
 
-    have = set(
-        Forecast.objects.filter(
+    have = {
+        (qid, fid, time): p
+        for qid, fid, time, p in Forecast.objects.filter(
             question__tournament=tournament, forecaster__source=slug
-        ).values_list("question_id", "forecaster_id", "time")
-    )
+        ).values_list("question_id", "forecaster_id", "time", "probability")
+    }
+    ends = _window_ends(questions, qrows, now)
+    problems: list[str] = []
     to_create: list[Forecast] = []
     touched: set[int] = set()
     for index, f in enumerate(frows):
         q = questions[f.question]
         time = f.time or q.open_time + ROW_SPACING * index
+        where = f"forecasts.csv line {f.line}"
+        # Undated rows are placed by the rule above (open + i µs), so only explicit times can
+        # fall outside the window.
+        if f.time is not None and (problem := _outside_window(q, time, ends[q.pk], now)):
+            problems.append(
+                f"{where}: {f.forecaster!r} on {f.question!r} at {time.isoformat()}: {problem}"
+            )
+            continue
         ident = (q.pk, ids[f.forecaster], time)
         if ident in have:
-            report.forecasts_existing += 1
+            if have[ident] != f.probability:
+                problems.append(
+                    f"{where}: {f.forecaster!r} on {f.question!r} at {time.isoformat()} is "
+                    f"{f.probability:g}, but the forecast already imported there is "
+                    f"{have[ident]:g}; the log is append-only (give the new forecast a new time)"
+                )
+            else:
+                report.forecasts_existing += 1
             continue
-        have.add(ident)
+        have[ident] = f.probability
         to_create.append(
             Forecast(
                 question=q, forecaster_id=ids[f.forecaster], probability=f.probability, time=time
             )
         )
         touched.add(q.pk)
+    if problems:
+        raise ImportFailed(problems)  # inside the transaction: nothing was written
     Forecast.objects.bulk_create(to_create, batch_size=5000)
     report.forecasts_created = len(to_create)
 
@@ -323,6 +428,8 @@ def _write(
         if q.pk in touched:
             crowd_recompute(question_id=q.pk)
             report.questions_recomputed.append(key)
+    # Scores of questions already resolved now miss these forecasts: scoring subscribes.
+    send_log_changed(question_ids=sorted(touched))
 
     for row in qrows:
         if row.outcome is None:

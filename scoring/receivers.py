@@ -22,3 +22,18 @@ def on_resolution_finalized(
 ) -> None:
     """Receiver of ``markets.resolution.signals.resolution_finalized``."""
     schedule_scoring(question_id=question_id, resolution_id=resolution_id)
+
+
+def on_log_changed(sender: Any, *, question_ids: list[int], **kwargs: Any) -> None:
+    """Receiver of ``forecasts.signals.log_changed``: questions with a final resolution lose
+    their scores (and the weights derived from them) now, in the transaction, and are scored
+    again after commit."""
+    from markets.models import Resolution
+    from scoring.services import scores_delete
+
+    finals = Resolution.objects.filter(
+        question_id__in=question_ids, state=Resolution.State.FINAL
+    ).select_related("question")
+    for final in finals:
+        scores_delete(question_id=final.question_id, tournament_id=final.question.tournament_id)
+        schedule_scoring(question_id=final.question_id, resolution_id=final.pk)

@@ -3,6 +3,8 @@ idempotency."""
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import shutil
 from pathlib import Path
 
@@ -193,3 +195,152 @@ def test_acx_2023_imports_50_questions_and_150720_forecasts_once(tmp_path, data_
     before = counts()
     run(q, f, slug="acx-2023")
     assert counts() == before
+
+
+# --- Issue 12, cases 3–5: rescoring, conflicting rows, time windows -------------------------
+
+Q1 = (
+    "question,title,resolution,open_time,close_time\n"
+    "q1,One?,YES,2025-01-01T00:00:00Z,2025-01-11T00:00:00Z\n"
+)
+AT_OPEN = "2025-01-01T00:00:00Z"
+
+
+def forecasts(*rows: tuple[str, float, str]) -> str:
+    return "forecaster,question,probability,time\n" + "".join(
+        f"{who},q1,{p},{time}\n" for who, p, time in rows
+    )
+
+
+@pytest.fixture
+def scoring_inline(monkeypatch, django_capture_on_commit_callbacks):
+    """Scoring runs after the import commits, in-process (CI has a broker but no worker)."""
+    from django.db import transaction
+
+    from scoring.services import question_score
+    from scoring.tasks import question_score_task
+
+    def later(question_id: int, resolution_id: int) -> None:
+        transaction.on_commit(
+            lambda: question_score(question_id=question_id, resolution_id=resolution_id)
+        )
+
+    monkeypatch.setattr(question_score_task, "delay_on_commit", later)
+    monkeypatch.setattr("scoring.services._after_scoring", lambda tournament_id: None)
+    return django_capture_on_commit_callbacks
+
+
+def peers() -> dict[str, float]:
+    from scoring.models import Rule, Score
+
+    rows = Score.objects.filter(rule=Rule.PEER, resolution__state="final")
+    return {
+        (s.forecaster.key if s.forecaster else s.subject): round(s.score, 4)
+        for s in rows.select_related("forecaster")
+    }
+
+
+def test_importing_into_a_resolved_question_rescores_it(tmp_path, scoring_inline):
+    q, f = write(tmp_path, Q1, forecasts(("fa", 0.6, AT_OPEN), ("fb", 0.5, AT_OPEN)))
+    with scoring_inline(execute=True):
+        run(q, f)
+    assert peers()["fa"] == pytest.approx(100 * math.log(0.6 / 0.5), abs=1e-4)
+    f.write_text(forecasts(("fc", 0.9, AT_OPEN), ("fd", 0.1, AT_OPEN)))
+    with scoring_inline(execute=True):
+        run(q, f)
+    question = Question.objects.get(key="q1")
+    assert question.crowd.probability == pytest.approx(0.5253198926, abs=1e-9)
+    assert peers() == {
+        "fa": 52.2872,
+        "fb": 27.9777,
+        "fc": 106.3492,
+        "fd": -186.6141,
+        "crowd": 25.9232,
+        "median": peers()["median"],
+        "mean": peers()["mean"],
+    }
+    assert Resolution.objects.filter(question=question).count() == 1  # rescored, not re-resolved
+
+
+def test_conflicting_rows_in_one_file_are_refused_naming_both_lines(tmp_path):
+    q, f = write(
+        tmp_path,
+        Q1.replace("YES", ""),
+        forecasts(("fa", 0.6, AT_OPEN), ("fb", 0.2, AT_OPEN), ("fb", 0.8, AT_OPEN)),
+    )
+    with pytest.raises(CommandError) as error:
+        run(q, f)
+    assert "forecasts.csv line 4" in str(error.value) and "0.2 on line 3" in str(error.value)
+    assert counts() == (0, 0, 0, 0, 0, 0)
+    # An exact repeat is the same forecast, not a conflict.
+    f.write_text(forecasts(("fa", 0.6, AT_OPEN), ("fb", 0.8, AT_OPEN), ("fb", 0.8, AT_OPEN)))
+    run(q, f)
+    assert Forecast.objects.count() == 2
+
+
+def test_a_row_contradicting_an_imported_forecast_is_refused(tmp_path, capsys):
+    q, f = write(
+        tmp_path, Q1.replace("YES", ""), forecasts(("fa", 0.6, AT_OPEN), ("fb", 0.2, AT_OPEN))
+    )
+    run(q, f)
+    f.write_text(forecasts(("fa", 0.6, AT_OPEN), ("fb", 0.8, AT_OPEN)))
+    with pytest.raises(
+        CommandError,
+        match=r"line 3: 'fb' on 'q1' .* is 0.8, but the forecast already imported there is 0.2",
+    ):
+        run(q, f)
+    assert list(Forecast.objects.order_by("probability").values_list("probability", flat=True)) == [
+        0.2,
+        0.6,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("time", "reason"),
+    [
+        ("2024-12-31T23:59:59Z", "before the question opened"),
+        ("2025-01-11T00:00:00Z", "at or after the question closed"),
+        ("2025-02-01T00:00:00Z", "at or after the question closed"),
+        ("9999-01-01T00:00:00Z", "in the future"),
+        ("0001-01-01T00:00:00Z", "before 1970"),
+    ],
+)
+def test_forecasts_outside_the_window_are_refused(tmp_path, time, reason):
+    q, f = write(tmp_path, Q1, forecasts(("fa", 0.6, AT_OPEN), ("fb", 0.5, time)))
+    with pytest.raises(CommandError, match=reason):
+        run(q, f)
+    assert counts() == (0, 0, 0, 0, 0, 0)
+
+
+def test_a_forecast_after_an_early_resolution_is_refused(tmp_path):
+    q, f = write(tmp_path, Q1.replace("YES", ""), forecasts(("fa", 0.6, AT_OPEN)))
+    run(q, f)
+    from markets.resolution.manual import question_resolve
+
+    question = Question.objects.get(key="q1")
+    question_resolve(
+        question_id=question.pk, outcome="yes", resolved_at=dt.datetime(2025, 1, 5, tzinfo=dt.UTC)
+    )
+    f.write_text(forecasts(("fb", 0.1, "2025-01-06T00:00:00Z")))
+    with pytest.raises(CommandError, match="after the question was resolved"):
+        run(q, f)
+
+
+def test_a_window_is_derived_from_the_data_and_bare_dates_are_whole_days(tmp_path):
+    questions = (
+        "question,title,resolution,open_time,close_time\n"
+        "q1,One?,,,\nq2,Two?,,2025-03-01,2025-03-10\n"
+    )
+    rows = (
+        "forecaster,question,probability,time\n"
+        + "".join(f"f{i},q1,0.5,2025-01-{day:02d}T00:00:00Z\n" for i, day in enumerate((1, 5, 20)))
+        + "g,q2,0.4,2025-03-10T23:00:00Z\n"
+    )
+    q, f = write(tmp_path, questions, rows)
+    run(q, f)
+    q1, q2 = Question.objects.get(key="q1"), Question.objects.get(key="q2")
+    assert q1.open_time == dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    assert q1.close_time > dt.datetime(2025, 1, 20, tzinfo=dt.UTC)  # every forecast inside
+    assert q2.open_time == dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+    assert q2.close_time == dt.datetime(2025, 3, 11, tzinfo=dt.UTC)  # 10 March inclusive
+    assert Forecast.objects.count() == 4

@@ -1,0 +1,21 @@
+"""What the forecast log tells the layers above it.
+
+``log_changed`` is sent inside the transaction that wrote events into questions' logs in bulk
+(an import), with ``question_ids``. Scoring subscribes (``scoring.receivers``): a question that
+already has a final resolution is scored again after commit. Forecasts never imports scoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.dispatch import Signal
+
+log_changed = Signal()
+
+
+def send_log_changed(*, question_ids: Iterable[int]) -> None:
+    """Announce that these questions' logs changed (inside the caller's transaction)."""
+    ids = sorted(set(question_ids))
+    if ids:
+        log_changed.send(sender="forecasts", question_ids=ids)
