@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from forecasts.history import pool_history
-from forecasts.models import CrowdPoint
+from forecasts.models import CrowdPoint, CrowdState
 from forecasts.services import crowd_params
 from forecasts.store import load_events
 from markets.models import Question
@@ -46,16 +46,30 @@ class Command(BaseCommand):
             stored = list(
                 CrowdPoint.objects.filter(question=question)
                 .order_by("seq")
-                .values_list("seq", "forecasters", "probability", "mean", "median")
+                .values_list("seq", "forecasters", "probability", "mean", "median", "forecast_id")
             )
+            state = CrowdState.objects.filter(question=question).first()
             checked += 1
+            name = f"{question.tournament.slug}/{question.key}"
             if len(stored) != len(ev.ids):
                 problems.append(
-                    f"{question.tournament.slug}/{question.key}: {len(stored)} stored "
-                    f"points for {len(ev.ids)} forecast events"
+                    f"{name}: {len(stored)} stored points for {len(ev.ids)} forecast events"
+                )
+                continue
+            # Every point belongs to the event at its place in the log: a deleted or inserted
+            # event shows even when the counts still agree.
+            point_events = [row[5] for row in stored]
+            if point_events != ev.ids.tolist():
+                missing = sorted(set(point_events) - set(ev.ids.tolist()) - {None})
+                extra = sorted(set(ev.ids.tolist()) - set(point_events))
+                problems.append(
+                    f"{name}: history points and forecast events disagree (points of missing "
+                    f"events {missing[:5]}, events without a point {extra[:5]})"
                 )
                 continue
             if not stored:
+                if state is not None and state.events:
+                    problems.append(f"{name}: crowd state counts {state.events} events; log empty")
                 continue
             params = crowd_params(question)
             hist = pool_history(
@@ -67,7 +81,7 @@ class Command(BaseCommand):
             )
             bad = 0
             worst = 0.0
-            for i, (_seq, n, p, mean, median) in enumerate(stored):
+            for i, (_seq, n, p, mean, median, _event) in enumerate(stored):
                 fields = [(p, hist.probability[i]), (mean, hist.mean[i])]
                 if median is not None:  # medians of the newest points may still be filling
                     fields.append((median, hist.median[i]))
@@ -76,6 +90,21 @@ class Command(BaseCommand):
                     if p is not None and not math.isnan(hist.probability[i]):
                         worst = max(worst, abs(p - hist.probability[i]))
             points_checked += len(stored)
+            last = len(stored) - 1
+            if state is None:
+                problems.append(f"{name}: no crowd state for {len(stored)} forecast events")
+            elif (
+                state.events != len(ev.ids)
+                or state.forecasters != hist.forecasters[last]
+                or _differs(state.probability, hist.probability[last])
+                or _differs(state.mean, hist.mean[last])
+            ):
+                problems.append(
+                    f"{name}: the crowd state ({state.forecasters} forecasters, "
+                    f"{state.events} events, p = {state.probability}) differs from a recompute "
+                    f"({hist.forecasters[last]} forecasters, {len(ev.ids)} events, "
+                    f"p = {hist.probability[last]:.10g})"
+                )
             if bad:
                 problems.append(
                     f"{question.tournament.slug}/{question.key}: {bad} of {len(stored)} "
