@@ -382,11 +382,17 @@ def crowd_fill_medians(*, question_id: int) -> int:
     return len(missing)
 
 
-def tournament_fit_extremize(*, tournament_id: int) -> Any:
-    """Fit d on the tournament's resolved questions and store it (used when fit_extremize is on).
+def tournament_fit_extremize(*, tournament_id: int, keep_within: float = 0.0) -> Any:
+    """Fit d on the tournament's resolved questions and store it (used when fit_extremize is on;
+    docs/methods.md §3.2).
 
     Each question contributes the mean logit x of its crowd at resolution, recovered from the
-    stored pool: logit p* = b + d_stored·(x − b). Returns the fit, or None with < 2 questions.
+    stored pool: logit p* = b + d_stored·(x − b). Recovering x after a recompute with the new d
+    reproduces it only to rounding (about 1e-8 in d), so a refit never lands exactly where the
+    last one did. With ``keep_within`` > 0 a fitted d within that distance of the stored one is
+    not written: the stored d, and so every crowd built with it, stays valid, and the
+    scores → refit → recompute loop stops after one round. Returns the fit, or None with fewer
+    than 2 resolved YES/NO questions.
     """
     from forecasts.extremize import fit_extremize
     from markets.models import Resolution, Tournament
@@ -412,6 +418,9 @@ def tournament_fit_extremize(*, tournament_id: int) -> Any:
     if len(outcomes) < 2:
         return None
     fit = fit_extremize(mean_logits, outcomes, base_logit=tournament.base_logit)
+    stored = tournament.fitted_extremize
+    if stored is not None and abs(fit.d - stored) <= keep_within:
+        return fit
     Tournament.objects.filter(pk=tournament_id).update(
         fitted_extremize=fit.d, fitted_extremize_log_loss=fit.loqo_log_loss
     )

@@ -22,8 +22,10 @@ from markets.models import Question, Resolution, Tournament
 from scoring.leaderboard import leaderboard_rebuild
 from scoring.services import scores_delete
 
-EXTREMIZE_TOLERANCE = 1e-9
-"""A refitted d closer than this to the stored one changes nothing (no recompute)."""
+EXTREMIZE_TOLERANCE = 1e-3
+"""A refitted d closer than this to the stored one is not applied (docs/methods.md §3.2): the
+refit after a recompute differs from the fit before it only by rounding (~1e-8), so a tighter
+tolerance looped — recompute, rescore, refit, recompute — without end."""
 
 
 @transaction.atomic
@@ -64,9 +66,9 @@ def tournament_scores_changed(*, tournament_id: int) -> bool:
     if not tournament.fit_extremize:
         return False
     before = tournament.effective_extremize
-    tournament_fit_extremize(tournament_id=tournament_id)
+    tournament_fit_extremize(tournament_id=tournament_id, keep_within=EXTREMIZE_TOLERANCE)
     tournament.refresh_from_db()
-    if abs(tournament.effective_extremize - before) <= EXTREMIZE_TOLERANCE:
+    if tournament.effective_extremize == before:
         return False
     tournament_recompute(tournament_id=tournament_id)
     return True
