@@ -160,6 +160,7 @@ SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
 FEED_POLL_INTERVAL_SECONDS = env.int("FEED_POLL_INTERVAL_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "markets.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
+    "repair-scores": {"task": "scoring.repair_scores", "schedule": SWEEP_INTERVAL_SECONDS},
     "poll-feeds": {"task": "markets.poll_feeds", "schedule": FEED_POLL_INTERVAL_SECONDS},
 }
 

@@ -418,8 +418,8 @@ def tournament_fit_extremize(*, tournament_id: int, keep_within: float = 0.0) ->
     if len(outcomes) < 2:
         return None
     fit = fit_extremize(mean_logits, outcomes, base_logit=tournament.base_logit)
-    stored = tournament.fitted_extremize
-    if stored is not None and abs(fit.d - stored) <= keep_within:
+    current = tournament.fitted_extremize
+    if current is not None and abs(fit.d - current) <= keep_within:
         return fit
     Tournament.objects.filter(pk=tournament_id).update(
         fitted_extremize=fit.d, fitted_extremize_log_loss=fit.loqo_log_loss

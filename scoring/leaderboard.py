@@ -13,7 +13,7 @@ from django.db.models import Avg, Count, Q, Sum
 from django.utils import timezone
 
 from config.bulk import bulk_insert
-from markets.models import Tournament
+from markets.models import Resolution, Tournament
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 
 COLUMNS = (
@@ -41,7 +41,11 @@ def min_questions(scored_questions: int) -> int:
 def leaderboard_rebuild(*, tournament_id: int) -> int:
     """Rebuild a tournament's leaderboard: total and mean peer, mean Brier, coverage, rank."""
     Tournament.objects.select_for_update().get(pk=tournament_id)
-    scores = Score.objects.filter(question__tournament_id=tournament_id)
+    # Only scores of a question's current final version count: after a crash between a
+    # re-resolution and its scoring, superseded rows may linger until the sweep repairs them.
+    scores = Score.objects.filter(
+        question__tournament_id=tournament_id, resolution__state=Resolution.State.FINAL
+    )
     scored = scores.filter(rule=Rule.PEER).values("question").distinct().count()
     peer = {
         (row["subject"], row["forecaster"]): row

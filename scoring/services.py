@@ -8,17 +8,20 @@ tournament's leaderboard after commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from config.bulk import bulk_insert
-from forecasts.models import CrowdPoint
+from forecasts.models import CrowdPoint, Forecast
 from forecasts.store import EventLog, load_events
 from markets.models import Question, Resolution
 from scoring import rules
@@ -207,3 +210,57 @@ def _after_scoring(tournament_id: int) -> None:
     from scoring.tasks import leaderboard_rebuild_task
 
     enqueue_debounced(leaderboard_rebuild_task, tournament_id, delay=LEADERBOARD_DELAY)
+
+
+REPAIR_GRACE = dt.timedelta(minutes=2)
+"""How long a fresh final resolution may wait for its scoring task before the sweep sends one
+again (a queued task would find the work done: scoring is idempotent)."""
+
+
+@dataclass(frozen=True)
+class ScoresRepair:
+    """What ``scores_repair`` found: questions holding scores of a superseded or withdrawn
+    version (``stale``), and final YES/NO versions with forecasts but no scores (``missing``)."""
+
+    stale: int
+    missing: int
+
+
+def scores_repair(*, now: dt.datetime | None = None, batch: int = 200) -> ScoresRepair:
+    """Make every question's scores belong to its current final resolution (the sweep runs it).
+
+    A crash between a resolution's commit and its scoring, or a lost message, leaves the scores
+    of the version before, or none. For each such question (bounded batch): delete what does
+    not belong (refreshing the track-record weights in the same transaction) and enqueue scoring
+    of the final version after commit. Idempotent; a question whose task is merely queued
+    (final for less than ``REPAIR_GRACE``) is left to it.
+    """
+    from scoring.tasks import question_score_task
+
+    now = now or timezone.now()
+    stale = list(
+        Score.objects.exclude(resolution__state=Resolution.State.FINAL)
+        .values_list("question_id", flat=True)
+        .distinct()
+        .order_by("question_id")[:batch]
+    )
+    has_scores = Score.objects.filter(resolution=OuterRef("pk"))
+    has_events = Forecast.objects.filter(question=OuterRef("question_id"))
+    missing = list(
+        Resolution.objects.scored_finals()
+        .filter(finalized_at__lte=now - REPAIR_GRACE)
+        .filter(~Exists(has_scores), Exists(has_events))
+        .values_list("question_id", flat=True)
+        .order_by("question_id")[:batch]
+    )
+    for question_id in sorted(set(stale) | set(missing)):
+        with transaction.atomic():
+            question = Question.objects.select_for_update(of=("self",)).get(pk=question_id)
+            final = question.resolutions.filter(state=Resolution.State.FINAL).first()
+            if Score.objects.filter(question=question).exclude(resolution=final).exists():
+                scores_delete(question_id=question.pk, tournament_id=question.tournament_id)
+            if final is not None and final.outcome_value is not None:
+                question_score_task.delay_on_commit(question.pk, final.pk)
+            else:
+                transaction.on_commit(partial(_after_scoring, question.tournament_id))
+    return ScoresRepair(stale=len(stale), missing=len(missing))

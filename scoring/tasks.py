@@ -1,6 +1,7 @@
 """Celery tasks for scoring and the crowd ↔ scores loop: one-line calls into services and
-workflows, ids in, nothing returned. All run on the ``heavy`` queue (``config.celery``): a
-recompute may take minutes and must not delay the minute sweep."""
+workflows, ids in, nothing returned. All but the periodic repair run on the ``heavy`` queue
+(``config.settings.CELERY_TASK_ROUTES``): a recompute may take minutes and must not delay the
+minute sweep."""
 
 from celery import shared_task
 
@@ -30,3 +31,13 @@ def leaderboard_rebuild_task(tournament_id: int) -> None:
 
     release_debounced(leaderboard_rebuild_task, tournament_id)
     tournament_scores_changed(tournament_id=tournament_id)
+
+
+@shared_task(
+    **DB_TASK, name="scoring.repair_scores", time_limit=300, soft_time_limit=240, expires=600
+)
+def scores_repair_task() -> None:
+    """Periodic (beat, with the sweep): scores of every question belong to its final version."""
+    from scoring.services import scores_repair
+
+    scores_repair()

@@ -15,12 +15,17 @@ here, and the Celery tasks (``scoring.tasks``) are one-line calls into these fun
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 from django.db import transaction
 
 from forecasts.services import crowd_recompute, tournament_fit_extremize
 from markets.models import Question, Resolution, Tournament
+from markets.resolution.sweep import SweepReport as MarketsSweep
+from markets.resolution.sweep import markets_sweep
 from scoring.leaderboard import leaderboard_rebuild
-from scoring.services import scores_delete
+from scoring.services import ScoresRepair, scores_delete, scores_repair
 
 EXTREMIZE_TOLERANCE = 1e-3
 """A refitted d closer than this to the stored one is not applied (docs/methods.md §3.2): the
@@ -72,3 +77,20 @@ def tournament_scores_changed(*, tournament_id: int) -> bool:
         return False
     tournament_recompute(tournament_id=tournament_id)
     return True
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """One periodic pass: the markets sweep's counts and the scores repaired."""
+
+    markets: MarketsSweep
+    scores: ScoresRepair
+
+
+def sweep(*, now: dt.datetime | None = None, batch: int = 200) -> SweepReport:
+    """Open and close due questions, evaluate milestones, finalize due proposals
+    (``markets.resolution.sweep.markets_sweep``), then make every question's scores belong to
+    its final resolution (``scoring.services.scores_repair``): what a crash or a lost message
+    left undone is done here. Idempotent; bounded batches."""
+    report = markets_sweep(now=now, batch=batch)
+    return SweepReport(markets=report, scores=scores_repair(now=now, batch=batch))

@@ -27,6 +27,7 @@ def test_every_task_has_an_explicit_name_not_its_module_path(tasks) -> None:
         "scoring.score_question",
         "scoring.recompute_question",
         "scoring.rebuild_leaderboard",
+        "scoring.repair_scores",
     }
     for name in tasks:
         assert ".tasks." not in name, name
@@ -39,7 +40,12 @@ def test_heavy_work_is_routed_away_from_the_sweep(tasks) -> None:
         route = router.route({}, name)
         return route["queue"].name
 
-    for name in ("markets.sweep", "markets.evaluate_question", "markets.fetch_feed"):
+    for name in (
+        "markets.sweep",
+        "markets.evaluate_question",
+        "markets.fetch_feed",
+        "scoring.repair_scores",
+    ):
         assert queue(name) == settings.CELERY_TASK_DEFAULT_QUEUE == "default", name
     for name in (
         "scoring.score_question",
