@@ -235,7 +235,9 @@ class _ExportView(ApiViewMixin, APIView):
             return fmt, None
         try:
             as_of = exports.parse_as_of(raw)
-        except (exports.ExportError, ValueError, OverflowError):
+        except exports.ExportError as exc:
+            raise ValidationError({"as_of": [str(exc)]}) from None
+        except (ValueError, OverflowError):
             raise ValidationError(
                 {"as_of": ["An ISO 8601 time, e.g. 2026-01-31T12:00:00Z."]}
             ) from None

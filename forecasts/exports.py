@@ -99,6 +99,9 @@ def iso(t: dt.datetime) -> str:
 
 
 def parse_as_of(raw: str) -> dt.datetime:
+    """An export's as_of from ISO 8601 (UTC without an offset). Raises ``ExportError`` when it
+    is not a time, or when it is later than now minus ``AS_OF_LAG``: an export must cover only
+    what can no longer change, so that the same as_of always gives the same bytes."""
     from django.utils.dateparse import parse_datetime
 
     value = parse_datetime(raw.strip().replace("Z", "+00:00")) if raw else None
@@ -106,7 +109,15 @@ def parse_as_of(raw: str) -> dt.datetime:
         raise ExportError(f"as_of {raw!r} is not an ISO 8601 time")
     if timezone.is_naive(value):
         value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
+    value = value.astimezone(dt.UTC)
+    if value > default_as_of():
+        # A later forecast would change what such an export contains: it could not be
+        # reproduced, and its manifest would stop verifying.
+        raise ExportError(
+            f"as_of {raw!r} is in the future: only the past is fixed. Leave as_of out for the "
+            "newest data (the export then names the instant it covers)."
+        )
+    return value
 
 
 def default_as_of() -> dt.datetime:

@@ -10,6 +10,7 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from forecasts import exports
 from forecasts.models import CrowdPoint, Forecast
@@ -309,3 +310,26 @@ def test_events_at_the_same_instant_are_ordered_by_their_line(world, tmp_path):
         for f, p, t in events
     )
     assert manifest["input"]["sha256"] == hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
+def test_a_future_as_of_is_refused_because_it_could_not_be_reproduced(world, tmp_path, api):
+    """Issue 12, case 8: the same URL gave different bytes after one more forecast, and the
+    manifest stopped verifying. A future as_of is now a 400 (and a command error)."""
+    future = (timezone.now() + dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for path in ("crowd-export/", "crowd-export/manifest/"):
+        r = api.get(f"/api/v1/tournaments/ai-public/{path}", {"format": "csv", "as_of": future})
+        assert r.status_code == 400
+        assert "in the future" in r.json()["as_of"][0]
+    with pytest.raises(CommandError, match="in the future"):
+        _export(tmp_path, world, "csv", as_of=future)
+    # Without as_of the export names the (past) instant it covers, and that as_of reproduces it.
+    r = api.get("/api/v1/tournaments/ai-public/crowd-export/", {"format": "csv"})
+    first = b"".join(r.streaming_content)
+    as_of = r["X-Takeoff-As-Of"]
+    token_client(world.outsider).post(
+        "/api/v1/forecasts/", {"question": world.open_q.pk, "probability": 0.5}, format="json"
+    )
+    again = api.get(
+        "/api/v1/tournaments/ai-public/crowd-export/", {"format": "csv", "as_of": as_of}
+    )
+    assert b"".join(again.streaming_content) == first
