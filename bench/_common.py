@@ -332,7 +332,7 @@ def cleanup(slug: str) -> None:
     """Delete a bench tournament and everything hanging off it, plus its imported forecasters."""
     from django.db import connection, transaction
 
-    from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster
+    from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster, TrackRecordWeight
     from markets.models import AuditRecord, Question, Resolution, Tournament
     from scoring.models import LeaderboardEntry, Score
 
@@ -345,9 +345,10 @@ def cleanup(slug: str) -> None:
                 cursor.execute(
                     f"DELETE FROM {t(model._meta.db_table)} WHERE question_id IN {q}", [tid]
                 )
-            cursor.execute(
-                f"DELETE FROM {t(LeaderboardEntry._meta.db_table)} WHERE tournament_id = %s", [tid]
-            )
+            for model in (LeaderboardEntry, TrackRecordWeight):
+                cursor.execute(
+                    f"DELETE FROM {t(model._meta.db_table)} WHERE tournament_id = %s", [tid]
+                )
             cursor.execute(
                 f"DELETE FROM {t(Resolution._meta.db_table)} WHERE question_id IN {q}", [tid]
             )
@@ -361,7 +362,7 @@ def cleanup(slug: str) -> None:
         f = t(Forecaster._meta.db_table)
         unused = " ".join(
             f"AND NOT EXISTS (SELECT 1 FROM {t(m._meta.db_table)} x WHERE x.forecaster_id = {f}.id)"
-            for m in (Forecast, Score, LeaderboardEntry)
+            for m in (Forecast, Score, LeaderboardEntry, TrackRecordWeight)
         )
         cursor.execute(f"DELETE FROM {f} WHERE source = %s {unused}", [slug])
 

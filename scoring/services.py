@@ -23,7 +23,7 @@ from django.utils import timezone
 from config.bulk import bulk_insert
 from forecasts.models import CrowdPoint, Forecast
 from forecasts.store import EventLog, load_events
-from markets.models import Question, Resolution
+from markets.models import Question, Resolution, Tournament
 from scoring import rules
 from scoring.models import AggregationMethod, Rule, Score, Subject
 from scoring.track_record import track_record_weights_refresh
@@ -64,13 +64,17 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
     if Score.objects.filter(question=question, resolution=resolution).exists():
         return 0  # already scored for this version (a duplicate delivery)
     # Any other version's scores go: two versions never coexist.
-    scores_delete(question_id=question.pk, tournament_id=question.tournament_id)
+    deleted = scores_delete(
+        question_id=question.pk, tournament_id=question.tournament_id, refresh_weights=False
+    )
+    weighting = question.tournament.track_record_weighting
     outcome = resolution.outcome_value
-    if outcome is None:  # annulled
-        transaction.on_commit(lambda: _after_scoring(question.tournament_id))
-        return 0
-    ev = load_events(question_id)
-    if not len(ev.ids):
+    ev = load_events(question_id) if outcome is not None else None
+    if outcome is None or ev is None or not len(ev.ids):  # annulled, or nobody forecast
+        if weighting:
+            track_record_weights_refresh(
+                tournament_id=question.tournament_id, forecaster_ids=deleted
+            )
         transaction.on_commit(lambda: _after_scoring(question.tournament_id))
         return 0
     window = rules.ScoringWindow(
@@ -96,24 +100,33 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
     rows += _crowd_rows(question, ev, codes, window)
     now = timezone.now()
     bulk_insert(Score, SCORE_COLUMNS, ((question.pk, resolution.pk, *row, now) for row in rows))
-    track_record_weights_refresh(
-        tournament_id=question.tournament_id,
-        forecaster_ids=forecaster_ids.tolist(),
-    )
+    if weighting:  # in the scores' transaction: the stored weights always match them
+        track_record_weights_refresh(
+            tournament_id=question.tournament_id,
+            forecaster_ids=deleted | set(forecaster_ids.tolist()),
+        )
     transaction.on_commit(lambda: _after_scoring(question.tournament_id))
     return len(rows)
 
 
-def scores_delete(*, question_id: int, tournament_id: int) -> set[int]:
-    """Delete every score of a question and refresh the track-record weights of the forecasters
-    who had one (in the caller's transaction). Returns those forecasters' ids."""
+def scores_delete(
+    *, question_id: int, tournament_id: int, refresh_weights: bool = True
+) -> set[int]:
+    """Delete every score of a question (in the caller's transaction) and, when the tournament
+    weights by track record, refresh the weights of the forecasters who had one (the caller may
+    do that itself later, once, with ``refresh_weights=False``). Returns those forecasters' ids.
+    """
     ids = set(
         Score.objects.filter(question_id=question_id, forecaster__isnull=False)
         .values_list("forecaster_id", flat=True)
         .distinct()
     )
     Score.objects.filter(question_id=question_id).delete()
-    track_record_weights_refresh(tournament_id=tournament_id, forecaster_ids=ids)
+    if (
+        refresh_weights
+        and Tournament.objects.filter(pk=tournament_id, track_record_weighting=True).exists()
+    ):
+        track_record_weights_refresh(tournament_id=tournament_id, forecaster_ids=ids)
     return ids
 
 

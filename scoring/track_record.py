@@ -6,8 +6,10 @@ forecasters with few resolved questions toward 1, and a_i is bounded to
 [1/WEIGHT_BOUND, WEIGHT_BOUND]. A mean peer score of +100 means the forecaster's probability on
 what happened was e times the others' on average, so exp(peer/100) is the likelihood ratio.
 
-The weights are precomputed into ``forecasts.TrackRecordWeight`` in the transaction that
-changes the scores they derive from, so a submission reads one row inside the question lock.
+While a tournament weights by track record, the weights are precomputed into
+``forecasts.TrackRecordWeight`` in the transaction that changes the scores they derive from, so
+a submission reads one row inside the question lock; turning weighting on computes them all
+(``tournament_weights_refresh``). Tournaments without weighting pay nothing for it.
 """
 
 from __future__ import annotations
@@ -91,3 +93,16 @@ def track_record_weights_refresh(*, tournament_id: int, forecaster_ids: Iterable
         update_fields=["weight", "questions", "updated_at"],
     )
     return len(rows)
+
+
+def tournament_weights_refresh(*, tournament_id: int) -> int:
+    """Recompute the weights of everyone with a forecast in the tournament (when weighting is
+    turned on: while it is off, scoring does not maintain them). Returns how many."""
+    from forecasts.models import Forecast
+
+    ids = (
+        Forecast.objects.filter(question__tournament_id=tournament_id)
+        .values_list("forecaster_id", flat=True)
+        .distinct()
+    )
+    return track_record_weights_refresh(tournament_id=tournament_id, forecaster_ids=list(ids))

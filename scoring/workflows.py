@@ -16,6 +16,7 @@ here, and the Celery tasks (``scoring.tasks``) are one-line calls into these fun
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -26,6 +27,7 @@ from markets.resolution.sweep import SweepReport as MarketsSweep
 from markets.resolution.sweep import markets_sweep
 from scoring.leaderboard import leaderboard_rebuild
 from scoring.services import ScoresRepair, scores_delete, scores_repair
+from scoring.track_record import tournament_weights_refresh
 
 EXTREMIZE_TOLERANCE = 1e-3
 """A refitted d closer than this to the stored one is not applied (docs/methods.md §3.2): the
@@ -61,6 +63,24 @@ def tournament_recompute(*, tournament_id: int) -> int:
     for question_id in ids:
         question_recompute_task.delay_on_commit(question_id)
     return len(ids)
+
+
+AGGREGATION_FIELDS = ("extremize", "base_rate", "half_life_hours", "fit_extremize")
+
+
+def tournament_settings_changed(*, tournament_id: int, changed: Iterable[str]) -> int:
+    """After staff changed a tournament's settings (``changed``: field names). Turning on
+    track-record weighting computes every forecaster's weight from the scores so far (scoring
+    keeps them current while it is on); an aggregation parameter change recomputes every
+    question's crowd, and rescores the resolved ones. Returns how many questions are being
+    recomputed."""
+    changed = set(changed)
+    tournament = Tournament.objects.get(pk=tournament_id)
+    if "track_record_weighting" in changed and tournament.track_record_weighting:
+        tournament_weights_refresh(tournament_id=tournament_id)
+    if changed & set(AGGREGATION_FIELDS):
+        return tournament_recompute(tournament_id=tournament_id)
+    return 0
 
 
 def tournament_scores_changed(*, tournament_id: int) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from forecasts.selectors import settled_crowds
 from markets.models import AuditRecord, Benchmark, BenchmarkResult, Question, Resolution, Tournament
 
 
@@ -131,7 +132,17 @@ class QuestionSerializer(serializers.ModelSerializer):
         reveal, state = self._reveal(q)
         if not reveal.visible or state is None or state.events == 0:
             return None
-        return CrowdSerializer(state).data
+        settled = self._settled().get(q.pk)
+        return CrowdSerializer(settled if settled is not None else state).data
+
+    def _settled(self) -> dict[int, Any]:
+        """The crowd at the scoring cutoff of every settled question on this page, one batch."""
+        cache = self.context.setdefault("_settled", None)
+        if cache is None:
+            page = self.parent.instance if self.parent is not None else [self.instance]
+            questions = [q for q in (page or []) if isinstance(q, Question) and q.is_settled]
+            cache = self.context["_settled"] = settled_crowds(q.pk for q in questions)
+        return cache
 
     def get_crowd_hidden_reason(self, q: Question) -> str:
         reveal, _ = self._reveal(q)

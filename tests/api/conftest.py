@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 import pytest
@@ -25,7 +26,10 @@ def throttle_cache(monkeypatch):
     """A fresh throttle history per test (CI's default cache is a Redis shared by all tests)."""
     from api import throttling
 
-    cache = LocMemCache(f"throttle-test-{id(monkeypatch)}", {})
+    # A unique name: LocMemCache keeps its data per name for the whole process, and id() values
+    # are reused once an object is freed, so an id-based name leaked throttle history between
+    # tests (an occasional 429 in the next one).
+    cache = LocMemCache(f"throttle-test-{uuid.uuid4()}", {})
     monkeypatch.setattr(throttling.ApiThrottle, "get_cache", classmethod(lambda cls: cache))
     return cache
 

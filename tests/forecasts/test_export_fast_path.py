@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import time_machine
 from django.db import connection, transaction
 from rest_framework.test import APIClient
 
@@ -297,6 +298,7 @@ def test_postgresql_time_text_is_iso():
 
 
 @pytest.mark.django_db
+@time_machine.travel(dt.datetime(2030, 1, 3, tzinfo=UTC), tick=False)  # the as_of is past
 def test_api_exports_of_revealed_questions_are_the_reference_bytes():
     tournament = TournamentFactory(slug="reveal-export", min_forecasters=3)
     shown, hidden = QuestionFactory(tournament=tournament), QuestionFactory(tournament=tournament)

@@ -226,6 +226,8 @@ def stored_weight(forecaster, tournament_id) -> float:
 @pytest.mark.django_db
 def test_precomputed_track_record_weights_follow_every_score_change():
     question, people = make_question()
+    question.tournament.track_record_weighting = True
+    question.tournament.save()
     tid = question.tournament_id
     yes = resolve(question, "yes")
     question_score(question_id=question.pk, resolution_id=yes.pk)
@@ -267,6 +269,11 @@ def test_track_record_weighting_uses_the_precomputed_weight_at_submission():
     # Weighting on: the stored a_i, and the crowd pools with it (docs/methods.md §2.3).
     question.tournament.track_record_weighting = True
     question.tournament.save()
+    from scoring.workflows import tournament_settings_changed
+
+    tournament_settings_changed(
+        tournament_id=question.tournament_id, changed=["track_record_weighting"]
+    )
     forecast_submit(question_id=later.pk, forecaster=people[1], probability=0.2, at=at)
     event = Forecast.objects.filter(question=later, forecaster=people[1]).get()
     assert event.track_record_weight == pytest.approx(stored_weight(people[1], tid))

@@ -53,17 +53,17 @@ class TournamentAdmin(admin.ModelAdmin):
         ),
     ]
     actions = ["fit_extremizing_factor"]
-    AGGREGATION_FIELDS = ("extremize", "base_rate", "half_life_hours", "fit_extremize")
 
     def save_model(self, request: HttpRequest, obj: Tournament, form, change: bool) -> None:
-        super().save_model(request, obj, form, change)
-        if change and any(f in form.changed_data for f in self.AGGREGATION_FIELDS):
-            from scoring.workflows import tournament_recompute
+        from scoring.workflows import tournament_settings_changed
 
-            n = tournament_recompute(tournament_id=obj.pk)
-            self.message_user(
-                request, f"Aggregation changed: recomputing the crowd of {n} question(s)."
-            )
+        super().save_model(request, obj, form, change)
+        if change:
+            n = tournament_settings_changed(tournament_id=obj.pk, changed=form.changed_data)
+            if n:
+                self.message_user(
+                    request, f"Aggregation changed: recomputing the crowd of {n} question(s)."
+                )
 
     def has_delete_permission(self, request: HttpRequest, obj: Tournament | None = None) -> bool:
         if obj is None or obj.questions.exists():

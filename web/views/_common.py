@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from forecasts.models import CrowdState, Forecast, Forecaster
 from forecasts.reveal import Reveal, crowd_reveal
+from forecasts.selectors import CrowdAt, settled_crowds
 from markets.models import Question, Resolution
 
 CLOSING_SOON = dt.timedelta(days=30)
@@ -89,7 +90,7 @@ def list_queryset(user: Any) -> QuerySet[Question]:
 class QuestionRow:
     question: Question
     state: str
-    crowd: CrowdState | None
+    crowd: CrowdState | CrowdAt | None
     reveal: Reveal
     mine: Forecast | None  # the viewer's current forecast
     outcome: str | None
@@ -116,9 +117,11 @@ def question_rows(questions: list[Question], user: Any, now: dt.datetime | None 
             forecaster=forecaster, question_id__in=[q.pk for q in questions]
         ).order_by("question_id", "time", "id"):
             latest[f.question_id] = f
+    # A settled question's headline is the crowd at its scoring cutoff (one batch for the page).
+    settled = settled_crowds([q.pk for q in questions if q.is_settled])
     rows = []
     for q in questions:
-        crowd = crowd_of(q)
+        crowd = settled.get(q.pk) or crowd_of(q)
         mine = latest.get(q.pk)
         reveal = crowd_reveal(q, user, state=crowd, now=now, has_forecast=q.pk in latest)
         rows.append(

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from forecasts.reveal import crowd_reveal
+from forecasts.selectors import settled_crowds
 from markets.benchmarks.models import plot_time
 from markets.models import AuditRecord, BenchmarkResult, Question, Resolution
 from scoring.models import Rule, Score, Subject
@@ -157,7 +158,8 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
         "now": now,
         "status": status,
         "accepting": accepting,
-        "crowd": state,
+        # Settled: the crowd at the scoring cutoff, what the scores were computed against.
+        "crowd": settled_crowds([question.pk]).get(question.pk, state) if final else state,
         "reveal": reveal,
         "chart": chart,
         "show_mean": show_mean,
