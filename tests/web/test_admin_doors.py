@@ -243,3 +243,38 @@ def test_re_resolving_in_the_admin_keeps_the_effective_time(admin_client):
     assert "already resolved No with that effective time" in page.content.decode()
     assert question.resolutions.count() == 2
     assert AuditRecord.objects.filter(question=question, action="reresolved").count() == 1
+
+
+def test_a_settled_question_headlines_the_crowd_its_scores_used(client):
+    """Issue 12, case 7: forecasts made after the effective time (while a proposal was pending,
+    say) stay in the log, but the settled headline — page, list and API — is the crowd at the
+    scoring cutoff: here the log pool of 0.3 and 0.6, not of 0.3, 0.6 and 0.95."""
+    from forecasts.pooling import log_pool
+
+    jan = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    question = QuestionFactory(
+        open_time=jan, close_time=jan + dt.timedelta(days=30), status=Question.Status.OPEN
+    )
+    for p, day in ((0.3, 1), (0.6, 1), (0.95, 14)):
+        forecast_submit(
+            question_id=question.pk,
+            forecaster=ForecasterFactory(),
+            probability=p,
+            at=jan + dt.timedelta(days=day),
+        )
+    question_resolve(
+        question_id=question.pk, outcome="yes", resolved_at=jan + dt.timedelta(days=10)
+    )
+    expected = log_pool([0.3, 0.6])
+    assert expected == pytest.approx(0.444994432, abs=1e-9)
+    assert CrowdState.objects.get(question=question).forecasters == 3  # the log keeps all three
+
+    page = client.get(reverse("question-detail", args=[question.pk]))
+    assert page.context["crowd"].probability == pytest.approx(expected, abs=1e-12)
+    assert page.context["crowd"].forecasters == 2
+    listing = client.get(reverse("tournament-detail", args=[question.tournament.slug]))
+    row = next(r for r in listing.context["rows"] if r.question.pk == question.pk)
+    assert row.crowd_probability == pytest.approx(expected, abs=1e-12)
+    api = client.get(f"/api/v1/questions/{question.pk}/").json()
+    assert api["crowd"]["probability"] == pytest.approx(expected, abs=1e-12)
+    assert api["crowd"]["forecasters"] == 2
