@@ -138,6 +138,11 @@ def benchmark_defaults(slug: str) -> dict[str, str]:
     known = KNOWN_BENCHMARKS.get(slug)
     if known is not None:
         return dict(known)
+    base, _, version = slug.rpartition("-v")
+    if version.replace("-", "").isdigit() and base in KNOWN_BENCHMARKS:
+        known = dict(KNOWN_BENCHMARKS[base])  # another version of a known benchmark
+        known["name"] = f"{known['name']} v{version.replace('-', '.')}"
+        return known
     if slug.startswith("swe-bench-"):
         board = slug.removeprefix("swe-bench-").replace("-", " ")
         return {"name": f"SWE-bench {board.title()}", "unit": "% resolved"}

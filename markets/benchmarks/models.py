@@ -100,6 +100,12 @@ class BenchmarkResult(models.Model):
         return f"{self.benchmark.slug}: {self.system} = {self.value:g}"
 
     @property
+    def flag(self) -> str:
+        """Why the source flags this result (e.g. known leakage), or "" when it does not. A
+        flagged result goes to staff review instead of an automatic proposal."""
+        return str((self.extra or {}).get("flag") or "")
+
+    @property
     def plot_time(self) -> dt.datetime:
         """Where the result sits on a time axis: noon UTC of the day it was achieved, or when it
         was first seen if the source gives no date."""

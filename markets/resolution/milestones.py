@@ -161,11 +161,31 @@ def current_version(result: BenchmarkResult) -> BenchmarkResult | None:
     )
 
 
-def _rejectedevidence_for(question: Question) -> set[int]:
+def _rejected_evidence(question: Question) -> set[int]:
     return set(
         question.resolutions.filter(
             state=State.REJECTED, outcome=Outcome.YES, evidence_result__isnull=False
         ).values_list("evidence_result_id", flat=True)
+    )
+
+
+def _flagged(question: Question) -> set[int]:
+    """Current results on the question's benchmark that their source flags."""
+    if question.benchmark_id is None:
+        return set()
+    return {
+        pk
+        for pk, extra in BenchmarkResult.objects.filter(
+            benchmark_id=question.benchmark_id, is_current=True
+        ).values_list("pk", "extra")
+        if (extra or {}).get("flag")
+    }
+
+
+def _flag_reason(question: Question, result: BenchmarkResult) -> str:
+    return (
+        f"A flagged result would meet {_criterion(question)}: {_describe(question, result)} — "
+        f"{result.flag}. Staff review it instead of an automatic proposal."
     )
 
 
@@ -317,7 +337,7 @@ def _propose(question: Question, verdict: Verdict, *, now: dt.datetime, trigger:
 
 def _flag(
     question: Question,
-    resolution: Resolution,
+    resolution: Resolution | None,
     *,
     key: str,
     reason: str,
@@ -376,7 +396,7 @@ def _check_final(question: Question, final: Resolution, *, now: dt.datetime) -> 
                 now=now,
             )
     if final.outcome == Outcome.NO and question.has_milestone:
-        verdict = milestone_verdict(question, now=now, exclude=_rejectedevidence_for(question))
+        verdict = milestone_verdict(question, now=now, exclude=_rejected_evidence(question))
         if verdict.outcome == Outcome.YES and verdict.result is not None:
             flagged |= _flag(
                 question,
@@ -417,7 +437,25 @@ def question_evaluate_milestone(
     proposal = (
         question.resolutions.filter(state=State.PROPOSED).select_related("evidence_result").first()
     )
-    verdict = milestone_verdict(question, now=now, exclude=_rejectedevidence_for(question))
+    rejected = _rejected_evidence(question)
+    verdict = milestone_verdict(question, now=now, exclude=rejected | _flagged(question))
+    if verdict.outcome != Outcome.YES:
+        # A result the source flags (known leakage…) that would qualify is not evidence the
+        # rule may act on: staff decide. No proposal (a NO would contradict it) until they do.
+        flagged = milestone_verdict(question, now=now, exclude=rejected)
+        if flagged.outcome == Outcome.YES and flagged.result is not None:
+            reason = _flag_reason(question, flagged.result)
+            if proposal is not None:
+                _withdraw(question, proposal, reason, now)
+            _flag(
+                question,
+                None,
+                key=f"flagged-result:{flagged.result.pk}",
+                reason=reason,
+                evidence=evidence_for(question, flagged.result, flag=flagged.result.flag),
+                now=now,
+            )
+            return None
     if proposal is not None:
         why = _challenge(question, proposal, verdict)
         if why is None:

@@ -3,6 +3,12 @@
 Its column set has changed several times (columns added, reordered, renamed), so every column
 is found by its header, never by position. Cells look like ``77.78 ± 0.44[^3]`` (mean ± standard
 error, footnote), agents like ``[PiEvolve](https://…)<br>(Fractal AI Research)``.
+
+Benchmark versions are kept apart: a "Version" column's v1 (or no such column) reports on
+``mle-bench-all``; any other version on a benchmark of its own (``mle-bench-all-v2``), so a v2
+score is never read as a revision of a v1 one. A row the source flags — a "Known Leakage" ✓ —
+carries ``extra["flag"]``: the milestone rule sends such a result to staff review instead of
+proposing from it.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ _COLUMNS: dict[str, Callable[[str], bool]] = {
     "all": _is_all,
     "date": lambda k: k == "date" or k.startswith("date "),
     "leakage": lambda k: k.startswith("known leakage"),
+    "version": lambda k: k in {"version", "benchmark version", "mle-bench version"},
     "running_time": lambda k: k.startswith("running time"),
     "low": lambda k: k.startswith("low") or k == "lite",
     "medium": lambda k: k.startswith("medium"),
@@ -61,7 +68,7 @@ def _locate(header: Sequence[Cell]) -> dict[str, int]:
 
 class MleBenchFeed:
     name = "mlebench"
-    parser_version = "mlebench-1"
+    parser_version = "mlebench-2"
     default_benchmarks: tuple[str, ...] = (BENCHMARK,)
 
     def parse(self, raw: bytes, *, filename: str = "") -> list[ParsedResult]:
@@ -151,6 +158,21 @@ class MleBenchFeed:
             extra["known_leakage"] = _yes_no(leakage)
             if leakage.links:
                 extra["leakage_url"] = leakage.links[0]
+            if extra["known_leakage"]:
+                extra["flag"] = "the source marks this result as having known leakage" + (
+                    f" ({extra['leakage_url']})" if "leakage_url" in extra else ""
+                )
+        benchmark = BENCHMARK
+        version_cell = cell("version")
+        if version_cell is not None and version_cell.text.lower() not in _MISSING:
+            version = _version(version_cell.text)
+            if version is None:
+                raise FeedParseError(
+                    f"mlebench: line {line}: cannot read the version {version_cell.raw!r}"
+                )
+            extra["version"] = version
+            if version != "v1":
+                benchmark = f"{BENCHMARK}-{version}"
         running = cell("running_time")
         if running is not None and re.fullmatch(r"\d+(?:\.\d+)?", running.text):
             extra["running_time_hours"] = float(running.text)
@@ -159,7 +181,7 @@ class MleBenchFeed:
         if date_cell is not None and date_cell.text and achieved_on is None:
             extra["date_raw"] = date_cell.text
         return make_result(
-            benchmark=BENCHMARK,
+            benchmark=benchmark,
             system=system,
             value=float(match["value"]),
             achieved_on=achieved_on,
@@ -198,6 +220,15 @@ def _leaderboard_table(lines: list[str]) -> MarkdownTable:
         "mlebench: no 'Leaderboard' section and no table with an 'All' column; tables found at "
         f"line(s) {', '.join(str(t.header_line) for t in tables)}"
     )
+
+
+def _version(text: str) -> str | None:
+    """``v2``, ``2``, ``2.0``, ``V2`` → ``v2``; ``1.1`` → ``v1-1``; None when unreadable."""
+    match = re.fullmatch(r"v?(\d+)(?:\.(\d+))?", text.strip().lower())
+    if match is None:
+        return None
+    major, minor = match.group(1), match.group(2)
+    return f"v{major}" if minor in (None, "0") else f"v{major}-{minor}"
 
 
 def _split(cell: Cell) -> dict[str, float | None] | None:
