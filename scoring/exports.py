@@ -12,14 +12,17 @@ from forecasts.pseudonyms import PseudonymCache
 from markets.models import Question, Resolution, Tournament
 from scoring.models import Score, Subject
 
-SCORE_COLUMNS = ("question", "forecaster", "rule", "score", "coverage")
+SCORE_COLUMNS = ("question", "subject", "forecaster", "rule", "score", "coverage")
+"""``subject`` is ``forecaster`` or the aggregation method (``crowd``: the log pool); the
+``forecaster`` column is empty for the crowd. A separate column, so that a researcher's own
+forecaster key (an imported ``crowd``, say) can never be mistaken for the aggregate."""
 
 
-def iter_score_rows(tournament: Tournament) -> Iterator[tuple[str, str, str, str, str]]:
+def iter_score_rows(tournament: Tournament) -> Iterator[tuple[str, ...]]:
     """Scores of the current final resolutions: forecasters (pseudonyms) and the crowd.
 
-    Order: question key, then forecaster label, then rule, all in code-point order. Floats are
-    ``repr``; a score without a value (no coverage) is an empty field.
+    Order: question key, then subject, forecaster label and rule, all in code-point order.
+    Floats are ``repr``; a score without a value (no coverage) is an empty field.
     """
     names = PseudonymCache()
     questions = sorted(
@@ -44,15 +47,10 @@ def iter_score_rows(tournament: Tournament) -> Iterator[tuple[str, str, str, str
         for subject, fid, source, fkey, rule, score, coverage in scores.iterator(
             chunk_size=FETCH_ROWS
         ):
-            who = (
-                "crowd"
-                if subject == Subject.CROWD
-                else names(fid, imported_key=fkey, source=source)
-            )
-            rows.append(
-                (key, who, rule, "" if score is None else repr(score), repr(float(coverage)))
-            )
-        rows.sort(key=lambda r: (r[1], r[2]))
+            who = "" if subject == Subject.CROWD else names(fid, imported_key=fkey, source=source)
+            value = "" if score is None else repr(score)
+            rows.append((key, subject, who, rule, value, repr(float(coverage))))
+        rows.sort(key=lambda r: (r[1], r[2], r[3]))
         yield from rows
 
 

@@ -260,9 +260,45 @@ def test_export_scores_writes_pseudonyms_and_crowd(world, tmp_path):
         "export_scores", "--tournament", "ai-public", "--output", str(out), stdout=io.StringIO()
     )
     assert out.read_text().splitlines() == [
-        "question,forecaster,rule,score,coverage",
-        "swe-95,crowd,spot_log,,0.0",
-        f"swe-95,{pseudonym_for_id(f.pk)},brier,0.16,0.5",
+        "question,subject,forecaster,rule,score,coverage",
+        "swe-95,crowd,,spot_log,,0.0",
+        f"swe-95,forecaster,{pseudonym_for_id(f.pk)},brier,0.16,0.5",
+    ]
+
+
+def test_a_forecaster_keyed_crowd_is_not_mistaken_for_the_aggregate(tmp_path):
+    """Issue 12: an imported forecaster whose key is ``crowd`` was indistinguishable from the
+    crowd aggregate in export_scores."""
+    q, f = tmp_path / "q.csv", tmp_path / "f.csv"
+    q.write_text(
+        "question,title,resolution,open_time,close_time\n"
+        "q1,One?,YES,2025-01-01T00:00:00Z,2025-01-11T00:00:00Z\n"
+    )
+    f.write_text(
+        "forecaster,question,probability,time\n"
+        "crowd,q1,0.9,2025-01-01T00:00:00Z\nbob,q1,0.2,2025-01-01T00:00:00Z\n"
+    )
+    call_command(
+        "import_forecasts", "--tournament", "keys", "--questions", str(q), "--forecasts", str(f),
+        "--no-progress", stdout=io.StringIO(),
+    )  # fmt: skip
+    from markets.models import Question
+    from scoring.services import question_score
+
+    question = Question.objects.get(key="q1")
+    Score.objects.filter(question=question).delete()
+    question_score(
+        question_id=question.pk, resolution_id=question.resolutions.get(state="final").pk
+    )
+    out = tmp_path / "scores.csv"
+    call_command(
+        "export_scores", "--tournament", "keys", "--output", str(out), stdout=io.StringIO()
+    )
+    peer = [line.split(",") for line in out.read_text().splitlines() if ",peer," in line]
+    assert [(subject, who) for _, subject, who, *_ in peer] == [
+        ("crowd", ""),
+        ("forecaster", "bob"),
+        ("forecaster", "crowd"),
     ]
 
 
