@@ -174,6 +174,8 @@ class QuestionHistoryView(ApiViewMixin, GenericAPIView):
     """One point after every forecast event: time, forecasters, log pool, median and mean."""
 
     serializer_class = CrowdPointSerializer
+    # The browsable API builds a filter form from the queryset; the view reads its own rows.
+    queryset = CrowdPoint.objects.none()
 
     @extend_schema(
         summary="Crowd forecast history of a question (paginated, oldest first)",

@@ -86,6 +86,8 @@ class ScoreViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet)
 
 class LeaderboardView(ApiViewMixin, GenericAPIView):
     serializer_class = LeaderboardEntrySerializer
+    # The browsable API builds a filter form from the queryset; the view reads its own rows.
+    queryset = LeaderboardEntry.objects.none()
 
     @extend_schema(
         summary="Leaderboard of a tournament (peer scores; the crowd ranked alongside)",

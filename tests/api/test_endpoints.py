@@ -236,3 +236,22 @@ def test_huge_ids_are_not_found_rather_than_errors(world, api):
     assert api.get(f"/api/v1/questions/{2**70}/history/").status_code == 404
     r = api.get("/api/v1/scores/", {"question": str(2**70)})
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/questions/{open}/history/",
+        "/api/v1/tournaments/ai-public/leaderboard/",
+        "/api/v1/questions/",
+        "/api/v1/tournaments/ai-public/calibration/",
+    ],
+)
+def test_the_browsable_api_answers_html_without_a_server_error(world, path):
+    """A browser's Accept header asked DRF for its HTML page, which asserted a queryset the
+    history and leaderboard views did not declare: a 500."""
+    from rest_framework.test import APIClient
+
+    response = APIClient().get(path.format(open=world.open_q.pk), HTTP_ACCEPT="text/html")
+    assert response.status_code in (200, 406)
+    assert response.status_code == 200 or "calibration" in path
