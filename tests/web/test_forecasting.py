@@ -79,6 +79,9 @@ def test_withdraw_without_a_forecast_says_so_and_changes_nothing(site, carol_cli
     response = carol_client.post(withdraw_url(site.open_q), follow=True)
     assert Forecast.objects.count() == before
     assert any("no current forecast" in m for m in messages_of(response))
+    # The page's script gets the same status as the API: 409, the question's state.
+    fetched = carol_client.post(withdraw_url(site.open_q), **JSON)
+    assert fetched.status_code == 409
 
 
 def test_fetch_submit_returns_json_with_fragments_and_crowd(site, carol_client):

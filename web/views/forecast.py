@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
-from forecasts.errors import ForecastError, QuestionNotOpen
+from forecasts.errors import ForecastError
 from forecasts.services import forecast_submit, forecast_withdraw, forecaster_for_user
 from markets.models import Question
 from web.forms import ForecastForm
@@ -120,10 +120,8 @@ def forecast_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
             probability=form.cleaned_data["probability"],
             rationale=form.cleaned_data["rationale"],
         )
-    except QuestionNotOpen as exc:
-        return _error(request, question, str(exc), 409)
-    except ForecastError as exc:
-        return _error(request, question, str(exc), 400)
+    except ForecastError as exc:  # the status its class declares, as the API answers
+        return _error(request, question, str(exc), exc.status_code)
     percent = ForecastForm.percent(forecast.probability)
     return _success(request, question, f"Saved your forecast of {percent}%.")
 
@@ -155,10 +153,8 @@ def forecast_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
         return _closed(request, question)
     try:
         forecast_withdraw(question_id=question.pk, forecaster=forecaster_for_user(request.user))
-    except QuestionNotOpen as exc:
-        return _error(request, question, str(exc), 409)
-    except ForecastError as exc:
-        return _error(request, question, str(exc), 400)
+    except ForecastError as exc:  # the status its class declares, as the API answers
+        return _error(request, question, str(exc), exc.status_code)
     return _success(
         request,
         question,
