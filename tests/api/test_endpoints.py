@@ -255,3 +255,14 @@ def test_the_browsable_api_answers_html_without_a_server_error(world, path):
     response = APIClient().get(path.format(open=world.open_q.pk), HTTP_ACCEPT="text/html")
     assert response.status_code in (200, 406)
     assert response.status_code == 200 or "calibration" in path
+
+
+@pytest.mark.parametrize("name", ["key", "tournament", "benchmark", "status"])
+def test_a_nul_character_in_a_filter_is_a_400_not_a_database_error(world, name):
+    """Found by the schema fuzzer on PostgreSQL: text fields cannot hold NUL, so a filter with
+    one made the query fail with a 500."""
+    from rest_framework.test import APIClient
+
+    response = APIClient().get("/api/v1/questions/", {name: "a\x00b"})
+    assert response.status_code == 400
+    assert name in response.json()
