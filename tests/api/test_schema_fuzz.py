@@ -75,7 +75,13 @@ schema = _load_schema()
 )
 def test_api_conforms_to_its_schema(case, world, auth_header):
     excluded = []
-    if "as_of" in (case.query or {}):
+    query = case.query or {}
+    values = [v for value in query.values() for v in (value if isinstance(value, list) else [value])]
+    if any("\x00" in str(v) for v in values):
+        # A NUL character cannot reach the database (PostgreSQL text cannot hold one): every
+        # query parameter refuses it with a 400 (api.params.param_single), by rule.
+        excluded.append(positive_data_acceptance)
+    if "as_of" in query:
         # A schema-valid as_of in the future is refused by rule (docs/researcher-guide.md: an
         # export covers only the past, so the same as_of gives the same bytes): a documented 400
         # that OpenAPI cannot express. Everything else about such responses is still checked.
