@@ -76,7 +76,9 @@ schema = _load_schema()
 def test_api_conforms_to_its_schema(case, world, auth_header):
     excluded = []
     query = case.query or {}
-    values = [v for value in query.values() for v in (value if isinstance(value, list) else [value])]
+    values = [
+        v for value in query.values() for v in (value if isinstance(value, list) else [value])
+    ]
     if any("\x00" in str(v) for v in values):
         # A NUL character cannot reach the database (PostgreSQL text cannot hold one): every
         # query parameter refuses it with a 400 (api.params.param_single), by rule.
