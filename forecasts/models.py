@@ -188,6 +188,15 @@ class CrowdPoint(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["question", "seq"], name="crowd_point_seq_unique")
         ]
+        indexes = [
+            # The points a median fill still has to fill (forecasts.services.crowd_fill_medians):
+            # a handful among a question's million, found without scanning the others.
+            models.Index(
+                fields=["question", "seq"],
+                condition=models.Q(median__isnull=True, forecasters__gt=0),
+                name="crowd_point_median_pending",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"q{self.question_id}#{self.seq} {self.probability}"

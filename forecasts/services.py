@@ -84,8 +84,7 @@ def forecast_submit(
     With ``viewer`` (a user), a question they may not see is reported as not found.
     """
     p = parse_probability(probability)
-    at = at or timezone.now()
-    question, state = _lock_open_question(question_id, at, viewer)
+    question, state, at = _lock_open_question(question_id, at, viewer)
     forecast = Forecast(
         question=question,
         forecaster=forecaster,
@@ -109,8 +108,7 @@ def forecast_withdraw(
     viewer: Any = None,
 ) -> Forecast:
     """Withdraw the forecaster's current forecast (an event: the log is never edited)."""
-    at = at or timezone.now()
-    question, state = _lock_open_question(question_id, at, viewer)
+    question, state, at = _lock_open_question(question_id, at, viewer)
     event = Forecast(
         question=question, forecaster=forecaster, kind=Forecast.Kind.WITHDRAWAL, time=at
     )
@@ -123,13 +121,20 @@ def forecast_withdraw(
 
 
 def _lock_open_question(
-    question_id: int, at: dt.datetime, viewer: Any = None
-) -> tuple[Question, CrowdState]:
-    """Lock the question and its crowd state, and check that it takes forecasts at ``at``."""
+    question_id: int, at: dt.datetime | None, viewer: Any = None
+) -> tuple[Question, CrowdState, dt.datetime]:
+    """Lock the question and its crowd state, and check that it takes forecasts at ``at``.
+
+    Returns the question, its state and the event time: ``at``, or — when None — the time the
+    lock was granted. A timestamp taken before waiting for the lock would let two concurrent
+    submissions commit in the reverse order of their times, and the later writer would then
+    look backdated and trigger a full recompute (seconds on a large question, under the lock).
+    """
     locked = store.lock_question_and_state(question_id)
     if locked is None or (viewer is not None and not locked[0].tournament.is_visible_to(viewer)):
         raise QuestionNotFound("No such question.")
     question, state = locked
+    at = at or timezone.now()
     if not question.is_open_at(at):
         if at < question.open_time and not question.is_settled:
             raise QuestionNotOpen(
@@ -138,7 +143,7 @@ def _lock_open_question(
         raise QuestionNotOpen(
             f"This question is {_closed_word(question, at)}: forecasts are closed."
         )
-    return question, state
+    return question, state, at
 
 
 def _closed_word(question: Question, at: dt.datetime) -> str:
@@ -353,33 +358,58 @@ def _rebuild_state(
     state.save()
 
 
-@transaction.atomic
+MEDIAN_FILL_CHUNK = 10_000  # points per compare-and-set statement
+
+
 def crowd_fill_medians(*, question_id: int) -> int:
     """Fill the median of history points written by submissions (an O(n) statistic).
 
     Submissions keep the log pool and the mean in O(1) and leave the median empty; this runs
-    after commit, recomputes the exact medians vectorized and fills the empty ones. Idempotent.
-    """
-    from forecasts.history import median_history
+    after commit (a debounced task) and fills the empty ones with exact medians. It holds no
+    lock while it reads and computes, so submissions to the question never wait for it:
 
-    Question.objects.select_for_update(of=("self",)).filter(pk=question_id).first()
-    missing = list(
-        CrowdPoint.objects.filter(question_id=question_id, median__isnull=True, forecasters__gt=0)
-    )
-    if not missing:
+    1. the pending points, through a partial index (``store.pending_medians``);
+    2. the log, read without a lock (append-only; one statement, so one snapshot);
+    3. the medians of the pending events (``history.median_after``: from the first pending
+       event on, the earlier log only through each forecaster's last forecast);
+    4. compare-and-set writes (``store.fill_medians``), each point only while its median is
+       still empty, in chunks of ``MEDIAN_FILL_CHUNK`` — a point that a recompute replaced
+       meanwhile already has its exact median and is skipped;
+    5. the state's median from the newest point, under the question lock for one short
+       statement (a submission that committed meanwhile has emptied it again).
+
+    Events appended after step 2 keep their points pending for the next fill. Idempotent;
+    returns the points written.
+    """
+    from forecasts.history import median_after
+
+    pending = store.pending_medians(question_id)
+    if not pending.size:
         return 0
     ev = store.load_events(question_id)
-    medians = median_history(ev.forecaster, ev.probs)
-    index = {int(fid): i for i, fid in enumerate(ev.ids.tolist())}
-    for point in missing:
-        i = index.get(point.forecast_id) if point.forecast_id else None
-        if i is not None:
-            point.median = _none_if_nan(medians[i])
-    CrowdPoint.objects.bulk_update(missing, ["median"], batch_size=5000)
-    last = CrowdPoint.objects.filter(question_id=question_id).order_by("-seq").first()
-    if last is not None:
-        CrowdState.objects.filter(question_id=question_id).update(median=last.median)
-    return len(missing)
+    if not len(ev.ids):
+        return 0  # the log was emptied meanwhile (and its points with it)
+    # Each pending point's event in the log. The point was read first and the log is
+    # append-only, so it is there — unless a recompute replaced the point meanwhile; skip those.
+    order = np.argsort(ev.ids, kind="stable")
+    where = np.minimum(np.searchsorted(ev.ids, pending, sorter=order), len(ev.ids) - 1)
+    known = ev.ids[order[where]] == pending
+    forecast_ids, positions = pending[known], order[where[known]]
+    medians = median_after(ev.forecaster, ev.probs, positions)
+    written = 0
+    for start in range(0, len(forecast_ids), MEDIAN_FILL_CHUNK):
+        stop = start + MEDIAN_FILL_CHUNK
+        written += store.fill_medians(question_id, forecast_ids[start:stop], medians[start:stop])
+    with transaction.atomic():
+        Question.objects.select_for_update(of=("self",)).filter(pk=question_id).first()
+        last = (
+            CrowdPoint.objects.filter(question_id=question_id)
+            .order_by("-seq")
+            .values_list("median", flat=True)
+            .first()
+        )
+        CrowdState.objects.filter(question_id=question_id).update(median=last)
+    return written
 
 
 def tournament_fit_extremize(*, tournament_id: int, keep_within: float = 0.0) -> Any:

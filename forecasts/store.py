@@ -369,3 +369,69 @@ def _copy_points_binary(question_id: int, ids: np.ndarray, times: np.ndarray, hi
             copy.write(record.tobytes())
         copy.write(b"\xff\xff")  # trailer: field count −1
     return n
+
+
+# --- Median fill: compare-and-set writes, no question lock -----------------------------------
+
+
+def pending_medians(question_id: int) -> np.ndarray:
+    """Event ids (int64, in event order) of the question's points whose median is still empty.
+
+    Read through the partial index ``crowd_point_median_pending``: a handful of rows, not the
+    question's whole history. Points without active forecasters keep an empty median for good
+    and are not pending.
+    """
+    ids = (
+        CrowdPoint.objects.filter(
+            question_id=question_id,
+            median__isnull=True,
+            forecasters__gt=0,
+            forecast_id__isnull=False,
+        )
+        .order_by("seq")
+        .values_list("forecast_id", flat=True)
+    )
+    return np.fromiter(ids, dtype=np.int64)
+
+
+def fill_medians(question_id: int, forecast_ids: np.ndarray, medians: np.ndarray) -> int:
+    """Compare-and-set: write each median into the point of its event only while that point's
+    median is still empty. Returns the points written.
+
+    A point that a concurrent ``crowd_recompute`` replaced (its rebuilt points carry exact
+    medians) or that another fill already wrote is left alone, so the fill needs no lock: a
+    submission never updates an existing point, and a recompute's delete makes this UPDATE skip
+    the rows it removed. ``medians`` is float64, NaN for none (written as NULL). One statement
+    (``unnest`` of two arrays) on PostgreSQL; one parameterized statement per point elsewhere.
+    """
+    if not len(forecast_ids):
+        return 0
+    table, median, forecast, question = (
+        rows.table(CrowdPoint),
+        column(CrowdPoint, "median"),
+        column(CrowdPoint, "forecast"),
+        column(CrowdPoint, "question"),
+    )
+    values = nullable(np.asarray(medians, dtype=np.float64))
+    ids = [int(i) for i in forecast_ids.tolist()]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"UPDATE {table} AS p SET {median} = v.median "
+                f"FROM unnest(%s::bigint[], %s::float8[]) AS v(forecast_id, median) "
+                f"WHERE p.{forecast} = v.forecast_id AND p.{question} = %s "
+                f"AND p.{median} IS NULL AND v.median IS NOT NULL",
+                [ids, values, question_id],
+            )
+            return cursor.rowcount
+        written = 0
+        sql = (
+            f"UPDATE {table} SET {median} = %s "
+            f"WHERE {forecast} = %s AND {question} = %s AND {median} IS NULL"
+        )
+        for fid, value in zip(ids, values, strict=True):
+            if value is None:
+                continue
+            cursor.execute(sql, [value, fid, question_id])
+            written += cursor.rowcount
+        return written
