@@ -3,21 +3,23 @@
 Prints figures, asserts nothing. Usage:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/takeoff_bench \\
-        .venv/bin/python bench/bench_median_fill.py [--events N] [--submissions S] [--rounds R]
+        .venv/bin/python bench/bench_median_fill.py [--events N] [--duration D] [--rounds R]
 
 Setup (tournament ``bench-median-fill``, deleted at the end unless ``--keep``): one question with
 N forecast events (default 1,000,000 from 100,000 forecasters, ``bench_history_math.make_log``),
 COPYed, then ``crowd_recompute`` once (every point exact).
 
-Each round times S ``forecast_submit`` calls to that question (new and existing forecasters
-alternating, one transaction each) in this process, under three conditions, in turn:
+Each round submits to that question for D seconds, one ``forecast_submit`` call (one
+transaction) starting every 20 ms, timing each call, in this process, under three conditions, in
+turn:
 
 - **idle**: nothing else touches the question;
 - **fill**: a second process — as a Celery worker would be — runs ``crowd_fill_medians`` in a
-  loop (each fill picks up the points the submissions left empty meanwhile);
+  loop, each fill ``MEDIAN_FILL_DELAY`` (2 s, the production debounce) after the last one
+  ended, picking up the points the submissions left empty meanwhile;
 - **locked fill** (the naive baseline, the implementation before issue 12): the second process
   holds the question's row lock while it reads the whole log, computes every median and writes
-  the pending ones, so each submission that arrives meanwhile waits for it.
+  the pending ones, so each submission that arrives meanwhile waits for it. Same loop.
 
 Reported per condition: p50/p95/p99 of submission latency over all rounds, the ratio of each to
 idle, and the fill process's count and median duration of fills. Rounds interleave the three
@@ -56,7 +58,7 @@ from _common import (
 from bench_history_math import make_log
 
 SLUG = "bench-median-fill"
-PAUSE = 0.05  # seconds between two fills of the loop (the debounce window is 2 s in production)
+INTERVAL = 0.02  # seconds between two submissions' start: 50 per second
 
 
 def locked_fill(question_id: int) -> int:
@@ -93,42 +95,48 @@ def locked_fill(question_id: int) -> int:
 def child_fill(question_id: int, mode: str, stop_file: str) -> None:
     """Fill in a loop until ``stop_file`` exists; print one JSON line of fill durations."""
     setup_django(migrate=False)
-    from forecasts.services import crowd_fill_medians
+    from forecasts.services import MEDIAN_FILL_DELAY, crowd_fill_medians
 
     fill = locked_fill if mode == "locked" else (lambda q: crowd_fill_medians(question_id=q))
-    durations, filled = [], 0
+    durations, points, filled = [], [], 0
     print("ready", flush=True)
     while not Path(stop_file).exists():
         t0 = time.perf_counter()
-        filled += fill(question_id)
+        n = fill(question_id)
         durations.append(time.perf_counter() - t0)
-        time.sleep(PAUSE)
-    print(json.dumps({"fills": len(durations), "filled": filled, "durations": durations}))
+        filled += n
+        points.append(n)
+        time.sleep(MEDIAN_FILL_DELAY)
+    print(json.dumps({"filled": filled, "durations": durations, "points": points}))
 
 
-def submissions(question_id: int, forecasters: list, rng: np.random.Generator, n: int) -> list:
+def submissions(question_id: int, forecasters: list, rng: np.random.Generator, seconds: float):
+    """Submit every INTERVAL for ``seconds`` (later when a call overran); each call's latency."""
     from forecasts.services import forecast_submit
 
     out = []
-    for _ in range(n):
+    start = time.perf_counter()
+    due = start
+    while due - start < seconds:
+        time.sleep(max(0.0, due - time.perf_counter()))
         who = forecasters[int(rng.integers(len(forecasters)))]
         p = round(float(rng.uniform(0.01, 0.99)), 3)
         t0 = time.perf_counter()
         forecast_submit(question_id=question_id, forecaster=who, probability=p)
         out.append(time.perf_counter() - t0)
+        due = max(due + INTERVAL, time.perf_counter())
     return out
 
 
-def run_condition(mode: str, question_id: int, forecasters, rng, n: int, tmp: Path) -> tuple:
+def run_condition(mode: str, question_id: int, forecasters, rng, seconds: float, tmp: Path):
     if mode == "idle":
-        return submissions(question_id, forecasters, rng, n), None
+        return submissions(question_id, forecasters, rng, seconds), None
     stop = tmp / f"stop-{mode}-{time.time_ns()}"
     command = [sys.executable, __file__, "--child", mode, "--question", str(question_id)]
     child = subprocess.Popen([*command, "--stop", str(stop)], stdout=subprocess.PIPE, text=True)
     assert child.stdout is not None
     child.stdout.readline()  # "ready": Django is set up in the child
-    time.sleep(1.0)  # let the first fill start
-    latencies = submissions(question_id, forecasters, rng, n)
+    latencies = submissions(question_id, forecasters, rng, seconds)
     stop.touch()
     out, _ = child.communicate(timeout=600)
     stop.unlink()
@@ -139,7 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--forecasters", type=int, default=100_000)
-    parser.add_argument("--submissions", type=int, default=200, help="per condition and round")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per condition")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--keep", action="store_true")
@@ -166,7 +174,7 @@ def main() -> None:
         question = make_question(
             tournament, "history-1m", start - dt.timedelta(days=1), now + dt.timedelta(days=365)
         )
-        fids = make_forecasters(SLUG, args.forecasters + 3 * args.rounds * args.submissions)
+        fids = make_forecasters(SLUG, args.forecasters + 2000)
         times, who, probs, acc = make_log(args.events, args.forecasters, args.seed)
         insert_forecasts(question.pk, start.timestamp() + times, fids[who], probs, acc)
         analyze(Forecast, Forecaster)
@@ -182,7 +190,7 @@ def main() -> None:
         for r in range(args.rounds):
             for mode in ("idle", "fill", "locked"):
                 crowd_fill_medians(question_id=question.pk)  # each condition starts filled
-                got, child = run_condition(mode, question.pk, people, rng, args.submissions, tmp)
+                got, child = run_condition(mode, question.pk, people, rng, args.duration, tmp)
                 lat[mode] += got
                 if child is not None:
                     fills[mode].append(child)
@@ -198,12 +206,14 @@ def main() -> None:
         ):
             qs = {q: percentile(lat[mode], q) for q in (50, 95, 99)}
             runs = fills.get(mode, [])
-            durations = [d for run in runs for d in run["durations"]]
+            durations = [  # fills that had points to fill
+                d for run in runs for d, n in zip(run["durations"], run["points"], strict=True) if n
+            ]
             rows.append([
                 label,
                 str(len(lat[mode])),
                 *(f"{fmt_ms(qs[q])} ({qs[q] / idle[q]:.2f}×)" for q in (50, 95, 99)),
-                str(sum(run["fills"] for run in runs)) if runs else "–",
+                str(len(durations)) if runs else "–",
                 fmt_ms(median(durations)) if durations else "–",
             ])  # fmt: skip
         print()

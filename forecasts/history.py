@@ -381,18 +381,101 @@ def median_history(forecaster: ArrayLike, probs: ArrayLike) -> FloatArray:
     return _median(forecast_events(times, f, p))
 
 
-def median_after(forecaster: ArrayLike, probs: ArrayLike, positions: ArrayLike) -> FloatArray:
+MAX_REPLAY = 50_000  # median_replay: longer logs take the vectorized pass
+
+
+@dataclass(frozen=True)
+class ActiveSet:
+    """The forecasts active after some event of a log: forecaster ids (int64) and their clipped
+    probabilities (float64), one entry per forecaster, in no particular order."""
+
+    forecaster: IntArray
+    probability: FloatArray
+
+    @classmethod
+    def empty(cls) -> ActiveSet:
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64))
+
+    @classmethod
+    def after(cls, forecaster: ArrayLike, probs: ArrayLike) -> ActiveSet:
+        """The active set after the whole log (each forecaster's last event unless it was a
+        withdrawal); one O(n) scatter."""
+        f = np.asarray(forecaster, dtype=np.int64).reshape(-1)
+        p = np.asarray(probs, dtype=np.float64).reshape(-1)
+        last = _last_events(f)
+        last = last[~np.isnan(p[last])]
+        return cls(f[last], np.asarray(clip(p[last]), dtype=np.float64))
+
+
+def median_replay(
+    start: ActiveSet,
+    forecaster: ArrayLike,
+    probs: ArrayLike,
+    positions: ArrayLike,
+    *,
+    max_replay: int = MAX_REPLAY,
+) -> tuple[FloatArray, ActiveSet]:
+    """Medians after the events at ``positions`` of a log that continues from ``start``, and the
+    active set after the log's last event.
+
+    ``forecaster``/``probs`` are the events after ``start`` (NaN = withdrawal), ``positions``
+    int indices into them (any order). Up to ``max_replay`` events are replayed one by one on a
+    sorted list (``sortedcontainers.SortedList``: O(log n) per event, the median read by index);
+    a longer log takes the vectorized order-statistics pass of ``median_history`` on the start
+    set followed by the log. Same values as ``median_history`` over the whole log, bit for bit
+    (clipped values; the mean of the two middle ones as 0.5·(a + b); docs/methods.md §2.7).
+    Returns float64 medians in the order of ``positions``, NaN where no forecast is active.
+    Raises ValueError on mismatched lengths and IndexError for a position outside the log.
+    """
+    f = np.asarray(forecaster, dtype=np.int64).reshape(-1)
+    p = np.asarray(probs, dtype=np.float64).reshape(-1)
+    pos = np.asarray(positions, dtype=np.int64).reshape(-1)
+    if f.shape != p.shape:
+        raise ValueError("forecaster and probs must have the same length.")
+    if pos.size and (pos.min() < 0 or pos.max() >= p.shape[0]):
+        raise IndexError("a position is outside the log.")
+    if p.shape[0] > max_replay:
+        all_f = np.concatenate([start.forecaster, f])
+        all_p = np.concatenate([start.probability, p])
+        medians = median_history(all_f, all_p)[pos + start.forecaster.size]
+        return medians, ActiveSet.after(all_f, all_p)
+    from sortedcontainers import SortedList
+
+    current = dict(zip(start.forecaster.tolist(), start.probability.tolist(), strict=True))
+    values = SortedList(current.values())
+    out = np.full(p.shape[0], np.nan)
+    wanted = np.zeros(p.shape[0], dtype=np.bool_)
+    wanted[pos] = True
+    for k, (who, new, want) in enumerate(
+        zip(f.tolist(), clip(p).tolist(), wanted.tolist(), strict=True)
+    ):
+        old = current.pop(who, None)
+        if old is not None:
+            values.remove(old)
+        if new == new:  # not NaN: a forecast, not a withdrawal
+            current[who] = new
+            values.add(new)
+        n = len(values)
+        if want and n:
+            mid = n // 2
+            out[k] = values[mid] if n % 2 else 0.5 * (values[mid - 1] + values[mid])
+    end = ActiveSet(
+        np.fromiter(current.keys(), dtype=np.int64, count=len(current)),
+        np.fromiter(current.values(), dtype=np.float64, count=len(current)),
+    )
+    return out[pos], end
+
+
+def median_after(
+    forecaster: ArrayLike, probs: ArrayLike, positions: ArrayLike, *, max_replay: int = MAX_REPLAY
+) -> FloatArray:
     """``median_history(forecaster, probs)[positions]``, computed from the first position on.
 
-    The log before the first requested position matters only through each forecaster's last
-    event there: the active forecasts at that point are replayed as one synthetic event each,
-    followed by the log's suffix. A fill of the last few hundred points of a 1M-event log then
-    costs one pass over the forecaster ids instead of the whole order-statistics search.
-    ``positions`` are int indices into the log (any order); returns float64 medians in the same
-    order, NaN where no forecast is active. Raises ValueError like ``median_history`` and
-    IndexError for a position outside the log.
+    The log before the first requested position matters only through its active set
+    (``ActiveSet.after``, one O(n) scatter); ``median_replay`` does the rest up to the last
+    requested position. Raises IndexError for a position outside the log.
     """
-    f = np.asarray(forecaster).reshape(-1)
+    f = np.asarray(forecaster, dtype=np.int64).reshape(-1)
     p = np.asarray(probs, dtype=np.float64).reshape(-1)
     pos = np.asarray(positions, dtype=np.int64).reshape(-1)
     if f.shape != p.shape:
@@ -401,16 +484,26 @@ def median_after(forecaster: ArrayLike, probs: ArrayLike, positions: ArrayLike) 
         return np.zeros(0, dtype=np.float64)
     if pos.min() < 0 or pos.max() >= p.shape[0]:
         raise IndexError("a position is outside the log.")
-    first = int(pos.min())
-    prefix_f = f[:first]
-    # Each forecaster's last event before ``first``; active unless it was a withdrawal.
-    _, from_end = np.unique(prefix_f[::-1], return_index=True)
-    last = np.sort(first - 1 - from_end)
-    active = last[~np.isnan(p[last])]
-    replay_f = np.concatenate([f[active], f[first:]])
-    replay_p = np.concatenate([p[active], p[first:]])
-    medians = median_history(replay_f, replay_p)
-    return medians[pos - first + active.size]
+    first, stop = int(pos.min()), int(pos.max()) + 1
+    start = ActiveSet.after(f[:first], p[:first])
+    medians, _ = median_replay(
+        start, f[first:stop], p[first:stop], pos - first, max_replay=max_replay
+    )
+    return medians
+
+
+def _last_events(forecaster: IntArray) -> IntArray:
+    """Index of each forecaster's last event in the log, in no particular order (O(n) scatter)."""
+    if not forecaster.size:
+        return np.zeros(0, dtype=np.int64)
+    codes = forecaster
+    low, high = int(forecaster.min()), int(forecaster.max())
+    if low < 0 or high > 8 * forecaster.size + 1_000_000:
+        _, codes = np.unique(forecaster, return_inverse=True)  # sparse ids: compact them
+        high = int(codes.max())
+    last = np.full(high + 1, -1, dtype=np.int64)
+    np.maximum.at(last, codes, np.arange(forecaster.size, dtype=np.int64))
+    return last[last >= 0]
 
 
 def _median(ev: ForecastEvents) -> FloatArray:

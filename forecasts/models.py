@@ -200,3 +200,26 @@ class CrowdPoint(models.Model):
 
     def __str__(self) -> str:
         return f"q{self.question_id}#{self.seq} {self.probability}"
+
+
+class MedianCheckpoint(models.Model):
+    """Where the last median fill of a question stopped: the forecasts active after the event of
+    history point ``seq``, so the next fill reads only the log after it
+    (forecasts.services.crowd_fill_medians). Derived data, rewritten by every fill; valid while
+    point ``seq`` still belongs to ``event_id`` (the log only grows, and a backdated event
+    renumbers the points after it)."""
+
+    question = models.OneToOneField(
+        Question, on_delete=models.CASCADE, primary_key=True, related_name="median_checkpoint"
+    )
+    seq = models.PositiveIntegerField()
+    event_id = models.BigIntegerField()
+    time = models.DateTimeField()
+    forecasters = models.BinaryField(help_text="Active forecaster ids, little-endian int64.")
+    probabilities = models.BinaryField(
+        help_text="Their clipped probabilities, little-endian float64, same order."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"median checkpoint q{self.question_id}#{self.seq}"

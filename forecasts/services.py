@@ -359,6 +359,7 @@ def _rebuild_state(
 
 
 MEDIAN_FILL_CHUNK = 10_000  # points per compare-and-set statement
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def crowd_fill_medians(*, question_id: int) -> int:
@@ -369,24 +370,37 @@ def crowd_fill_medians(*, question_id: int) -> int:
     lock while it reads and computes, so submissions to the question never wait for it:
 
     1. the pending points, through a partial index (``store.pending_medians``);
-    2. the log, read without a lock (append-only; one statement, so one snapshot);
-    3. the medians of the pending events (``history.median_after``: from the first pending
-       event on, the earlier log only through each forecaster's last forecast);
+    2. the log after the last fill's checkpoint (``MedianCheckpoint``: the active forecasts
+       after a known event) or, without a valid one, the whole log; read without a lock (the
+       log is append-only; one statement, so one snapshot);
+    3. the medians of the pending events (``history.median_replay``), and a new checkpoint;
     4. compare-and-set writes (``store.fill_medians``), each point only while its median is
        still empty, in chunks of ``MEDIAN_FILL_CHUNK`` — a point that a recompute replaced
        meanwhile already has its exact median and is skipped;
     5. the state's median from the newest point, under the question lock for one short
        statement (a submission that committed meanwhile has emptied it again).
 
-    Events appended after step 2 keep their points pending for the next fill. Idempotent;
-    returns the points written.
+    A checkpoint (history point ``seq``, its event, the active set after it) is valid while
+    point ``seq`` still belongs to that event: the log only grows, and an event inserted before
+    it (a backdated write) renumbers the points after it. Events appended after step 2 keep
+    their points pending for the next fill. Idempotent; returns the points written.
     """
-    from forecasts.history import median_after
+    from forecasts.history import ActiveSet, median_replay
 
     pending = store.pending_medians(question_id)
     if not pending.size:
         return 0
-    ev = store.load_events(question_id)
+    checkpoint = store.median_checkpoint(question_id)
+    ev = None
+    if checkpoint is not None:
+        ev = store.load_events_after(question_id, checkpoint.time, checkpoint.event_id)
+        start = ActiveSet(checkpoint.forecaster, checkpoint.probability)
+        base = checkpoint.seq
+        if not np.isin(pending, ev.ids).all():
+            ev = None  # a pending point before the checkpoint: start from the beginning
+    if ev is None:
+        ev = store.load_events(question_id)
+        start, base = ActiveSet.empty(), 0
     if not len(ev.ids):
         return 0  # the log was emptied meanwhile (and its points with it)
     # Each pending point's event in the log. The point was read first and the log is
@@ -395,11 +409,23 @@ def crowd_fill_medians(*, question_id: int) -> int:
     where = np.minimum(np.searchsorted(ev.ids, pending, sorter=order), len(ev.ids) - 1)
     known = ev.ids[order[where]] == pending
     forecast_ids, positions = pending[known], order[where[known]]
-    medians = median_after(ev.forecaster, ev.probs, positions)
+    medians, end = median_replay(start, ev.forecaster, ev.probs, positions)
+    # The log's epoch seconds carry whole microseconds to within 0.25 µs: round them back.
+    micros = int(np.rint(float(ev.times[-1]) * 1e6))
+    store.save_median_checkpoint(
+        question_id,
+        store.Checkpoint(
+            seq=base + len(ev.ids),
+            event_id=int(ev.ids[-1]),
+            time=EPOCH + dt.timedelta(microseconds=micros),
+            forecaster=end.forecaster,
+            probability=end.probability,
+        ),
+    )
     written = 0
-    for start in range(0, len(forecast_ids), MEDIAN_FILL_CHUNK):
-        stop = start + MEDIAN_FILL_CHUNK
-        written += store.fill_medians(question_id, forecast_ids[start:stop], medians[start:stop])
+    for first in range(0, len(forecast_ids), MEDIAN_FILL_CHUNK):
+        stop = first + MEDIAN_FILL_CHUNK
+        written += store.fill_medians(question_id, forecast_ids[first:stop], medians[first:stop])
     with transaction.atomic():
         Question.objects.select_for_update(of=("self",)).filter(pk=question_id).first()
         last = (

@@ -33,11 +33,12 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
+from django.db.models import Q
 
 from config import rows
 from config.bulk import bulk_insert
 from config.rows import column
-from forecasts.models import CrowdPoint, CrowdState, Forecast
+from forecasts.models import CrowdPoint, CrowdState, Forecast, MedianCheckpoint
 from markets.models import Question, Tournament
 
 PREVIOUS_FIELDS = ("kind", "probability", "time", "track_record_weight")
@@ -243,10 +244,21 @@ def load_events(question_id: int) -> EventLog:
     """
     if connection.vendor == "postgresql":
         return _load_events_copy(question_id)
+    return _event_log(Forecast.objects.filter(question_id=question_id))
+
+
+def load_events_after(question_id: int, time: dt.datetime, event_id: int) -> EventLog:
+    """The question's events after the event (``time``, ``event_id``) in event order: the
+    log's suffix, read through the (question, time, id) index."""
+    after = Q(time__gt=time) | Q(time=time, id__gt=event_id)
+    return _event_log(Forecast.objects.filter(after, question_id=question_id))
+
+
+def _event_log(events: Any) -> EventLog:
     rows = list(
-        Forecast.objects.filter(question_id=question_id)
-        .order_by("time", "id")
-        .values_list("id", "time", "forecaster_id", "probability", "track_record_weight")
+        events.order_by("time", "id").values_list(
+            "id", "time", "forecaster_id", "probability", "track_record_weight"
+        )
     )
     n = len(rows)
     return EventLog(
@@ -435,3 +447,54 @@ def fill_medians(question_id: int, forecast_ids: np.ndarray, medians: np.ndarray
             cursor.execute(sql, [value, fid, question_id])
             written += cursor.rowcount
         return written
+
+
+def point_event(question_id: int, seq: int) -> int | None:
+    """The event id of the question's history point ``seq`` (None when there is none)."""
+    return (
+        CrowdPoint.objects.filter(question_id=question_id, seq=seq)
+        .values_list("forecast_id", flat=True)
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A median fill's stopping point: history point ``seq``, its event (``event_id``, ``time``)
+    and the active forecasts after it (int64 forecaster ids, float64 clipped probabilities)."""
+
+    seq: int
+    event_id: int
+    time: dt.datetime
+    forecaster: np.ndarray
+    probability: np.ndarray
+
+
+def median_checkpoint(question_id: int) -> Checkpoint | None:
+    """The question's checkpoint while it is valid — point ``seq`` still belongs to its event —
+    else None."""
+    row = MedianCheckpoint.objects.filter(question_id=question_id).first()
+    if row is None or point_event(question_id, row.seq) != row.event_id:
+        return None
+    return Checkpoint(
+        seq=row.seq,
+        event_id=row.event_id,
+        time=row.time,
+        forecaster=np.frombuffer(bytes(row.forecasters), dtype="<i8").astype(np.int64),
+        probability=np.frombuffer(bytes(row.probabilities), dtype="<f8").astype(np.float64),
+    )
+
+
+def save_median_checkpoint(question_id: int, checkpoint: Checkpoint) -> None:
+    """Store the question's checkpoint (the last writer wins: every checkpoint is valid for the
+    log it describes)."""
+    MedianCheckpoint.objects.update_or_create(
+        question_id=question_id,
+        defaults={
+            "seq": checkpoint.seq,
+            "event_id": checkpoint.event_id,
+            "time": checkpoint.time,
+            "forecasters": checkpoint.forecaster.astype("<i8").tobytes(),
+            "probabilities": checkpoint.probability.astype("<f8").tobytes(),
+        },
+    )

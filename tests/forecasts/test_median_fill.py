@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -55,7 +56,19 @@ def test_median_after_equals_the_full_history_at_those_positions(events, data):
     probs = np.array([np.nan if p is None else p for _, p in events])
     positions = data.draw(st.lists(st.integers(0, len(events) - 1), min_size=1, max_size=10))
     full = median_history(forecaster, probs)
+    # Replayed one by one on a sorted list, and (max_replay=0) by the vectorized pass.
     np.testing.assert_array_equal(median_after(forecaster, probs, positions), full[positions])
+    np.testing.assert_array_equal(
+        median_after(forecaster, probs, positions, max_replay=0), full[positions]
+    )
+
+
+def test_median_after_with_sparse_forecaster_ids_and_extreme_probabilities():
+    forecaster = np.array([10**12, 5, 10**12, 7, 5])
+    probs = np.array([0.0, 1.0, 0.5, np.nan, np.nan])
+    full = median_history(forecaster, probs)
+    np.testing.assert_array_equal(median_after(forecaster, probs, [4, 1, 3]), full[[4, 1, 3]])
+    assert median_after(forecaster, probs, [1])[0] == pytest.approx(0.5)  # clipped 0.001, 0.999
 
 
 def test_median_after_refuses_positions_outside_the_log():
@@ -177,7 +190,7 @@ def test_the_fill_reads_computes_and_writes_without_the_question_lock(monkeypatc
     for i, p in enumerate([0.2, 0.4, 0.6, 0.8]):
         submit(question, ForecasterFactory(), p, i)
     seen: dict[str, bool] = {}
-    compute, write = history.median_after, store.fill_medians
+    compute, write = history.median_replay, store.fill_medians
 
     def watched_compute(*args):
         seen["compute"] = _lock_is_free(question.pk)
@@ -187,8 +200,80 @@ def test_the_fill_reads_computes_and_writes_without_the_question_lock(monkeypatc
         seen["write"] = _lock_is_free(question.pk)
         return write(*args)
 
-    monkeypatch.setattr("forecasts.history.median_after", watched_compute)
+    monkeypatch.setattr(history, "median_replay", watched_compute)
     monkeypatch.setattr(store, "fill_medians", watched_write)
     assert crowd_fill_medians(question_id=question.pk) == 4
     assert seen == {"compute": True, "write": True}
     assert medians(question) == pytest.approx([0.2, 0.3, 0.4, 0.5])
+
+
+def _no_whole_log_read(question_id: int) -> store.EventLog:
+    raise AssertionError("the fill read the whole log despite a valid checkpoint")
+
+
+@pytest.mark.django_db
+def test_a_later_fill_reads_only_the_log_after_its_checkpoint(monkeypatch):
+    question = QuestionFactory()
+    people = [ForecasterFactory() for _ in range(4)]
+    for i, p in enumerate([0.2, 0.4, 0.6]):
+        submit(question, people[i], p, i)
+    assert crowd_fill_medians(question_id=question.pk) == 3
+    checkpoint = store.median_checkpoint(question.pk)
+    assert checkpoint is not None and checkpoint.seq == 3
+    assert sorted(checkpoint.probability.tolist()) == [0.2, 0.4, 0.6]
+    submit(question, people[3], 0.9, 10)
+    submit(question, people[0], None, 11)  # a withdrawal
+    submit(question, people[1], 0.1, 12)
+    monkeypatch.setattr(store, "load_events", _no_whole_log_read)
+    assert crowd_fill_medians(question_id=question.pk) == 3
+    # {.2,.4,.6,.9} → withdraw .2 → {.4,.6,.9} → .4 becomes .1 → {.1,.6,.9}
+    assert medians(question) == pytest.approx([0.2, 0.3, 0.4, 0.5, 0.6, 0.6])
+    assert store.median_checkpoint(question.pk).seq == 6
+
+
+@pytest.mark.django_db
+def test_a_backdated_event_invalidates_the_checkpoint():
+    question = QuestionFactory()
+    people = [ForecasterFactory() for _ in range(5)]
+    for i, p in enumerate([0.2, 0.4, 0.6]):
+        submit(question, people[i], p, 10 + i)
+    crowd_fill_medians(question_id=question.pk)
+    submit(question, people[3], 0.9, 1)  # backdated: the points after it are renumbered
+    assert store.median_checkpoint(question.pk) is None
+    submit(question, people[4], 0.3, 20)
+    assert crowd_fill_medians(question_id=question.pk) == 1
+    # Log order: .9, .2, .4, .6, .3
+    assert medians(question) == pytest.approx([0.9, 0.55, 0.4, 0.5, 0.4])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fills_between_random_submissions_give_the_recompute_medians(seed):
+    import random
+
+    rng = random.Random(seed)
+    question = QuestionFactory()
+    people = [ForecasterFactory() for _ in range(6)]
+    minutes = 100.0
+    for _ in range(40):
+        roll = rng.random()
+        who = rng.choice(people)
+        if roll < 0.15:
+            crowd_fill_medians(question_id=question.pk)
+            continue
+        if roll < 0.22:
+            at = rng.uniform(0, minutes)  # backdated
+        else:
+            minutes += 1
+            at = minutes
+        p = None if roll > 0.9 else round(rng.uniform(0.01, 0.99), 2)
+        with contextlib.suppress(services.NothingToWithdraw):
+            submit(question, who, p, at)
+    crowd_fill_medians(question_id=question.pk)
+    filled = medians(question)
+    assert (
+        None not in filled[1:]
+        or CrowdPoint.objects.filter(question=question, forecasters=0).exists()
+    )
+    crowd_recompute(question_id=question.pk)
+    assert filled == pytest.approx(medians(question))
