@@ -332,7 +332,14 @@ def cleanup(slug: str) -> None:
     """Delete a bench tournament and everything hanging off it, plus its imported forecasters."""
     from django.db import connection, transaction
 
-    from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster, TrackRecordWeight
+    from forecasts.models import (
+        CrowdPoint,
+        CrowdState,
+        Forecast,
+        Forecaster,
+        MedianCheckpoint,
+        TrackRecordWeight,
+    )
     from markets.models import AuditRecord, Question, Resolution, Tournament
     from scoring.models import LeaderboardEntry, Score
 
@@ -341,7 +348,7 @@ def cleanup(slug: str) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         if tid is not None:
             q = f"(SELECT id FROM {t(Question._meta.db_table)} WHERE tournament_id = %s)"
-            for model in (CrowdPoint, Score, CrowdState, AuditRecord, Forecast):
+            for model in (CrowdPoint, Score, CrowdState, MedianCheckpoint, AuditRecord, Forecast):
                 cursor.execute(
                     f"DELETE FROM {t(model._meta.db_table)} WHERE question_id IN {q}", [tid]
                 )

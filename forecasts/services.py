@@ -408,8 +408,18 @@ def crowd_fill_medians(*, question_id: int) -> int:
     order = np.argsort(ev.ids, kind="stable")
     where = np.minimum(np.searchsorted(ev.ids, pending, sorter=order), len(ev.ids) - 1)
     known = ev.ids[order[where]] == pending
-    forecast_ids, positions = pending[known], order[where[known]]
+    if not known.any():
+        return 0
+    # Every event from the first pending one to the end of the read: events appended between
+    # reading the pending points and reading the log have empty points too, and the checkpoint
+    # must not leave an empty point behind it. The compare-and-set skips the filled ones.
+    positions = np.arange(int(order[where[known]].min()), len(ev.ids))
+    forecast_ids = ev.ids[positions]
     medians, end = median_replay(start, ev.forecaster, ev.probs, positions)
+    written = 0
+    for first in range(0, len(forecast_ids), MEDIAN_FILL_CHUNK):
+        stop = first + MEDIAN_FILL_CHUNK
+        written += store.fill_medians(question_id, forecast_ids[first:stop], medians[first:stop])
     # The log's epoch seconds carry whole microseconds to within 0.25 µs: round them back.
     micros = int(np.rint(float(ev.times[-1]) * 1e6))
     store.save_median_checkpoint(
@@ -422,10 +432,6 @@ def crowd_fill_medians(*, question_id: int) -> int:
             probability=end.probability,
         ),
     )
-    written = 0
-    for first in range(0, len(forecast_ids), MEDIAN_FILL_CHUNK):
-        stop = first + MEDIAN_FILL_CHUNK
-        written += store.fill_medians(question_id, forecast_ids[first:stop], medians[first:stop])
     with transaction.atomic():
         Question.objects.select_for_update(of=("self",)).filter(pk=question_id).first()
         last = (

@@ -277,3 +277,29 @@ def test_fills_between_random_submissions_give_the_recompute_medians(seed):
     )
     crowd_recompute(question_id=question.pk)
     assert filled == pytest.approx(medians(question))
+
+
+@pytest.mark.django_db
+def test_an_event_appended_after_the_pending_read_is_filled_before_the_checkpoint(monkeypatch):
+    """Otherwise its point stays empty behind the checkpoint, and every later fill falls back
+    to reading the whole log."""
+    question = QuestionFactory()
+    a, b, c = ForecasterFactory(), ForecasterFactory(), ForecasterFactory()
+    submit(question, a, 0.2, 1)
+    submit(question, b, 0.4, 2)
+    read = store.pending_medians
+
+    def read_then_append(question_id: int):
+        pending = read(question_id)
+        submit(question, c, 0.9, 3)
+        return pending
+
+    monkeypatch.setattr(store, "pending_medians", read_then_append)
+    assert crowd_fill_medians(question_id=question.pk) == 3
+    monkeypatch.setattr(store, "pending_medians", read)
+    assert medians(question) == pytest.approx([0.2, 0.3, 0.4])
+    assert store.median_checkpoint(question.pk).seq == 3
+    submit(question, a, 0.6, 4)
+    monkeypatch.setattr(store, "load_events", _no_whole_log_read)
+    assert crowd_fill_medians(question_id=question.pk) == 1
+    assert medians(question) == pytest.approx([0.2, 0.3, 0.4, 0.6])
