@@ -98,9 +98,7 @@ def leaderboard() -> dict[str, int]:
 
 
 def brier(question: Question, forecaster: str) -> float:
-    return Score.objects.get(
-        question=question, rule=Rule.BRIER, forecaster__key=forecaster
-    ).score
+    return Score.objects.get(question=question, rule=Rule.BRIER, forecaster__key=forecaster).score
 
 
 def test_an_emptied_resolution_cell_un_resolves_the_question(tmp_path, capsys, inline):

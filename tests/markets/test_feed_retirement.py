@@ -160,9 +160,10 @@ def test_a_final_yes_on_the_withdrawn_result_is_flagged_for_staff(django_user_mo
     assert flag.resolution == final
     assert WITHDRAWN_SYSTEM in flag.reason and "no longer" in flag.reason
     assert flag.evidence["value"] == 18.68
-    assert flag.evidence["retired_in"] == BenchmarkResult.objects.get(
-        system=WITHDRAWN_SYSTEM
-    ).retired_in_id
+    assert (
+        flag.evidence["retired_in"]
+        == BenchmarkResult.objects.get(system=WITHDRAWN_SYSTEM).retired_in_id
+    )
 
     # Evaluating again does not flag twice; staff clear it through the usual review path.
     with at(NEXT_DAY + dt.timedelta(hours=1)):
@@ -193,9 +194,8 @@ def test_a_system_that_comes_back_is_current_again():
     assert (back.added, back.retired) == (1, 0)
     returned = current().get(system=WITHDRAWN_SYSTEM)
     assert returned.value == 18.68 and returned.retired_at is None
-    assert returned.revision_of == BenchmarkResult.objects.get(
-        system=WITHDRAWN_SYSTEM, is_current=False
-    )
+    assert returned.revision_of is None  # a new result, seen again now; not a revision
+    assert BenchmarkResult.objects.get(system=WITHDRAWN_SYSTEM, is_current=False).is_retired
     assert current().count() == 18
 
 
