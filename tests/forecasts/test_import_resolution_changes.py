@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
+from markets.errors import ResolutionError
 from markets.models import AuditRecord, Question, Resolution, Tournament
-from markets.resolution.manual import question_resolve
+from markets.resolution.manual import question_resolve, question_unresolve
 from scoring.models import LeaderboardEntry, Rule, Score
 
 pytestmark = pytest.mark.django_db
@@ -175,3 +176,15 @@ def test_a_resolution_decided_by_staff_is_kept_and_the_disagreement_reported(
     ) in out
     assert versions(m1()) == [("yes", "final")]
     assert math.isclose(brier(m1(), "fa"), (1 - 0.8) ** 2)
+
+
+def test_un_resolving_refuses_without_a_reason_or_a_final_resolution(tmp_path, capsys, inline):
+    run(tmp_path, "YES", capsys, inline)
+    with pytest.raises(ResolutionError, match="needs a reason"):
+        question_unresolve(question_id=m1().pk, reason="  ")
+    assert versions(m1()) == [("yes", "final")]
+    question_unresolve(question_id=m1().pk, reason="The source retracted it")
+    with pytest.raises(ResolutionError, match="nothing to un-resolve"):
+        question_unresolve(question_id=m1().pk, reason="Again")
+    assert versions(m1()) == [("yes", "withdrawn")]
+    assert m1().audit.filter(action=AuditRecord.Action.UNRESOLVED).count() == 1
