@@ -135,7 +135,13 @@ class QuestionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         question = visible_question(request, pk)
         qs = (
             Resolution.objects.filter(question=question)
-            .select_related("decided_by", "evidence_result__benchmark", "evidence_snapshot")
+            .select_related(
+                "decided_by",
+                "evidence_result__benchmark",
+                "evidence_result__snapshot",
+                "evidence_result__retired_in",
+                "evidence_snapshot",
+            )
             .order_by("-version")
         )
         return Response(ResolutionSerializer(qs, many=True).data)
@@ -177,7 +183,10 @@ class BenchmarkViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         summary="Published results of a benchmark, revisions included",
         parameters=[
             OpenApiParameter(
-                "current", bool, description="Only the current value per system (no revisions)."
+                "current",
+                bool,
+                description="Only the current value per system (no revisions, nothing the "
+                "source no longer publishes).",
             )
         ],
         responses={200: BenchmarkResultSerializer(many=True), **errors(*READ_ERRORS)},
@@ -187,7 +196,7 @@ class BenchmarkViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         benchmark = self.get_object()
         qs = (
             BenchmarkResult.objects.filter(benchmark=benchmark)
-            .select_related("benchmark", "snapshot")
+            .select_related("benchmark", "snapshot", "retired_in")
             .order_by("achieved_on", "first_seen", "id")
         )
         if param_bool(request, "current"):

@@ -20,6 +20,14 @@ Rules (docs/researcher-guide.md, "Time windows"):
   append-only. An exact repeat is the same forecast and is counted as already there.
 - Forecasts added to a question that already has a final resolution are scored again
   (``forecasts.signals.log_changed``).
+
+Resolutions (docs/researcher-guide.md, "Resolutions on re-import"): the file is the source of
+truth for the resolutions an import recorded. A question without a final resolution is resolved
+when its cell has an outcome; one whose final resolution came from an import follows the file:
+a different outcome re-resolves it (``question_resolve``), an empty cell un-resolves it
+(``question_unresolve``: an audit record, its scores go). A resolution decided by staff or the
+milestone rule is not the import's to change: a file that disagrees with it is reported, and
+the resolution kept. Every change and every disagreement is reported with its line.
 """
 
 from __future__ import annotations
@@ -40,7 +48,7 @@ from forecasts.models import Forecast, Forecaster
 from forecasts.services import P_MAX, P_MIN, crowd_recompute
 from forecasts.signals import send_log_changed
 from markets.models import Question, Resolution, Tournament
-from markets.resolution.manual import question_resolve
+from markets.resolution.manual import question_resolve, question_unresolve
 
 RESOLUTIONS = {
     "YES": Resolution.Outcome.YES,
@@ -92,8 +100,13 @@ class ImportReport:
     forecasts_created: int = 0
     forecasts_existing: int = 0
     resolutions_recorded: int = 0
+    resolutions_withdrawn: int = 0
     clipped: int = 0
     questions_recomputed: list[str] = field(default_factory=list)
+    # One line per resolution change ("questions.csv line 2: m1 un-resolved (was YES)").
+    resolution_changes: list[str] = field(default_factory=list)
+    # One line per resolution the file disagrees with but the import may not change.
+    resolutions_kept: list[str] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -102,6 +115,7 @@ class ImportReport:
             or self.questions_created
             or self.forecasts_created
             or self.resolutions_recorded
+            or self.resolutions_withdrawn
         )
 
 
@@ -295,12 +309,15 @@ def _window_ends(
     questions: dict[str, Question], qrows: list[QuestionRow], now: dt.datetime
 ) -> dict[int, dt.datetime]:
     """Each question's last instant for forecasts: its close, or the effective time of its
-    final resolution (existing, or the one this import records) when earlier."""
+    final resolution (existing and kept, or the one this import records) when earlier."""
     ends = {q.pk: q.close_time for q in questions.values()}
+    outcomes = {questions[row.key].pk: row.outcome for row in qrows}
     finals = Resolution.objects.filter(
         question_id__in=list(ends), state=Resolution.State.FINAL
-    ).values_list("question_id", "resolved_at")
-    for qid, resolved_at in finals:
+    ).values_list("question_id", "resolved_at", "source")
+    for qid, resolved_at, source in finals:
+        if source == Resolution.Source.IMPORT and outcomes.get(qid) is None:
+            continue  # this import un-resolves it
         ends[qid] = min(ends[qid], resolved_at)
     for row in qrows:
         if row.outcome is not None:
@@ -432,19 +449,66 @@ def _write(
     send_log_changed(question_ids=sorted(touched))
 
     for row in qrows:
-        if row.outcome is None:
-            continue
-        q = questions[row.key]
-        current = q.resolutions.filter(state=Resolution.State.FINAL).first()
-        if current is not None and current.outcome == row.outcome:
-            continue
-        question_resolve(
+        _apply_resolution(row, questions[row.key], slug=slug, now=now, report=report)
+    return report
+
+
+DECIDED_BY = {Resolution.Source.MANUAL: "staff", Resolution.Source.RULE: "the milestone rule"}
+
+
+def _spelled(outcome: str) -> str:
+    """An outcome as questions.csv spells it (YES, NO, ANNULLED)."""
+    return outcome.upper()
+
+
+def _apply_resolution(
+    row: QuestionRow, q: Question, *, slug: str, now: dt.datetime, report: ImportReport
+) -> None:
+    """Bring ``q``'s resolution in line with its row (rules in the module docstring), through
+    the resolution services, and report what changed or was kept, naming the line."""
+    where = f"questions.csv line {row.line}"
+    current = q.resolutions.filter(state=Resolution.State.FINAL).first()
+    if current is not None and current.source != Resolution.Source.IMPORT:
+        decided_by = DECIDED_BY.get(Resolution.Source(current.source), current.source)
+        if row.outcome is not None and row.outcome != current.outcome:
+            report.resolutions_kept.append(
+                f"{where}: {q.key} is resolved {_spelled(current.outcome)} by {decided_by} but "
+                f"the file says {_spelled(row.outcome)}: kept (re-resolve it by hand if the "
+                "file is right)"
+            )
+        elif row.outcome is None and q.resolutions.filter(source=Resolution.Source.IMPORT).exists():
+            report.resolutions_kept.append(
+                f"{where}: {q.key} is resolved {_spelled(current.outcome)} by {decided_by}; the "
+                "file no longer resolves it: kept (un-resolve it by hand if the file is right)"
+            )
+        return
+    if row.outcome is None:
+        if current is None:
+            return
+        question_unresolve(
             question_id=q.pk,
-            outcome=row.outcome,
-            reason=f"Imported from {slug} (questions.csv line {row.line})",
+            reason=f"The resolution cell is empty in {where} (import into {slug})",
             source=Resolution.Source.IMPORT,
-            resolved_at=min(q.close_time, now),
             actor_label="import",
         )
-        report.resolutions_recorded += 1
-    return report
+        report.resolutions_withdrawn += 1
+        report.resolution_changes.append(
+            f"{where}: {q.key} un-resolved (was {_spelled(current.outcome)})"
+        )
+        return
+    if current is not None and current.outcome == row.outcome:
+        return
+    question_resolve(
+        question_id=q.pk,
+        outcome=row.outcome,
+        reason=f"Imported from {slug} ({where})",
+        source=Resolution.Source.IMPORT,
+        resolved_at=min(q.close_time, now),
+        actor_label="import",
+    )
+    report.resolutions_recorded += 1
+    report.resolution_changes.append(
+        f"{where}: {q.key} resolved {_spelled(row.outcome)}"
+        if current is None
+        else f"{where}: {q.key} re-resolved {_spelled(current.outcome)} → {_spelled(row.outcome)}"
+    )

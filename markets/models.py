@@ -368,6 +368,7 @@ class AuditRecord(models.Model):
         WITHDRAWN = "withdrawn", "Withdrawn (evidence revised)"
         RESOLVED = "resolved", "Resolved by staff"
         RERESOLVED = "reresolved", "Re-resolved"
+        UNRESOLVED = "unresolved", "Un-resolved"
         IMPORTED = "imported", "Imported"
         FLAGGED = "flagged", "Flagged for review"
         REVIEWED = "reviewed", "Review flag cleared"

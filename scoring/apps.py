@@ -7,10 +7,18 @@ class ScoringConfig(AppConfig):
 
     def ready(self) -> None:
         from forecasts.signals import log_changed
-        from markets.resolution.signals import resolution_finalized
-        from scoring.receivers import on_log_changed, on_resolution_finalized
+        from markets.resolution.signals import resolution_finalized, resolution_withdrawn
+        from scoring.receivers import (
+            on_log_changed,
+            on_resolution_finalized,
+            on_resolution_withdrawn,
+        )
 
         # A final resolution version is scored after commit (markets never imports scoring);
-        # a resolved question whose log changed (an import) is scored again.
+        # an un-resolved question loses its scores; a resolved question whose log changed (an
+        # import) is scored again.
         resolution_finalized.connect(on_resolution_finalized, dispatch_uid="scoring.score_final")
+        resolution_withdrawn.connect(
+            on_resolution_withdrawn, dispatch_uid="scoring.unscore_withdrawn"
+        )
         log_changed.connect(on_log_changed, dispatch_uid="scoring.rescore_changed_log")

@@ -1,7 +1,9 @@
 """Scoring's subscriptions to the resolution workflow (connected in ``ScoringConfig.ready``).
 
 Markets announces a final resolution version with ``resolution_finalized`` inside its
-transaction; scoring answers by enqueueing ``question_score_task`` after commit. This keeps the
+transaction; scoring answers by enqueueing ``question_score_task`` after commit. A withdrawn
+final version (``resolution_withdrawn``: the question is un-resolved) takes the question's
+scores with it, in the same transaction. This keeps the
 dependency one-way: scoring knows markets, markets never imports scoring.
 """
 
@@ -22,6 +24,16 @@ def on_resolution_finalized(
 ) -> None:
     """Receiver of ``markets.resolution.signals.resolution_finalized``."""
     schedule_scoring(question_id=question_id, resolution_id=resolution_id)
+
+
+def on_resolution_withdrawn(
+    sender: Any, *, question_id: int, resolution_id: int, **kwargs: Any
+) -> None:
+    """Receiver of ``markets.resolution.signals.resolution_withdrawn`` (the question was
+    un-resolved): its scores go in the same transaction; the leaderboard follows after commit."""
+    from scoring.services import question_scores_withdraw
+
+    question_scores_withdraw(question_id=question_id)
 
 
 def on_log_changed(sender: Any, *, question_ids: list[int], **kwargs: Any) -> None:

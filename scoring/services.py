@@ -218,6 +218,17 @@ def _series_at_end(times: np.ndarray, series: np.ndarray, window: rules.ScoringW
 LEADERBOARD_DELAY = 5.0  # seconds: an import that resolves 50 questions rebuilds once
 
 
+def question_scores_withdraw(*, question_id: int) -> set[int]:
+    """The question's final resolution was withdrawn and nothing replaces it (un-resolved):
+    delete its scores, with the track-record weights derived from them, in the caller's
+    transaction, and rebuild the tournament's leaderboard after commit. Returns the ids of the
+    forecasters who had a score. Raises ``Question.DoesNotExist`` for an unknown question."""
+    tournament_id = Question.objects.values_list("tournament_id", flat=True).get(pk=question_id)
+    deleted = scores_delete(question_id=question_id, tournament_id=tournament_id)
+    transaction.on_commit(partial(_after_scoring, tournament_id))
+    return deleted
+
+
 def _after_scoring(tournament_id: int) -> None:
     from config.celery import enqueue_debounced
     from scoring.tasks import leaderboard_rebuild_task

@@ -171,6 +171,15 @@ class BenchmarkResultSerializer(serializers.ModelSerializer):
     snapshot = SnapshotRefSerializer(allow_null=True, read_only=True)
     revision_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
     source_url = serializers.CharField(read_only=True, help_text="A URL, or empty.")
+    retired_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the source stopped publishing it: its feed publishes the whole table and "
+        "a later snapshot no longer had it (then not current). Null otherwise.",
+    )
+    retired_in = SnapshotRefSerializer(
+        allow_null=True, read_only=True, help_text="The snapshot that no longer had it."
+    )
 
     class Meta:
         model = BenchmarkResult
@@ -185,6 +194,8 @@ class BenchmarkResultSerializer(serializers.ModelSerializer):
             "is_current",
             "revision_of",
             "snapshot",
+            "retired_at",
+            "retired_in",
         ]
         read_only_fields = fields
 

@@ -10,9 +10,17 @@ Every ingestion records a FeedSnapshot, failures included, with the raw bytes (u
   snapshot are written in one transaction.
 - A result for a new (benchmark, system) is added. A changed value or achievement date for an
   existing one is a revision: a new row with ``revision_of`` pointing at the old one, which stops
-  being current. A system missing from a later snapshot keeps its result (leaderboards trim).
-- Results that changed are announced with :data:`markets.benchmarks.signals.results_changed`
-  inside the same transaction (the milestone rules subscribe to it).
+  being current.
+- A system missing from a later snapshot: for a feed that publishes its whole table
+  (``Feed.whole_table``: METR, Epoch), the source no longer stands by its result, which is
+  *retired*: no longer current, with ``retired_at`` and ``retired_in`` (this snapshot). Only
+  the feed's own current results on the benchmarks the snapshot covers are retired (never those
+  of another feed on the same benchmark, nor results entered by hand). For the other feeds, a
+  file adds to what is known and a missing system keeps its result. A retired system that
+  comes back in a later snapshot is added again.
+- Results that changed (added, revised or retired) are announced with
+  :data:`markets.benchmarks.signals.results_changed` inside the same transaction (the milestone
+  rules subscribe to it).
 
 The parsers in :mod:`markets.benchmarks.feeds` are pure; this module is where they meet the
 database. Nothing here knows about questions.
@@ -123,6 +131,7 @@ class IngestResult:
     added: int = 0
     revised: int = 0
     unchanged: int = 0
+    retired: int = 0
     duplicate_of: int | None = None  # the earlier snapshot with the same bytes
 
     @property
@@ -275,22 +284,57 @@ def _store_snapshot(fields: dict[str, Any], raw: bytes, parsed: list[ParsedResul
         counts[status] += 1
         if status != "unchanged":
             changed.add(benchmark.pk)
+    retired = 0
+    if FEEDS[fields["feed"]].whole_table:
+        seen = {(benchmarks[p.benchmark].pk, p.system) for p in parsed}
+        retired, retired_benchmarks = _retire_missing(
+            [b.pk for b in benchmarks.values()], seen, snapshot=snapshot, now=now
+        )
+        changed |= retired_benchmarks
     snapshot.results_added = counts["added"]
     snapshot.results_revised = counts["revised"]
-    snapshot.save(update_fields=["results_added", "results_revised"])
+    snapshot.results_retired = retired
+    snapshot.save(update_fields=["results_added", "results_revised", "results_retired"])
     if changed:
         send_results_changed(
             benchmark_ids=changed, now=now, trigger=f"ingest:snapshot:{snapshot.pk}"
         )
     logger.info(
-        "%s: snapshot %s: %d added, %d revised, %d unchanged",
+        "%s: snapshot %s: %d added, %d revised, %d unchanged, %d retired",
         fields["feed"],
         snapshot.pk,
         counts["added"],
         counts["revised"],
         counts["unchanged"],
+        retired,
     )
-    return IngestResult(snapshot=snapshot, **counts)
+    return IngestResult(snapshot=snapshot, retired=retired, **counts)
+
+
+def _retire_missing(
+    benchmark_ids: list[int],
+    seen: set[tuple[int, str]],
+    *,
+    snapshot: FeedSnapshot,
+    now: dt.datetime,
+) -> tuple[int, set[int]]:
+    """Retire the current results of ``snapshot``'s feed on ``benchmark_ids`` whose (benchmark,
+    system) is not in ``seen`` (the whole-table snapshot just stored). The caller holds the
+    benchmarks' locks. Returns how many were retired and on which benchmarks."""
+    missing = [
+        (pk, benchmark_id)
+        for pk, benchmark_id, system in BenchmarkResult.objects.filter(
+            benchmark_id__in=benchmark_ids, is_current=True, snapshot__feed=snapshot.feed
+        ).values_list("pk", "benchmark_id", "system")
+        if (benchmark_id, system) not in seen
+    ]
+    if not missing:
+        return 0, set()
+    retired = BenchmarkResult.objects.filter(
+        pk__in=[pk for pk, _ in missing], is_current=True
+    ).update(is_current=False, retired_at=now, retired_in=snapshot)
+    assert retired == len(missing), "the benchmark locks serialize writers"
+    return retired, {benchmark_id for _, benchmark_id in missing}
 
 
 def _lock_benchmarks(slugs: set[str]) -> dict[str, Benchmark]:

@@ -55,6 +55,10 @@ class FeedSnapshot(models.Model):
     error = models.TextField(blank=True)
     results_added = models.PositiveIntegerField(default=0)
     results_revised = models.PositiveIntegerField(default=0)
+    results_retired = models.PositiveIntegerField(
+        default=0,
+        help_text="Current results of this feed that a whole-table snapshot no longer has.",
+    )
 
     class Meta:
         ordering = ["-fetched_at"]
@@ -65,7 +69,13 @@ class FeedSnapshot(models.Model):
 
 
 class BenchmarkResult(models.Model):
-    """A published result. A changed value for the same system is a new row (a revision)."""
+    """A published result. A changed value for the same system is a new row (a revision).
+
+    A result stops being current when it is revised (a newer row for the system) or retired:
+    a feed that publishes its whole table (``Feed.whole_table``) sent a snapshot without the
+    system, so the source no longer stands by it (``retired_at``, ``retired_in``). "Current
+    results" (``is_current``) are what the API, the pages and the milestone rules read.
+    """
 
     benchmark = models.ForeignKey(Benchmark, on_delete=models.PROTECT, related_name="results")
     system = models.CharField(max_length=300)
@@ -83,6 +93,17 @@ class BenchmarkResult(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="revisions"
     )
     is_current = models.BooleanField(default=True)
+    retired_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a whole-table snapshot of its feed no longer had it."
+    )
+    retired_in = models.ForeignKey(
+        FeedSnapshot,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="retired_results",
+        help_text="The snapshot that no longer had it.",
+    )
     extra = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -98,6 +119,11 @@ class BenchmarkResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.benchmark.slug}: {self.system} = {self.value:g}"
+
+    @property
+    def is_retired(self) -> bool:
+        """Whether its source withdrew it (see the class docstring); a revised result is not."""
+        return self.retired_at is not None
 
     @property
     def flag(self) -> str:

@@ -1,4 +1,5 @@
-"""Resolution by staff (and by import): resolve, re-resolve, and clear a review flag."""
+"""Resolution by staff (and by import): resolve, re-resolve, un-resolve, and clear a review
+flag."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from markets.models import AuditRecord, Question, Resolution
 from markets.resolution.audit import audit_record
 from markets.resolution.versions import (
     announce_final,
+    announce_withdrawn,
     final_resolution,
     lock_question,
     next_version,
     status_for,
+    status_unsettled,
 )
 
 Outcome = Resolution.Outcome
@@ -111,6 +114,57 @@ def question_resolve(
     )
     announce_final(resolution)
     return resolution
+
+
+@transaction.atomic
+def question_unresolve(
+    *,
+    question_id: int,
+    reason: str,
+    user: Any = None,
+    source: str = Resolution.Source.MANUAL,
+    actor_label: str = "",
+) -> Resolution:
+    """Withdraw a question's final resolution without a new one: the question is unresolved.
+
+    For a source that no longer resolves the question (an import whose resolution cell is now
+    empty) or staff. The final version becomes ``withdrawn`` (versions are never edited or
+    deleted); the question's status follows its window again (upcoming, open or closed); an
+    ``UNRESOLVED`` audit record names the withdrawn version, and ``resolution_withdrawn`` is
+    announced in the transaction, so scoring deletes the question's scores with it (scores
+    always belong to the current final resolution) and the leaderboard is rebuilt after commit.
+    A milestone question is then evaluated by its rule again (the sweep).
+
+    Returns the withdrawn version. Raises ``ResolutionError`` without a reason or when the
+    question has no final resolution (nothing to un-resolve), ``Question.DoesNotExist`` for an
+    unknown question; nothing is changed then.
+    """
+    if not reason.strip():
+        raise ResolutionError("Un-resolving a question needs a reason.")
+    question = lock_question(question_id)
+    now = timezone.now()
+    final = final_resolution(question)
+    if final is None:
+        raise ResolutionError(f"“{question}” has no final resolution: nothing to un-resolve.")
+    updated = Resolution.objects.filter(pk=final.pk, state=State.FINAL).update(
+        state=State.WITHDRAWN
+    )
+    assert updated == 1, "the question lock serializes resolution writes"
+    final.state = State.WITHDRAWN
+    question.status = status_unsettled(question, now)
+    question.save(update_fields=["status"])
+    audit_record(
+        question=question,
+        resolution=final,
+        action=AuditRecord.Action.UNRESOLVED,
+        user=user,
+        label=actor_label or source,
+        reason=reason.strip(),
+        evidence={"previous_version": final.version, "previous_outcome": final.outcome},
+        at=now,
+    )
+    announce_withdrawn(final)
+    return final
 
 
 @transaction.atomic

@@ -1,7 +1,8 @@
 """Milestone rules: questions that resolve themselves from benchmark results (docs/methods.md §8).
 
 A criterion is (benchmark, comparator, threshold, deadline inclusive, grace days). Over the
-*current* results of the benchmark (a revised value replaces the old one):
+*current* results of the benchmark (a revised value replaces the old one; a result its source
+no longer publishes, retired by a whole-table snapshot, is not current):
 
 - YES as soon as a result meets the threshold with ``achieved_on`` <= deadline, or, for a result
   without ``achieved_on``, with its qualifying value first seen before :func:`grace_end`.
@@ -13,11 +14,11 @@ A criterion is (benchmark, comparator, threshold, deadline inclusive, grace days
 The rule only ever *proposes*. A proposal becomes final when its review window
 (``settings.RESOLUTION_REVIEW_HOURS``) has passed and the sweep finalizes it, or earlier when staff
 confirm it; staff may reject it. While it is proposed, its evidence is re-checked on every ingest
-and sweep: a YES whose result is revised so that it no longer qualifies, or a NO contradicted by a
-qualifying result, is withdrawn (and the rule proposes again from the new state). Once final,
-nothing here changes the outcome: a later revision of the evidence, or a qualifying result that
-contradicts a final NO, flags the question for review (``needs_review`` + a FLAGGED audit record,
-once per piece of evidence).
+and sweep: a YES whose result is revised so that it no longer qualifies, or retired, or a NO
+contradicted by a qualifying result, is withdrawn (and the rule proposes again from the new
+state). Once final, nothing here changes the outcome: a later revision of the evidence, evidence
+its source withdrew (retired), or a qualifying result that contradicts a final NO, flags the
+question for review (``needs_review`` + a FLAGGED audit record, once per piece of evidence).
 
 Every function here is safe to run twice, late or concurrently: the question row is locked, and
 proposal transitions are compare-and-set on ``state`` under the one-proposed/one-final
@@ -161,6 +162,37 @@ def current_version(result: BenchmarkResult) -> BenchmarkResult | None:
     )
 
 
+def retired_version(result: BenchmarkResult) -> BenchmarkResult | None:
+    """The retired row of ``result``'s (benchmark, system) when the system has no current row:
+    its feed's latest whole-table snapshot no longer has it (``markets.benchmarks.ingest``).
+    None while the system has a current row, or was never retired."""
+    if result.is_current:
+        return None
+    if result.is_retired:
+        return result
+    if current_version(result) is not None:
+        return None
+    return (
+        BenchmarkResult.objects.filter(
+            benchmark_id=result.benchmark_id, system=result.system, retired_at__isnull=False
+        )
+        .select_related("retired_in")
+        .order_by("-retired_at", "-pk")
+        .first()
+    )
+
+
+def _retirement(result: BenchmarkResult) -> str:
+    """Where the source dropped ``result`` (its retired row), for reasons and audit records."""
+    snapshot = result.retired_in
+    if snapshot is None:
+        return "its source no longer has it"
+    return (
+        f"the {snapshot.feed} snapshot #{snapshot.pk} of {snapshot.fetched_at:%Y-%m-%d} "
+        f"({snapshot.source}) no longer has it"
+    )
+
+
 def _rejected_evidence(question: Question) -> set[int]:
     return set(
         question.resolutions.filter(
@@ -253,7 +285,12 @@ def _challenge(question: Question, proposal: Resolution, verdict: Verdict) -> st
         if current is not None and result_qualifies(question, current):
             return None
         if current is None:
-            return f"The evidence ({evidence.system}) is no longer a current result."
+            retired = retired_version(evidence)
+            where = _retirement(retired) if retired is not None else "it is not current"
+            return (
+                f"The evidence {evidence.system} = {evidence.value:g} "
+                f"{_benchmark(question).unit} is no longer a current result: {where}."
+            )
         return (
             f"The evidence was revised: {evidence.system} {evidence.value:g} -> "
             f"{_describe(question, current)} no longer meets {_criterion(question)}."
@@ -395,6 +432,28 @@ def _check_final(question: Question, final: Resolution, *, now: dt.datetime) -> 
                 | {"revised_value": current.value, "still_meets": still},
                 now=now,
             )
+    retired = retired_version(evidence) if evidence is not None else None
+    if evidence is not None and retired is not None:
+        # The source withdrew the evidence (a whole-table feed's latest snapshot no longer has
+        # it): staff decide whether the final outcome stands.
+        flagged |= _flag(
+            question,
+            final,
+            key=f"retired:{retired.pk}",
+            reason=(
+                f"The evidence of the final {final.get_outcome_display()} resolution is no "
+                f"longer a current result: {evidence.system} = {evidence.value:g}"
+                + (f" {_benchmark(question).unit}" if question.has_milestone else "")
+                + f"; {_retirement(retired)}."
+            ),
+            evidence=evidence_for(question, evidence)
+            | {
+                "retired_result_id": retired.pk,
+                "retired_in": retired.retired_in_id,
+                "retired_at": retired.retired_at.isoformat() if retired.retired_at else None,
+            },
+            now=now,
+        )
     if final.outcome == Outcome.NO and question.has_milestone:
         verdict = milestone_verdict(question, now=now, exclude=_rejected_evidence(question))
         if verdict.outcome == Outcome.YES and verdict.result is not None:

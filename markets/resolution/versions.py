@@ -1,18 +1,23 @@
 """Resolution versions: the question lock, version numbers, status for an outcome, and the
-announcement that a version became final.
+announcements that a version became final or was withdrawn.
 
-Resolutions are versions: a change creates a new version and supersedes the old one. When a
-version becomes final, ``announce_final`` sends ``resolution_finalized`` inside the transaction;
-scoring subscribes (it enqueues ``question_score_task`` after commit, keyed by the resolution id,
-so a stale task for an older version finds its resolution no longer final and does nothing).
+Resolutions are versions: a change creates a new version and supersedes the old one; an
+un-resolution withdraws the final version and creates none. When a version becomes final,
+``announce_final`` sends ``resolution_finalized`` inside the transaction; scoring subscribes (it
+enqueues ``question_score_task`` after commit, keyed by the resolution id, so a stale task for
+an older version finds its resolution no longer final and does nothing). When the final version
+is withdrawn, ``announce_withdrawn`` sends ``resolution_withdrawn``; scoring deletes the
+question's scores in the same transaction.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.db.models import Max
 
 from markets.models import Question, Resolution
-from markets.resolution.signals import resolution_finalized
+from markets.resolution.signals import resolution_finalized, resolution_withdrawn
 
 Outcome = Resolution.Outcome
 State = Resolution.State
@@ -38,6 +43,16 @@ def status_for(outcome: str) -> str:
     return Question.Status.ANNULLED if outcome == Outcome.ANNULLED else Question.Status.RESOLVED
 
 
+def status_unsettled(question: Question, now: dt.datetime) -> str:
+    """The status of ``question`` without a resolution at ``now``: by its window, upcoming,
+    open or closed."""
+    if now < question.open_time:
+        return Question.Status.UPCOMING
+    if now < question.close_time:
+        return Question.Status.OPEN
+    return Question.Status.CLOSED
+
+
 def final_resolution(question: Question) -> Resolution | None:
     """The question's final resolution, if it has one."""
     return question.resolutions.filter(state=State.FINAL).first()
@@ -46,5 +61,13 @@ def final_resolution(question: Question) -> Resolution | None:
 def announce_final(resolution: Resolution) -> None:
     """Tell subscribers (scoring) that ``resolution`` is now the question's final version."""
     resolution_finalized.send(
+        sender=Resolution, question_id=resolution.question_id, resolution_id=resolution.pk
+    )
+
+
+def announce_withdrawn(resolution: Resolution) -> None:
+    """Tell subscribers (scoring) that ``resolution``, the question's final version, was
+    withdrawn and nothing replaces it: the question is un-resolved."""
+    resolution_withdrawn.send(
         sender=Resolution, question_id=resolution.question_id, resolution_id=resolution.pk
     )

@@ -90,6 +90,59 @@ def test_resolving_from_the_admin_asks_for_a_reason_first(client, staff, scoring
     assert audit.evidence == {"previous_version": 1, "previous_outcome": "yes"}
 
 
+def test_un_resolving_from_the_admin_goes_through_the_service(client, staff, monkeypatch):
+    """Issue 20, case 3: the staff door to ``question_unresolve`` (the import's is in
+    tests/forecasts/test_import_resolution_changes.py)."""
+    withdrawn: list[int] = []
+    monkeypatch.setattr(
+        "scoring.services.question_scores_withdraw",
+        lambda *, question_id: withdrawn.append(question_id) or set(),
+    )
+    question = milestone_question(title="Manual question")
+    question_resolve(question_id=question.pk, outcome="yes", reason="Announced")
+    url = changelist("question")
+    missing = client.post(
+        url, {"action": "unresolve", "_selected_action": [question.pk], "apply": "1"}
+    )
+    assert missing.status_code == 200 and b"This field is required" in missing.content
+    assert question.resolutions.get().state == State.FINAL
+
+    with time_machine.travel(MARCH, tick=False):
+        done = client.post(
+            url,
+            {
+                "action": "unresolve",
+                "_selected_action": [question.pk],
+                "apply": "1",
+                "reason": "The announcement was retracted",
+            },
+        )
+    assert done.status_code == 302
+    question.refresh_from_db()
+    assert question.resolutions.get().state == State.WITHDRAWN
+    assert question.status == Question.Status.OPEN  # its window runs to the end of 2026
+    audit = question.audit.order_by("pk").last()
+    assert (audit.action, audit.actor, audit.reason) == (
+        AuditRecord.Action.UNRESOLVED,
+        staff,
+        "The announcement was retracted",
+    )
+    assert withdrawn == [question.pk]  # scoring was told, in the transaction
+
+    again = client.post(
+        url,
+        {
+            "action": "unresolve",
+            "_selected_action": [question.pk],
+            "apply": "1",
+            "reason": "Once more",
+        },
+        follow=True,
+    )
+    assert "has no final resolution: nothing to un-resolve" in again.content.decode()
+    assert question.audit.filter(action=AuditRecord.Action.UNRESOLVED).count() == 1
+
+
 def test_confirm_and_reject_proposals_from_the_admin(client, staff, proposal, scoring_calls):
     url = changelist("resolution")
     listing = client.get(url).content.decode()

@@ -209,10 +209,23 @@ def test_a_changed_achievement_date_is_a_revision_too():
     assert current("metr-p50", "m").achieved_on == dt.date(2026, 1, 2)
 
 
-def test_a_system_missing_from_a_later_snapshot_keeps_its_result():
+def test_a_system_missing_from_a_later_whole_table_snapshot_is_retired():
+    """METR publishes its whole table: a system it no longer has is no longer current (issue 20,
+    case 5; tests/markets/test_feed_retirement.py has the METR 1.0 -> 1.1 case)."""
     feed_ingest(feed="metr", raw=metr_yaml({"a": (1.0, None), "b": (2.0, None)}), source="1")
-    feed_ingest(feed="metr", raw=metr_yaml({"a": (1.0, None)}), source="2")
-    assert current("metr-p50", "b").value == 2.0
+    second = feed_ingest(feed="metr", raw=metr_yaml({"a": (1.0, None)}), source="2")
+    assert (second.unchanged, second.retired) == (1, 1)
+    assert not BenchmarkResult.objects.filter(system="b", is_current=True).exists()
+    b = BenchmarkResult.objects.get(system="b")
+    assert (b.value, b.retired_in) == (2.0, second.snapshot)
+
+
+def test_a_system_missing_from_a_later_file_of_a_partial_feed_keeps_its_result():
+    """A PostTrainBench per-agent file is no whole table: another file withdraws nothing."""
+    first = feed_ingest(feed="posttrainbench", raw=b"agent,avg\nA,0.2\nB,0.3\n", source="1")
+    second = feed_ingest(feed="posttrainbench", raw=b"agent,avg\nA,0.2\n", source="2")
+    assert (first.added, second.unchanged, second.retired) == (2, 1, 0)
+    assert current("posttrainbench", "B").value == 30.0
 
 
 def test_unknown_benchmark_slugs_get_readable_names():

@@ -22,7 +22,7 @@ from markets.models import (
     Tournament,
 )
 from markets.resolution.finality import resolution_confirm, resolution_reject
-from markets.resolution.manual import question_resolve, question_review_clear
+from markets.resolution.manual import question_resolve, question_review_clear, question_unresolve
 from web.admin.readonly import ReadOnlyAdmin
 
 
@@ -202,6 +202,10 @@ def _resolve_action(outcome: str, label: str):
     )
 
 
+def _unresolve(question: Question, user: Any, data: dict[str, Any]) -> object:
+    return question_unresolve(question_id=question.pk, user=user, reason=data["reason"])
+
+
 def _clear_review(question: Question, user: Any, data: dict[str, Any]) -> object:
     return question_review_clear(question_id=question.pk, user=user, reason=data["reason"])
 
@@ -231,6 +235,18 @@ class QuestionAdmin(ResolvePermissionMixin, admin.ModelAdmin):
         _resolve_action("yes", "YES"),
         _resolve_action("no", "NO"),
         _resolve_action("annulled", "ANNULLED"),
+        reason_action(
+            name="unresolve",
+            description="Un-resolve selected questions",
+            intro=(
+                "The final resolution of these questions will be withdrawn without a new one: "
+                "their scores are removed and the leaderboard rebuilt, and each goes back to "
+                "open or closed by its window (a milestone question is evaluated by its rule "
+                "again)."
+            ),
+            submit="Un-resolve",
+            apply=_unresolve,
+        ),
         reason_action(
             name="clear_review",
             description="Keep the resolution of selected flagged questions (clear the flag)",
@@ -335,11 +351,27 @@ class BenchmarkAdmin(admin.ModelAdmin):
 
 @admin.register(BenchmarkResult)
 class BenchmarkResultAdmin(admin.ModelAdmin):
-    list_display = ["benchmark", "system", "value", "achieved_on", "first_seen", "is_current"]
+    list_display = [
+        "benchmark",
+        "system",
+        "value",
+        "achieved_on",
+        "first_seen",
+        "is_current",
+        "retired_at",
+    ]
     list_filter = ["benchmark", "is_current"]
     search_fields = ["system"]
     fields = ["benchmark", "system", "value", "achieved_on", "source_url", "extra"]
-    readonly_fields = ["first_seen", "snapshot", "revision_of", "is_current", "entered_by"]
+    readonly_fields = [
+        "first_seen",
+        "snapshot",
+        "revision_of",
+        "is_current",
+        "retired_at",
+        "retired_in",
+        "entered_by",
+    ]
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return [*self.fields, *(self.readonly_fields if obj is not None else [])]
@@ -372,7 +404,15 @@ class BenchmarkResultAdmin(admin.ModelAdmin):
 
 @admin.register(FeedSnapshot)
 class FeedSnapshotAdmin(ReadOnlyAdmin):
-    list_display = ["fetched_at", "feed", "source", "outcome", "results_added", "results_revised"]
+    list_display = [
+        "fetched_at",
+        "feed",
+        "source",
+        "outcome",
+        "results_added",
+        "results_revised",
+        "results_retired",
+    ]
     list_filter = ["feed", "outcome"]
     exclude = ["raw"]
     readonly_fields = [
@@ -388,4 +428,5 @@ class FeedSnapshotAdmin(ReadOnlyAdmin):
         "error",
         "results_added",
         "results_revised",
+        "results_retired",
     ]

@@ -34,8 +34,8 @@ def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
     benchmark = get_object_or_404(Benchmark, slug=slug)
     results = list(
         BenchmarkResult.objects.filter(benchmark=benchmark)
-        .select_related("snapshot", "revision_of")
-        .defer("snapshot__raw")
+        .select_related("snapshot", "revision_of", "retired_in")
+        .defer("snapshot__raw", "retired_in__raw")
         .prefetch_related("revisions")
         .order_by("achieved_on", "first_seen", "id")
     )
@@ -73,7 +73,8 @@ def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "chart": chart,
             "rows": rows,
             "n_current": len(current),
-            "n_revised": len(superseded),
+            "n_revised": sum(1 for r in superseded if not r.is_retired),
+            "n_retired": sum(1 for r in superseded if r.is_retired),
             "best": best[-1] if best else None,
             "questions": questions,
         },

@@ -72,6 +72,8 @@ class Command(BaseCommand):
         bar.close()
         if opts["clip"]:
             self.stdout.write(f"Clipped {report.clipped} probabilities to [0.001, 0.999].")
+        for line in report.resolutions_kept:
+            self.stdout.write(self.style.WARNING(line))
         if not report.changed:
             self.stdout.write(
                 self.style.SUCCESS(
@@ -85,7 +87,10 @@ class Command(BaseCommand):
                 f"Tournament {report.tournament}{created}: "
                 f"{report.questions_created} questions, {report.forecasters_created} forecasters, "
                 f"{report.forecasts_created} forecasts, "
-                f"{report.resolutions_recorded} resolutions imported"
+                f"{report.resolutions_recorded} resolutions imported, "
+                f"{report.resolutions_withdrawn} un-resolved"
                 f" ({report.forecasts_existing} forecasts were already there)."
             )
         )
+        for line in report.resolution_changes:
+            self.stdout.write(line)

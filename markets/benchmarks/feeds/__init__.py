@@ -12,6 +12,9 @@ Benchmark slugs produced:
 - ``mlebench``: mle-bench-all (percent of competitions with any medal)
 - ``posttrainbench``: posttrainbench (weighted average, percent)
 - ``corebench``: core-bench-hard (accuracy, percent)
+
+Feeds whose every file is the source's whole table (``whole_table``): ``metr`` and ``epoch``. The
+ingest service retires their results that a later snapshot no longer has.
 """
 
 from __future__ import annotations

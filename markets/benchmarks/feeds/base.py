@@ -49,9 +49,14 @@ class FeedParseError(ValueError):
 
 
 class Feed(Protocol):
+    """A feed's parser. ``whole_table``: each file is the source's whole table (a new file
+    replaces the last one), so a result of this feed missing from its latest snapshot is no
+    longer current (the ingest service retires it); otherwise files add to what is known."""
+
     name: str
     parser_version: str
     default_benchmarks: tuple[str, ...]
+    whole_table: bool
 
     def parse(self, raw: bytes, *, filename: str = "") -> list[ParsedResult]: ...
 

@@ -39,6 +39,7 @@ class CoreBenchFeed:
     name = "corebench"
     parser_version = "corebench-1"
     default_benchmarks: tuple[str, ...] = (BENCHMARK,)
+    whole_table = False  # page captures, often excerpts of the table
 
     def parse(self, raw: bytes, *, filename: str = "") -> list[ParsedResult]:
         text = decode_text(raw, feed=self.name)

@@ -19,6 +19,7 @@ class EpochFeed:
     name = "epoch"
     parser_version = "epoch-1"
     default_benchmarks: tuple[str, ...] = (BENCHMARK,)
+    whole_table = True  # Epoch's whole METR table, one file
 
     def parse(self, raw: bytes, *, filename: str = "") -> list[ParsedResult]:
         text = decode_text(raw, feed=self.name)

@@ -30,6 +30,8 @@ class MetrFeed:
     name = "metr"
     parser_version = "metr-1"
     default_benchmarks: tuple[str, ...] = (BENCHMARK,)
+    # The YAML is METR's whole result set, and a new version (1.0 -> 1.1) replaces it whole.
+    whole_table = True
 
     def parse(self, raw: bytes, *, filename: str = "") -> list[ParsedResult]:
         text = decode_text(raw, feed=self.name)

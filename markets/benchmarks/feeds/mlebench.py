@@ -70,6 +70,8 @@ class MleBenchFeed:
     name = "mlebench"
     parser_version = "mlebench-2"
     default_benchmarks: tuple[str, ...] = (BENCHMARK,)
+    # A v2 row replacing a v1 row is a new benchmark version, not a withdrawal of the v1 result.
+    whole_table = False
 
     def parse(self, raw: bytes, *, filename: str = "") -> list[ParsedResult]:
         text = decode_text(raw, feed=self.name)

@@ -60,6 +60,7 @@ class PostTrainBenchFeed:
     name = "posttrainbench"
     parser_version = "posttrainbench-1"
     default_benchmarks: tuple[str, ...] = (BENCHMARK,)
+    whole_table = False  # an aggregated_avg_<Agent>.csv holds one agent
 
     def __init__(self, factors: Mapping[str, float] | None = None) -> None:
         self.factors = validate_factors(DEFAULT_FACTORS if factors is None else factors)

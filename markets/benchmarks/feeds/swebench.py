@@ -48,6 +48,8 @@ class SweBenchFeed:
     name = "swebench"
     parser_version = "swebench-1"
     default_benchmarks: tuple[str, ...] = tuple(dict.fromkeys(LEADERBOARD_SLUGS.values()))
+    # Not declared until it is known that entries leave the site's file only when withdrawn.
+    whole_table = False
 
     def parse(self, raw: bytes, *, filename: str = "") -> list[ParsedResult]:
         text = decode_text(raw, feed=self.name)

@@ -60,6 +60,7 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"{path.name} ({feed}): added {result.added}, revised {result.revised}, "
-                f"unchanged {result.unchanged} (snapshot #{snapshot.pk})."
+                f"unchanged {result.unchanged}, retired {result.retired} "
+                f"(snapshot #{snapshot.pk})."
             )
         )
