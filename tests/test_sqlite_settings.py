@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import json, threading, time
 from django.db import OperationalError, connection, transaction
-from config.sqlite import read_transaction
+from forecasts.exports import snapshot  # an export's read: config.sqlite.read_transaction
 
 WAIT = 1.5  # seconds the reader keeps its transaction open for the writer
 
@@ -74,15 +74,16 @@ def run(block):
 
 print(json.dumps({
     "journal_mode": journal,
-    "read_transaction": run(read_transaction),
+    "export snapshot": run(snapshot),
     "atomic": run(transaction.atomic),
 }))
 """
 
 
 def test_a_reader_holds_no_write_lock_and_a_second_writer_waits(tmp_path):
-    """In a ``read_transaction`` the reader keeps its snapshot (0 rows both times) while the
-    writer commits at once. In an ordinary (IMMEDIATE) transaction the writer waits for it and
+    """In an export's read transaction (``forecasts.exports.snapshot`` →
+    ``config.sqlite.read_transaction``) the reader keeps its snapshot (0 rows both times) while
+    the writer commits at once. In an ordinary (IMMEDIATE) transaction the writer waits for it and
     then succeeds: it is queued, not refused with "database is locked"."""
     env = {
         **os.environ,
@@ -101,7 +102,7 @@ def test_a_reader_holds_no_write_lock_and_a_second_writer_waits(tmp_path):
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["journal_mode"] == "wal"
 
-    reading = seen["read_transaction"]
+    reading = seen["export snapshot"]
     assert "error" not in reading, reading
     assert reading["wrote_while_reading"] is True
     assert reading["write_seconds"] < 1.0
