@@ -80,8 +80,20 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # One writer at a time; wait for the lock instead of failing at once.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 30})
+    # SQLite serves concurrent users (the demo) with one writer at a time (docs/operations.md):
+    # - IMMEDIATE: a transaction takes the write lock when it begins, waiting for it up to
+    #   "timeout" seconds. A deferred one read first, and its upgrade to a writer was refused at
+    #   once while another transaction wrote ("database is locked", whatever the timeout).
+    #   Read-only transactions (exports) begin deferred: config.sqlite.read_transaction.
+    # - WAL: readers and the writer do not block each other; synchronous=NORMAL is WAL's
+    #   recommended setting (no corruption; a power cut can lose the last commits).
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        }
+    )
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 elif env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
     # PostgreSQL: the hot statements (config.rows.prepared_cursor: token lookup, the forecast

@@ -58,6 +58,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from config.sqlite import read_transaction
 from forecasts.models import CrowdPoint, Forecast, Forecaster
 from forecasts.pseudonyms import PseudonymCache
 from markets.models import Question, Tournament
@@ -218,9 +219,10 @@ def method_description(tournament: Tournament) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def snapshot() -> Iterator[None]:
-    """One consistent read: REPEATABLE READ on PostgreSQL when we open the transaction."""
+    """One consistent read: REPEATABLE READ on PostgreSQL when we open the transaction; on
+    SQLite a deferred transaction, which holds no write lock while an export streams."""
     outermost = not connection.in_atomic_block
-    with transaction.atomic():
+    with read_transaction():
         if connection.vendor == "postgresql":
             with connection.cursor() as cur:
                 if outermost:
