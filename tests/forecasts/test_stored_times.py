@@ -199,7 +199,7 @@ def test_the_migrations_rewrite_old_bulk_rows_of_every_time_column(
         pytest.approx(0.2)
     ]
 
-    for name in ("forecasts.migrations.0007_normalize_sqlite_times",
+    for name in ("forecasts.migrations.0009_normalize_sqlite_times",
                  "scoring.migrations.0002_normalize_sqlite_times"):  # fmt: skip
         # The migration uses only the editor's connection (a schema editor cannot open inside
         # the test's transaction on SQLite).

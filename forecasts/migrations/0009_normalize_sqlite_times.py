@@ -18,7 +18,7 @@ def normalize(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("forecasts", "0006_forecaster_user_protected"),
+        ("forecasts", "0008_median_checkpoint"),
     ]
 
     operations = [
