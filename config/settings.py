@@ -8,6 +8,7 @@ real Celery broker. See ``.env.example`` for every variable.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import environ
@@ -29,7 +30,8 @@ DEBUG = env.bool("DEBUG", default=False)
 
 
 def _key(name: str, development_key: str) -> str:
-    value = env.str(name, default=None)
+    # os.environ, not env.str: django-environ reads an empty value as unset.
+    value = os.environ.get(name)
     problem = keys.key_problem(name, value, debug=DEBUG)
     if problem:
         raise ImproperlyConfigured(

@@ -5,8 +5,8 @@ HMAC-SHA256(key=settings.PSEUDONYM_KEY, message=str(forecaster.id)). A keyed HMA
 bare hash of the id: ids are small integers, so an unkeyed hash is reversed by hashing 1, 2, 3 …
 Without the key nobody can link a pseudonym to an account; rotating the key changes every
 pseudonym. An empty key would make the HMAC as reversible as a bare hash, so it is refused here
-as well as at startup (``config.keys``: with DEBUG off the key must be real). 64 bits keep collisions negligible for any realistic number of forecasters
-(birthday bound ≈ 2^32).
+as well as at startup (``config.keys``: with DEBUG off the key must be real). 64 bits keep
+collisions negligible for any realistic number of forecasters (birthday bound ≈ 2^32).
 
 An imported forecaster keeps the researcher's own key as given (``Forecaster.key``), so a
 researcher can join exports back to their data.

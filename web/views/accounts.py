@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from axes.helpers import get_client_username, get_cool_off, get_failure_limit
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import get_user_model, login
@@ -13,8 +14,6 @@ from django.contrib.auth.forms import PasswordResetForm, UserCreationForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
-
-from axes.helpers import get_client_username, get_cool_off, get_failure_limit
 
 from config import ratelimit
 from config.clientip import client_ip
@@ -66,8 +65,8 @@ class PasswordResetView(auth_views.PasswordResetView):
     """
 
     def form_valid(self, form: PasswordResetForm) -> HttpResponse:
-        checks = ratelimit.password_reset_checks(form.cleaned_data["email"], client_ip(self.request))
-        wait = ratelimit.gcra(checks)
+        email = form.cleaned_data["email"]
+        wait = ratelimit.gcra(ratelimit.password_reset_checks(email, client_ip(self.request)))
         if wait <= 0:
             return super().form_valid(form)
         minutes = max(1, math.ceil(wait / 60))

@@ -76,8 +76,7 @@ def _throttled(request: HttpRequest, question: Question) -> HttpResponse | None:
         return None
     seconds = math.ceil(wait)
     message = (
-        f"Too many forecast changes in a short time: try again in {seconds} s. "
-        "Nothing was saved."
+        f"Too many forecast changes in a short time: try again in {seconds} s. Nothing was saved."
     )
     if _async(request):
         response = _error(request, question, message, 429, retry_after=seconds)
