@@ -12,6 +12,8 @@ install: $(UV)
 	$(UV) sync --frozen
 
 ## Run the site with its demo content on SQLite, tasks in-process: http://127.0.0.1:$(PORT)/
+# DEBUG is off unless turned on (production default); the demo is development, so it is on here.
+demo: export DEBUG := true
 demo: install
 	$(UV) run python manage.py migrate --no-input
 	$(UV) run python manage.py load_demo
@@ -33,6 +35,8 @@ format: install
 typecheck: install
 	$(UV) run mypy
 
+# Development workers: DEBUG on unless the environment says otherwise.
+worker beat: export DEBUG ?= true
 worker: install
 	$(UV) run celery -A config worker -Q default,heavy --loglevel=info
 

@@ -9,13 +9,15 @@ import hashlib
 import time
 from typing import Any
 
-from django.core.cache import caches
 from rest_framework.authtoken.models import Token
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
-FALLBACK_RATES = {"anon": "600/min", "user": "6000/min", "token": "6000/min", "submit": "3000/min"}
+from config import ratelimit
+from config.clientip import client_ip
+
+FALLBACK_RATES = ratelimit.FALLBACK_RATES
 
 
 class ApiThrottle(BaseThrottle):
@@ -23,10 +25,12 @@ class ApiThrottle(BaseThrottle):
 
     Scopes and their keys:
 
-    - ``anon``: anonymous clients, per IP address;
+    - ``anon``: anonymous clients, per IP address (``config.clientip``: ``X-Forwarded-For`` counts
+      only behind ``NUM_PROXIES`` trusted proxies);
     - ``user``: per user, whichever way they authenticate (session or token);
     - ``token``: per API token, so a runaway script is capped without locking its owner out;
-    - ``submit`` (``SubmitThrottle`` only): forecast writes per user.
+    - ``submit`` (``SubmitThrottle`` only): forecast writes per user; the web forecast form
+      draws on the same bucket (``config.ratelimit.submit_check``).
 
     The rule is GCRA (the generic cell rate algorithm): a rate of N per period P lets a client
     send N requests at once, then one every P/N — it never needs to wait longer than the
@@ -38,21 +42,22 @@ class ApiThrottle(BaseThrottle):
     use ``get_many`` then ``set_many``. Rates are read at request time from
     ``REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]`` (DRF's own classes freeze them at import), with
     ``FALLBACK_RATES`` for scopes the settings do not name. The cache alias ``throttle`` is used
-    when configured, else ``default``.
+    when configured, else ``default``. The rule itself is ``config.ratelimit.gcra``.
     """
 
     scopes: tuple[str, ...] = ("anon", "user", "token")
-    cache_alias = "throttle"
-    key_format = "throttle:gcra:%(scope)s:%(ident)s"
+    key_format = ratelimit.KEY_FORMAT
 
     def __init__(self) -> None:
         self._wait: float | None = None
 
     @classmethod
     def get_cache(cls) -> Any:
-        from django.conf import settings
+        return ratelimit.get_cache()
 
-        return caches[cls.cache_alias if cls.cache_alias in settings.CACHES else "default"]
+    def get_ident(self, request: Request) -> str:  # type: ignore[override]
+        """The client IP by the one rule of ``config.clientip`` (``NUM_PROXIES``)."""
+        return client_ip(request) or ""
 
     @staticmethod
     def rate(scope: str) -> tuple[int, int] | None:
@@ -92,36 +97,11 @@ class ApiThrottle(BaseThrottle):
                 checks.append((self.key_format % {"scope": scope, "ident": ident}, *rate))
         if not checks:
             return True
-        cache = self.get_cache()
-        if hasattr(cache, "throttle_gcra"):  # Redis (config.cache): one atomic round trip
-            wait = cache.throttle_gcra(checks, now)
-        else:
-            wait = self._gcra(cache, checks, now)
+        wait = ratelimit.gcra(checks, cache=self.get_cache(), now=now)
         if wait > 0:
             self._wait = wait
             return False
         return True
-
-    @staticmethod
-    def _gcra(cache: Any, checks: list[tuple[str, int, int]], now: float) -> float:
-        """GCRA over every scope: the seconds to wait, or 0 after recording the request.
-
-        The same rule as ``config.cache.GCRA_SCRIPT``, for caches other than Redis (the
-        development and test default); read and write are two calls, not atomic.
-        """
-        arrivals = cache.get_many([key for key, _, _ in checks])
-        wait = 0.0
-        updated = {}
-        for key, num, duration in checks:
-            # Theoretical arrival time after this request; allowed while at most `duration`
-            # ahead of now (that is, while fewer than `num` requests are "in flight").
-            tat = max(arrivals.get(key, now), now) + duration / num
-            if tat - now > duration:
-                wait = max(wait, tat - now - duration)
-            updated[key] = tat
-        if wait == 0:
-            cache.set_many(updated, timeout=max(duration for _, _, duration in checks))
-        return wait
 
     def wait(self) -> float | None:
         return self._wait

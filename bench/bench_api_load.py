@@ -55,6 +55,8 @@ SERVER_ENV = {
     "REDIS_URL": REDIS_URL,
     "DEBUG": "false",
     "SECRET_KEY": secrets.token_urlsafe(40),
+    "PSEUDONYM_KEY": secrets.token_urlsafe(40),
+    "SECURE_SSL_REDIRECT": "false",  # plain HTTP on the loopback, no proxy in front
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "LOG_LEVEL": "WARNING",
     "CONN_MAX_AGE": "600",

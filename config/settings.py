@@ -7,23 +7,43 @@ real Celery broker. See ``.env.example`` for every variable.
 
 from __future__ import annotations
 
+import datetime as dt
+import os
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from config import keys, ratelimit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-INSECURE_KEY = "django-insecure-takeoff-development-key-change-me"
-DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default=INSECURE_KEY)
-if not DEBUG and SECRET_KEY == INSECURE_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-# Pseudonyms in exports are HMACs keyed with this; rotating it changes every pseudonym.
-PSEUDONYM_KEY = env.str("PSEUDONYM_KEY", default=SECRET_KEY)
+# --- DEBUG and keys ------------------------------------------------------------------------
+# DEBUG is off unless the environment turns it on (`make demo`, the test settings and local
+# development do): a production deployment that forgets it must not show tracebacks with its
+# settings. With DEBUG off both keys must be real (config.keys.key_problem): set, not a
+# placeholder from .env.example, at least 32 characters; a key set but empty is refused always.
+DEBUG = env.bool("DEBUG", default=False)
+
+
+def _key(name: str, development_key: str) -> str:
+    # os.environ, not env.str: django-environ reads an empty value as unset.
+    value = os.environ.get(name)
+    problem = keys.key_problem(name, value, debug=DEBUG)
+    if problem:
+        raise ImproperlyConfigured(
+            problem + ("" if DEBUG else " (For local development set DEBUG=true.)")
+        )
+    return development_key if value is None else value
+
+
+SECRET_KEY = _key("SECRET_KEY", keys.DEVELOPMENT_SECRET_KEY)
+# Pseudonyms in exports are HMACs keyed with this (forecasts.pseudonyms); rotating it changes
+# every pseudonym. Its own key, not SECRET_KEY: rotating SECRET_KEY must not change pseudonyms.
+PSEUDONYM_KEY = _key("PSEUDONYM_KEY", keys.DEVELOPMENT_PSEUDONYM_KEY)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -40,6 +60,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "markets",
     "forecasts",
     "scoring",
@@ -47,6 +68,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz answers before host validation and the HTTPS redirect: docker-compose's
+    # healthcheck calls http://127.0.0.1:8000/healthz from inside the container.
+    "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -55,6 +79,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -234,7 +260,53 @@ LOGGING = {
     },
 }
 
-if not DEBUG:
+# --- Proxies, HTTPS and the client address ------------------------------------------------
+# How many reverse proxies in front of the app append to X-Forwarded-For (and set
+# X-Forwarded-Proto). 0, the default: clients connect directly, both headers are ignored and
+# the client address is REMOTE_ADDR. Behind one TLS-terminating proxy (the docker-compose
+# deployment), 1. One rule (config.clientip) for the API throttle, the login lockout and the
+# password-reset limit.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+if NUM_PROXIES < 0:
+    raise ImproperlyConfigured("NUM_PROXIES must be 0 or more.")
+REST_FRAMEWORK["NUM_PROXIES"] = NUM_PROXIES
+if NUM_PROXIES:
+    # Only a trusted proxy may say the client connected over HTTPS; without one a client could.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+if not DEBUG:
+    # Production: HTTPS only (`manage.py check --deploy` is clean with these; tested).
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)  # one year
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+
+# --- Login lockout and password-reset limits ------------------------------------------------
+# django-axes: a (username, client IP) pair that fails LOGIN_FAILURE_LIMIT times in a row is
+# locked out for LOGIN_LOCKOUT_MINUTES, on the site's login and the admin's alike; the lockout
+# page answers 429. Keyed on the pair, so nobody can lock a user out from another address, and
+# a success resets the count. Failed attempts are stored in the database (axes' AccessAttempt).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out pair before checking
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15.0))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "config.clientip.client_ip"
+AXES_LOCKOUT_CALLABLE = "web.views.accounts.locked_out"  # 429, Retry-After, a clear page
+# Only failures are recorded: a row per successful login is personal data we do not need.
+AXES_DISABLE_ACCESS_LOG = True
+# Password-reset emails (web.views.accounts, config.ratelimit): per address and per client IP,
+# GCRA rates like the API's ("N/period": a burst of N, then N per period).
+PASSWORD_RESET_RATE_EMAIL = env.str("PASSWORD_RESET_RATE_EMAIL", default="3/hour")
+PASSWORD_RESET_RATE_IP = env.str("PASSWORD_RESET_RATE_IP", default="20/hour")
+for _name in ("PASSWORD_RESET_RATE_EMAIL", "PASSWORD_RESET_RATE_IP"):
+    try:
+        ratelimit.parse_rate(globals()[_name])
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{_name}: {exc}") from None

@@ -4,8 +4,9 @@ A site user's forecaster appears as ``f_`` + the first 16 hex digits of
 HMAC-SHA256(key=settings.PSEUDONYM_KEY, message=str(forecaster.id)). A keyed HMAC rather than a
 bare hash of the id: ids are small integers, so an unkeyed hash is reversed by hashing 1, 2, 3 …
 Without the key nobody can link a pseudonym to an account; rotating the key changes every
-pseudonym. 64 bits keep collisions negligible for any realistic number of forecasters
-(birthday bound ≈ 2^32).
+pseudonym. An empty key would make the HMAC as reversible as a bare hash, so it is refused here
+as well as at startup (``config.keys``: with DEBUG off the key must be real). 64 bits keep
+collisions negligible for any realistic number of forecasters (birthday bound ≈ 2^32).
 
 An imported forecaster keeps the researcher's own key as given (``Forecaster.key``), so a
 researcher can join exports back to their data.
@@ -18,6 +19,7 @@ import hmac
 from functools import lru_cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 PREFIX = "f_"
 HEX_DIGITS = 16
@@ -25,11 +27,16 @@ HEX_DIGITS = 16
 
 @lru_cache(maxsize=4)
 def _key_bytes(key: str) -> bytes:
+    if not key.strip():
+        raise ImproperlyConfigured("PSEUDONYM_KEY is empty: pseudonyms would be reversible.")
     return key.encode("utf-8")
 
 
 def pseudonym_for_id(forecaster_id: int, *, key: str | None = None) -> str:
-    """``f_`` + 16 hex digits of HMAC-SHA256(PSEUDONYM_KEY, decimal id)."""
+    """``f_`` + 16 hex digits of HMAC-SHA256(PSEUDONYM_KEY, decimal id).
+
+    Raises ImproperlyConfigured when the key is empty or blank.
+    """
     secret = _key_bytes(key if key is not None else settings.PSEUDONYM_KEY)
     digest = hmac.new(secret, str(int(forecaster_id)).encode("ascii"), hashlib.sha256).hexdigest()
     return PREFIX + digest[:HEX_DIGITS]

@@ -49,8 +49,19 @@ def test_dockerfile_and_env_example_exist_and_agree():
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "uv sync --frozen" in dockerfile and "collectstatic" in dockerfile
     example = (ROOT / ".env.example").read_text()
-    for var in ("SECRET_KEY", "DATABASE_URL", "REDIS_URL", "ALLOWED_HOSTS"):
+    names = ("SECRET_KEY", "PSEUDONYM_KEY", "NUM_PROXIES", "DATABASE_URL", "REDIS_URL")
+    for var in (*names, "ALLOWED_HOSTS"):
         assert f"{var}=" in example
+
+
+def test_docker_compose_trusts_one_proxy_and_is_reached_only_through_it():
+    """The web service sits behind one TLS proxy: NUM_PROXIES defaults to 1 there, and the
+    port is published on the loopback so no client reaches the app around the proxy."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    web = compose["services"]["web"]
+    assert web["environment"]["NUM_PROXIES"] == "${NUM_PROXIES:-1}"
+    assert web["ports"] == ["${WEB_PUBLISH:-127.0.0.1:8000}:8000"]
+    assert "/healthz" in " ".join(web["healthcheck"]["test"])
 
 
 def test_settings_refuse_the_insecure_key_without_debug():

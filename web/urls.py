@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from web import views
+from web.views import accounts as accounts_views
 from web.views import forecast as forecast_views
 
 urlpatterns = [
@@ -28,6 +29,12 @@ urlpatterns = [
     # Pages to create and revoke API tokens (session login).
     path("account/tokens/", include("web.views.tokens")),
     path("accounts/signup/", views.signup, name="signup"),
+    # Before django.contrib.auth.urls: the same name, with a limit on reset emails.
+    path(
+        "accounts/password_reset/",
+        accounts_views.PasswordResetView.as_view(),
+        name="password_reset",
+    ),
     # login, logout, password_change(_done), password_reset(_done|_confirm|_complete)
     path("accounts/", include("django.contrib.auth.urls")),
 ]

@@ -151,6 +151,8 @@ def site(db) -> Site:
 
 
 def login(user) -> Client:
+    # force_login, not Client.login(): that calls authenticate() without a request, which
+    # django-axes (first in AUTHENTICATION_BACKENDS) refuses. Posting the login form works.
     client = Client()
     client.force_login(user)
     return client

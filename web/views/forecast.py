@@ -4,10 +4,14 @@ One endpoint serves three kinds of client: a plain form POST (JavaScript off) ge
 to the question with a message (POST-redirect-GET); the page's own script asks for JSON
 (``Accept: application/json``) and swaps in the returned HTML fragments; htmx
 (``HX-Request``) gets the forecast panel with the other fragments as out-of-band swaps.
-Every write goes through ``forecasts.services``; domain errors become clear messages.
+Every write goes through ``forecasts.services``; domain errors become clear messages. Writes
+count against the per-user submission limit the API enforces (the same bucket and rate,
+``THROTTLE_SUBMIT``; ``config.ratelimit.submit_check``): over it, 429 with Retry-After.
 """
 
 from __future__ import annotations
+
+import math
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
@@ -18,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from config import ratelimit
 from forecasts.errors import ForecastError
 from forecasts.services import forecast_submit, forecast_withdraw, forecaster_for_user
 from markets.models import Question
@@ -63,6 +68,26 @@ def _anonymous(request: HttpRequest, question: Question) -> HttpResponse:
     return redirect_to_login(url)
 
 
+def _throttled(request: HttpRequest, question: Question) -> HttpResponse | None:
+    """None when the user may write now (and the write is counted), else the 429 answer."""
+    check = ratelimit.submit_check(request.user.pk)
+    wait = ratelimit.gcra([check]) if check else 0.0
+    if wait <= 0:
+        return None
+    seconds = math.ceil(wait)
+    message = (
+        f"Too many forecast changes in a short time: try again in {seconds} s. Nothing was saved."
+    )
+    if _async(request):
+        response = _error(request, question, message, 429, retry_after=seconds)
+    else:
+        messages.error(request, message)
+        context = question_context(request, question)
+        response = render(request, "markets/question_detail.html", context, status=429)
+    response["Retry-After"] = str(seconds)
+    return response
+
+
 def _success(request: HttpRequest, question: Question, message: str) -> HttpResponse:
     if not _async(request):
         messages.success(request, message)
@@ -101,6 +126,8 @@ def forecast_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
     question = visible_question(request, pk)
     if not request.user.is_authenticated:
         return _anonymous(request, question)
+    if throttled := _throttled(request, question):
+        return throttled
     form = ForecastForm(request.POST)
     if not form.is_valid():
         message = " ".join(e for errors in form.errors.values() for e in errors)
@@ -149,6 +176,8 @@ def forecast_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
     question = visible_question(request, pk)
     if not request.user.is_authenticated:
         return _anonymous(request, question)
+    if throttled := _throttled(request, question):
+        return throttled
     if not question.is_open_at(timezone.now()):
         return _closed(request, question)
     try:

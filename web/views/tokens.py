@@ -2,7 +2,8 @@
 
 The full key is shown once, right after it is created; afterwards only its first characters.
 Revoking deletes the token, so every request that sends it gets 401 at once. Creating a new
-token replaces (and so revokes) the old one.
+token replaces (and so revokes) the old one; a double-click makes two in turn, never an error
+(``web.tokens.token_replace``). Changing or resetting the password revokes the token too.
 
 URLconf: included at ``account/tokens/`` by ``web.urls``.
 """
@@ -11,12 +12,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
+
+from web.tokens import token_replace, tokens_revoke
 
 SESSION_KEY = "api_token_once"
 
@@ -35,9 +37,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_create(request: HttpRequest) -> HttpResponse:
-    with transaction.atomic():
-        replaced = Token.objects.filter(user=request.user).delete()[0] > 0
-        token = Token.objects.create(user=request.user)
+    token, replaced = token_replace(request.user)
     request.session[SESSION_KEY] = token.key
     if replaced:
         messages.info(request, "Your previous token was revoked and replaced by a new one.")
@@ -47,7 +47,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest) -> HttpResponse:
-    deleted = Token.objects.filter(user=request.user).delete()[0]
+    deleted = tokens_revoke(request.user)
     request.session.pop(SESSION_KEY, None)
     if deleted:
         messages.success(request, "Your API token was revoked: requests that send it now get 401.")
