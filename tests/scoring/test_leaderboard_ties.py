@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 
 import pytest
 from django.test import Client
@@ -68,13 +69,25 @@ def test_equal_totals_share_a_rank_on_the_leaderboard(board):
 
 
 def test_the_api_and_the_page_show_the_shared_rank_and_say_the_rule(board):
-    tournament, (a, b, c) = board
+    tournament, _people = board
     body = Client().get(f"/api/v1/tournaments/{tournament.slug}/leaderboard/").json()
-    ranks = {r["total_peer"]: r["rank"] for r in body["results"] if r["subject"] == "forecaster"}
-    assert sorted(ranks.values()) == [1, 1, 3]
+    people = [r for r in body["results"] if r["subject"] == "forecaster"]
+    assert [(r["rank"], round(r["total_peer"], 6)) for r in people] == [
+        (1, 27.980789),
+        (1, 27.980789),
+        (3, -55.961579),
+    ]
     crowd = next(r for r in body["results"] if r["subject"] == Subject.CROWD)
     assert crowd["rank"] is None and crowd["would_rank"] == 3
     page = Client().get(reverse("leaderboard", args=[tournament.slug])).content.decode()
-    assert page.count('<td class="num">1</td>') == 2
-    assert '<td class="num">3</td>' in page
+    # The rank is the cell before each row's name: the crowd, median and mean rows in
+    # parentheses, then the forecasters.
+    assert re.findall(r'<td class="num"[^>]*>([^<]*)</td>\s*<th scope="row">', page) == [
+        "(3)",
+        "(3)",
+        "(3)",
+        "1",
+        "1",
+        "3",
+    ]
     assert "Equal totals share a rank" in page
