@@ -153,6 +153,7 @@ def crowd_weights_freeze(
     weights: dict[int, dict[str, float]] = {qid: {} for qid in question_ids}
     for question_id, forecaster_id in (
         Forecast.objects.filter(question_id__in=question_ids)
+        .order_by()
         .values_list("question_id", "forecaster_id")
         .distinct()
     ):

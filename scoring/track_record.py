@@ -163,9 +163,12 @@ def tournament_weights_refresh(*, tournament_id: int) -> int:
 
     Tournament.objects.select_for_update().only("pk").get(pk=tournament_id)
     ids = sorted(
-        Forecast.objects.filter(question__tournament_id=tournament_id)
-        .values_list("forecaster_id", flat=True)
-        .distinct()
+        set(
+            Forecast.objects.filter(question__tournament_id=tournament_id)
+            .order_by()
+            .values_list("forecaster_id", flat=True)
+            .distinct()
+        )
     )
     return len(_weights_store(tournament_id=tournament_id, forecaster_ids=ids, follow=False))
 
