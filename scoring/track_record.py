@@ -106,9 +106,9 @@ def _weights_store(*, tournament_id: int, forecaster_ids: list[int], follow: boo
         old_weight = 1.0 if before is None else before[0]
         if weight_changed(old_weight, weight):
             changed.add(forecaster_id)
-        elif before is not None:
-            if before[1] == n:
-                continue  # nothing to write
+        elif before is not None and before[1] == n:
+            continue  # nothing to write
+        else:
             weight = old_weight  # the crowds were built with it: keep it bit for bit
         rows.append(
             TrackRecordWeight(

@@ -140,12 +140,16 @@ def frozen(question) -> dict[str, float] | None:
 def test_a_settled_question_keeps_the_weights_it_settled_with(world, capsys):
     """q1's own crowd was built before its outcome was known: its forecasters' new weights
     (learned from q1 itself) must not reach it. The first change of their weights froze it."""
-    _tournament, q1, _q3, a, b = world
+    tournament, q1, q3, a, b = world
     assert frozen(q1) == {str(a.pk): 1.0, str(b.pk): 1.0}
     # The log pool of 0.9 and 0.1 with equal weights.
     assert crowd(q1) == pytest.approx(0.5, abs=1e-12)
+    q3_points = list(CrowdPoint.objects.filter(question=q3).values_list("pk", flat=True))
     question_recompute(question_id=q1.pk)  # an aggregation change rebuilds and rescores it
     assert crowd(q1) == pytest.approx(0.5, abs=1e-12)
+    # Rescoring gave the same forecaster scores, so the same weights: q3 was not rebuilt.
+    assert weight(a, tournament) == pytest.approx(A_WEIGHT, abs=1e-7)
+    assert list(CrowdPoint.objects.filter(question=q3).values_list("pk", flat=True)) == q3_points
     assert "match a recompute" in verify(capsys)
 
 
