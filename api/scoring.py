@@ -36,6 +36,7 @@ from forecasts.models import Forecast
 from forecasts.selectors import crowd_at_cutoff, forecasts_held_at
 from markets.models import Question, Resolution, Tournament
 from scoring import exports as score_exports
+from scoring.leaderboard import STANDINGS_ORDER, would_rank
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 
 # --- scores ----------------------------------------------------------------------------------
@@ -91,6 +92,11 @@ class LeaderboardView(ApiViewMixin, GenericAPIView):
 
     @extend_schema(
         summary="Leaderboard of a tournament (peer scores; the crowd ranked alongside)",
+        description=(
+            "Ranked forecasters first, by rank; equal total peer scores share a rank (standard "
+            "competition ranking: 1, 1, 3). The crowd, median and mean rows are never ranked; "
+            "`would_rank` says where each would stand, by the same rule (docs/methods.md §7)."
+        ),
         responses={200: LeaderboardEntrySerializer(many=True), **errors(*READ_ERRORS)},
     )
     def get(self, request: Request, slug: str) -> Response:
@@ -98,10 +104,15 @@ class LeaderboardView(ApiViewMixin, GenericAPIView):
         qs = (
             LeaderboardEntry.objects.filter(tournament=tournament)
             .select_related("forecaster")
-            .order_by("rank", "-total_peer", "id")
+            .order_by(*STANDINGS_ORDER)
         )
         page = self.paginate_queryset(qs)
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        reference = [e for e in page if e.forecaster_id is None]
+        ranks = would_rank(tournament.pk, reference)[0] if reference else {}
+        serializer = self.get_serializer(
+            page, many=True, context={**self.get_serializer_context(), "would_rank": ranks}
+        )
+        return self.get_paginated_response(serializer.data)
 
 
 # --- calibration -----------------------------------------------------------------------------

@@ -82,6 +82,34 @@ class TrackRecordWeight(models.Model):
         return f"{self.forecaster} in t{self.tournament_id}: a = {self.weight:.4f}"
 
 
+class FrozenWeights(models.Model):
+    """The track-record weights a settled question's crowd keeps (docs/methods.md §6.2).
+
+    An unsettled question's crowd uses every forecaster's current a_i. When the weights of a
+    settled question's forecasters are about to change (``forecasts.services.crowd_weights_freeze``,
+    called before the change is written), the weights its crowd was built with are kept here,
+    once: its crowd, its scores and any later recompute then agree without using what was
+    learned after it settled, its own outcome included. No row: the question still follows the
+    current weights (nothing has changed them since it settled).
+    """
+
+    question = models.OneToOneField(
+        Question, primary_key=True, on_delete=models.CASCADE, related_name="frozen_weights"
+    )
+    weights = models.JSONField(
+        default=dict,
+        help_text="{forecaster id: a_i} of the question's forecasters; one not listed counts 1.",
+    )
+    frozen_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"weights of q{self.question_id} frozen {self.frozen_at:%Y-%m-%d %H:%M}"
+
+    def weight_of(self, forecaster_id: int) -> float:
+        """a_i of one forecaster in this snapshot (1 for one not listed)."""
+        return float(self.weights.get(str(forecaster_id), 1.0))
+
+
 class Forecast(models.Model):
     """One event in the log: a forecast, or (probability NULL) a withdrawal. Never updated."""
 
@@ -98,8 +126,9 @@ class Forecast(models.Model):
     probability = models.FloatField(null=True, blank=True)
     time = models.DateTimeField(default=timezone.now, db_index=True)
     rationale = models.TextField(blank=True)
-    # Track-record factor a_i in force when the forecast was made, so replacing this term later
-    # subtracts exactly what was added (docs/methods.md §2.3: w'_i = a_i · 2^((t_i − t0)/h)).
+    # Track-record factor a_i in force when the forecast was made: a record. The crowd pools
+    # with the forecaster's current a_i, or the frozen one once the question settled
+    # (docs/methods.md §6.2), so a weight can change without an edit to the log.
     track_record_weight = models.FloatField(default=1.0)
 
     class Meta:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from forecasts import pooling, store
@@ -22,14 +24,22 @@ from forecasts.errors import (
     QuestionNotFound,
     QuestionNotOpen,
 )
-from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster, TrackRecordWeight
+from forecasts.models import (
+    CrowdPoint,
+    CrowdState,
+    Forecast,
+    Forecaster,
+    FrozenWeights,
+    TrackRecordWeight,
+)
 from forecasts.selectors import crowd_at_cutoff
-from markets.models import Question
+from markets.models import Question, Tournament
 
 # Rebuild the sums when a removal leaves less than this share of the weight (see _crowd_apply).
 CANCELLATION = 1e-6
 P_MIN = pooling.EPS
 P_MAX = 1.0 - pooling.EPS
+SETTLED = (Question.Status.RESOLVED, Question.Status.ANNULLED)
 
 
 def forecaster_for_user(user: Any) -> Forecaster:
@@ -65,6 +75,123 @@ def crowd_params(question: Question) -> pooling.PoolParams:
     )
 
 
+def crowd_state_params(question: Question) -> dict[str, Any]:
+    """What ``CrowdState.params`` records: the pool parameters and whether the tournament weights
+    by track record. A state built under other settings is stale, and the next event rebuilds it
+    (``_crowd_apply``): turning weighting on or off changes every forecaster's a_i."""
+    return {
+        **crowd_params(question).as_json(),
+        "track_record_weighting": question.tournament.track_record_weighting,
+    }
+
+
+# --- Track-record weights in the crowd (docs/methods.md §6.2) ----------------------------------
+
+
+def current_weights(tournament: Tournament, *, weighting: bool | None = None) -> dict[int, float]:
+    """The a_i in force now in ``tournament``, by forecaster id: the stored
+    ``TrackRecordWeight`` rows while the tournament weights by track record (a forecaster
+    without a row has a_i = 1), and none (everyone 1) while it does not. ``weighting`` overrides
+    the tournament's setting (a settings change asks for the weights before it). One query."""
+    on = tournament.track_record_weighting if weighting is None else weighting
+    if not on:
+        return {}
+    return dict(
+        TrackRecordWeight.objects.filter(tournament_id=tournament.pk).values_list(
+            "forecaster_id", "weight"
+        )
+    )
+
+
+def crowd_weights(question: Question, forecaster: np.ndarray) -> np.ndarray:
+    """a_i for each event of a question's log (``forecaster``: the events' forecaster ids), as
+    its crowd pools them (docs/methods.md §6.2): the frozen weights of a settled question that
+    has them, otherwise each forecaster's current a_i (``current_weights``). float64 array of
+    the same length; 1 for a forecaster with neither. Two queries at most."""
+    ids, codes = np.unique(np.asarray(forecaster, dtype=np.int64), return_inverse=True)
+    frozen = FrozenWeights.objects.filter(question_id=question.pk).first()
+    if frozen is not None:
+        table = [frozen.weight_of(i) for i in ids.tolist()]
+    else:
+        current = current_weights(question.tournament)
+        table = [current.get(i, 1.0) for i in ids.tolist()]
+    return np.asarray(table, dtype=np.float64)[codes.reshape(-1)]
+
+
+def _of_forecasters(forecaster_ids: Iterable[int] | None) -> Any:
+    """A filter on questions: those with an event by one of ``forecaster_ids`` (None: any)."""
+    events = Forecast.objects.filter(question=OuterRef("pk"))
+    if forecaster_ids is not None:
+        events = events.filter(forecaster_id__in=sorted(set(forecaster_ids)))
+    return Exists(events)
+
+
+def crowd_weights_freeze(
+    *,
+    tournament_id: int,
+    forecaster_ids: Iterable[int] | None = None,
+    weighting: bool | None = None,
+) -> int:
+    """Call before the a_i of ``forecaster_ids`` (None: everyone's) change in the tournament, in
+    the same transaction: every settled question of theirs that has not frozen its weights yet
+    keeps the ones in force now (``FrozenWeights``, docs/methods.md §6.2), the ones its crowd
+    was built with. ``weighting``: whether the tournament weighted by track record until now
+    (default: its setting; a settings change passes the old value). Idempotent; the caller holds
+    the tournament's lock, so two changes never freeze the same question. Returns how many
+    questions were frozen."""
+    tournament = Tournament.objects.get(pk=tournament_id)
+    question_ids = list(
+        Question.objects.filter(tournament_id=tournament_id, status__in=SETTLED)
+        .filter(~Exists(FrozenWeights.objects.filter(question=OuterRef("pk"))))
+        .filter(_of_forecasters(forecaster_ids))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    if not question_ids:
+        return 0
+    current = current_weights(tournament, weighting=weighting)
+    weights: dict[int, dict[str, float]] = {qid: {} for qid in question_ids}
+    for question_id, forecaster_id in (
+        Forecast.objects.filter(question_id__in=question_ids)
+        .order_by()
+        .values_list("question_id", "forecaster_id")
+        .distinct()
+    ):
+        weights[question_id][str(forecaster_id)] = current.get(forecaster_id, 1.0)
+    now = timezone.now()
+    FrozenWeights.objects.bulk_create(
+        [FrozenWeights(question_id=q, weights=w, frozen_at=now) for q, w in weights.items()],
+        ignore_conflicts=True,
+    )
+    return len(question_ids)
+
+
+def crowd_unsettled_questions(
+    *, tournament_id: int, forecaster_ids: Iterable[int] | None = None
+) -> list[int]:
+    """Ids of the tournament's unsettled questions (upcoming, open, closed) with an event by one
+    of ``forecaster_ids`` (None: any): the crowds that follow the current weights."""
+    return list(
+        Question.objects.filter(tournament_id=tournament_id)
+        .exclude(status__in=SETTLED)
+        .filter(_of_forecasters(forecaster_ids))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def crowd_follow_weights(*, tournament_id: int, forecaster_ids: Iterable[int]) -> int:
+    """After the current a_i of ``forecaster_ids`` changed (in the caller's transaction): rebuild
+    the crowd of every unsettled question of theirs in the tournament with the new weights
+    (``crowd_recompute``, in question-id order). Returns how many were rebuilt."""
+    questions = crowd_unsettled_questions(
+        tournament_id=tournament_id, forecaster_ids=forecaster_ids
+    )
+    for question_id in questions:
+        crowd_recompute(question_id=question_id)
+    return len(questions)
+
+
 def _seconds(t: dt.datetime) -> float:
     return t.timestamp()
 
@@ -85,6 +212,7 @@ def forecast_submit(
     """
     p = parse_probability(probability)
     question, state, at = _lock_open_question(question_id, at, viewer)
+    weight = _track_record_weight(question, forecaster)
     forecast = Forecast(
         question=question,
         forecaster=forecaster,
@@ -92,10 +220,10 @@ def forecast_submit(
         probability=p,
         time=at,
         rationale=rationale.strip(),
-        track_record_weight=_track_record_weight(question, forecaster),
+        track_record_weight=weight,
     )
     previous = store.append_event(forecast)
-    _crowd_apply(question, state, forecast, previous)
+    _crowd_apply(question, state, forecast, previous, weight)
     return forecast
 
 
@@ -116,7 +244,7 @@ def forecast_withdraw(
     if previous is None or previous.kind == Forecast.Kind.WITHDRAWAL:
         # Raised inside the transaction: the event just written is rolled back with it.
         raise NothingToWithdraw("You have no current forecast on this question to withdraw.")
-    _crowd_apply(question, state, event, previous)
+    _crowd_apply(question, state, event, previous, _track_record_weight(question, forecaster))
     return event
 
 
@@ -153,8 +281,10 @@ def _closed_word(question: Question, at: dt.datetime) -> str:
 
 
 def _track_record_weight(question: Question, forecaster: Forecaster) -> float:
-    """a_i in force for a new forecast: the precomputed weight when the tournament weights by
-    track record (docs/methods.md §6), else 1. One indexed lookup, no aggregate in the lock."""
+    """The forecaster's current a_i on an open question: the precomputed weight when the
+    tournament weights by track record (docs/methods.md §6), else 1. The sums hold every
+    forecaster's term with this value (the crowds follow each change of it), so an event both
+    removes and adds with it. One indexed lookup, no aggregate in the lock."""
     if not question.tournament.track_record_weighting:
         return 1.0
     weight = (
@@ -168,14 +298,13 @@ def _track_record_weight(question: Question, forecaster: Forecaster) -> float:
 
 
 def _term(
-    forecast: Forecast | store.PreviousEvent, t0: float, half_life: float | None
+    forecast: Forecast | store.PreviousEvent, weight: float, t0: float, half_life: float | None
 ) -> tuple[float, float, float]:
-    """(w', w'·ℓ, clipped p) of one forecast relative to the reference time t0."""
+    """(w', w'·ℓ, clipped p) of one forecast with track-record weight a_i = ``weight``,
+    relative to the reference time t0."""
     assert forecast.probability is not None, "withdrawals carry no term"
     p = pooling.clip(forecast.probability)
-    w = forecast.track_record_weight * pooling.recency_factor(
-        _seconds(forecast.time), t0, half_life
-    )
+    w = weight * pooling.recency_factor(_seconds(forecast.time), t0, half_life)
     return w, w * float(pooling.logit(p)), float(p)
 
 
@@ -200,16 +329,18 @@ def _crowd_apply(
     state: CrowdState,
     event: Forecast,
     previous: store.PreviousEvent | None,
+    weight: float,
 ) -> None:
     """Fold one event into the running sums and append a history point: O(1) in forecasters.
 
     ``state`` is the question's crowd state as locked with it; ``previous`` is the forecaster's
-    event before this one, whose term the sums hold. Falls back to a full recompute when the
-    event is older than the last point (a backdated write) or the tournament's parameters
-    changed since the sums were built.
+    event before this one, whose term the sums hold; ``weight`` is the forecaster's current
+    a_i, with which the sums hold that term and the new one is added. Falls back to a full
+    recompute when the event is older than the last point (a backdated write) or the
+    tournament's parameters changed since the sums were built.
     """
     params = crowd_params(question)
-    stale = state.params != params.as_json() and state.events > 0
+    stale = state.params != crowd_state_params(question) and state.events > 0
     if stale or (state.last_time is not None and event.time < state.last_time):
         crowd_recompute(question_id=question.pk)
         return
@@ -223,13 +354,13 @@ def _crowd_apply(
 
     weight_before = state.sum_w
     if previous is not None and previous.kind == Forecast.Kind.FORECAST:
-        w, wl, p = _term(previous, t0, half_life)
+        w, wl, p = _term(previous, weight, t0, half_life)
         state.sum_w -= w
         state.sum_wl -= wl
         state.sum_p -= p
         state.forecasters -= 1
     if event.kind == Forecast.Kind.FORECAST:
-        w, wl, p = _term(event, t0, half_life)
+        w, wl, p = _term(event, weight, t0, half_life)
         state.sum_w += w
         state.sum_wl += wl
         state.sum_p += p
@@ -254,7 +385,7 @@ def _crowd_apply(
         state.mean = state.sum_p / state.forecasters
         state.median = None  # filled after commit (see crowd_fill_medians)
     state.t0 = dt.datetime.fromtimestamp(t0, tz=dt.UTC)
-    state.params = params.as_json()
+    state.params = crowd_state_params(question)
     state.events += 1
     state.last_time = event.time
     state.updated_at = timezone.now()
@@ -292,8 +423,10 @@ def _none_if_nan(x: float) -> float | None:
 def crowd_recompute(*, question_id: int) -> int:
     """Rebuild a question's whole crowd history and running sums from the forecast log.
 
-    Vectorized (``forecasts.history.pool_history``). Used after a parameter change, after a
-    backdated or bulk write (imports), and by ``verify_crowd``. Returns the number of points.
+    Vectorized (``forecasts.history.pool_history``), with the track-record weights of
+    ``crowd_weights`` (docs/methods.md §6.2). Used after a parameter change, after a change of
+    the weights, after a backdated or bulk write (imports), and by ``verify_crowd``. Returns the
+    number of points.
     """
     from forecasts.history import pool_history
 
@@ -308,23 +441,20 @@ def crowd_recompute(*, question_id: int) -> int:
         CrowdPoint.objects.filter(question_id=question_id).delete()
         CrowdState.objects.filter(question_id=question_id).delete()
         return 0
+    weights = crowd_weights(question, ev.forecaster)
     hist = pool_history(
-        ev.times,
-        ev.forecaster,
-        ev.probs,
-        track_record_weight=ev.track_record_weight,
-        **params.kwargs(),
+        ev.times, ev.forecaster, ev.probs, track_record_weight=weights, **params.kwargs()
     )
     CrowdPoint.objects.filter(question_id=question_id).delete()
     written = store.write_points(question_id, ev.ids, ev.times, hist)
-    _rebuild_state(question, ev, hist, params)
+    _rebuild_state(question, ev, weights, hist)
     return written
 
 
-def _rebuild_state(
-    question: Question, ev: store.EventLog, hist: Any, params: pooling.PoolParams
-) -> None:
-    """Running sums from the current forecasts, with t0 at the last event."""
+def _rebuild_state(question: Question, ev: store.EventLog, weights: np.ndarray, hist: Any) -> None:
+    """Running sums from the current forecasts (``weights``: a_i per event), with t0 at the
+    last event."""
+    params = crowd_params(question)
     n_events = len(ev.ids)
     # Each forecaster's last event; their current forecast unless it was a withdrawal.
     order = np.arange(n_events)
@@ -335,9 +465,7 @@ def _rebuild_state(
     current = last[~np.isnan(ev.probs[last])]
     t0 = float(ev.times[-1]) if n_events else 0.0
     p = pooling.clip(ev.probs[current])
-    w = ev.track_record_weight[current] * pooling.recency_weights(
-        ev.times[current], t0, params.half_life
-    )
+    w = weights[current] * pooling.recency_weights(ev.times[current], t0, params.half_life)
     state, _ = CrowdState.objects.get_or_create(question=question)
     state.sum_w = float(np.sum(w))
     state.sum_wl = float(np.sum(w * pooling.logit(p)))
@@ -349,7 +477,7 @@ def _rebuild_state(
         Forecast.objects.filter(question=question).order_by("-time", "-id")
         .values_list("time", flat=True).first()
     )  # fmt: skip
-    state.params = params.as_json()
+    state.params = crowd_state_params(question)
     end = n_events - 1
     state.probability = _none_if_nan(hist.probability[end]) if n_events else None
     state.median = _none_if_nan(hist.median[end]) if n_events else None

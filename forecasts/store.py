@@ -41,7 +41,7 @@ from config.rows import column
 from forecasts.models import CrowdPoint, CrowdState, Forecast, MedianCheckpoint
 from markets.models import Question, Tournament
 
-PREVIOUS_FIELDS = ("kind", "probability", "time", "track_record_weight")
+PREVIOUS_FIELDS = ("kind", "probability", "time")
 
 # Switched off by a test to run the ORM path on PostgreSQL and compare.
 FUSED_ON_POSTGRESQL = True
@@ -54,7 +54,6 @@ class PreviousEvent:
     kind: str
     probability: float | None
     time: dt.datetime
-    track_record_weight: float
 
 
 def fused() -> bool:
@@ -224,7 +223,9 @@ class EventLog:
     """A question's forecast log as parallel arrays, in event order (time, then id).
 
     ``ids`` (int64 event ids), ``times`` (float64 epoch seconds), ``forecaster`` (int64 ids),
-    ``probs`` (float64; NaN for a withdrawal), ``track_record_weight`` (float64 a_i).
+    ``probs`` (float64; NaN for a withdrawal), ``track_record_weight`` (float64: the a_i stored
+    with each event when it was made, a record; the crowd pools with
+    ``forecasts.services.crowd_weights``, docs/methods.md §6.2).
     """
 
     ids: np.ndarray

@@ -2,14 +2,20 @@
 
 Scores only exist for a question's final resolution (re-resolution replaces them), so the
 aggregate over Score rows is the aggregate over current resolutions.
+
+Every rank — a forecaster's on the board, the would-be rank of the crowd, median and mean rows,
+in the database, the API and the pages — comes from one function, ``competition_ranks``
+(docs/methods.md §7.2): equal totals share a rank.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 from django.db import transaction
-from django.db.models import Avg, Count, Q, Sum
+from django.db.models import Avg, Count, F, Sum
 from django.utils import timezone
 
 from config.bulk import bulk_insert
@@ -33,8 +39,42 @@ COLUMNS = (
 MIN_SHARE = 0.1
 
 
+STANDINGS_ORDER = (
+    F("rank").asc(nulls_last=True),
+    F("total_peer").desc(),
+    F("forecaster_id").asc(nulls_first=True),
+    "subject",
+)
+"""The order of a leaderboard's rows wherever they are listed (API, pages): ranked forecasters
+by rank, then the unranked rows by total peer score. Rows sharing a rank follow forecaster id."""
+
+
 def min_questions(scored_questions: int) -> int:
+    """Scored questions a forecaster needs to be ranked: max(1, ⌈0.1 · Q⌉) (docs/methods.md
+    §7.2)."""
     return max(1, math.ceil(MIN_SHARE * scored_questions))
+
+
+def competition_ranks(totals: Sequence[float], ranked: Sequence[float]) -> list[int]:
+    """The rank of each of ``totals`` among the ``ranked`` totals: 1 + the number of ranked
+    totals strictly greater (standard competition ranking, "1224"; docs/methods.md §7.2).
+
+    The one rule for every rank: the ranked forecasters' own (``totals`` = ``ranked``: equal
+    totals share a rank and the next rank skips, so 1, 1, 3), and the would-be rank of a
+    reference row among them (a tie counts in its favour). Totals are peer points; equality is
+    of the stored floats. O((n + m) log m). Raises ValueError for a NaN total.
+    """
+    values = np.asarray(totals, dtype=np.float64).reshape(-1)
+    among = np.sort(np.asarray(ranked, dtype=np.float64).reshape(-1))
+    if np.isnan(values).any() or np.isnan(among).any():
+        raise ValueError("A total peer score is NaN: it cannot be ranked.")
+    better = among.size - np.searchsorted(among, values, side="right")
+    return [int(b) + 1 for b in better.tolist()]
+
+
+def competition_rank(total: float, ranked: Sequence[float]) -> int:
+    """``competition_ranks`` of one total: 1 + the number of ``ranked`` totals above it."""
+    return competition_ranks([total], ranked)[0]
 
 
 @transaction.atomic
@@ -77,10 +117,9 @@ def leaderboard_rebuild(*, tournament_id: int) -> int:
                 eligible=subject == Subject.FORECASTER and questions >= needed,
             )
         )
-    ranked = sorted(
-        (e for e in entries if e.eligible), key=lambda e: (-e.total_peer, e.forecaster_id)
-    )
-    for rank, entry in enumerate(ranked, start=1):
+    eligible = [e for e in entries if e.eligible]
+    totals = [e.total_peer for e in eligible]
+    for entry, rank in zip(eligible, competition_ranks(totals, totals), strict=True):
         entry.rank = rank
     LeaderboardEntry.objects.filter(tournament_id=tournament_id).delete()
     now = timezone.now()
@@ -109,15 +148,15 @@ def leaderboard_rebuild(*, tournament_id: int) -> int:
 
 def would_rank(tournament_id: int, reference: list[LeaderboardEntry]) -> tuple[dict[str, int], int]:
     """Where each reference row (crowd, median, mean) would stand among the ranked forecasters
-    by total peer score, and how many are ranked — one query for all of them."""
-    counts = LeaderboardEntry.objects.filter(
-        tournament_id=tournament_id, rank__isnull=False
-    ).aggregate(
-        ranked=Count("pk"),
-        **{e.subject: Count("pk", filter=Q(total_peer__gt=e.total_peer)) for e in reference},
+    by total peer score (``competition_ranks``, docs/methods.md §7.3), and how many are ranked:
+    ({subject: rank}, ranked). One query for all of them."""
+    ranked = list(
+        LeaderboardEntry.objects.filter(
+            tournament_id=tournament_id, rank__isnull=False
+        ).values_list("total_peer", flat=True)
     )
-    ranked = counts.pop("ranked")
-    return {subject: better + 1 for subject, better in counts.items()}, ranked
+    ranks = competition_ranks([e.total_peer for e in reference], ranked)
+    return {e.subject: rank for e, rank in zip(reference, ranks, strict=True)}, len(ranked)
 
 
 def crowd_rank(tournament_id: int, subject: str = Subject.CROWD) -> tuple[int, int] | None:

@@ -113,8 +113,9 @@ def scores_delete(
     *, question_id: int, tournament_id: int, refresh_weights: bool = True
 ) -> set[int]:
     """Delete every score of a question (in the caller's transaction) and, when the tournament
-    weights by track record, refresh the weights of the forecasters who had one (the caller may
-    do that itself later, once, with ``refresh_weights=False``). Returns those forecasters' ids.
+    weights by track record, refresh the weights of the forecasters who had one, with the crowds
+    that use them (``track_record_weights_refresh``; the caller may do that itself later, once,
+    with ``refresh_weights=False``). Returns those forecasters' ids.
     """
     ids = set(
         Score.objects.filter(question_id=question_id, forecaster__isnull=False)

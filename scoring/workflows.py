@@ -6,9 +6,13 @@ Forecasts knows nothing of scores; scoring knows the crowd. Everything that clos
 here, and the Celery tasks (``scoring.tasks``) are one-line calls into these functions:
 
 - ``question_recompute``: rebuild a question's crowd from its events (after an aggregation
-  parameter changed) and, if the question has a final resolution, drop its scores and rescore.
+  parameter changed) and, if the question has a final resolution, rescore it.
 - ``tournament_recompute``: ``question_recompute`` for every question of a tournament, each in
   its own task on the heavy queue.
+- ``tournament_settings_changed``: after staff changed a tournament's settings; turning
+  track-record weighting on or off changes every a_i (``tournament_weighting_changed``).
+- Scores → weights → crowds happens inside the scoring transaction
+  (``scoring.track_record.track_record_weights_refresh``, docs/methods.md §6.2).
 - ``tournament_scores_changed``: after scores changed, rebuild the leaderboard and, when the
   tournament fits its extremizing factor, refit d and recompute the crowds if d moved.
 """
@@ -21,12 +25,17 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from forecasts.services import crowd_recompute, tournament_fit_extremize
+from forecasts.services import (
+    crowd_recompute,
+    crowd_unsettled_questions,
+    crowd_weights_freeze,
+    tournament_fit_extremize,
+)
 from markets.models import Question, Resolution, Tournament
 from markets.resolution.sweep import SweepReport as MarketsSweep
 from markets.resolution.sweep import markets_sweep
 from scoring.leaderboard import leaderboard_rebuild
-from scoring.services import ScoresRepair, scores_delete, scores_repair
+from scoring.services import ScoresRepair, question_score, scores_delete, scores_repair
 from scoring.track_record import tournament_weights_refresh
 
 EXTREMIZE_TOLERANCE = 1e-3
@@ -37,10 +46,13 @@ tolerance looped — recompute, rescore, refit, recompute — without end."""
 
 @transaction.atomic
 def question_recompute(*, question_id: int) -> int | None:
-    """Rebuild the crowd of ``question_id``; if it has a final resolution, delete its scores and
-    enqueue rescoring after commit. Returns the final resolution's id, or None."""
-    from scoring.tasks import question_score_task
+    """Rebuild the crowd of ``question_id``; if it has a final resolution, rescore it in the same
+    transaction. Returns the final resolution's id, or None.
 
+    The forecasters' scores do not depend on the crowd, so neither do their track-record
+    weights: replacing the scores here, without a moment in which they are gone, leaves the
+    weights — and the crowds of the other questions, which follow them — as they were.
+    """
     crowd_recompute(question_id=question_id)
     final = (
         Resolution.objects.filter(question_id=question_id, state=Resolution.State.FINAL)
@@ -49,8 +61,10 @@ def question_recompute(*, question_id: int) -> int | None:
     )
     if final is None:
         return None
-    scores_delete(question_id=question_id, tournament_id=final.question.tournament_id)
-    question_score_task.delay_on_commit(question_id, final.pk)
+    scores_delete(
+        question_id=question_id, tournament_id=final.question.tournament_id, refresh_weights=False
+    )
+    question_score(question_id=question_id, resolution_id=final.pk)
     return final.pk
 
 
@@ -69,18 +83,40 @@ AGGREGATION_FIELDS = ("extremize", "base_rate", "half_life_hours", "fit_extremiz
 
 
 def tournament_settings_changed(*, tournament_id: int, changed: Iterable[str]) -> int:
-    """After staff changed a tournament's settings (``changed``: field names). Turning on
-    track-record weighting computes every forecaster's weight from the scores so far (scoring
-    keeps them current while it is on); an aggregation parameter change recomputes every
+    """After staff changed a tournament's settings (``changed``: field names), in the
+    transaction that saved them. Turning track-record weighting on or off changes every a_i
+    (``tournament_weighting_changed``); an aggregation parameter change recomputes every
     question's crowd, and rescores the resolved ones. Returns how many questions are being
     recomputed."""
     changed = set(changed)
-    tournament = Tournament.objects.get(pk=tournament_id)
-    if "track_record_weighting" in changed and tournament.track_record_weighting:
-        tournament_weights_refresh(tournament_id=tournament_id)
+    recomputing = 0
+    if "track_record_weighting" in changed:
+        recomputing = tournament_weighting_changed(tournament_id=tournament_id)
     if changed & set(AGGREGATION_FIELDS):
         return tournament_recompute(tournament_id=tournament_id)
-    return 0
+    return recomputing
+
+
+@transaction.atomic
+def tournament_weighting_changed(*, tournament_id: int) -> int:
+    """After ``track_record_weighting`` was turned on or off (already saved, in this
+    transaction): every a_i changes between 1 and the forecaster's track record
+    (docs/methods.md §6.2). The settled questions keep the weights they had (frozen now, with
+    the setting as it was); turning it on computes every forecaster's weight from the scores so
+    far (scoring keeps them current while it is on); every unsettled question's crowd is rebuilt
+    in a task after commit — until then its state is stale (``CrowdState.params`` records the
+    setting) and a submission rebuilds it first. Returns how many questions are rebuilt."""
+    from scoring.tasks import question_recompute_task
+
+    tournament = Tournament.objects.select_for_update().get(pk=tournament_id)
+    on = tournament.track_record_weighting
+    crowd_weights_freeze(tournament_id=tournament_id, weighting=not on)
+    if on:
+        tournament_weights_refresh(tournament_id=tournament_id)
+    questions = crowd_unsettled_questions(tournament_id=tournament_id)
+    for question_id in questions:
+        question_recompute_task.delay_on_commit(question_id)
+    return len(questions)
 
 
 def tournament_scores_changed(*, tournament_id: int) -> bool:

@@ -53,11 +53,18 @@ class LeaderboardEntrySerializer(serializers.ModelSerializer):
         help_text="Pseudonym of the forecaster; crowd, median or mean for the crowd subjects."
     )
     you = serializers.SerializerMethodField(help_text="Whether this row is you.")
+    would_rank = serializers.SerializerMethodField(
+        help_text=(
+            "Crowd, median and mean rows: where the row would rank among the ranked "
+            "forecasters (1 + the number with a higher total peer score). Null for forecasters."
+        )
+    )
 
     class Meta:
         model = LeaderboardEntry
         fields = [
             "rank",
+            "would_rank",
             "subject",
             "forecaster",
             "you",
@@ -70,9 +77,23 @@ class LeaderboardEntrySerializer(serializers.ModelSerializer):
             "computed_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {
+            "rank": {
+                "help_text": (
+                    "1 + the number of ranked forecasters with a higher total peer score: equal "
+                    "totals share a rank (1, 1, 3). Null for a row below the minimum "
+                    "participation and for the crowd, median and mean rows."
+                )
+            }
+        }
 
     def get_forecaster(self, entry: LeaderboardEntry) -> str:
         return subject_label(entry.subject, entry.forecaster)
+
+    def get_would_rank(self, entry: LeaderboardEntry) -> int | None:
+        if entry.forecaster_id is not None:
+            return None
+        return self.context.get("would_rank", {}).get(entry.subject)
 
     def get_you(self, entry: LeaderboardEntry) -> bool:
         user = getattr(self.context.get("request"), "user", None)

@@ -14,7 +14,12 @@ from hypothesis import strategies as st
 from forecasts.errors import InvalidProbability, NothingToWithdraw, QuestionNotOpen
 from forecasts.history import pool_history
 from forecasts.models import CrowdPoint, CrowdState, Forecast
-from forecasts.services import crowd_recompute, forecast_submit, forecast_withdraw
+from forecasts.services import (
+    crowd_recompute,
+    crowd_weights,
+    forecast_submit,
+    forecast_withdraw,
+)
 from forecasts.store import load_events
 from markets.models import Question
 from tests.factories import (
@@ -45,7 +50,7 @@ def assert_matches_recompute(question: Question) -> None:
             ev.times,
             ev.forecaster,
             ev.probs,
-            track_record_weight=ev.track_record_weight,
+            track_record_weight=crowd_weights(question, ev.forecaster),
             extremize=t.effective_extremize,
             base_logit=t.base_logit,
             half_life=t.half_life_seconds,

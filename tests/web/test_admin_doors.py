@@ -15,7 +15,7 @@ from django.db.models import ProtectedError
 from django.urls import reverse
 from django.utils import timezone
 
-from forecasts.models import CrowdPoint, CrowdState, Forecast, TrackRecordWeight
+from forecasts.models import CrowdPoint, CrowdState, Forecast, FrozenWeights, TrackRecordWeight
 from forecasts.services import forecast_submit
 from markets.models import AuditRecord, Question
 from markets.resolution.manual import question_resolve
@@ -125,7 +125,13 @@ def test_forecast_events_cannot_be_deleted_and_the_crowd_keeps_them(admin_client
 
 
 @pytest.mark.parametrize(
-    "model", ["forecasts.crowdpoint", "forecasts.crowdstate", "forecasts.trackrecordweight"]
+    "model",
+    [
+        "forecasts.crowdpoint",
+        "forecasts.crowdstate",
+        "forecasts.trackrecordweight",
+        "forecasts.frozenweights",
+    ],
 )
 def test_derived_crowd_rows_are_read_only(admin_client, model):
     question = open_question_with_forecasts(0.6, 0.5)
@@ -137,6 +143,7 @@ def test_derived_crowd_rows_are_read_only(admin_client, model):
         "trackrecordweight": lambda: TrackRecordWeight.objects.create(
             forecaster=ForecasterFactory(), tournament=question.tournament, weight=2.0
         ),
+        "frozenweights": lambda: FrozenWeights.objects.create(question=question, weights={}),
     }[name]()
     change = reverse(f"admin:{app}_{name}_change", args=[row.pk])
     assert admin_client.get(change).status_code == 200  # staff may look

@@ -1,7 +1,14 @@
 from django.contrib import admin
 from django.http import HttpRequest
 
-from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster, TrackRecordWeight
+from forecasts.models import (
+    CrowdPoint,
+    CrowdState,
+    Forecast,
+    Forecaster,
+    FrozenWeights,
+    TrackRecordWeight,
+)
 from web.admin.readonly import ReadOnlyAdmin
 
 
@@ -49,3 +56,13 @@ class CrowdPointAdmin(ReadOnlyAdmin):
 class TrackRecordWeightAdmin(ReadOnlyAdmin):
     list_display = ["forecaster", "tournament", "weight", "questions", "updated_at"]
     list_filter = ["tournament"]
+
+
+@admin.register(FrozenWeights)
+class FrozenWeightsAdmin(ReadOnlyAdmin):
+    """The weights a settled question's crowd keeps (docs/methods.md §6.2): a record, not a
+    setting."""
+
+    list_display = ["question", "frozen_at"]
+    list_filter = ["question__tournament"]
+    raw_id_fields = ["question"]

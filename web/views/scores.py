@@ -9,7 +9,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import F, Q
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -17,7 +17,7 @@ from forecasts.models import Forecast, Forecaster
 from forecasts.selectors import crowd_at_cutoff, forecasts_held_at
 from markets.models import Question, Resolution, Tournament
 from scoring.calibration import brier_decomposition, calibration_bins
-from scoring.leaderboard import would_rank
+from scoring.leaderboard import STANDINGS_ORDER, would_rank
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 from web import charts
 
@@ -35,9 +35,7 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
     ranks, n_ranked = would_rank(tournament.pk, reference)
     for entry in reference:
         entry.would_rank = ranks[entry.subject]
-    people = entries.filter(forecaster__isnull=False).order_by(
-        F("rank").asc(nulls_last=True), "-total_peer", "forecaster_id"
-    )
+    people = entries.filter(forecaster__isnull=False).order_by(*STANDINGS_ORDER)
     page = Paginator(people, LEADERBOARD_PAGE).get_page(request.GET.get("page"))
     mine = None
     if request.user.is_authenticated:

@@ -1,3 +1,7 @@
+"""``manage.py verify_crowd``: the stored crowds against a recompute from the log, and the stored
+track-record weights against the current scores (docs/methods.md §2.5, §6.2). In scoring, the
+layer that knows both."""
+
 from __future__ import annotations
 
 import math
@@ -7,9 +11,10 @@ from tqdm import tqdm
 
 from forecasts.history import pool_history
 from forecasts.models import CrowdPoint, CrowdState
-from forecasts.services import crowd_params
+from forecasts.services import crowd_params, crowd_weights
 from forecasts.store import load_events
-from markets.models import Question
+from markets.models import Question, Tournament
+from scoring.track_record import weights_mismatches
 
 TOLERANCE = 1e-9
 
@@ -21,7 +26,10 @@ def _differs(stored: float | None, fresh: float) -> bool:
 
 
 class Command(BaseCommand):
-    help = "Compare stored crowd histories with a from-scratch recompute (tolerance 1e-9)."
+    help = (
+        "Compare stored crowd histories with a from-scratch recompute, and stored track-record "
+        "weights with the ones the current scores give (tolerance 1e-9)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tournament", help="Only this tournament (slug)")
@@ -34,7 +42,19 @@ class Command(BaseCommand):
             if not questions.exists():
                 raise CommandError(f"No questions in tournament {opts['tournament']!r}.")
         problems: list[str] = []
-        checked = points_checked = 0
+        checked = points_checked = weights_checked = 0
+        tournaments = Tournament.objects.filter(
+            pk__in=questions.values("tournament_id"), track_record_weighting=True
+        ).order_by("pk")
+        for tournament in tournaments:
+            weights_checked += 1
+            for forecaster_id, stored, fresh in weights_mismatches(
+                tournament_id=tournament.pk, tolerance=TOLERANCE
+            ):
+                problems.append(
+                    f"{tournament.slug}: the stored track-record weight of forecaster "
+                    f"{forecaster_id} is {stored:.10g}; the current scores give {fresh:.10g}"
+                )
         for question in tqdm(
             list(questions),
             desc="Verifying",
@@ -76,7 +96,7 @@ class Command(BaseCommand):
                 ev.times,
                 ev.forecaster,
                 ev.probs,
-                track_record_weight=ev.track_record_weight,
+                track_record_weight=crowd_weights(question, ev.forecaster),
                 **params.kwargs(),
             )
             bad = 0
@@ -112,11 +132,15 @@ class Command(BaseCommand):
                 )
         for line in problems:
             self.stdout.write(self.style.ERROR(line))
-        summary = f"{checked} questions, {points_checked} history points checked"
+        summary = (
+            f"{checked} questions, {points_checked} history points, the weights of "
+            f"{weights_checked} track-record-weighted tournament(s) checked"
+        )
         if problems:
-            raise CommandError(f"{len(problems)} question(s) differ from a recompute; {summary}.")
+            raise CommandError(f"{len(problems)} difference(s) from a recompute; {summary}.")
         self.stdout.write(
             self.style.SUCCESS(
-                f"All stored crowd histories match a recompute to {TOLERANCE:g}: {summary}."
+                f"All stored crowd histories match a recompute to {TOLERANCE:g}, and the stored "
+                f"weights their scores: {summary}."
             )
         )
