@@ -20,6 +20,7 @@ import datetime as dt
 import os
 import platform
 import resource
+import secrets
 import statistics
 import sys
 import time
@@ -56,6 +57,11 @@ def ensure_database(url: str) -> None:
 def setup_django(*, migrate: bool = True) -> None:
     os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Production settings (DEBUG off: no query log), so real keys are required: throwaway ones
+    # for the run. Requests through the test client are plain HTTP.
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(48))
+    os.environ.setdefault("PSEUDONYM_KEY", secrets.token_urlsafe(48))
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
     # Tasks go to the in-process memory broker and stay there (no worker): see module docstring.
     os.environ["CELERY_TASK_ALWAYS_EAGER"] = "false"
     os.environ.pop("REDIS_URL", None)
