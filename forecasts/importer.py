@@ -11,8 +11,8 @@ Rules (docs/researcher-guide.md, "Time windows"):
 - A new question's window comes from its row, then from the command's defaults, then from the
   data: it opens at its first forecast (or now) and closes after its last one (at least one day
   after opening).
-- Every dated forecast must fall in its question's window: at or after the open, before the
-  close, not after the resolution's effective time, and not in the future. (Undated rows are
+- Every dated forecast must fall in its question's window: at or after the open, at or before
+  the close, not after the resolution's effective time, and not in the future. (Undated rows are
   placed a microsecond apart from the open, in file order.) Rows outside are refused with
   their line, never silently dropped or scored.
 - Two rows for the same forecaster, question and time with different probabilities, or a row
@@ -332,8 +332,8 @@ def _outside_window(q: Question, time: dt.datetime, end: dt.datetime, now: dt.da
         return f"before the question opened ({q.open_time.isoformat()})"
     if time > now:
         return "in the future"
-    if time >= q.close_time:
-        return f"at or after the question closed ({q.close_time.isoformat()})"
+    if time > q.close_time:
+        return f"after the question closed ({q.close_time.isoformat()})"
     if time > end:
         return f"after the question was resolved ({end.isoformat()})"
     return ""

@@ -242,10 +242,14 @@ class Question(models.Model):
         return self.status in (self.Status.RESOLVED, self.Status.ANNULLED)
 
     def is_open_at(self, t: dt.datetime) -> bool:
-        """Whether a forecast made at ``t`` is accepted: by the clock, not by a sweep's lag."""
+        """Whether a forecast made at ``t`` is accepted: by the clock, not by a sweep's lag.
+
+        The window is closed at both ends, [open_time, close_time], like the scoring cutoff
+        (points at or before min(close, resolution); docs/methods.md §4.5): a forecast at the
+        close instant is in the log and counts."""
         return (
             self.status in (self.Status.UPCOMING, self.Status.OPEN)
-            and self.open_time <= t < self.close_time
+            and self.open_time <= t <= self.close_time
         )
 
     def milestone_text(self) -> str:

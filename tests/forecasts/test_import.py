@@ -299,8 +299,8 @@ def test_a_row_contradicting_an_imported_forecast_is_refused(tmp_path, capsys):
     ("time", "reason"),
     [
         ("2024-12-31T23:59:59Z", "before the question opened"),
-        ("2025-01-11T00:00:00Z", "at or after the question closed"),
-        ("2025-02-01T00:00:00Z", "at or after the question closed"),
+        ("2025-01-11T00:00:00.000001Z", "after the question closed"),
+        ("2025-02-01T00:00:00Z", "after the question closed"),
         ("9999-01-01T00:00:00Z", "in the future"),
         ("0001-01-01T00:00:00Z", "before 1970"),
     ],

@@ -72,8 +72,8 @@ def test_a_point_exactly_at_the_cutoff_or_as_of_counts(
     tmp_path, django_capture_on_commit_callbacks
 ):
     """questions.csv q1 open 2025-01-01; k1 0.2 at 01-02, k2 0.9 at 01-11; resolved YES effective
-    01-11 00:00 (the forecast importer refuses a forecast at the close itself, so the boundary is
-    the resolution's effective time). Crowd at the cutoff: log pool of 0.2 and 0.9 = 0.6
+    01-11 00:00, so the boundary is the resolution's effective time (the next test puts it at
+    the close, as the issue's files do). Crowd at the cutoff: log pool of 0.2 and 0.9 = 0.6
     (logits −1.386 and 2.197 average to 0.405); Brier (1 − 0.6)² = 0.16. Before the fix SQLite
     saw 0.2 (Brier 0.64) and exports of 0 and 1 rows."""
     q = _import(tmp_path)
@@ -213,3 +213,39 @@ def test_the_migrations_rewrite_old_bulk_rows_of_every_time_column(
     assert calibration_inputs(Tournament.objects.get(slug="edge"), "crowd", None)[0] == [
         pytest.approx(0.6, abs=1e-12)
     ]
+
+
+def test_the_issue_files_as_written_a_forecast_at_the_close_counts(
+    tmp_path, django_capture_on_commit_callbacks
+):
+    """Issue 20 case 2 exactly: questions.csv q1 resolved YES in the file, open 2025-01-01,
+    close 2025-01-11; k2's 0.9 at the close instant is in the window (closed at both ends, like
+    the scoring cutoff) and counts: crowd at close 0.6, calibration Brier 0.16, exports as of
+    01-02 and 01-11 of 1 and 2 rows."""
+    (tmp_path / "questions.csv").write_text(
+        "question,title,resolution,open_time,close_time\n"
+        "q1,Boundary?,YES,2025-01-01T00:00:00Z,2025-01-11T00:00:00Z\n"
+    )
+    (tmp_path / "forecasts.csv").write_text(FORECASTS)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command(
+            "import_forecasts",
+            "--tournament",
+            "edge",
+            "--questions",
+            str(tmp_path / "questions.csv"),
+            "--forecasts",
+            str(tmp_path / "forecasts.csv"),
+            "--no-progress",
+            stdout=io.StringIO(),
+        )
+    q = Question.objects.get(key="q1")
+    assert q.resolutions.get().resolved_at == BOUNDARY
+    probs, outcomes, _ = calibration_inputs(Tournament.objects.get(slug="edge"), "crowd", None)
+    calibration = APIClient().get("/api/v1/tournaments/edge/calibration/", {"subject": "crowd"})
+    spot = Score.objects.get(question=q, subject=Subject.CROWD, rule=Rule.SPOT_BRIER)
+    assert probs == [pytest.approx(0.6, abs=1e-12)] and outcomes == [1]
+    assert round(calibration.json()["decomposition"]["bs"], 12) == 0.16
+    assert (round(spot.forecast, 12), round(spot.score, 12)) == (0.6, 0.16)
+    assert len(_export_rows("2025-01-02T00:00:00Z")) == 1
+    assert len(_export_rows("2025-01-11T00:00:00Z")) == 2
