@@ -11,7 +11,8 @@ SHA-256 digests. What makes the bytes reproducible:
   double (at most 17 significant digits), identical on every platform. Missing values (no active
   forecaster; a median not computed) are an empty CSV field and JSON ``null``.
 - **CSV**: header ``question,time,forecasters,probability,median,mean``, ``\\n`` line endings,
-  the question key quoted only when it needs it (RFC 4180). **JSON**: an array of row objects,
+  the question key written by ``csv_text`` (a leading ``=``, ``+``, ``-``, ``@``, tab or CR
+  neutralised with ``'``; quoted only when it needs it, RFC 4180). **JSON**: an array of row objects,
   one per line, keys in column order, ASCII only. **Parquet**: pyarrow, snappy, row groups of
   ``PARQUET_ROW_GROUP`` rows, ``time`` as timestamp[us, UTC]; Parquet's footer records the writer
   (``parquet-cpp-arrow version X``) and no timestamp, so the bytes depend only on the data and the
@@ -429,17 +430,41 @@ def count_rows(export: CrowdExport) -> int:
 # --- rendering -----------------------------------------------------------------------------
 
 
-def csv_field(text: str) -> str:
-    """One CSV field: quoted (RFC 4180) only when it holds a comma, a quote or a line break."""
+CSV_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection)."""
+
+
+def csv_text(text: str) -> str:
+    """One text cell of any CSV Takeoff writes: crowd and raw forecast exports, the score export,
+    the calibration CSV. The one rule for all of them (docs/researcher-guide.md, exports):
+
+    1. A cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+       single quote ``'`` in front, so that a spreadsheet opening the file shows the text
+       instead of running it as a formula (OWASP "CSV injection"): ``=HYPERLINK(…)`` is
+       written ``'=HYPERLINK(…)``, ``-5`` as a question key ``'-5``.
+    2. The cell is then quoted (RFC 4180) only when it holds a comma, a quote or a line break.
+
+    Only text columns (question keys, forecaster keys and pseudonyms, subject and rule names,
+    header names) pass through here; numbers are written as they are, so a score of ``-0.5``
+    stays ``-0.5``. Deterministic, so exports stay byte-reproducible.
+    """
+    if text.startswith(CSV_FORMULA_TRIGGERS):
+        text = "'" + text
     if any(c in text for c in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
 
 
+def csv_number(value: float | int | None) -> str:
+    """One number cell: ``repr`` (the shortest round-trip decimal for a float), empty for
+    missing. Never neutralised: a leading ``-`` is a sign here."""
+    return "" if value is None else repr(value)
+
+
 def _csv_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
     yield (",".join(COLUMNS) + "\n").encode(), 0
     for qid, key in export.questions:
-        k = csv_field(key)
+        k = csv_text(key)
         if connection.vendor == "postgresql":
             yield from _pg_csv_rows(qid, k, export.as_of)
             continue
@@ -677,7 +702,7 @@ def render_raw_forecasts(export: CrowdExport) -> Iterator[bytes]:
         for key, ts, name, p, _ in iter_events(export):
             kind = "withdrawal" if p == "null" else "forecast"
             lines.append(
-                f"{csv_field(key)},{ts},{csv_field(name)},{kind},{'' if p == 'null' else p}\n"
+                f"{csv_text(key)},{ts},{csv_text(name)},{kind},{'' if p == 'null' else p}\n"
             )
             if len(lines) >= FETCH_ROWS:
                 yield "".join(lines).encode()
