@@ -27,12 +27,21 @@ class ApiViewMixin:
         an error body to the file's renderer (the calibration CSV renderer raised TypeError on
         ``{"bins": [...]}``, a 500)."""
         response = super().handle_exception(exc)  # type: ignore[misc]
+        self._answer_in_json()
+        return response
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        """DRF's OPTIONS metadata, in JSON too (``?format=csv`` names the 200's file only)."""
+        response = super().options(request, *args, **kwargs)  # type: ignore[misc]
+        self._answer_in_json()
+        return response
+
+    def _answer_in_json(self) -> None:
         request = getattr(self, "request", None)
         renderer = getattr(request, "accepted_renderer", None)
         if renderer is not None and renderer.format not in ERROR_FORMATS:
             request.accepted_renderer = JSONRenderer()  # type: ignore[union-attr]
             request.accepted_media_type = JSONRenderer.media_type  # type: ignore[union-attr]
-        return response
 
     def get_object(self) -> Any:
         lookup = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)

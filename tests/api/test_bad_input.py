@@ -89,6 +89,14 @@ def test_calibration_csv_with_an_out_of_range_bins_is_a_json_400(world):
     assert len(r.content.decode().splitlines()) == 5
 
 
+def test_options_on_the_calibration_csv_is_json(world):
+    """Found by the schema fuzzer: OPTIONS with ?format=csv handed DRF's metadata to the CSV
+    renderer (KeyError, a 500)."""
+    r = Client().options("/api/v1/tournaments/ai-public/calibration/?format=csv")
+    assert r.status_code == 200 and r["Content-Type"] == "application/json"
+    assert r.json()["name"] == "Calibration"
+
+
 def test_an_oversized_body_is_the_apis_json_413(world):
     """Django refused the body (RequestDataTooBig) with its HTML 400 page under /api/."""
     client = token_client(world.forecasters[0].user)
