@@ -124,7 +124,7 @@ class ForecastViewSet(
         responses={
             201: ForecastSerializer,
             409: _conflict("The question is not open for forecasts."),
-            **errors(400, 401, 404, 429),
+            **errors(400, 401, 404, 413, 429),
         },
     )
     def create(self, request: Request) -> Response:
@@ -147,7 +147,7 @@ class ForecastViewSet(
         responses={
             201: ForecastSerializer,
             409: _conflict("The question is not open, or you have no current forecast on it."),
-            **errors(400, 401, 404, 429),
+            **errors(400, 401, 404, 413, 429),
         },
     )
     @action(detail=False, methods=["post"])

@@ -116,6 +116,12 @@ def test_an_oversized_body_is_the_apis_json_413(world):
     )
     assert r.status_code == 413 and r["Content-Type"] == "application/json"
     assert Forecast.objects.count() == before
+    # Documented where a body is sent.
+    from drf_spectacular.generators import SchemaGenerator
+
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    for path in ("/api/v1/forecasts/", "/api/v1/forecasts/withdraw/"):
+        assert "413" in paths[path]["post"]["responses"]
 
 
 def test_a_body_at_the_limit_is_read(world):
@@ -130,7 +136,7 @@ def test_a_body_at_the_limit_is_read(world):
 # --- a browser opening documented API URLs --------------------------------------------------
 
 BROWSER_ACCEPT = "text/html"
-FILES = ("crowd-export/", "forecasts-export/", "scores-export/")
+FILES = ("crowd-export/", "forecasts-export/", "scores-export/", "/api/schema/")
 
 
 def _documented_get_paths() -> list[str]:
@@ -173,14 +179,15 @@ def _expected_status(who: str, template: str) -> int:
 def test_every_api_get_endpoint_opened_in_a_browser_answers_the_browsable_api(world, who):
     """A browser's Accept header (text/html) made DRF build its HTML page, which failed on the
     history and leaderboard views (500); calibration answered 406 while every other endpoint
-    showed the page. Now every JSON endpoint shows the browsable API (errors included), and
-    the file endpoints give their file, as they do for any Accept header."""
+    showed the page, and the OpenAPI document answered 406. Now every JSON endpoint shows the
+    browsable API (errors included), and the file endpoints (exports, the OpenAPI document)
+    give their file, as they do for any Accept header."""
     client = Client()
     if who == "forecaster":
         client.force_login(world.forecasters[0].user)
     elif who == "staff":
         client.force_login(world.staff)
-    paths = [*_documented_get_paths(), "/api/v1/"]
+    paths = [*_documented_get_paths(), "/api/v1/", "/api/schema/", "/api/docs/"]
     for template in paths:
         path = _fill(template, world)
         r = client.get(path, HTTP_ACCEPT=BROWSER_ACCEPT)
@@ -198,3 +205,17 @@ def test_every_api_get_endpoint_opened_in_a_browser_answers_the_browsable_api(wo
     ):
         r = client.get(path, HTTP_ACCEPT=BROWSER_ACCEPT)
         assert r.status_code == 200 and r["Content-Type"].startswith("text/html")
+
+
+def test_the_openapi_document_opened_in_a_browser_is_the_document(db):
+    r = Client().get("/api/schema/", HTTP_ACCEPT=BROWSER_ACCEPT)
+    assert r.status_code == 200
+    assert r.content.startswith(b"openapi: 3.")
+    r = Client().get("/api/schema/?format=json", HTTP_ACCEPT=BROWSER_ACCEPT)
+    assert r.status_code == 200 and r.json()["openapi"].startswith("3.")
+
+
+def test_a_nul_character_in_an_api_path_is_a_json_400(db):
+    r = Client().get("/api/v1/tournaments/%00/leaderboard/")
+    assert r.status_code == 400 and r["Content-Type"] == "application/json"
+    assert r.json() == {"detail": "No NUL characters in the address."}
