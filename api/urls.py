@@ -20,6 +20,7 @@ router.register("benchmarks", markets_api.BenchmarkViewSet, basename="benchmark"
 router.register("forecasts", forecasts_api.ForecastViewSet, basename="forecast")
 router.register("scores", scoring_api.ScoreViewSet, basename="score")
 
+
 class SchemaView(SpectacularAPIView):
     """The OpenAPI document: a file, like the exports, whatever the Accept header says (a
     browser's ``text/html`` got a 406). YAML unless ``?format=json`` or the Accept header

@@ -2,9 +2,10 @@
 
 The reference here formats every row in Python from ORM values (``iso``, ``repr``, RFC 4180
 quoting, formula neutralising) and computes the input digest from its definition in
-``forecasts.exports``, so it shares no SQL with the code under test. On PostgreSQL the export formats rows in SQL and reads the input
-digest on a second connection from the same snapshot; on SQLite it formats in Python. Both must
-give these bytes: earlier exports are verified by regenerating them.
+``forecasts.exports``, so it shares no SQL with the code under test. On PostgreSQL the export
+formats rows in SQL and reads the input digest on a second connection from the same snapshot; on
+SQLite it formats in Python. Both must give these bytes: earlier exports are verified by
+regenerating them.
 """
 
 from __future__ import annotations
