@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rest_framework.exceptions import NotFound
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 
 from api.pagination import Pagination
@@ -13,10 +14,34 @@ from api.params import MAX_ID
 from api.throttling import API_THROTTLES
 from markets.models import Question, Tournament
 
+ERROR_FORMATS = ("json", "api")  # JSONRenderer, BrowsableAPIRenderer
+
 
 class ApiViewMixin:
     throttle_classes = API_THROTTLES
     pagination_class = Pagination
+
+    def handle_exception(self, exc: Exception) -> Any:
+        """DRF's error handling, with the error always in the API's JSON shape (or the browsable
+        API's page for a browser): a view that can answer a file (``?format=csv``) must not hand
+        an error body to the file's renderer (the calibration CSV renderer raised TypeError on
+        ``{"bins": [...]}``, a 500)."""
+        response = super().handle_exception(exc)  # type: ignore[misc]
+        self._answer_in_json()
+        return response
+
+    def options(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        """DRF's OPTIONS metadata, in JSON too (``?format=csv`` names the 200's file only)."""
+        response = super().options(request, *args, **kwargs)  # type: ignore[misc]
+        self._answer_in_json()
+        return response
+
+    def _answer_in_json(self) -> None:
+        request = getattr(self, "request", None)
+        renderer = getattr(request, "accepted_renderer", None)
+        if renderer is not None and renderer.format not in ERROR_FORMATS:
+            request.accepted_renderer = JSONRenderer()  # type: ignore[union-attr]
+            request.accepted_media_type = JSONRenderer.media_type  # type: ignore[union-attr]
 
     def get_object(self) -> Any:
         lookup = self.kwargs.get(self.lookup_url_kwarg or self.lookup_field)

@@ -34,6 +34,7 @@ COMMON_ERRORS = {
     401: _error("Invalid or revoked token, or authentication required."),
     403: _error("Not allowed."),
     404: _error("Not found, or not visible to you (private tournament)."),
+    413: _error("The request body is larger than the server accepts (2.5 MB by default)."),
     429: _error("Throttled: retry after the number of seconds in Retry-After."),
 }
 

@@ -22,7 +22,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +30,7 @@ from rest_framework.views import APIView
 from api.base import ApiViewMixin, visible_question, visible_tournament
 from api.errors import READ_ERRORS, errors
 from api.params import MAX_ID, POSITIVE_INT, param_choice, param_int, param_single, param_text
+from api.parsers import JSONParser
 from api.serializers.forecasts import (
     CrowdPointSerializer,
     ExportManifestSerializer,
@@ -124,7 +124,7 @@ class ForecastViewSet(
         responses={
             201: ForecastSerializer,
             409: _conflict("The question is not open for forecasts."),
-            **errors(400, 401, 404, 429),
+            **errors(400, 401, 404, 413, 429),
         },
     )
     def create(self, request: Request) -> Response:
@@ -147,7 +147,7 @@ class ForecastViewSet(
         responses={
             201: ForecastSerializer,
             409: _conflict("The question is not open, or you have no current forecast on it."),
-            **errors(400, 401, 404, 429),
+            **errors(400, 401, 404, 413, 429),
         },
     )
     @action(detail=False, methods=["post"])

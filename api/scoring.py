@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from typing import Any
 
@@ -19,7 +17,7 @@ from drf_spectacular.utils import (
 from rest_framework import mixins, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -164,7 +162,22 @@ def _finite_or_none(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
+CALIBRATION_CSV_COLUMNS = (
+    "lower",
+    "upper",
+    "count",
+    "mean_forecast",
+    "observed_frequency",
+    "wilson_low",
+    "wilson_high",
+)
+
+
 class CalibrationCSVRenderer(BaseRenderer):
+    """``?format=csv``: the bins, one row each, in the CSV form of every export
+    (``forecasts.exports.csv_text`` / ``csv_number``). Only a 200's body reaches it: errors are
+    rendered as JSON (``api.base.ApiViewMixin.handle_exception``)."""
+
     media_type = "text/csv"
     format = "csv"
     charset = "utf-8"
@@ -172,32 +185,17 @@ class CalibrationCSVRenderer(BaseRenderer):
     def render(
         self, data: Any, accepted_media_type: Any = None, renderer_context: Any = None
     ) -> bytes:
-        if not isinstance(data, dict) or "bins" not in data:
-            return JSONRenderer().render(data)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        columns = [
-            "lower",
-            "upper",
-            "count",
-            "mean_forecast",
-            "observed_frequency",
-            "wilson_low",
-            "wilson_high",
+        lines = [",".join(exports.csv_text(c) for c in CALIBRATION_CSV_COLUMNS)]
+        lines += [
+            ",".join(exports.csv_number(b[c]) for c in CALIBRATION_CSV_COLUMNS)
+            for b in data["bins"]
         ]
-        writer.writerow(columns)
-        for b in data["bins"]:
-            writer.writerow(
-                [
-                    "" if b[c] is None else repr(b[c]) if isinstance(b[c], float) else b[c]
-                    for c in columns
-                ]
-            )
-        return out.getvalue().encode()
+        return ("\n".join(lines) + "\n").encode()
 
 
 class CalibrationView(ApiViewMixin, GenericAPIView):
-    renderer_classes = [JSONRenderer, CalibrationCSVRenderer]
+    # JSON, the browsable API for a browser (as every other endpoint), and ?format=csv.
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CalibrationCSVRenderer]
     serializer_class = CalibrationSerializer
     pagination_class = None
 

@@ -1,7 +1,11 @@
 """REST API routes: /api/v1/, the OpenAPI schema and its docs (served from the sidecar, no CDN)."""
 
+from typing import Any
+
+from django.http import Http404
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.exceptions import NotAcceptable
 from rest_framework.routers import DefaultRouter
 
 from api import forecasts as forecasts_api
@@ -15,6 +19,26 @@ router.register("questions", markets_api.QuestionViewSet, basename="question")
 router.register("benchmarks", markets_api.BenchmarkViewSet, basename="benchmark")
 router.register("forecasts", forecasts_api.ForecastViewSet, basename="forecast")
 router.register("scores", scoring_api.ScoreViewSet, basename="score")
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI document: a file, like the exports, whatever the Accept header says (a
+    browser's ``text/html`` got a 406). YAML unless ``?format=json`` or the Accept header
+    asks for JSON."""
+
+    def perform_content_negotiation(self, request: Any, force: bool = False) -> Any:
+        try:
+            return super().perform_content_negotiation(request)
+        except NotAcceptable:
+            renderers = self.get_renderers()
+            fmt = request.query_params.get("format")
+            renderers = [r for r in renderers if r.format == fmt] or renderers
+            return renderers[0], renderers[0].media_type
+        except Http404:  # ?format= names no renderer: DRF's 404, rendered by the first one
+            if not force:
+                raise
+            return super().perform_content_negotiation(request, force=True)
+
 
 TOURNAMENT = "tournaments/<slug:slug>/"
 QUESTION = "questions/<int:pk>/"
@@ -60,7 +84,7 @@ v1 = [
 
 urlpatterns = [
     path("api/v1/", include((v1, "api"), namespace="v1")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/schema/", SchemaView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     # Anything else under /api/ is a JSON 404, not the site's HTML page.
     re_path(r"^api/", api_not_found),

@@ -11,11 +11,12 @@ SHA-256 digests. What makes the bytes reproducible:
   double (at most 17 significant digits), identical on every platform. Missing values (no active
   forecaster; a median not computed) are an empty CSV field and JSON ``null``.
 - **CSV**: header ``question,time,forecasters,probability,median,mean``, ``\\n`` line endings,
-  the question key quoted only when it needs it (RFC 4180). **JSON**: an array of row objects,
-  one per line, keys in column order, ASCII only. **Parquet**: pyarrow, snappy, row groups of
-  ``PARQUET_ROW_GROUP`` rows, ``time`` as timestamp[us, UTC]; Parquet's footer records the writer
-  (``parquet-cpp-arrow version X``) and no timestamp, so the bytes depend only on the data and the
-  pyarrow version (recorded in the manifest).
+  the question key written by ``csv_text`` (a leading ``=``, ``+``, ``-``, ``@``, tab or CR
+  neutralised with ``'``; quoted only when it needs it, RFC 4180). **JSON**: an array of row
+  objects, one per line, keys in column order, ASCII only. **Parquet**: pyarrow, snappy, row
+  groups of ``PARQUET_ROW_GROUP`` rows, ``time`` as timestamp[us, UTC]; Parquet's footer records
+  the writer (``parquet-cpp-arrow version X``) and no timestamp, so the bytes depend only on the
+  data and the pyarrow version (recorded in the manifest).
 
 **Input forecast set digest** (``input.sha256`` in the manifest): SHA-256 over one line per
 forecast event (forecasts and withdrawals) of the exported questions with ``time <= as_of``::
@@ -106,7 +107,10 @@ def parse_as_of(raw: str, *, allow_future: bool = False) -> dt.datetime:
     ``allow_future`` is for replaying a manifest, which records what it covered."""
     from django.utils.dateparse import parse_datetime
 
-    value = parse_datetime(raw.strip().replace("Z", "+00:00")) if raw else None
+    try:
+        value = parse_datetime(raw.strip().replace("Z", "+00:00")) if raw else None
+    except ValueError:  # well formed but not a time: month 13, hour 25
+        value = None
     if value is None:
         raise ExportError(f"as_of {raw!r} is not an ISO 8601 time")
     if timezone.is_naive(value):
@@ -431,17 +435,41 @@ def count_rows(export: CrowdExport) -> int:
 # --- rendering -----------------------------------------------------------------------------
 
 
-def csv_field(text: str) -> str:
-    """One CSV field: quoted (RFC 4180) only when it holds a comma, a quote or a line break."""
+CSV_FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+"""First characters that make a spreadsheet read a cell as a formula (OWASP, CSV injection)."""
+
+
+def csv_text(text: str) -> str:
+    """One text cell of any CSV Takeoff writes: crowd and raw forecast exports, the score export,
+    the calibration CSV. The one rule for all of them (docs/researcher-guide.md, exports):
+
+    1. A cell that begins with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+       single quote ``'`` in front, so that a spreadsheet opening the file shows the text
+       instead of running it as a formula (OWASP "CSV injection"): ``=HYPERLINK(…)`` is
+       written ``'=HYPERLINK(…)``, ``-5`` as a question key ``'-5``.
+    2. The cell is then quoted (RFC 4180) only when it holds a comma, a quote or a line break.
+
+    Only text columns (question keys, forecaster keys and pseudonyms, subject and rule names,
+    header names) pass through here; numbers are written as they are, so a score of ``-0.5``
+    stays ``-0.5``. Deterministic, so exports stay byte-reproducible.
+    """
+    if text.startswith(CSV_FORMULA_TRIGGERS):
+        text = "'" + text
     if any(c in text for c in ',"\r\n'):
         return '"' + text.replace('"', '""') + '"'
     return text
 
 
+def csv_number(value: float | int | None) -> str:
+    """One number cell: ``repr`` (the shortest round-trip decimal for a float), empty for
+    missing. Never neutralised: a leading ``-`` is a sign here."""
+    return "" if value is None else repr(value)
+
+
 def _csv_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
     yield (",".join(COLUMNS) + "\n").encode(), 0
     for qid, key in export.questions:
-        k = csv_field(key)
+        k = csv_text(key)
         if connection.vendor == "postgresql":
             yield from _pg_csv_rows(qid, k, export.as_of)
             continue
@@ -679,7 +707,7 @@ def render_raw_forecasts(export: CrowdExport) -> Iterator[bytes]:
         for key, ts, name, p, _ in iter_events(export):
             kind = "withdrawal" if p == "null" else "forecast"
             lines.append(
-                f"{csv_field(key)},{ts},{csv_field(name)},{kind},{'' if p == 'null' else p}\n"
+                f"{csv_text(key)},{ts},{csv_text(name)},{kind},{'' if p == 'null' else p}\n"
             )
             if len(lines) >= FETCH_ROWS:
                 yield "".join(lines).encode()
@@ -760,6 +788,16 @@ def manifest_path(path: Path) -> Path:
     return path.with_name(path.name + ".manifest.json")
 
 
+def output_problem(path: Path) -> str | None:
+    """Why an export cannot be written to ``path``, or None. Checked by the commands before the
+    export runs, so that a mistyped directory costs nothing and reads as one line."""
+    if path.is_dir():
+        return f"{path} is a directory: give the file's name"
+    if not path.parent.is_dir():
+        return f"directory {path.parent} does not exist: create it first"
+    return None
+
+
 def dump_manifest(manifest: dict[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()
 
@@ -769,9 +807,13 @@ def write_export(
 ) -> dict[str, Any]:
     """Write FILE and FILE.manifest.json (the file first through a temporary name)."""
     tmp = path.with_name(path.name + ".part")
-    with tmp.open("wb") as fh:
-        manifest = build_manifest(export, progress=progress, out=fh, filename=path.name)
-    tmp.replace(path)
+    try:
+        with tmp.open("wb") as fh:
+            manifest = build_manifest(export, progress=progress, out=fh, filename=path.name)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no half-written file left behind
+        raise
     manifest_path(path).write_bytes(dump_manifest(manifest))
     return manifest
 
@@ -796,16 +838,69 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+MANIFEST_FIELDS = {  # field: (Python type, JSON type)
+    "tournament": (str, "string"),
+    "format": (str, "string"),
+    "as_of": (str, "string"),
+    "questions": (list, "array"),
+    "rows": (int, "integer"),
+    "input": (dict, "object"),
+    "output": (dict, "object"),
+}
+
+
+def read_manifest(manifest_file: Path) -> dict[str, Any]:
+    """A manifest file's contents, with every field ``verify_manifest`` reads checked.
+
+    Raises ``ExportError`` naming the file and what is wrong: unreadable, not JSON, a field
+    missing or of the wrong type, a NUL character, an ``output.file`` that is not a bare name.
+    """
+    try:
+        manifest = json.loads(manifest_file.read_text())
+        problem = _manifest_problem(manifest)
+    except (OSError, ValueError) as exc:  # decoding errors are ValueErrors
+        problem = str(exc)
+    if problem:
+        raise ExportError(f"{manifest_file}: not a readable export manifest ({problem})")
+    return manifest
+
+
+def _manifest_problem(manifest: Any) -> str | None:
+    if not isinstance(manifest, dict):
+        return "not a JSON object"
+    for name, (kind, json_type) in MANIFEST_FIELDS.items():
+        if not isinstance(manifest.get(name), kind):
+            return f"{name} is missing or not a JSON {json_type}"
+    texts = [
+        manifest["tournament"],
+        manifest["format"],
+        manifest["as_of"],
+        *manifest["questions"],
+        manifest.get("question") or "",
+        manifest["output"].get("file"),
+        manifest["output"].get("sha256"),
+        manifest["input"].get("sha256"),
+    ]
+    if not all(isinstance(text, str) for text in texts):
+        return "question(s), output.file, output.sha256 and input.sha256 must be text"
+    if any("\x00" in text for text in texts):
+        return "a NUL character in a text field"
+    filename = manifest["output"]["file"]
+    if not filename or Path(filename).name != filename:
+        return f"output.file {filename!r} is not a file name"
+    return None
+
+
 def verify_manifest(
     manifest_file: Path, *, progress: Callable[[int], None] | None = None
 ) -> Verification:
-    """Regenerate an export from the database and compare it with its manifest (and file)."""
-    try:
-        manifest = json.loads(manifest_file.read_text())
-        slug, fmt, keys = manifest["tournament"], manifest["format"], manifest["questions"]
-        as_of = parse_as_of(manifest["as_of"], allow_future=True)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ExportError(f"{manifest_file}: not a readable export manifest ({exc})") from None
+    """Regenerate an export from the database and compare it with its manifest (and file).
+
+    Raises ``ExportError`` when the manifest cannot be read (``read_manifest``), names a
+    tournament or questions the database does not have, or a format that does not exist."""
+    manifest = read_manifest(manifest_file)
+    slug, fmt, keys = manifest["tournament"], manifest["format"], manifest["questions"]
+    as_of = parse_as_of(manifest["as_of"], allow_future=True)
     tournament = Tournament.objects.filter(slug=slug).first()
     if tournament is None:
         raise ExportError(f"Tournament {slug!r} does not exist in this database.")
@@ -824,7 +919,7 @@ def verify_manifest(
         problems.append(
             f"input forecast set differs: {recomputed['input']['forecast_events']} events, "
             f"sha256 {recomputed['input']['sha256']} (manifest: "
-            f"{manifest['input']['forecast_events']} events, {manifest['input']['sha256']})"
+            f"{manifest['input'].get('forecast_events')} events, {manifest['input']['sha256']})"
         )
     if recomputed["rows"] != manifest["rows"]:
         problems.append(f"row count {recomputed['rows']} (manifest: {manifest['rows']})")
@@ -836,7 +931,8 @@ def verify_manifest(
     if fmt == "parquet":
         import pyarrow
 
-        was = manifest.get("software", {}).get("pyarrow")
+        software = manifest.get("software")
+        was = software.get("pyarrow") if isinstance(software, dict) else None
         if was and was != pyarrow.__version__:
             problems.append(f"written with pyarrow {was}, recomputed with {pyarrow.__version__}")
     file_sha = None

@@ -40,6 +40,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -57,6 +59,14 @@ RESOLUTIONS = {
     "": None,
 }
 MAX_ERRORS_SHOWN = 50
+# Longest text each column may hold (the database's limits), checked with the rest of the rows.
+MAX_LENGTH = {
+    "question key": Question._meta.get_field("key").max_length,
+    "title": Question._meta.get_field("title").max_length,
+    "forecaster key": Forecaster._meta.get_field("key").max_length,
+    "tournament slug": Tournament._meta.get_field("slug").max_length,
+    "tournament name": Tournament._meta.get_field("name").max_length,
+}
 # Without times, file order is time order: row i gets open_time + i microseconds, so a blind
 # contest's forecasts all hold (almost) the whole window and re-imports give the same times.
 ROW_SPACING = dt.timedelta(microseconds=1)
@@ -126,8 +136,14 @@ def _read_csv(
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise ImportFailed([f"{name}: file {path} does not exist"]) from None
+    except OSError as exc:  # a directory, no permission
+        raise ImportFailed([f"{name}: cannot read {path}: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise ImportFailed([f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    if "\x00" in text:
+        # No database text can hold one (PostgreSQL refuses it), and no CSV of text has one.
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise ImportFailed([f"{name} line {line}: a NUL character (is this a text file?)"])
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = required - set(header)
@@ -145,6 +161,29 @@ def _read_csv(
             yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
 
     return header, rows()
+
+
+def _too_long(where: str, what: str, text: str) -> list[str]:
+    """The error for a text over its column's ``MAX_LENGTH`` (in characters), or none."""
+    limit = MAX_LENGTH[what]
+    if limit is not None and len(text) > limit:
+        return [f"{where}: {what} is {len(text)} characters long; at most {limit}"]
+    return []
+
+
+def tournament_errors(slug: str, name: str | None) -> list[str]:
+    """Problems with the tournament an import writes to: its slug is the one in every URL
+    (letters, digits, hyphens and underscores), and both fit their columns."""
+    errors = []
+    try:
+        validate_slug(slug)
+    except ValidationError:
+        errors.append(
+            f"tournament {slug!r}: a slug is letters, digits, hyphens and underscores only"
+        )
+    errors += _too_long("tournament", "tournament slug", slug)
+    errors += _too_long("tournament", "tournament name", name or "")
+    return errors
 
 
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -190,6 +229,7 @@ def parse_questions(path: Path) -> tuple[list[QuestionRow], list[str]]:
         seen[key] = line
         if not title:
             errors.append(f"{where}: question {key!r} has no title")
+        errors += _too_long(where, "question key", key) + _too_long(where, "title", title)
         if res.upper() not in RESOLUTIONS:
             errors.append(f"{where}: resolution {res!r} is not YES, NO, ANNULLED or empty")
             continue
@@ -233,6 +273,9 @@ def parse_forecasts(
         )
         if not forecaster:
             errors.append(f"{where}: empty forecaster")
+            continue
+        if problem := _too_long(where, "forecaster key", forecaster):
+            errors += problem
             continue
         if question not in question_keys:
             errors.append(f"{where}: unknown question {question!r}")
@@ -291,7 +334,9 @@ def import_forecasts(
     """Validate both files completely, then write everything or nothing."""
     stage = on_stage or (lambda _msg: None)
     stage("Validating questions")
-    qrows, errors = parse_questions(questions_path)
+    errors = tournament_errors(tournament_slug, tournament_name)
+    qrows, qerrors = parse_questions(questions_path)
+    errors += qerrors
     stage("Validating forecasts")
     frows, ferrors, clipped = parse_forecasts(
         forecasts_path, {q.key for q in qrows}, clip=clip, progress=progress

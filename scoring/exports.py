@@ -1,13 +1,14 @@
 """Score export (``manage.py export_scores``, ``/api/v1/tournaments/<slug>/scores-export/``):
 the scores of the current final resolutions as CSV, forecasters named by their export
-pseudonyms, in a deterministic order. Shares the CSV quoting, pseudonyms and snapshot of the
-crowd export (``forecasts.exports``)."""
+pseudonyms, in a deterministic order. Shares the CSV cell rule (``csv_text``: formula
+neutralising and quoting of text cells), pseudonyms and snapshot of the crowd export
+(``forecasts.exports``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from forecasts.exports import FETCH_ROWS, csv_field, snapshot
+from forecasts.exports import FETCH_ROWS, csv_number, csv_text, snapshot
 from forecasts.pseudonyms import PseudonymCache
 from markets.models import Question, Resolution, Tournament
 from scoring.models import Score, Subject
@@ -18,11 +19,15 @@ SCORE_COLUMNS = ("question", "subject", "forecaster", "rule", "score", "coverage
 forecaster key (an imported ``crowd``, say) can never be mistaken for the aggregate."""
 
 
-def iter_score_rows(tournament: Tournament) -> Iterator[tuple[str, ...]]:
-    """Scores of the current final resolutions: forecasters (pseudonyms) and the crowd.
+ScoreRow = tuple[str, str, str, str, float | None, float]
+
+
+def iter_score_rows(tournament: Tournament) -> Iterator[ScoreRow]:
+    """Scores of the current final resolutions: forecasters (pseudonyms) and the crowd, as
+    (question key, subject, forecaster label, rule, score, coverage).
 
     Order: question key, then subject, forecaster label and rule, all in code-point order.
-    Floats are ``repr``; a score without a value (no coverage) is an empty field.
+    ``score`` is None for a score without a value (no coverage).
     """
     names = PseudonymCache()
     questions = sorted(
@@ -48,18 +53,20 @@ def iter_score_rows(tournament: Tournament) -> Iterator[tuple[str, ...]]:
             chunk_size=FETCH_ROWS
         ):
             who = "" if subject == Subject.CROWD else names(fid, imported_key=fkey, source=source)
-            value = "" if score is None else repr(score)
-            rows.append((key, subject, who, rule, value, repr(float(coverage))))
+            rows.append((key, subject, who, rule, score, float(coverage)))
         rows.sort(key=lambda r: (r[1], r[2], r[3]))
         yield from rows
 
 
 def render_scores_csv(tournament: Tournament) -> Iterator[bytes]:
+    """The score export's bytes: header ``SCORE_COLUMNS``, then ``iter_score_rows``, ``\\n``
+    line endings; text cells by ``csv_text``, numbers by ``csv_number`` (empty: no value)."""
     yield (",".join(SCORE_COLUMNS) + "\n").encode()
     lines: list[str] = []
     with snapshot():
-        for row in iter_score_rows(tournament):
-            lines.append(",".join(csv_field(v) for v in row) + "\n")
+        for key, subject, who, rule, score, coverage in iter_score_rows(tournament):
+            text = ",".join(csv_text(v) for v in (key, subject, who, rule))
+            lines.append(f"{text},{csv_number(score)},{csv_number(coverage)}\n")
             if len(lines) >= FETCH_ROWS:
                 yield "".join(lines).encode()
                 lines.clear()

@@ -77,6 +77,11 @@ def world(db, monkeypatch) -> World:
     not enqueued: tests that need scores write them (scoring has its own tests).
     """
     monkeypatch.setattr("scoring.receivers.schedule_scoring", lambda **kw: None)
+    return build_world()
+
+
+def build_world() -> World:
+    """The ``world`` fixture's rows (the caller keeps scoring from being enqueued)."""
     bench = BenchmarkFactory()
     public = TournamentFactory(slug="ai-public", min_forecasters=1)
     private = TournamentFactory(

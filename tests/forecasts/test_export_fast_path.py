@@ -1,10 +1,11 @@
 """Crowd exports: the PostgreSQL fast path writes the bytes of the portable reference.
 
 The reference here formats every row in Python from ORM values (``iso``, ``repr``, RFC 4180
-quoting) and computes the input digest from its definition in ``forecasts.exports``, so it shares
-no SQL with the code under test. On PostgreSQL the export formats rows in SQL and reads the input
-digest on a second connection from the same snapshot; on SQLite it formats in Python. Both must
-give these bytes: earlier exports are verified by regenerating them.
+quoting, formula neutralising) and computes the input digest from its definition in
+``forecasts.exports``, so it shares no SQL with the code under test. On PostgreSQL the export
+formats rows in SQL and reads the input digest on a second connection from the same snapshot; on
+SQLite it formats in Python. Both must give these bytes: earlier exports are verified by
+regenerating them.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactor
 UTC = dt.UTC
 T0 = dt.datetime(2030, 1, 1, tzinfo=UTC)
 AS_OF = T0 + dt.timedelta(days=1)
-KEYS = ("plain", 'odd, "key"', "ünï-ключ")
+# A key a spreadsheet would run as a formula (neutralised with a leading ', then quoted).
+KEYS = ("plain", 'odd, "key"', "ünï-ключ", "=SUM(1,2)")
 
 
 def at(seconds: int, micros: int = 0) -> dt.datetime:
@@ -45,13 +47,13 @@ def at(seconds: int, micros: int = 0) -> dt.datetime:
 
 
 def build_history(slug: str = "fast-path") -> Tournament:
-    """Three questions with the cases that shape the bytes.
+    """Four questions with the cases that shape the bytes.
 
     Times with and without microseconds; three forecasts at one instant; withdrawals, down to a
     point with no forecaster (empty probability, median and mean); imported forecasters whose
-    keys need JSON escaping, at one instant; keys that need CSV quoting or are not ASCII; a
-    forecast after the as-of time; and a median left for the after-commit task (filled before
-    the export reads).
+    keys need JSON escaping, at one instant; keys that need CSV quoting, formula neutralising or
+    are not ASCII; a forecast after the as-of time; and a median left for the after-commit task
+    (filled before the export reads).
     """
     tournament = Tournament.objects.create(slug=slug, name="Fast path", min_forecasters=1)
     people = [forecaster_for_user(UserFactory()) for _ in range(4)]
@@ -94,6 +96,8 @@ def _repr(value: float | None) -> str:
 
 
 def _csv_field(text: str) -> str:
+    # docs/researcher-guide.md: a text cell starting with = + - @ TAB or CR gets a leading '.
+    text = "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
     return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\r\n') else text
 
 
@@ -177,7 +181,8 @@ def test_every_database_computes_the_reference_input_digest():
     _, expected = fill_then_reference(export)
     with exports.snapshot():
         assert exports.input_digest(export) == expected
-    assert expected[1] == 3 * 11 + 4  # eleven events per question up to AS_OF, four imported
+    # Eleven events per question up to AS_OF, four imported.
+    assert expected[1] == len(KEYS) * 11 + 4
 
 
 @pytest.mark.django_db

@@ -41,6 +41,8 @@ class Command(BaseCommand):
         except exports.ExportError as exc:
             raise CommandError(str(exc)) from None
         output: Path = opts["output"]
+        if problem := exports.output_problem(output):
+            raise CommandError(f"Cannot write the export: {problem}.")
         # Counting the rows reads the whole history once more: only for a progress bar shown.
         bar = tqdm(
             total=None if opts["no_progress"] else exports.count_rows(export),
@@ -50,8 +52,11 @@ class Command(BaseCommand):
             disable=opts["no_progress"],
             file=self.stderr._out,
         )
-        with bar:
-            manifest = exports.write_export(export, output, progress=bar.update)
+        try:
+            with bar:
+                manifest = exports.write_export(export, output, progress=bar.update)
+        except OSError as exc:  # disk full, permission denied: nothing is left behind
+            raise CommandError(f"Cannot write {output}: {exc.strerror or exc}.") from None
         self.stdout.write(
             self.style.SUCCESS(
                 f"Wrote {manifest['rows']} rows to {output} "

@@ -44,9 +44,11 @@ class Command(BaseCommand):
     def handle(self, *args, **opts) -> None:
         forecasts: Path = opts["forecasts"]
         total = None
-        if forecasts.exists():
+        try:  # only for the progress bar: an unreadable file is the importer's to report
             with forecasts.open("rb") as fh:
                 total = max(sum(1 for _ in fh) - 1, 0)
+        except OSError:
+            pass
         bar = tqdm(
             total=total,
             unit="rows",
