@@ -10,20 +10,50 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Greatest
 
 from forecasts.models import CrowdPoint, Forecast
+from forecasts.privacy import BATCH, public_threshold
 
 
-def crowd_at_cutoff(field: str = "probability") -> Subquery:
-    """A subquery for a ``Resolution`` queryset annotated with ``cutoff``: the crowd history's
-    ``field`` (probability, median or mean) in force at the cutoff, or NULL before any point."""
-    return Subquery(
-        CrowdPoint.objects.filter(question=OuterRef("question_id"), time__lte=OuterRef("cutoff"))
-        .order_by("-seq")
-        .values(field)[:1]
+def public_points(question: Any) -> QuerySet[CrowdPoint]:
+    """The question's crowd history as everyone without full-history access sees it
+    (docs/privacy.md): its public points pooling at least ``public_threshold`` forecasters.
+    In history order; read through the partial index on (question, public_seq)."""
+    return CrowdPoint.objects.filter(
+        question=question,
+        public_seq__isnull=False,
+        forecasters__gte=public_threshold(question.tournament.min_forecasters),
+    ).order_by("public_seq")
+
+
+def _shown(tournament_ref: str) -> Q:
+    """A public point that pools enough forecasters for its question's tournament, for a
+    subquery whose outer row reaches the tournament through ``tournament_ref``."""
+    return Q(
+        public_seq__isnull=False,
+        forecasters__gte=Greatest(Value(BATCH), OuterRef(f"{tournament_ref}__min_forecasters")),
     )
+
+
+def crowd_at_cutoff(field: str = "probability", *, public: bool = False) -> Subquery:
+    """A subquery for a ``Resolution`` queryset annotated with ``cutoff``: the crowd history's
+    ``field`` (probability, median or mean) in force at the cutoff, or NULL before any point.
+
+    ``public``: the last public point at or before the cutoff instead (docs/privacy.md), the
+    crowd at the cutoff as everyone without full-history access sees it.
+    """
+    points = CrowdPoint.objects.filter(
+        question=OuterRef("question_id"), time__lte=OuterRef("cutoff")
+    )
+    if public:
+        points = points.filter(_shown("question__tournament")).order_by("-public_seq")
+    else:
+        points = points.order_by("-seq")
+    return Subquery(points.values(field)[:1])
 
 
 def forecasts_held_at(
@@ -84,4 +114,77 @@ def settled_crowds(question_ids: Iterable[int]) -> dict[int, CrowdAt]:
             if p is not None
             else CrowdAt(None, None, None, 0, dt.datetime.min.replace(tzinfo=dt.UTC))
         )
+    return out
+
+
+def public_crowds(questions: Iterable[Any]) -> dict[int, CrowdAt]:
+    """The headline crowd of each question as everyone without full-history access sees it
+    (docs/privacy.md): its latest public point; for a settled question the latest at or before
+    the scoring cutoff. Questions without one are left out. Three queries for any number of
+    questions (``questions`` with their tournaments loaded)."""
+    from markets.models import Question, Resolution
+
+    by_id = {q.pk: q for q in questions}
+    if not by_id:
+        return {}
+    settled = [qid for qid, q in by_id.items() if q.is_settled]
+    cutoffs = dict(
+        Resolution.objects.filter(question_id__in=settled, state=Resolution.State.FINAL)
+        .with_cutoff()
+        .values_list("question_id", "cutoff")
+    )
+    latest = CrowdPoint.objects.filter(Q(question=OuterRef("pk")) & _shown("tournament")).order_by(
+        "-public_seq"
+    )
+    point_ids = dict(
+        Question.objects.filter(pk__in=[qid for qid in by_id if qid not in cutoffs])
+        .annotate(point_id=Subquery(latest.values("pk")[:1]))
+        .values_list("pk", "point_id")
+    )
+    at_cutoff = (
+        CrowdPoint.objects.filter(question=OuterRef("question_id"), time__lte=OuterRef("cutoff"))
+        .filter(_shown("question__tournament"))
+        .order_by("-public_seq")
+    )
+    point_ids.update(
+        Resolution.objects.filter(question_id__in=list(cutoffs), state=Resolution.State.FINAL)
+        .with_cutoff()
+        .annotate(point_id=Subquery(at_cutoff.values("pk")[:1]))
+        .values_list("question_id", "point_id")
+    )
+    points = CrowdPoint.objects.in_bulk([pid for pid in point_ids.values() if pid is not None])
+    out: dict[int, CrowdAt] = {}
+    for qid, pid in point_ids.items():
+        p = points.get(pid) if pid is not None else None
+        if p is not None:
+            out[qid] = CrowdAt(p.probability, p.median, p.mean, p.forecasters, p.time)
+    return out
+
+
+def _has_crowd(question: Any) -> bool:
+    """Whether the question's crowd state is loaded (or exists): no exception on a miss."""
+    from forecasts.models import CrowdState
+
+    try:
+        question.crowd  # noqa: B018 - loads it, or raises when there is none
+    except CrowdState.DoesNotExist:
+        return False
+    return True
+
+
+def crowd_headlines(questions: Iterable[Any], user: Any) -> dict[int, Any]:
+    """The headline crowd of each question for ``user``: with full-history access the live
+    state (``CrowdState``; for a settled question the crowd at the scoring cutoff), otherwise
+    ``public_crowds``. Questions without a crowd are left out. ``questions`` come with their
+    tournament and crowd state loaded (``select_related("tournament", "crowd")``)."""
+    from forecasts.privacy import full_history_access
+
+    questions = list(questions)
+    if not full_history_access(user):
+        return dict(public_crowds(questions))
+    out: dict[int, Any] = {}
+    for q in questions:
+        if _has_crowd(q):
+            out[q.pk] = q.crowd
+    out.update(settled_crowds([q.pk for q in questions if q.is_settled]))
     return out

@@ -15,7 +15,7 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from forecasts import pooling, store
+from forecasts import pooling, privacy, store
 from forecasts.errors import (
     InvalidProbability,
     NothingToWithdraw,
@@ -192,6 +192,9 @@ STATE_FIELDS = (
     "last_time",
     "params",
     "updated_at",
+    "public_points",
+    "batch_since",
+    "batch_forecasters",
 )
 
 
@@ -253,6 +256,10 @@ def _crowd_apply(
         )
         state.mean = state.sum_p / state.forecasters
         state.median = None  # filled after commit (see crowd_fill_medians)
+    # Whether this point joins the public series (docs/privacy.md): O(1) from the state.
+    public_seq = privacy.batch_step(
+        state, previous.time if previous is not None else None, event.time
+    )
     state.t0 = dt.datetime.fromtimestamp(t0, tz=dt.UTC)
     state.params = params.as_json()
     state.events += 1
@@ -267,6 +274,7 @@ def _crowd_apply(
         mean=state.mean,
         median=None,
         forecast=event,
+        public_seq=public_seq,
     )
     store.save_state_and_point(state, point, STATE_FIELDS)
     _schedule_median_fill(question.pk)
@@ -315,14 +323,19 @@ def crowd_recompute(*, question_id: int) -> int:
         track_record_weight=ev.track_record_weight,
         **params.kwargs(),
     )
+    public = privacy.public_series(ev.times, ev.forecaster, hist.forecasters)
     CrowdPoint.objects.filter(question_id=question_id).delete()
-    written = store.write_points(question_id, ev.ids, ev.times, hist)
-    _rebuild_state(question, ev, hist, params)
+    written = store.write_points(question_id, ev.ids, ev.times, hist, public_seq=public.seq)
+    _rebuild_state(question, ev, hist, params, public)
     return written
 
 
 def _rebuild_state(
-    question: Question, ev: store.EventLog, hist: Any, params: pooling.PoolParams
+    question: Question,
+    ev: store.EventLog,
+    hist: Any,
+    params: pooling.PoolParams,
+    public: privacy.PublicSeries,
 ) -> None:
     """Running sums from the current forecasts, with t0 at the last event."""
     n_events = len(ev.ids)
@@ -354,6 +367,13 @@ def _rebuild_state(
     state.probability = _none_if_nan(hist.probability[end]) if n_events else None
     state.median = _none_if_nan(hist.median[end]) if n_events else None
     state.mean = _none_if_nan(hist.mean[end]) if n_events else None
+    state.public_points = public.public_points
+    state.batch_since = (
+        None
+        if public.batch_since is None
+        else dt.datetime.fromtimestamp(public.batch_since, tz=dt.UTC)
+    )
+    state.batch_forecasters = public.batch_forecasters
     state.updated_at = timezone.now()
     state.save()
 

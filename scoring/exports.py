@@ -18,13 +18,16 @@ SCORE_COLUMNS = ("question", "subject", "forecaster", "rule", "score", "coverage
 forecaster key (an imported ``crowd``, say) can never be mistaken for the aggregate."""
 
 
-def iter_score_rows(tournament: Tournament) -> Iterator[tuple[str, ...]]:
-    """Scores of the current final resolutions: forecasters (pseudonyms) and the crowd.
+def iter_score_rows(
+    tournament: Tournament, recipient: int | None = None
+) -> Iterator[tuple[str, ...]]:
+    """Scores of the current final resolutions: forecasters (pseudonyms, keyed for
+    ``recipient`` when given; ``forecasts.pseudonyms``) and the crowd.
 
     Order: question key, then subject, forecaster label and rule, all in code-point order.
     Floats are ``repr``; a score without a value (no coverage) is an empty field.
     """
-    names = PseudonymCache()
+    names = PseudonymCache(recipient)
     questions = sorted(
         Question.objects.filter(tournament=tournament).values_list("id", "key"),
         key=lambda item: item[1],
@@ -54,11 +57,12 @@ def iter_score_rows(tournament: Tournament) -> Iterator[tuple[str, ...]]:
         yield from rows
 
 
-def render_scores_csv(tournament: Tournament) -> Iterator[bytes]:
+def render_scores_csv(tournament: Tournament, recipient: int | None = None) -> Iterator[bytes]:
+    """The score export's CSV bytes in chunks (header first); pseudonyms for ``recipient``."""
     yield (",".join(SCORE_COLUMNS) + "\n").encode()
     lines: list[str] = []
     with snapshot():
-        for row in iter_score_rows(tournament):
+        for row in iter_score_rows(tournament, recipient):
             lines.append(",".join(csv_field(v) for v in row) + "\n")
             if len(lines) >= FETCH_ROWS:
                 yield "".join(lines).encode()
