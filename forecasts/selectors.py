@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Greatest
 
 from forecasts.models import CrowdPoint, Forecast
@@ -120,45 +120,40 @@ def settled_crowds(question_ids: Iterable[int]) -> dict[int, CrowdAt]:
 def public_crowds(questions: Iterable[Any]) -> dict[int, CrowdAt]:
     """The headline crowd of each question as everyone without full-history access sees it
     (docs/privacy.md): its latest public point; for a settled question the latest at or before
-    the scoring cutoff. Questions without one are left out. Three queries for any number of
-    questions (``questions`` with their tournaments loaded)."""
+    its scoring cutoff. Questions without one are left out. One query for the open questions
+    and one for the settled ones (``questions`` with their tournaments loaded)."""
     from markets.models import Question, Resolution
 
-    by_id = {q.pk: q for q in questions}
-    if not by_id:
-        return {}
-    settled = [qid for qid, q in by_id.items() if q.is_settled]
-    cutoffs = dict(
-        Resolution.objects.filter(question_id__in=settled, state=Resolution.State.FINAL)
-        .with_cutoff()
-        .values_list("question_id", "cutoff")
-    )
-    latest = CrowdPoint.objects.filter(Q(question=OuterRef("pk")) & _shown("tournament")).order_by(
-        "-public_seq"
-    )
-    point_ids = dict(
-        Question.objects.filter(pk__in=[qid for qid in by_id if qid not in cutoffs])
-        .annotate(point_id=Subquery(latest.values("pk")[:1]))
-        .values_list("pk", "point_id")
-    )
-    at_cutoff = (
-        CrowdPoint.objects.filter(question=OuterRef("question_id"), time__lte=OuterRef("cutoff"))
-        .filter(_shown("question__tournament"))
-        .order_by("-public_seq")
-    )
-    point_ids.update(
-        Resolution.objects.filter(question_id__in=list(cutoffs), state=Resolution.State.FINAL)
-        .with_cutoff()
-        .annotate(point_id=Subquery(at_cutoff.values("pk")[:1]))
-        .values_list("question_id", "point_id")
-    )
-    points = CrowdPoint.objects.in_bulk([pid for pid in point_ids.values() if pid is not None])
-    out: dict[int, CrowdAt] = {}
-    for qid, pid in point_ids.items():
-        p = points.get(pid) if pid is not None else None
-        if p is not None:
-            out[qid] = CrowdAt(p.probability, p.median, p.mean, p.forecasters, p.time)
-    return out
+    questions = list(questions)
+    settled_ids = [q.pk for q in questions if q.is_settled]
+    final = Resolution.objects.filter(question=OuterRef("pk"), state=Resolution.State.FINAL)
+    found: list[CrowdPoint] = []
+    if questions:
+        # Every question without a final resolution (a settled status without one included).
+        latest = CrowdPoint.objects.filter(Q(question=OuterRef("pk")) & _shown("tournament"))
+        found += CrowdPoint.objects.filter(
+            pk__in=Question.objects.filter(pk__in=[q.pk for q in questions])
+            .exclude(Exists(final) if settled_ids else Q(pk__in=[]))
+            .annotate(point_id=Subquery(latest.order_by("-public_seq").values("pk")[:1]))
+            .values("point_id")
+        )
+    if settled_ids:
+        at_cutoff = CrowdPoint.objects.filter(
+            Q(question=OuterRef("question_id"), time__lte=OuterRef("cutoff"))
+            & _shown("question__tournament")
+        )
+        found += CrowdPoint.objects.filter(
+            pk__in=Resolution.objects.filter(
+                question_id__in=settled_ids, state=Resolution.State.FINAL
+            )
+            .with_cutoff()
+            .annotate(point_id=Subquery(at_cutoff.order_by("-public_seq").values("pk")[:1]))
+            .values("point_id")
+        )
+    return {
+        p.question_id: CrowdAt(p.probability, p.median, p.mean, p.forecasters, p.time)
+        for p in found
+    }
 
 
 def _has_crowd(question: Any) -> bool:
