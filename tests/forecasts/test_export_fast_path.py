@@ -105,9 +105,8 @@ def reference_csv(export: exports.CrowdExport) -> bytes:
             points = points.filter(
                 public_seq__isnull=False, forecasters__gte=export.min_public_forecasters
             )
-        points = (
-            points.order_by("seq")
-            .values_list("time", "forecasters", "probability", "median", "mean")
+        points = points.order_by("seq").values_list(
+            "time", "forecasters", "probability", "median", "mean"
         )
         lines += [
             f"{_csv_field(key)},{exports.iso(t)},{n},{_repr(p)},{_repr(m)},{_repr(a)}\n"
