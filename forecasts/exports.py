@@ -341,11 +341,11 @@ def iter_points(
         )
         yield from _pg_named_cursor(sql, (question_id, as_of, *params))
         return
-    qs = CrowdPoint.objects.filter(question_id=question_id, time__lte=as_of)
+    points = CrowdPoint.objects.filter(question_id=question_id, time__lte=as_of)
     if min_public is not None:
-        qs = qs.filter(public_seq__isnull=False, forecasters__gte=min_public)
+        points = points.filter(public_seq__isnull=False, forecasters__gte=min_public)
     qs = (
-        qs.order_by("seq")
+        points.order_by("seq")
         .values_list("time", "forecasters", "probability", "median", "mean")
         .iterator(chunk_size=FETCH_ROWS)
     )

@@ -203,6 +203,10 @@ def test_leaderboard(world, api):
     rows = token_client(f.user).get("/api/v1/tournaments/ai-public/leaderboard/").json()["results"]
     assert [(r["rank"], r["you"]) for r in rows] == [(1, True), (2, False)]
     assert rows[1]["forecaster"] == "crowd"
+    # Issue 13: the public identity, the username the site's leaderboard shows; a pseudonym
+    # here let anyone join the two boards and name the people in research files.
+    assert rows[0]["forecaster"] == f.user.username == "f0"
+    assert "f_" not in api.get("/api/v1/tournaments/ai-public/leaderboard/").content.decode()
 
 
 def test_calibration_of_the_crowd(world, api):

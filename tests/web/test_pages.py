@@ -369,6 +369,26 @@ def test_track_record_hides_private_scores(site):
     assert site.private_q.title not in text(Client().get(url))
 
 
+def test_benchmark_list_counts_only_questions_the_viewer_can_see(site):
+    """Issue 13: the benchmark list counted a private tournament's questions for everyone."""
+    bench = site.milestone_q.benchmark
+    QuestionFactory(
+        tournament=site.private,
+        benchmark=bench,
+        comparator=">=",
+        threshold=1,
+        deadline=dt.date(2039, 12, 31),
+    )
+
+    def count(client) -> int:
+        page = client.get(reverse("benchmark-list"))
+        return next(b for b in page.context["benchmarks"] if b.pk == bench.pk).n_questions
+
+    assert count(Client()) == 1
+    assert count(login(site.carol)) == 1
+    assert count(login(site.member)) == 2
+
+
 def test_imported_forecaster_of_private_tournament_is_404(site):
     ghost = Forecaster.objects.create(source=site.private.slug, key="ghost")
     from forecasts.models import Forecast
