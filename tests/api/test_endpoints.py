@@ -63,6 +63,14 @@ def test_history_lists_one_point_per_event_for_staff_and_the_public_series_for_o
     # Anonymous: only the point where three forecasters have joined (docs/privacy.md).
     public = api.get(f"/api/v1/questions/{world.open_q.pk}/history/").json()["results"]
     assert public == points[-1:]
+    # A researcher granted the permission keeps full resolution.
+    from django.contrib.auth.models import Permission
+
+    researcher = token_client(world.outsider)
+    url = f"/api/v1/questions/{world.open_q.pk}/history/"
+    assert researcher.get(url).json()["results"] == public
+    world.outsider.user_permissions.add(Permission.objects.get(codename="view_forecast"))
+    assert token_client(world.outsider).get(url).json()["results"] == points
 
 
 def test_submit_and_withdraw_forecast(world):
