@@ -144,7 +144,7 @@ def test_the_migration_backfills_existing_histories_as_a_recompute_would():
     CrowdState.objects.filter(question=question).update(
         public_points=0, batch_since=None, batch_forecasters=0
     )
-    migration = importlib.import_module("forecasts.migrations.0008_crowd_public_series")
+    migration = importlib.import_module("forecasts.migrations.0009_crowd_public_series")
 
     class Editor:
         pass

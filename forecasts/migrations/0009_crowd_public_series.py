@@ -63,7 +63,7 @@ def mark_public_points(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('forecasts', '0007_crowd_point_median_pending'),
+        ('forecasts', '0008_median_checkpoint'),
         ('markets', '0003_help_texts_cite_methods'),
     ]
 
