@@ -42,7 +42,9 @@ from api.serializers.forecasts import (
 from api.throttling import SubmitThrottle
 from forecasts import exports
 from forecasts.models import CrowdPoint, CrowdState, Forecast
+from forecasts.privacy import full_history_access
 from forecasts.reveal import crowd_reveal
+from forecasts.selectors import public_crowds, public_points
 from forecasts.services import forecast_submit, forecast_withdraw, forecaster_for_user
 from markets.models import Question, Tournament
 
@@ -171,7 +173,11 @@ def _reveal_for(question: Question, request: Request) -> Any:
 
 
 class QuestionHistoryView(ApiViewMixin, GenericAPIView):
-    """One point after every forecast event: time, forecasters, log pool, median and mean."""
+    """The crowd after forecast events: time, forecasters, log pool, median and mean.
+
+    Staff and permitted researchers get a point after every event; everyone else the public
+    series, released in batches (docs/privacy.md).
+    """
 
     serializer_class = CrowdPointSerializer
     # The browsable API builds a filter form from the queryset; the view reads its own rows.
@@ -179,6 +185,12 @@ class QuestionHistoryView(ApiViewMixin, GenericAPIView):
 
     @extend_schema(
         summary="Crowd forecast history of a question (paginated, oldest first)",
+        description=(
+            "Staff and researchers with the `forecasts.view_forecast` permission get one point "
+            "per forecast event; everyone else gets the public series: a point once at least "
+            "3 forecasters have had an event since the previous one, so that no single "
+            "forecast can be recovered from two points (docs/privacy.md)."
+        ),
         responses={
             200: CrowdPointSerializer(many=True),
             403: OpenApiResponse(
@@ -192,7 +204,10 @@ class QuestionHistoryView(ApiViewMixin, GenericAPIView):
         reveal = _reveal_for(question, request)
         if not reveal.visible:
             return Response({"detail": reveal.reason, "hidden": True}, status=403)
-        qs = CrowdPoint.objects.filter(question=question).order_by("seq")
+        if full_history_access(request.user):
+            qs = CrowdPoint.objects.filter(question=question).order_by("seq")
+        else:
+            qs = public_points(question)
         page = self.paginate_queryset(qs)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
@@ -259,7 +274,7 @@ class _ExportView(ApiViewMixin, APIView):
         return Response(manifest)
 
 
-def _include_revealed(request: Request) -> Any:
+def _include_revealed(request: Request, tournament: Tournament) -> Any:
     user = request.user
     if user.is_authenticated and user.is_staff:
         return None
@@ -268,12 +283,21 @@ def _include_revealed(request: Request) -> Any:
         if user.is_authenticated
         else set()
     )
+    # The public headline of every question at once (three queries), for the reveal rule.
+    public = (
+        None
+        if full_history_access(user)
+        else public_crowds(
+            Question.objects.filter(tournament=tournament).select_related("tournament")
+        )
+    )
 
     def include(question: Question) -> bool:
         # Joined by the export plan; a question nobody forecast has no state (None).
         state = getattr(question, "crowd", None)
+        kwargs: dict[str, Any] = {} if public is None else {"public": public.get(question.pk)}
         return crowd_reveal(
-            question, user, state=state, has_forecast=question.pk in forecast_on
+            question, user, state=state, has_forecast=question.pk in forecast_on, **kwargs
         ).visible
 
     return include
@@ -282,7 +306,11 @@ def _include_revealed(request: Request) -> Any:
 def _tournament_plan(request: Request, slug: str, fmt: str, as_of: Any) -> exports.CrowdExport:
     tournament = visible_tournament(request, slug)
     return exports.crowd_export_plan(
-        tournament=tournament, fmt=fmt, as_of=as_of, include=_include_revealed(request)
+        tournament=tournament,
+        fmt=fmt,
+        as_of=as_of,
+        include=_include_revealed(request, tournament),
+        public=not full_history_access(request.user),
     )
 
 
@@ -292,7 +320,11 @@ def _question_plan(request: Request, pk: str, fmt: str, as_of: Any) -> exports.C
     if not reveal.visible:
         raise PermissionDenied(reveal.reason)
     return exports.crowd_export_plan(
-        tournament=question.tournament, fmt=fmt, question_key=question.key, as_of=as_of
+        tournament=question.tournament,
+        fmt=fmt,
+        question_key=question.key,
+        as_of=as_of,
+        public=not full_history_access(request.user),
     )
 
 
@@ -350,9 +382,7 @@ class QuestionCrowdManifestView(_ExportView):
 
 def can_export_raw(user: Any) -> bool:
     """Staff, or researchers granted ``forecasts.view_forecast`` (admin: user permissions)."""
-    return bool(
-        user.is_authenticated and (user.is_staff or user.has_perm("forecasts.view_forecast"))
-    )
+    return full_history_access(user)
 
 
 class TournamentForecastsExportView(_ExportView):
@@ -362,7 +392,8 @@ class TournamentForecastsExportView(_ExportView):
             "CSV `question,time,forecaster,kind,probability`, one row per forecast event "
             "(kind `forecast` or `withdrawal`, probability empty for a withdrawal), in the "
             "canonical order of the crowd manifests' input digest. Forecasters are keyed-HMAC "
-            "pseudonyms; imported forecasters keep their own keys."
+            "pseudonyms of your own (another recipient's file names them differently); "
+            "imported forecasters keep their own keys."
         ),
         parameters=[EXPORT_PARAMETERS[1]],
         responses={
@@ -377,7 +408,8 @@ class TournamentForecastsExportView(_ExportView):
         _, as_of = self._params(request)
         export = exports.crowd_export_plan(tournament=tournament, fmt="csv", as_of=as_of)
         response = StreamingHttpResponse(
-            exports.render_raw_forecasts(export), content_type=exports.CONTENT_TYPES["csv"]
+            exports.render_raw_forecasts(export, recipient=request.user.pk),
+            content_type=exports.CONTENT_TYPES["csv"],
         )
         response["Content-Disposition"] = f'attachment; filename="{tournament.slug}-forecasts.csv"'
         response["X-Takeoff-As-Of"] = exports.iso(export.as_of)

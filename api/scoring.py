@@ -15,7 +15,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import mixins, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
@@ -28,21 +28,30 @@ from api.serializers.scoring import (
     CalibrationSerializer,
     LeaderboardEntrySerializer,
     ScoreSerializer,
+    subject_labels,
 )
 from forecasts import exports
 from forecasts.models import Forecast
+from forecasts.privacy import full_history_access
 from forecasts.selectors import crowd_at_cutoff, forecasts_held_at
 from markets.models import Question, Resolution, Tournament
 from scoring import exports as score_exports
 from scoring.leaderboard import STANDINGS_ORDER, would_rank
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
+from scoring.visibility import scores_visible_to
 
 # --- scores ----------------------------------------------------------------------------------
 
 
 @extend_schema_view(
     list=extend_schema(
-        summary="Scores of the current final resolutions (forecasters pseudonymized)",
+        summary="Scores of the current final resolutions",
+        description=(
+            "Staff and researchers with the `forecasts.view_forecast` permission see every "
+            "forecaster's scores, named by pseudonyms of their own; everyone else sees the "
+            "crowd's scores (spot scores where the crowd at the cutoff is public) and their own "
+            "(named by username). docs/privacy.md."
+        ),
         parameters=[
             OpenApiParameter("tournament", str, description="Tournament slug."),
             OpenApiParameter("question", POSITIVE_INT, description="Question id."),
@@ -63,7 +72,7 @@ class ScoreViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet)
                 question__in=Question.objects.visible_to(user),
                 resolution__state=Resolution.State.FINAL,
             )
-            .select_related("question__tournament", "resolution", "forecaster")
+            .select_related("question__tournament", "resolution", "forecaster__user")
             .order_by("question_id", "subject", "forecaster_id", "rule")
         )
         r = self.request
@@ -77,7 +86,12 @@ class ScoreViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet)
             qs = qs.filter(subject=subject)
         if param_bool(r, "mine"):
             qs = qs.filter(forecaster__user=user) if user.is_authenticated else qs.none()
-        return qs
+        return scores_visible_to(user, qs)
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        context["labels"] = subject_labels(self.request.user)
+        return context
 
 
 # --- leaderboard -----------------------------------------------------------------------------
@@ -93,7 +107,9 @@ class LeaderboardView(ApiViewMixin, GenericAPIView):
         description=(
             "Ranked forecasters first, by rank; equal total peer scores share a rank (standard "
             "competition ranking: 1, 1, 3). The crowd, median and mean rows are never ranked; "
-            "`would_rank` says where each would stand, by the same rule (docs/methods.md §7)."
+            "`would_rank` says where each would stand, by the same rule (docs/methods.md §7). "
+            "Forecasters by their public identity, the username (as on the site's leaderboard); "
+            "an imported forecaster by its dataset key. docs/privacy.md."
         ),
         responses={200: LeaderboardEntrySerializer(many=True), **errors(*READ_ERRORS)},
     )
@@ -101,7 +117,7 @@ class LeaderboardView(ApiViewMixin, GenericAPIView):
         tournament = visible_tournament(request, slug)
         qs = (
             LeaderboardEntry.objects.filter(tournament=tournament)
-            .select_related("forecaster")
+            .select_related("forecaster__user")
             .order_by(*STANDINGS_ORDER)
         )
         page = self.paginate_queryset(qs)
@@ -135,11 +151,16 @@ def _finals(tournament: Tournament) -> QuerySet[Resolution]:
 def calibration_inputs(
     tournament: Tournament, subject: str, user: Any
 ) -> tuple[list[float], list[int], int]:
-    """Probabilities, outcomes and the number of questions they come from (two queries)."""
+    """Probabilities, outcomes and the number of questions they come from (two queries).
+
+    The crowd subjects take the crowd held at each cutoff; without full-history access the
+    public series' point at the cutoff (docs/privacy.md).
+    """
     finals = _finals(tournament)
     held: list[tuple[int, list[float]]] = []  # (outcome, forecasts held at the cutoff)
     if subject in CROWD_FIELDS:
-        for r in finals.annotate(held=crowd_at_cutoff(CROWD_FIELDS[subject])):
+        public = not full_history_access(user)
+        for r in finals.annotate(held=crowd_at_cutoff(CROWD_FIELDS[subject], public=public)):
             held.append((r.outcome_value, [] if r.held is None else [r.held]))
     else:
         rows = list(finals.values_list("question_id", "cutoff", "outcome"))
@@ -273,21 +294,27 @@ class ScoresExportView(ApiViewMixin, GenericAPIView):
         return super().perform_content_negotiation(request, force=True)
 
     @extend_schema(
-        summary="All scores of a tournament as CSV: question,forecaster,rule,score,coverage",
+        summary="All scores of a tournament as CSV (staff and permitted researchers)",
         description=(
-            "Scores of the current final resolutions; `forecaster` is a keyed-HMAC pseudonym "
-            "(imported forecasters keep their keys) or `crowd`. The same file as "
-            "`manage.py export_scores`."
+            "Scores of the current final resolutions, one row per question, subject, forecaster "
+            "and rule; `forecaster` is a keyed-HMAC pseudonym of your own (imported "
+            "forecasters keep their keys), empty for the crowd. The format of "
+            "`manage.py export_scores`. Individual-level data: staff and researchers with the "
+            "`forecasts.view_forecast` permission (docs/privacy.md); the crowd's scores are "
+            "at `/api/v1/scores/?subject=crowd` for everyone."
         ),
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV"),
-            **errors(*READ_ERRORS),
+            **errors(*READ_ERRORS, 403),
         },
     )
     def get(self, request: Request, slug: str) -> StreamingHttpResponse:
         tournament = visible_tournament(request, slug)
+        if not full_history_access(request.user):
+            raise PermissionDenied("Forecasters' scores are for staff and permitted researchers.")
         response = StreamingHttpResponse(
-            score_exports.render_scores_csv(tournament), content_type=exports.CONTENT_TYPES["csv"]
+            score_exports.render_scores_csv(tournament, recipient=request.user.pk),
+            content_type=exports.CONTENT_TYPES["csv"],
         )
         response["Content-Disposition"] = f'attachment; filename="{tournament.slug}-scores.csv"'
         return response

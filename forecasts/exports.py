@@ -6,6 +6,9 @@ SHA-256 digests. What makes the bytes reproducible:
 
 - **Row order**: questions in code-point order of their key (= UTF-8 byte order), then history
   points in ``seq`` order. Only points with ``time <= as_of`` are written.
+- **Series**: ``full`` (every point: staff, permitted researchers, ``manage.py export_crowd``)
+  or ``public`` (only the public points shown to everyone else, ``forecasts.privacy``,
+  docs/privacy.md); the manifest records which, and ``verify_export`` replays the same one.
 - **Times**: ISO 8601 UTC, always with microseconds: ``2026-01-31T12:00:00.000000Z``.
 - **Floats**: Python ``repr`` — the shortest decimal string that round-trips to the same IEEE-754
   double (at most 17 significant digits), identical on every platform. Missing values (no active
@@ -61,6 +64,7 @@ from django.utils import timezone
 
 from config.sqlite import read_transaction
 from forecasts.models import CrowdPoint, Forecast, Forecaster
+from forecasts.privacy import public_threshold
 from forecasts.pseudonyms import PseudonymCache
 from markets.models import Question, Tournament
 
@@ -149,6 +153,18 @@ class CrowdExport:
     fmt: str
     as_of: dt.datetime
     question_key: str | None = None  # set when one question was asked for
+    public: bool = False  # only the public series (docs/privacy.md)
+
+    @property
+    def series(self) -> str:
+        return "public" if self.public else "full"
+
+    @property
+    def min_public_forecasters(self) -> int | None:
+        """Fewest forecasters of a written point in a public export; None for the full one."""
+        if not self.public:
+            return None
+        return public_threshold(self.tournament.min_forecasters)
 
     @property
     def keys(self) -> list[str]:
@@ -163,10 +179,12 @@ def crowd_export_plan(
     question_keys: Iterable[str] | None = None,
     as_of: dt.datetime | None = None,
     include: Callable[[Question], bool] | None = None,
+    public: bool = False,
 ) -> CrowdExport:
     """Fix what an export covers. ``include`` filters questions (the API passes the reveal rule).
 
     ``question_keys`` pins an explicit list (``verify_export`` replays a manifest's list).
+    ``public`` writes only the public series (docs/privacy.md).
     """
     if fmt not in FORMATS:
         raise ExportError(f"Unknown format {fmt!r}: use one of {', '.join(FORMATS)}.")
@@ -191,6 +209,7 @@ def crowd_export_plan(
         fmt=fmt,
         as_of=(as_of or default_as_of()).astimezone(dt.UTC),
         question_key=question_key,
+        public=public,
     )
 
 
@@ -310,26 +329,41 @@ def _pg_named_cursor(sql: str, params: tuple) -> Iterator[list[tuple]]:
             yield rows
 
 
-def iter_points(question_id: int, as_of: dt.datetime) -> Iterator[list[tuple]]:
-    """Chunks of (time_iso, forecasters, probability, median, mean) in seq order."""
+def iter_points(
+    question_id: int, as_of: dt.datetime, min_public: int | None = None
+) -> Iterator[list[tuple]]:
+    """Chunks of (time_iso, forecasters, probability, median, mean) in seq order.
+
+    ``min_public``: only public points with at least that many forecasters (the public series).
+    """
     table = CrowdPoint._meta.db_table
     if connection.vendor == "postgresql":
         # to_char does the time formatting in C; the format equals ``iso`` (a test checks).
+        public, params = _public_sql(min_public)
         sql = (
             "SELECT to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), "
             f"forecasters, probability, median, mean FROM {table} "
-            "WHERE question_id = %s AND time <= %s ORDER BY seq"
+            f"WHERE question_id = %s AND time <= %s{public} ORDER BY seq"
         )
-        yield from _pg_named_cursor(sql, (question_id, as_of))
+        yield from _pg_named_cursor(sql, (question_id, as_of, *params))
         return
+    points = CrowdPoint.objects.filter(question_id=question_id, time__lte=as_of)
+    if min_public is not None:
+        points = points.filter(public_seq__isnull=False, forecasters__gte=min_public)
     qs = (
-        CrowdPoint.objects.filter(question_id=question_id, time__lte=as_of)
-        .order_by("seq")
+        points.order_by("seq")
         .values_list("time", "forecasters", "probability", "median", "mean")
         .iterator(chunk_size=FETCH_ROWS)
     )
     while chunk := list(islice(qs, FETCH_ROWS)):
         yield [(iso(t), n, p, m, a) for t, n, p, m, a in chunk]
+
+
+def _public_sql(min_public: int | None) -> tuple[str, tuple]:
+    """The extra WHERE condition (and its parameters) of the public series, or nothing."""
+    if min_public is None:
+        return "", ()
+    return " AND public_seq IS NOT NULL AND forecasters >= %s", (int(min_public),)
 
 
 # PostgreSQL's float8 output with extra_float_digits = 1 is the shortest round-trip decimal, as
@@ -342,7 +376,7 @@ SQL_CHUNK = 20_000  # rows per query of the PostgreSQL fast paths
 
 
 def _pg_csv_rows(
-    question_id: int, key_field: str, as_of: dt.datetime
+    question_id: int, key_field: str, as_of: dt.datetime, min_public: int | None = None
 ) -> Iterator[tuple[bytes, int]]:
     """CSV rows of one question, formatted by PostgreSQL, fetched as one array of lines per chunk.
 
@@ -366,11 +400,18 @@ def _pg_csv_rows(
         ]
     )
     where = f"FROM {table} WHERE question_id = %(question)s AND time <= %(as_of)s"
+    if min_public is not None:
+        where += " AND public_seq IS NOT NULL AND forecasters >= %(min_public)s"
     sql = (
         f"SELECT ARRAY(SELECT {line} || E'\\n' {where} AND seq > %(lo)s AND seq <= %(hi)s "
         f"ORDER BY seq LIMIT {SQL_CHUNK}), (SELECT min(seq) {where} AND seq > %(hi)s)"
     )
-    params: dict[str, Any] = {"key": key_field, "question": question_id, "as_of": as_of}
+    params: dict[str, Any] = {
+        "key": key_field,
+        "question": question_id,
+        "as_of": as_of,
+        "min_public": min_public,
+    }
     lo: int | None = 0  # seq > 0: the first point is seq 1
     connection.ensure_connection()
     # A psycopg cursor of our own: binary results (an array in binary needs no parsing), which
@@ -427,9 +468,14 @@ def _event_block(
 
 
 def count_rows(export: CrowdExport) -> int:
-    return CrowdPoint.objects.filter(
+    points = CrowdPoint.objects.filter(
         question_id__in=[qid for qid, _ in export.questions], time__lte=export.as_of
-    ).count()
+    )
+    if export.public:
+        points = points.filter(
+            public_seq__isnull=False, forecasters__gte=export.min_public_forecasters
+        )
+    return points.count()
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -471,9 +517,9 @@ def _csv_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
     for qid, key in export.questions:
         k = csv_text(key)
         if connection.vendor == "postgresql":
-            yield from _pg_csv_rows(qid, k, export.as_of)
+            yield from _pg_csv_rows(qid, k, export.as_of, export.min_public_forecasters)
             continue
-        for rows in iter_points(qid, export.as_of):
+        for rows in iter_points(qid, export.as_of, export.min_public_forecasters):
             text = "".join(
                 [
                     f"{k},{t},{n},{'' if p is None else repr(p)},"
@@ -490,7 +536,7 @@ def _json_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
     yield b"[", 0
     for qid, key in export.questions:
         k = json.dumps(key)
-        for rows in iter_points(qid, export.as_of):
+        for rows in iter_points(qid, export.as_of, export.min_public_forecasters):
             parts = [
                 f'{{"question":{k},"time":"{t}","forecasters":{n},'
                 f'"probability":{"null" if p is None else repr(p)},'
@@ -576,7 +622,7 @@ def _parquet_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
         return sink.drain()
 
     for qid, key in export.questions:
-        for rows in iter_points(qid, export.as_of):
+        for rows in iter_points(qid, export.as_of, export.min_public_forecasters):
             buffer["question"].extend([key] * len(rows))
             for col, values in zip(COLUMNS[1:], zip(*rows, strict=True), strict=True):
                 buffer[col].extend(values)
@@ -635,14 +681,17 @@ def _events(question_id: int, as_of: dt.datetime) -> Iterator[tuple[str, int, st
         yield iso(t), fid, "null" if p is None else repr(p)
 
 
-def iter_events(export: CrowdExport) -> Iterator[tuple[str, str, str, str, str]]:
+def iter_events(
+    export: CrowdExport, recipient: int | None = None
+) -> Iterator[tuple[str, str, str, str, str]]:
     """The input forecast set in canonical order: (key, time, forecaster, probability, line).
 
     ``probability`` is its ``repr`` (``null`` for a withdrawal); ``line`` is the event's
     canonical JSON line (module doc); events of one question at the same instant are ordered by
-    the line.
+    the line. ``recipient`` (a user id) names forecasters with that recipient's pseudonyms
+    (``forecasts.pseudonyms``); the canonical form (None) uses the server's.
     """
-    named = _names(export)
+    named = _names(export, recipient)
     for qid, key in export.questions:
         k = json.dumps(key)
         group: list[tuple[str, str, str, str, str]] = []
@@ -656,10 +705,10 @@ def iter_events(export: CrowdExport) -> Iterator[tuple[str, str, str, str, str]]
         yield from _sorted_group(group)
 
 
-def _names(export: CrowdExport) -> dict[int, tuple[str, str]]:
+def _names(export: CrowdExport, recipient: int | None = None) -> dict[int, tuple[str, str]]:
     """Export name and its JSON form of every forecaster with an event in the export: one query
     for all its questions (a forecaster in many questions is named once)."""
-    names = PseudonymCache()
+    names = PseudonymCache(recipient)
     ids = Forecast.objects.filter(question_id__in=[qid for qid, _ in export.questions]).values(
         "forecaster_id"
     )
@@ -699,12 +748,13 @@ def input_digest(export: CrowdExport) -> tuple[str, int]:
 RAW_COLUMNS = ("question", "time", "forecaster", "kind", "probability")
 
 
-def render_raw_forecasts(export: CrowdExport) -> Iterator[bytes]:
-    """CSV of the input forecast set (staff and permitted researchers), canonical order."""
+def render_raw_forecasts(export: CrowdExport, recipient: int | None = None) -> Iterator[bytes]:
+    """CSV of the input forecast set (staff and permitted researchers), canonical order, with
+    ``recipient``'s pseudonyms (``forecasts.pseudonyms``; None: the server's)."""
     yield (",".join(RAW_COLUMNS) + "\n").encode()
     with snapshot():
         lines: list[str] = []
-        for key, ts, name, p, _ in iter_events(export):
+        for key, ts, name, p, _ in iter_events(export, recipient):
             kind = "withdrawal" if p == "null" else "forecast"
             lines.append(
                 f"{csv_text(key)},{ts},{csv_text(name)},{kind},{'' if p == 'null' else p}\n"
@@ -734,6 +784,7 @@ def manifest_for(
         "question": export.question_key,
         "questions": export.keys,
         "format": export.fmt,
+        "series": export.series,
         "columns": list(COLUMNS),
         "method": method_description(export.tournament),
         "software": software,
@@ -910,6 +961,7 @@ def verify_manifest(
         question_key=manifest.get("question"),
         question_keys=keys,
         as_of=as_of,
+        public=manifest.get("series", "full") == "public",
     )
     recomputed = build_manifest(export, progress=progress, filename=manifest["output"]["file"])
     problems: list[str] = []

@@ -176,6 +176,12 @@ class CrowdState(models.Model):
     mean = models.FloatField(null=True, blank=True)
     events = models.PositiveIntegerField(default=0)
     last_time = models.DateTimeField(null=True, blank=True, help_text="Time of the last event.")
+    # Batched publication of the history (forecasts.privacy, docs/privacy.md): how many points
+    # are public so far, the time of the last public point, and how many distinct forecasters
+    # have had an event since then (counted conservatively on a tie of times).
+    public_points = models.PositiveIntegerField(default=0)
+    batch_since = models.DateTimeField(null=True, blank=True)
+    batch_forecasters = models.PositiveIntegerField(default=0)
     # Parameters the sums were built with; a settings change triggers a recompute.
     params = models.JSONField(default=dict)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -211,11 +217,21 @@ class CrowdPoint(models.Model):
         related_name="crowd_point",
         db_constraint=False,
     )
+    # 1, 2, 3 … along the question's public points (forecasts.privacy: at least BATCH distinct
+    # forecasters since the previous public point, and at least BATCH active); NULL for a point
+    # only staff and permitted researchers see. Dense, so a chart can pre-sample it by stride.
+    public_seq = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["question", "seq"]
         constraints = [
-            models.UniqueConstraint(fields=["question", "seq"], name="crowd_point_seq_unique")
+            models.UniqueConstraint(fields=["question", "seq"], name="crowd_point_seq_unique"),
+            # Also the index of the public series: a third of the points at most, read in order.
+            models.UniqueConstraint(
+                fields=["question", "public_seq"],
+                condition=models.Q(public_seq__isnull=False),
+                name="crowd_point_public_seq_unique",
+            ),
         ]
         indexes = [
             # The points a median fill still has to fill (forecasts.services.crowd_fill_medians):

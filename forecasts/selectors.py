@@ -10,20 +10,50 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Greatest
 
 from forecasts.models import CrowdPoint, Forecast
+from forecasts.privacy import BATCH, public_threshold
 
 
-def crowd_at_cutoff(field: str = "probability") -> Subquery:
-    """A subquery for a ``Resolution`` queryset annotated with ``cutoff``: the crowd history's
-    ``field`` (probability, median or mean) in force at the cutoff, or NULL before any point."""
-    return Subquery(
-        CrowdPoint.objects.filter(question=OuterRef("question_id"), time__lte=OuterRef("cutoff"))
-        .order_by("-seq")
-        .values(field)[:1]
+def public_points(question: Any) -> QuerySet[CrowdPoint]:
+    """The question's crowd history as everyone without full-history access sees it
+    (docs/privacy.md): its public points pooling at least ``public_threshold`` forecasters.
+    In history order; read through the partial index on (question, public_seq)."""
+    return CrowdPoint.objects.filter(
+        question=question,
+        public_seq__isnull=False,
+        forecasters__gte=public_threshold(question.tournament.min_forecasters),
+    ).order_by("public_seq")
+
+
+def _shown(tournament_ref: str) -> Q:
+    """A public point that pools enough forecasters for its question's tournament, for a
+    subquery whose outer row reaches the tournament through ``tournament_ref``."""
+    return Q(
+        public_seq__isnull=False,
+        forecasters__gte=Greatest(Value(BATCH), OuterRef(f"{tournament_ref}__min_forecasters")),
     )
+
+
+def crowd_at_cutoff(field: str = "probability", *, public: bool = False) -> Subquery:
+    """A subquery for a ``Resolution`` queryset annotated with ``cutoff``: the crowd history's
+    ``field`` (probability, median or mean) in force at the cutoff, or NULL before any point.
+
+    ``public``: the last public point at or before the cutoff instead (docs/privacy.md), the
+    crowd at the cutoff as everyone without full-history access sees it.
+    """
+    points = CrowdPoint.objects.filter(
+        question=OuterRef("question_id"), time__lte=OuterRef("cutoff")
+    )
+    if public:
+        points = points.filter(_shown("question__tournament")).order_by("-public_seq")
+    else:
+        points = points.order_by("-seq")
+    return Subquery(points.values(field)[:1])
 
 
 def forecasts_held_at(
@@ -84,4 +114,72 @@ def settled_crowds(question_ids: Iterable[int]) -> dict[int, CrowdAt]:
             if p is not None
             else CrowdAt(None, None, None, 0, dt.datetime.min.replace(tzinfo=dt.UTC))
         )
+    return out
+
+
+def public_crowds(questions: Iterable[Any]) -> dict[int, CrowdAt]:
+    """The headline crowd of each question as everyone without full-history access sees it
+    (docs/privacy.md): its latest public point; for a settled question the latest at or before
+    its scoring cutoff. Questions without one are left out. One query for the open questions
+    and one for the settled ones (``questions`` with their tournaments loaded)."""
+    from markets.models import Question, Resolution
+
+    questions = list(questions)
+    settled_ids = [q.pk for q in questions if q.is_settled]
+    final = Resolution.objects.filter(question=OuterRef("pk"), state=Resolution.State.FINAL)
+    found: list[CrowdPoint] = []
+    if questions:
+        # Every question without a final resolution (a settled status without one included).
+        latest = CrowdPoint.objects.filter(Q(question=OuterRef("pk")) & _shown("tournament"))
+        found += CrowdPoint.objects.filter(
+            pk__in=Question.objects.filter(pk__in=[q.pk for q in questions])
+            .exclude(Exists(final) if settled_ids else Q(pk__in=[]))
+            .annotate(point_id=Subquery(latest.order_by("-public_seq").values("pk")[:1]))
+            .values("point_id")
+        )
+    if settled_ids:
+        at_cutoff = CrowdPoint.objects.filter(
+            Q(question=OuterRef("question_id"), time__lte=OuterRef("cutoff"))
+            & _shown("question__tournament")
+        )
+        found += CrowdPoint.objects.filter(
+            pk__in=Resolution.objects.filter(
+                question_id__in=settled_ids, state=Resolution.State.FINAL
+            )
+            .with_cutoff()
+            .annotate(point_id=Subquery(at_cutoff.order_by("-public_seq").values("pk")[:1]))
+            .values("point_id")
+        )
+    return {
+        p.question_id: CrowdAt(p.probability, p.median, p.mean, p.forecasters, p.time)
+        for p in found
+    }
+
+
+def _has_crowd(question: Any) -> bool:
+    """Whether the question's crowd state is loaded (or exists): no exception on a miss."""
+    from forecasts.models import CrowdState
+
+    try:
+        question.crowd  # noqa: B018 - loads it, or raises when there is none
+    except CrowdState.DoesNotExist:
+        return False
+    return True
+
+
+def crowd_headlines(questions: Iterable[Any], user: Any) -> dict[int, Any]:
+    """The headline crowd of each question for ``user``: with full-history access the live
+    state (``CrowdState``; for a settled question the crowd at the scoring cutoff), otherwise
+    ``public_crowds``. Questions without a crowd are left out. ``questions`` come with their
+    tournament and crowd state loaded (``select_related("tournament", "crowd")``)."""
+    from forecasts.privacy import full_history_access
+
+    questions = list(questions)
+    if not full_history_access(user):
+        return dict(public_crowds(questions))
+    out: dict[int, Any] = {}
+    for q in questions:
+        if _has_crowd(q):
+            out[q.pk] = q.crowd
+    out.update(settled_crowds([q.pk for q in questions if q.is_settled]))
     return out

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from forecasts import pooling, store
+from forecasts import pooling, privacy, store
 from forecasts.errors import (
     InvalidProbability,
     NothingToWithdraw,
@@ -321,6 +321,9 @@ STATE_FIELDS = (
     "last_time",
     "params",
     "updated_at",
+    "public_points",
+    "batch_since",
+    "batch_forecasters",
 )
 
 
@@ -384,6 +387,10 @@ def _crowd_apply(
         )
         state.mean = state.sum_p / state.forecasters
         state.median = None  # filled after commit (see crowd_fill_medians)
+    # Whether this point joins the public series (docs/privacy.md): O(1) from the state.
+    public_seq = privacy.batch_step(
+        state, previous.time if previous is not None else None, event.time
+    )
     state.t0 = dt.datetime.fromtimestamp(t0, tz=dt.UTC)
     state.params = crowd_state_params(question)
     state.events += 1
@@ -398,6 +405,7 @@ def _crowd_apply(
         mean=state.mean,
         median=None,
         forecast=event,
+        public_seq=public_seq,
     )
     store.save_state_and_point(state, point, STATE_FIELDS)
     _schedule_median_fill(question.pk)
@@ -445,15 +453,22 @@ def crowd_recompute(*, question_id: int) -> int:
     hist = pool_history(
         ev.times, ev.forecaster, ev.probs, track_record_weight=weights, **params.kwargs()
     )
+    public = privacy.public_series(ev.times, ev.forecaster, hist.forecasters)
     CrowdPoint.objects.filter(question_id=question_id).delete()
-    written = store.write_points(question_id, ev.ids, ev.times, hist)
-    _rebuild_state(question, ev, weights, hist)
+    written = store.write_points(question_id, ev.ids, ev.times, hist, public_seq=public.seq)
+    _rebuild_state(question, ev, weights, hist, public)
     return written
 
 
-def _rebuild_state(question: Question, ev: store.EventLog, weights: np.ndarray, hist: Any) -> None:
+def _rebuild_state(
+    question: Question,
+    ev: store.EventLog,
+    weights: np.ndarray,
+    hist: Any,
+    public: privacy.PublicSeries,
+) -> None:
     """Running sums from the current forecasts (``weights``: a_i per event), with t0 at the
-    last event."""
+    last event; the public series' batch state from ``public``."""
     params = crowd_params(question)
     n_events = len(ev.ids)
     # Each forecaster's last event; their current forecast unless it was a withdrawal.
@@ -482,6 +497,13 @@ def _rebuild_state(question: Question, ev: store.EventLog, weights: np.ndarray, 
     state.probability = _none_if_nan(hist.probability[end]) if n_events else None
     state.median = _none_if_nan(hist.median[end]) if n_events else None
     state.mean = _none_if_nan(hist.mean[end]) if n_events else None
+    state.public_points = public.public_points
+    state.batch_since = (
+        None
+        if public.batch_since is None
+        else dt.datetime.fromtimestamp(public.batch_since, tz=dt.UTC)
+    )
+    state.batch_forecasters = public.batch_forecasters
     state.updated_at = timezone.now()
     state.save()
 

@@ -305,19 +305,32 @@ def nullable(values: Any) -> list[float | None]:
     return [None if v != v else v for v in values.tolist()]
 
 
-def write_points(question_id: int, ids: np.ndarray, times: np.ndarray, hist: Any) -> int:
+def write_points(
+    question_id: int,
+    ids: np.ndarray,
+    times: np.ndarray,
+    hist: Any,
+    *,
+    public_seq: np.ndarray | None = None,
+) -> int:
     """Write one crowd history point per event (``hist`` from ``forecasts.history.pool_history``),
-    at the time of its forecast event; binary COPY on PostgreSQL. Returns the points written."""
+    at the time of its forecast event; binary COPY on PostgreSQL. Returns the points written.
+
+    ``public_seq`` (int64 per event, 0 for a private point; ``forecasts.privacy.public_series``)
+    marks the public series; None writes every point private."""
+    if public_seq is None:
+        public_seq = np.zeros(len(ids), dtype=np.int64)
     if connection.vendor != "postgresql":
         stamps = dict(Forecast.objects.filter(question_id=question_id).values_list("id", "time"))
         columns = ("question_id", "seq", "time", "forecasters", "probability", "median", "mean",
-                   "forecast_id")  # fmt: skip
+                   "forecast_id", "public_seq")  # fmt: skip
         return bulk_insert(CrowdPoint, columns, zip(
             [question_id] * len(ids), range(1, len(ids) + 1), [stamps[i] for i in ids.tolist()],
             hist.forecasters.tolist(), nullable(hist.probability), nullable(hist.median),
-            nullable(hist.mean), ids.tolist(), strict=True,
+            nullable(hist.mean), ids.tolist(), [s or None for s in public_seq.tolist()],
+            strict=True,
         ))  # fmt: skip
-    return _copy_points_binary(question_id, ids, times, hist)
+    return _copy_points_binary(question_id, ids, times, hist, public_seq)
 
 
 _PG_EPOCH = 946_684_800.0  # 2000-01-01 UTC: PostgreSQL's binary timestamps count from here
@@ -330,10 +343,13 @@ _POINT_FIELDS = [  # (column, big-endian type, nullable)
     ("median", ">f8", True),
     ("mean", ">f8", True),
     ("forecast_id", ">i8", False),
+    ("public_seq", ">i4", True),
 ]
 
 
-def _copy_points_binary(question_id: int, ids: np.ndarray, times: np.ndarray, hist: Any) -> int:
+def _copy_points_binary(
+    question_id: int, ids: np.ndarray, times: np.ndarray, hist: Any, public_seq: np.ndarray
+) -> int:
     """PostgreSQL: the history as binary COPY records built in numpy — no Python row objects.
 
     A binary COPY row is a field count, then per field its length and big-endian value, or
@@ -351,6 +367,8 @@ def _copy_points_binary(question_id: int, ids: np.ndarray, times: np.ndarray, hi
         "median": hist.median,
         "mean": hist.mean,
         "forecast_id": ids,
+        # 0 marks a private point: NULL in the table (NaN below picks the NULL layout).
+        "public_seq": np.where(public_seq > 0, public_seq, np.nan),
     }
     nullable = [name for name, _, null in _POINT_FIELDS if null]
     pattern = np.zeros(n, dtype=np.int64)

@@ -22,14 +22,15 @@ forecaster key (an imported ``crowd``, say) can never be mistaken for the aggreg
 ScoreRow = tuple[str, str, str, str, float | None, float]
 
 
-def iter_score_rows(tournament: Tournament) -> Iterator[ScoreRow]:
-    """Scores of the current final resolutions: forecasters (pseudonyms) and the crowd, as
-    (question key, subject, forecaster label, rule, score, coverage).
+def iter_score_rows(tournament: Tournament, recipient: int | None = None) -> Iterator[ScoreRow]:
+    """Scores of the current final resolutions: forecasters (pseudonyms, keyed for
+    ``recipient`` when given; ``forecasts.pseudonyms``) and the crowd, as (question key,
+    subject, forecaster label, rule, score, coverage).
 
     Order: question key, then subject, forecaster label and rule, all in code-point order.
     ``score`` is None for a score without a value (no coverage).
     """
-    names = PseudonymCache()
+    names = PseudonymCache(recipient)
     questions = sorted(
         Question.objects.filter(tournament=tournament).values_list("id", "key"),
         key=lambda item: item[1],
@@ -58,13 +59,14 @@ def iter_score_rows(tournament: Tournament) -> Iterator[ScoreRow]:
         yield from rows
 
 
-def render_scores_csv(tournament: Tournament) -> Iterator[bytes]:
-    """The score export's bytes: header ``SCORE_COLUMNS``, then ``iter_score_rows``, ``\\n``
-    line endings; text cells by ``csv_text``, numbers by ``csv_number`` (empty: no value)."""
+def render_scores_csv(tournament: Tournament, recipient: int | None = None) -> Iterator[bytes]:
+    """The score export's bytes: header ``SCORE_COLUMNS``, then ``iter_score_rows`` (pseudonyms
+    for ``recipient``), ``\\n`` line endings; text cells by ``csv_text``, numbers by
+    ``csv_number`` (empty: no value)."""
     yield (",".join(SCORE_COLUMNS) + "\n").encode()
     lines: list[str] = []
     with snapshot():
-        for key, subject, who, rule, score, coverage in iter_score_rows(tournament):
+        for key, subject, who, rule, score, coverage in iter_score_rows(tournament, recipient):
             text = ",".join(csv_text(v) for v in (key, subject, who, rule))
             lines.append(f"{text},{csv_number(score)},{csv_number(coverage)}\n")
             if len(lines) >= FETCH_ROWS:

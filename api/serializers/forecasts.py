@@ -86,6 +86,10 @@ class ExportManifestSerializer(serializers.Serializer):
     question = serializers.CharField(allow_null=True)
     questions = serializers.ListField(child=serializers.CharField())
     format = serializers.ChoiceField(choices=["csv", "json", "parquet"])
+    series = serializers.ChoiceField(
+        choices=["full", "public"],
+        help_text="full: every history point; public: the public series (docs/privacy.md).",
+    )
     columns = serializers.ListField(child=serializers.CharField())
     method = serializers.DictField()
     software = serializers.DictField(child=serializers.CharField())

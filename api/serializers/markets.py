@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from forecasts.selectors import settled_crowds
+from forecasts.selectors import crowd_headlines
 from markets.models import AuditRecord, Benchmark, BenchmarkResult, Question, Resolution, Tournament
 
 
@@ -119,29 +119,36 @@ class QuestionSerializer(serializers.ModelSerializer):
             request = self.context.get("request")
             user = getattr(request, "user", None)
             ids = self.context.get("forecast_question_ids")
+            headline = self._headlines(user).get(q.pk)
             cache[q.pk] = (
                 crowd_reveal(
-                    q, user, state=state, has_forecast=None if ids is None else q.pk in ids
+                    q,
+                    user,
+                    state=state,
+                    has_forecast=None if ids is None else q.pk in ids,
+                    public=headline,
                 ),
-                state,
+                headline,
             )
         return cache[q.pk]
 
     @extend_schema_field(CrowdSerializer(allow_null=True))
     def get_crowd(self, q: Question) -> dict[str, Any] | None:
-        reveal, state = self._reveal(q)
-        if not reveal.visible or state is None or state.events == 0:
+        reveal, headline = self._reveal(q)
+        # A live state with no event yet has nothing to show.
+        if not reveal.visible or headline is None or getattr(headline, "events", None) == 0:
             return None
-        settled = self._settled().get(q.pk)
-        return CrowdSerializer(settled if settled is not None else state).data
+        return CrowdSerializer(headline).data
 
-    def _settled(self) -> dict[int, Any]:
-        """The crowd at the scoring cutoff of every settled question on this page, one batch."""
-        cache = self.context.setdefault("_settled", None)
+    def _headlines(self, user: Any) -> dict[int, Any]:
+        """The crowd this viewer sees for every question on this page, in one batch: the public
+        series' latest point, or with full-history access the live crowd (a settled question's
+        at its scoring cutoff). docs/privacy.md."""
+        cache = self.context.setdefault("_headlines", None)
         if cache is None:
             page = self.parent.instance if self.parent is not None else [self.instance]
-            questions = [q for q in (page or []) if isinstance(q, Question) and q.is_settled]
-            cache = self.context["_settled"] = settled_crowds(q.pk for q in questions)
+            questions = [q for q in (page or []) if isinstance(q, Question)]
+            cache = self.context["_headlines"] = crowd_headlines(questions, user)
         return cache
 
     def get_crowd_hidden_reason(self, q: Question) -> str:

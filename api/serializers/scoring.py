@@ -6,15 +6,27 @@ from typing import Any
 
 from rest_framework import serializers
 
-from forecasts.pseudonyms import pseudonym
+from forecasts.privacy import full_history_access
+from forecasts.pseudonyms import PseudonymCache
 from scoring.models import LeaderboardEntry, Score
 
 
-def subject_label(subject: str, forecaster: Any) -> str:
-    """A forecaster's export pseudonym, or ``crowd`` / ``median`` / ``mean``."""
+def subject_labels(user: Any) -> Any:
+    """How the scores list names a forecaster for ``user`` (docs/privacy.md): with full-history
+    access by pseudonyms keyed for that user; otherwise (they see only their own rows) by the
+    public identity, the username."""
+    if full_history_access(user):
+        names = PseudonymCache(recipient=user.pk)
+        return lambda f: names(f.pk, imported_key=f.key, source=f.source)
+    return lambda f: f.display_name
+
+
+def subject_label(subject: str, forecaster: Any, labels: Any = None) -> str:
+    """A forecaster's label (``labels``, default the public identity), or ``crowd`` / ``median``
+    / ``mean``."""
     if forecaster is None:
         return subject
-    return pseudonym(forecaster.pk, imported_key=forecaster.key, source=forecaster.source)
+    return labels(forecaster) if labels is not None else forecaster.display_name
 
 
 class ScoreSerializer(serializers.ModelSerializer):
@@ -22,7 +34,10 @@ class ScoreSerializer(serializers.ModelSerializer):
     question_key = serializers.CharField(source="question.key", read_only=True)
     tournament = serializers.CharField(source="question.tournament.slug", read_only=True)
     forecaster = serializers.SerializerMethodField(
-        help_text="Pseudonym of the forecaster; crowd, median or mean for the crowd subjects."
+        help_text=(
+            "The forecaster: a pseudonym of your own with full-history access, else your "
+            "username (you see only your own rows); crowd, median or mean for the crowd."
+        )
     )
     resolution_version = serializers.IntegerField(source="resolution.version", read_only=True)
     outcome = serializers.CharField(source="resolution.outcome", read_only=True)
@@ -45,12 +60,15 @@ class ScoreSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_forecaster(self, score: Score) -> str:
-        return subject_label(score.subject, score.forecaster)
+        return subject_label(score.subject, score.forecaster, self.context.get("labels"))
 
 
 class LeaderboardEntrySerializer(serializers.ModelSerializer):
     forecaster = serializers.SerializerMethodField(
-        help_text="Pseudonym of the forecaster; crowd, median or mean for the crowd subjects."
+        help_text=(
+            "The forecaster's public identity (username; an imported forecaster's dataset key), "
+            "as on the site's leaderboard; crowd, median or mean for the crowd subjects."
+        )
     )
     you = serializers.SerializerMethodField(help_text="Whether this row is you.")
     would_rank = serializers.SerializerMethodField(

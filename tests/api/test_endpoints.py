@@ -53,13 +53,24 @@ def test_history_is_forbidden_with_reason_while_crowd_hidden(world, api):
     assert api.get(f"/api/v1/questions/{world.open_q.pk}/").json()["crowd"] is None
 
 
-def test_history_lists_one_point_per_event(world, api):
-    r = api.get(f"/api/v1/questions/{world.open_q.pk}/history/")
+def test_history_lists_one_point_per_event_for_staff_and_the_public_series_for_others(world, api):
+    r = token_client(world.staff).get(f"/api/v1/questions/{world.open_q.pk}/history/")
     assert r.status_code == 200
     points = r.json()["results"]
     assert [p["seq"] for p in points] == [1, 2, 3]
     assert [p["forecasters"] for p in points] == [1, 2, 3]
     assert points[-1]["probability"] == pytest.approx(0.6)
+    # Anonymous: only the point where three forecasters have joined (docs/privacy.md).
+    public = api.get(f"/api/v1/questions/{world.open_q.pk}/history/").json()["results"]
+    assert public == points[-1:]
+    # A researcher granted the permission keeps full resolution.
+    from django.contrib.auth.models import Permission
+
+    researcher = token_client(world.outsider)
+    url = f"/api/v1/questions/{world.open_q.pk}/history/"
+    assert researcher.get(url).json()["results"] == public
+    world.outsider.user_permissions.add(Permission.objects.get(codename="view_forecast"))
+    assert token_client(world.outsider).get(url).json()["results"] == points
 
 
 def test_submit_and_withdraw_forecast(world):
@@ -150,16 +161,28 @@ def _score(world, forecaster=None, subject=Subject.FORECASTER, rule=Rule.BRIER, 
     )
 
 
-def test_scores_pseudonymize_forecasters_and_filter_mine(world, api):
+def test_scores_show_the_crowd_and_your_own_and_pseudonyms_only_to_researchers(world, api):
+    """Issue 13: forecasters' scores under pseudonyms were public, and public scores joined the
+    pseudonyms to usernames. Now: anonymous sees the crowd's; a forecaster their own (by
+    username); a permitted researcher everyone's, under pseudonyms keyed for them."""
+    from django.contrib.auth.models import Permission
+
     from forecasts.pseudonyms import pseudonym_for_id
 
     f = world.forecasters[0]
     _score(world, forecaster=f)
     _score(world, subject=Subject.CROWD, value=0.05)
     body = api.get("/api/v1/scores/", {"tournament": "ai-public"}).json()["results"]
-    assert sorted(s["forecaster"] for s in body) == sorted(["crowd", pseudonym_for_id(f.pk)])
+    assert [s["forecaster"] for s in body] == ["crowd"]
     mine = token_client(f.user).get("/api/v1/scores/", {"mine": "true"}).json()["results"]
-    assert [s["score"] for s in mine] == [0.1]
+    assert [(s["forecaster"], s["score"]) for s in mine] == [(f.user.username, 0.1)]
+    other = token_client(world.forecasters[1].user).get("/api/v1/scores/").json()["results"]
+    assert [s["forecaster"] for s in other] == ["crowd"]
+    world.outsider.user_permissions.add(Permission.objects.get(codename="view_forecast"))
+    body = token_client(world.outsider).get("/api/v1/scores/").json()["results"]
+    named = pseudonym_for_id(f.pk, recipient=world.outsider.pk)
+    assert sorted(s["forecaster"] for s in body) == sorted(["crowd", named])
+    assert named != pseudonym_for_id(f.pk)
 
 
 def test_leaderboard(world, api):
@@ -188,6 +211,10 @@ def test_leaderboard(world, api):
     rows = token_client(f.user).get("/api/v1/tournaments/ai-public/leaderboard/").json()["results"]
     assert [(r["rank"], r["you"]) for r in rows] == [(1, True), (2, False)]
     assert rows[1]["forecaster"] == "crowd"
+    # Issue 13: the public identity, the username the site's leaderboard shows; a pseudonym
+    # here let anyone join the two boards and name the people in research files.
+    assert rows[0]["forecaster"] == f.user.username == "f0"
+    assert "f_" not in api.get("/api/v1/tournaments/ai-public/leaderboard/").content.decode()
 
 
 def test_calibration_of_the_crowd(world, api):

@@ -146,17 +146,37 @@ def test_pending_medians_are_filled_before_export(world, tmp_path):
     assert ",," not in out.read_text()
 
 
-def test_api_export_streams_the_same_bytes_as_the_command(world, tmp_path, api):
+def test_api_export_streams_the_same_bytes_as_the_command(world, tmp_path):
     out, manifest = _export(tmp_path, world, "csv")
-    r = api.get("/api/v1/tournaments/ai-public/crowd-export/", {"format": "csv", "as_of": AS_OF})
+    staff = token_client(world.staff)
+    r = staff.get("/api/v1/tournaments/ai-public/crowd-export/", {"format": "csv", "as_of": AS_OF})
     assert r.status_code == 200 and r.streaming
     assert b"".join(r.streaming_content) == out.read_bytes()
     assert r["X-Takeoff-As-Of"] == "2025-06-01T00:00:00.000000Z"
-    m = api.get(
+    m = staff.get(
         "/api/v1/tournaments/ai-public/crowd-export/manifest/", {"format": "csv", "as_of": AS_OF}
     ).json()
     assert m["output"]["sha256"] == manifest["output"]["sha256"]
-    assert m["input"] == manifest["input"]
+    assert m["input"] == manifest["input"] and m["series"] == manifest["series"] == "full"
+
+
+def test_anonymous_api_export_is_the_public_series_and_verifies(world, tmp_path, api):
+    """The public export holds only the points where three forecasters had joined (each
+    question's third point); its manifest says ``public`` and ``verify_export`` replays it."""
+    full, _ = _export(tmp_path, world, "csv")
+    params = {"format": "csv", "as_of": AS_OF}
+    r = api.get("/api/v1/tournaments/ai-public/crowd-export/", params)
+    body = b"".join(r.streaming_content).decode()
+    full_lines = full.read_text().splitlines()
+    assert body.splitlines() == [full_lines[0]] + [
+        line for line in full_lines[1:] if line.split(",")[2] == "3"
+    ]
+    manifest = api.get("/api/v1/tournaments/ai-public/crowd-export/manifest/", params).json()
+    assert manifest["series"] == "public" and manifest["rows"] == 3
+    path = tmp_path / manifest["output"]["file"]
+    path.write_text(body)
+    exports.manifest_path(path).write_bytes(exports.dump_manifest(manifest))
+    assert exports.verify_manifest(exports.manifest_path(path)).ok
 
 
 def test_api_question_export_in_parquet(world, api):
@@ -191,9 +211,18 @@ def test_raw_forecasts_export_is_for_staff_and_permitted_researchers(world, api)
     lines = b"".join(r.streaming_content).decode().splitlines()
     assert lines[0] == "question,time,forecaster,kind,probability"
     assert len(lines) == 10
-    assert lines[1].split(",")[2] == pseudonym_for_id(world.forecasters[0].pk)
+    # Pseudonyms keyed for the recipient: another recipient's file names people differently.
+    first = world.forecasters[0].pk
+    assert lines[1].split(",")[2] == pseudonym_for_id(first, recipient=world.staff.pk)
+    assert pseudonym_for_id(first, recipient=world.staff.pk) != pseudonym_for_id(first)
     world.outsider.user_permissions.add(Permission.objects.get(codename="view_forecast"))
-    assert token_client(world.outsider).get(url).status_code == 200
+    r = token_client(world.outsider).get(url, {"as_of": AS_OF})
+    assert r.status_code == 200
+    theirs = b"".join(r.streaming_content).decode().splitlines()
+    assert theirs[1].split(",")[2] == pseudonym_for_id(first, recipient=world.outsider.pk)
+    assert {line.split(",")[2] for line in theirs[1:]}.isdisjoint(
+        {line.split(",")[2] for line in lines[1:]}
+    )
 
 
 def test_pseudonyms_are_keyed(settings, world):

@@ -5,6 +5,7 @@ Every path in the OpenAPI schema is exercised, so a new endpoint is covered auto
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
@@ -13,7 +14,7 @@ from rest_framework.test import APIClient
 
 from forecasts.models import Forecast
 from scoring.models import Rule, Score, Subject
-from tests.api.conftest import token_client
+from tests.api.conftest import T0, token_client
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +84,18 @@ def test_every_get_endpoint_hides_the_private_tournament(world, private_scores):
 
 
 def test_a_member_and_staff_do_see_it(world, private_scores):
+    # Two more forecasters, so that the member (no full-history access) has a public crowd.
+    from forecasts.services import crowd_recompute
+    from tests.factories import ForecasterFactory
+
+    for minutes, p in ((6, 0.5), (7, 0.6)):
+        Forecast.objects.create(
+            question=world.private_q,
+            forecaster=ForecasterFactory(),
+            probability=p,
+            time=T0 + dt.timedelta(minutes=minutes),
+        )
+    crowd_recompute(question_id=world.private_q.pk)
     for user in (world.member, world.staff):
         c = token_client(user)
         assert c.get(f"/api/v1/tournaments/{world.private.slug}/").status_code == 200

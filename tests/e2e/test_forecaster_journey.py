@@ -138,7 +138,9 @@ def test_forecaster_journey(live_server, browser, world, scoring_inline):
     # A marker that a page reload would wipe out.
     page.evaluate("window.__noReload = true")
 
-    # Submit 72% without a reload: the chart gains our marker and the crowd moves.
+    # Submit 72% without a reload: the chart gains our marker. The public crowd waits for a
+    # batch of three forecasters (docs/privacy.md): seeing it move right after one's own
+    # forecast would isolate the forecasts made in between.
     slider = page.locator("input.prob-range")
     assert slider.is_visible()  # the script revealed it
     page.get_by_label("Your forecast (percent)").fill("72")
@@ -148,8 +150,8 @@ def test_forecaster_journey(live_server, browser, world, scoring_inline):
     assert page.locator("svg.chart .markers-own circle").count() == 1
     assert page.locator("[data-my-value]").inner_text() == "72%"
     crowd_after = _crowd_text(page)
-    assert crowd_after != crowd_before
-    assert page.locator("[data-crowd-count]").inner_text() == "4"
+    assert crowd_after == crowd_before
+    assert page.locator("[data-crowd-count]").inner_text() == "3"
     assert slider.input_value() == "72"
     _shot(page, "question")
 
@@ -164,13 +166,23 @@ def test_forecaster_journey(live_server, browser, world, scoring_inline):
     assert page.evaluate("window.__noReload") is True
     assert page.locator("[data-my-value]").inner_text() == "65%"
     assert page.locator("svg.chart .markers-own circle").count() == 2
+    # Two others update meanwhile: with ours, a batch of three, so the fragments the update
+    # brings back carry a new public crowd (ours and theirs), without a reload.
+    for name, p in (("ada", 0.3), ("bayes", 0.55)):
+        forecast_submit(
+            question_id=question.pk, forecaster=forecaster_for_user(_user(name)), probability=p
+        )
+    page.get_by_label("Update your forecast (percent)").fill("66")
+    page.get_by_role("button", name="Update forecast").click()
+    page.locator("#messages").get_by_text("Saved your forecast of 66%.").wait_for()
     assert _crowd_text(page) not in (crowd_after, "")
+    assert page.locator("[data-crowd-count]").inner_text() == "4"
 
     # Withdraw.
     page.get_by_role("button", name="Withdraw forecast").click()
     page.locator("#messages").get_by_text("Withdrew your forecast").wait_for()
     assert page.evaluate("window.__noReload") is True
-    assert page.locator("[data-crowd-count]").inner_text() == "3"
+    assert page.locator("[data-crowd-count]").inner_text() == "4"  # until the next batch
     assert page.get_by_text("You withdrew your forecast").is_visible()
     me = forecaster_for_user(page_user := _user("newforecaster"))
     kinds = list(
@@ -178,7 +190,7 @@ def test_forecaster_journey(live_server, browser, world, scoring_inline):
         .order_by("time", "id")
         .values_list("kind", flat=True)
     )
-    assert kinds == ["forecast", "forecast", "withdrawal"]
+    assert kinds == ["forecast", "forecast", "forecast", "withdrawal"]
 
     # A forecast that stays in force on the second question, for the calibration page.
     page.goto(f"{live_server.url}{world['second'].get_absolute_url()}")

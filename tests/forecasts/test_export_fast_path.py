@@ -104,10 +104,13 @@ def _csv_field(text: str) -> str:
 def reference_csv(export: exports.CrowdExport) -> bytes:
     lines = ["question,time,forecasters,probability,median,mean\n"]
     for qid, key in export.questions:
-        points = (
-            CrowdPoint.objects.filter(question_id=qid, time__lte=export.as_of)
-            .order_by("seq")
-            .values_list("time", "forecasters", "probability", "median", "mean")
+        points = CrowdPoint.objects.filter(question_id=qid, time__lte=export.as_of)
+        if export.public:  # the public series only (docs/privacy.md)
+            points = points.filter(
+                public_seq__isnull=False, forecasters__gte=export.min_public_forecasters
+            )
+        points = points.order_by("seq").values_list(
+            "time", "forecasters", "probability", "median", "mean"
         )
         lines += [
             f"{_csv_field(key)},{exports.iso(t)},{n},{_repr(p)},{_repr(m)},{_repr(a)}\n"
@@ -318,14 +321,21 @@ def test_api_exports_of_revealed_questions_are_the_reference_bytes():
     params = {"format": "csv", "as_of": "2030-01-02T00:00:00Z"}
     staff = APIClient()
     staff.force_authenticate(UserFactory(is_staff=True))
-    for client, keys in ((APIClient(), [shown.key]), (staff, sorted([shown.key, hidden.key]))):
-        export = plan(tournament, question_keys=keys)
+    for client, keys, public in (
+        (APIClient(), [shown.key], True),
+        (staff, sorted([shown.key, hidden.key]), False),
+    ):
+        export = plan(tournament, question_keys=keys, public=public)
         expected_csv, (expected_sha, expected_count) = fill_then_reference(export)
         response = client.get(url, params)
         assert response.status_code == 200
-        assert b"".join(response.streaming_content) == expected_csv
+        body = b"".join(response.streaming_content)
+        assert body == expected_csv
+        # Anonymous: the public series, one point once three forecasters are in; staff: all.
+        assert body.count(b"\n") - 1 == (1 if public else 4)
         manifest = client.get(url + "manifest/", params).json()
         assert manifest["questions"] == keys
+        assert manifest["series"] == ("public" if public else "full")
         assert manifest["output"]["sha256"] == hashlib.sha256(expected_csv).hexdigest()
         assert manifest["input"]["sha256"] == expected_sha
         assert manifest["input"]["forecast_events"] == expected_count

@@ -75,6 +75,25 @@ def test_hide_until_you_have_forecast():
 
 
 def test_settled_questions_show_their_crowd():
-    question = with_forecasts(1, min_forecasters=5, hide_until_forecast=True)
+    question = with_forecasts(3, min_forecasters=3, hide_until_forecast=True)
     question.status = Question.Status.RESOLVED
     assert crowd_reveal(question, AnonymousUser(), state=question.crowd, now=NOW).visible
+
+
+def test_a_settled_question_with_too_few_forecasters_publishes_no_crowd():
+    """Issue 13: a point with one forecaster is that person's forecast; settling the question
+    does not publish it (staff still see it)."""
+    question = with_forecasts(1, min_forecasters=5, hide_until_forecast=True)
+    question.status = Question.Status.RESOLVED
+    reveal = crowd_reveal(question, AnonymousUser(), state=question.crowd, now=NOW)
+    assert not reveal.visible and "not published" in reveal.reason
+    staff = UserFactory(is_staff=True)
+    assert crowd_reveal(question, staff, state=question.crowd, now=NOW).visible
+
+
+def test_the_public_crowd_waits_for_a_batch_of_three_forecasters():
+    """With min_forecasters 1 the crowd still needs three forecasters: one forecaster's crowd
+    is their forecast; the reason says so."""
+    question = with_forecasts(2, min_forecasters=1)
+    reveal = crowd_reveal(question, AnonymousUser(), state=question.crowd, now=NOW)
+    assert not reveal.visible and "3 forecasters" in reveal.reason and "2 so far" in reveal.reason

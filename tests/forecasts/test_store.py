@@ -60,7 +60,9 @@ def _written(question, people) -> dict:
         "points": list(
             CrowdPoint.objects.filter(question=question)
             .order_by("seq")
-            .values_list("seq", "time", "forecasters", "probability", "mean", "median")
+            .values_list(
+                "seq", "time", "forecasters", "probability", "mean", "median", "public_seq"
+            )
         ),
         "point_events": [
             Forecast.objects.get(pk=pk).time
@@ -81,6 +83,9 @@ def _written(question, people) -> dict:
                 "events",
                 "last_time",
                 "params",
+                "public_points",
+                "batch_since",
+                "batch_forecasters",
             )
         },
     }

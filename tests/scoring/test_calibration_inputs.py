@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 
 from api.scoring import calibration_inputs
 from forecasts.services import forecast_submit, forecast_withdraw
 from markets.resolution.manual import question_resolve
-from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactory
+from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 UTC = dt.UTC
@@ -33,5 +34,9 @@ def test_held_forecasts_at_the_cutoff_per_subject():
     assert calibration_inputs(tournament, "forecasters", None) == ([0.8], [1], 1)
     assert calibration_inputs(tournament, "me", a.user) == ([0.8], [1], 1)
     assert calibration_inputs(tournament, "me", b.user) == ([], [], 0)
-    probs, outcomes, questions = calibration_inputs(tournament, "crowd", None)
+    staff = UserFactory(is_staff=True)
+    probs, outcomes, questions = calibration_inputs(tournament, "crowd", staff)
     assert probs == [pytest.approx(0.8)] and outcomes == [1] and questions == 1
+    # Everyone else: the public series' crowd at the cutoff, and a crowd of one forecaster
+    # (a's 0.8) is never public (docs/privacy.md).
+    assert calibration_inputs(tournament, "crowd", AnonymousUser()) == ([], [], 0)

@@ -128,7 +128,10 @@ def site(db) -> Site:
     )
     annulled_q = QuestionFactory(tournament=t, key="annulled", title="An annulled question")
     private_q = QuestionFactory(tournament=private, key="secret", title="A secret question")
-    for user, p in [(alice, 0.3), (bob, 0.6)]:
+    # A third forecaster, so that the crowd is public (docs/privacy.md: three at least); at
+    # the pool of the other two, which leaves the pool where it was (44.5%).
+    dan = UserFactory(username="dan")
+    for user, p in [(alice, 0.3), (bob, 0.6), (dan, 0.445)]:
         forecast(open_q, user, p)
         forecast(resolved_q, user, p, at=now - dt.timedelta(days=10))
     resolve(resolved_q, Resolution.Outcome.YES)

@@ -252,17 +252,19 @@ def test_re_resolving_in_the_admin_keeps_the_effective_time(admin_client):
     assert AuditRecord.objects.filter(question=question, action="reresolved").count() == 1
 
 
-def test_a_settled_question_headlines_the_crowd_its_scores_used(client):
+def test_a_settled_question_headlines_the_crowd_its_scores_used(client, django_user_model):
     """Issue 12, case 7: forecasts made after the effective time (while a proposal was pending,
     say) stay in the log, but the settled headline — page, list and API — is the crowd at the
-    scoring cutoff: here the log pool of 0.3 and 0.6, not of 0.3, 0.6 and 0.95."""
+    scoring cutoff: for staff the log pool of 0.3, 0.6, 0.5 and 0.8, not with 0.95 too.
+    Issue 13: everyone else sees the public series' point at or before the cutoff, the pool
+    of the first three (the fourth forecast alone never makes a public point)."""
     from forecasts.pooling import log_pool
 
     jan = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     question = QuestionFactory(
         open_time=jan, close_time=jan + dt.timedelta(days=30), status=Question.Status.OPEN
     )
-    for p, day in ((0.3, 1), (0.6, 1), (0.95, 14)):
+    for p, day in ((0.3, 1), (0.6, 1), (0.5, 2), (0.8, 3), (0.95, 14)):
         forecast_submit(
             question_id=question.pk,
             forecaster=ForecasterFactory(),
@@ -272,16 +274,19 @@ def test_a_settled_question_headlines_the_crowd_its_scores_used(client):
     question_resolve(
         question_id=question.pk, outcome="yes", resolved_at=jan + dt.timedelta(days=10)
     )
-    expected = log_pool([0.3, 0.6])
-    assert expected == pytest.approx(0.444994432, abs=1e-9)
-    assert CrowdState.objects.get(question=question).forecasters == 3  # the log keeps all three
-
-    page = client.get(reverse("question-detail", args=[question.pk]))
-    assert page.context["crowd"].probability == pytest.approx(expected, abs=1e-12)
-    assert page.context["crowd"].forecasters == 2
-    listing = client.get(reverse("tournament-detail", args=[question.tournament.slug]))
-    row = next(r for r in listing.context["rows"] if r.question.pk == question.pk)
-    assert row.crowd_probability == pytest.approx(expected, abs=1e-12)
-    api = client.get(f"/api/v1/questions/{question.pk}/").json()
-    assert api["crowd"]["probability"] == pytest.approx(expected, abs=1e-12)
-    assert api["crowd"]["forecasters"] == 2
+    assert CrowdState.objects.get(question=question).forecasters == 5  # the log keeps all
+    staff = django_user_model.objects.create_user("desk", password="x", is_staff=True)
+    for viewer, forecasts in ((staff, [0.3, 0.6, 0.5, 0.8]), (None, [0.3, 0.6, 0.5])):
+        client.logout()
+        if viewer is not None:
+            client.force_login(viewer)
+        expected = log_pool(forecasts)
+        page = client.get(reverse("question-detail", args=[question.pk]))
+        assert page.context["crowd"].probability == pytest.approx(expected, abs=1e-12)
+        assert page.context["crowd"].forecasters == len(forecasts)
+        listing = client.get(reverse("tournament-detail", args=[question.tournament.slug]))
+        row = next(r for r in listing.context["rows"] if r.question.pk == question.pk)
+        assert row.crowd_probability == pytest.approx(expected, abs=1e-12)
+        api = client.get(f"/api/v1/questions/{question.pk}/").json()
+        assert api["crowd"]["probability"] == pytest.approx(expected, abs=1e-12)
+        assert api["crowd"]["forecasters"] == len(forecasts)

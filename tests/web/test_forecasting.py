@@ -10,7 +10,7 @@ from django.urls import reverse
 from forecasts.models import Forecast
 from forecasts.services import forecaster_for_user
 from tests.factories import current_forecast
-from tests.web.conftest import login
+from tests.web.conftest import forecast, login
 
 pytestmark = pytest.mark.django_db
 
@@ -101,15 +101,27 @@ def test_fetch_submit_returns_json_with_fragments_and_crowd(site, carol_client):
     assert messages_of(carol_client.get(q.get_absolute_url())) == []
 
 
-def test_fetch_update_and_withdraw_move_the_crowd(site, carol_client):
+def test_fetch_update_and_withdraw_move_the_crowd_in_batches(site, carol_client):
+    """Issue 13: the crowd a forecaster sees after submitting is the public series, which moves
+    once three forecasters have had an event since its last point: seeing the crowd right
+    before and after one's own forecast would isolate the forecasts made in between."""
+    from forecasts.pooling import log_pool
+
     q = site.open_q
+    before = log_pool([0.3, 0.6, 0.445])
     first = carol_client.post(submit_url(q), {"probability": "72"}, **JSON).json()
     second = carol_client.post(submit_url(q), {"probability": "65"}, **JSON).json()
-    assert second["crowd"]["probability"] < first["crowd"]["probability"]
+    for answer in (first, second):
+        assert answer["crowd"]["probability"] == pytest.approx(before, abs=1e-12)
+        assert answer["crowd"]["forecasters"] == 3
+    forecast(q, site.alice, 0.35)
+    forecast(q, site.bob, 0.55)  # carol, alice, bob: a batch of three, a new public point
+    moved = log_pool([0.35, 0.55, 0.445, 0.65])
     gone = carol_client.post(withdraw_url(q), **JSON).json()
     assert gone["ok"] is True
     assert gone["forecast"] is None
-    assert gone["crowd"]["forecasters"] == 2
+    assert gone["crowd"]["probability"] == pytest.approx(moved, abs=1e-12)
+    assert gone["crowd"]["forecasters"] == 4  # her withdrawal waits for the next batch
 
 
 def test_htmx_request_gets_panel_with_out_of_band_fragments(site, carol_client):

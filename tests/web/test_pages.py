@@ -12,7 +12,7 @@ from django.utils import timezone
 from forecasts.models import Forecaster
 from markets.models import AuditRecord, BenchmarkResult, FeedSnapshot, Resolution
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
-from tests.factories import QuestionFactory
+from tests.factories import QuestionFactory, UserFactory
 from tests.web.conftest import forecast, login
 
 pytestmark = pytest.mark.django_db
@@ -28,9 +28,9 @@ def test_home_lists_open_questions_with_crowd_and_own_forecast(site):
     body = text(client.get(reverse("home")))
     assert site.open_q.title in body
     assert site.resolved_q.title not in body  # the default filter is "open"
-    assert "45%" in body or "44%" in body  # the log pool of 30% and 60% is 44.6%
+    assert "45%" in body or "44%" in body  # the log pool of 30%, 60% and 44.5% is 44.5%
     assert "30%" in body  # alice's own forecast
-    assert "2 forecasters" in body
+    assert "3 forecasters" in body
     assert site.private_q.title not in body
 
 
@@ -59,7 +59,7 @@ def test_hidden_crowd_shows_the_reason(site):
     site.tournament.min_forecasters = 5
     site.tournament.save()
     body = text(Client().get(site.open_q.get_absolute_url()))
-    assert "The crowd forecast appears once 5 forecasters have forecast (2 so far)." in body
+    assert "The crowd forecast appears once 5 forecasters have forecast (3 so far)." in body
     assert "Hidden" in body
     listing = text(Client().get(reverse("home")))
     assert "hidden" in listing
@@ -299,9 +299,22 @@ def _score_alice(site):
     return alice
 
 
-def test_track_record_shows_scores_calibration_and_decomposition(site):
+def test_track_record_shows_others_only_the_summary(site):
+    """Issue 13: a forecaster's per-question forecasts and scores (a spot Brier gives the
+    forecast) and calibration are theirs; everyone else sees the leaderboard's kind of totals."""
     alice = _score_alice(site)
     body = text(Client().get(reverse("track-record", args=[alice.pk])))
+    assert "0.490" in body and "−69.3" in body  # mean Brier, total peer
+    assert site.resolved_q.title not in body
+    assert "30%" not in body and "Calibration" not in body
+    assert "shown to the forecaster only" in body
+    staff = login(UserFactory(username="desk", is_staff=True))
+    assert site.resolved_q.title in text(staff.get(reverse("track-record", args=[alice.pk])))
+
+
+def test_track_record_shows_scores_calibration_and_decomposition(site):
+    alice = _score_alice(site)
+    body = text(login(site.alice).get(reverse("track-record", args=[alice.pk])))
     assert site.resolved_q.title in body
     assert "0.490" in body and "\u221269.3" in body
     assert "Calibration" in body and 'class="dot calib"' in body and 'class="interval"' in body
@@ -346,8 +359,34 @@ def test_track_record_hides_private_scores(site):
         coverage=1.0,
     )
     url = reverse("track-record", args=[member.pk])
-    assert site.private_q.title not in text(Client().get(url))
+    # Issue 13: activity only in a private tournament: the page does not exist for outsiders
+    # (as for an id nobody has), so usernames cannot be enumerated by id.
+    assert Client().get(url).status_code == 404
+    assert login(site.carol).get(url).status_code == 404
     assert site.private_q.title in text(login(site.member).get(url))
+    # Once they forecast on a public question, the page is there for everyone.
+    forecast(site.open_q, site.member, 0.5)
+    assert site.private_q.title not in text(Client().get(url))
+
+
+def test_benchmark_list_counts_only_questions_the_viewer_can_see(site):
+    """Issue 13: the benchmark list counted a private tournament's questions for everyone."""
+    bench = site.milestone_q.benchmark
+    QuestionFactory(
+        tournament=site.private,
+        benchmark=bench,
+        comparator=">=",
+        threshold=1,
+        deadline=dt.date(2039, 12, 31),
+    )
+
+    def count(client) -> int:
+        page = client.get(reverse("benchmark-list"))
+        return next(b for b in page.context["benchmarks"] if b.pk == bench.pk).n_questions
+
+    assert count(Client()) == 1
+    assert count(login(site.carol)) == 1
+    assert count(login(site.member)) == 2
 
 
 def test_imported_forecaster_of_private_tournament_is_404(site):
@@ -449,9 +488,10 @@ def test_list_pages_query_count_does_not_grow_with_questions(site, django_assert
     for i in range(15):
         q = QuestionFactory(tournament=site.tournament, title=f"Extra {i}")
         forecast(q, site.alice, 0.5)
-    with django_assert_max_num_queries(12):
-        text(client.get(site.tournament.get_absolute_url()))
+    # Two of them read the viewer's permissions (full-history access, docs/privacy.md).
     with django_assert_max_num_queries(14):
+        text(client.get(site.tournament.get_absolute_url()))
+    with django_assert_max_num_queries(16):
         text(client.get(reverse("home") + "?filter=all"))
 
 

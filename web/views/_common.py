@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from forecasts.models import CrowdState, Forecast, Forecaster
 from forecasts.reveal import Reveal, crowd_reveal
-from forecasts.selectors import CrowdAt, settled_crowds
+from forecasts.selectors import CrowdAt, crowd_headlines
 from markets.models import Question, Resolution
 
 CLOSING_SOON = dt.timedelta(days=30)
@@ -90,15 +90,19 @@ def list_queryset(user: Any) -> QuerySet[Question]:
 class QuestionRow:
     question: Question
     state: str
-    crowd: CrowdState | CrowdAt | None
+    crowd: CrowdState | CrowdAt | None  # the headline this viewer sees (docs/privacy.md)
     reveal: Reveal
     mine: Forecast | None  # the viewer's current forecast
     outcome: str | None
     closing_soon: bool = False
+    live: CrowdState | None = None
 
     @property
     def forecasters(self) -> int:
-        return self.crowd.forecasters if self.crowd else 0
+        """Forecasters of the crowd shown, or, while it is hidden, active now."""
+        if self.crowd is not None and self.reveal.visible:
+            return self.crowd.forecasters
+        return self.live.forecasters if self.live is not None else 0
 
     @property
     def crowd_probability(self) -> float | None:
@@ -117,13 +121,17 @@ def question_rows(questions: list[Question], user: Any, now: dt.datetime | None 
             forecaster=forecaster, question_id__in=[q.pk for q in questions]
         ).order_by("question_id", "time", "id"):
             latest[f.question_id] = f
-    # A settled question's headline is the crowd at its scoring cutoff (one batch for the page).
-    settled = settled_crowds([q.pk for q in questions if q.is_settled])
+    # The viewer's headline of every question in one batch: the public series' latest point, or
+    # with full-history access the live crowd; a settled question's at its scoring cutoff.
+    headlines = crowd_headlines(questions, user)
     rows = []
     for q in questions:
-        crowd = settled.get(q.pk) or crowd_of(q)
+        crowd = headlines.get(q.pk)
+        live = crowd_of(q)
         mine = latest.get(q.pk)
-        reveal = crowd_reveal(q, user, state=crowd, now=now, has_forecast=q.pk in latest)
+        reveal = crowd_reveal(
+            q, user, state=live, now=now, has_forecast=q.pk in latest, public=crowd
+        )
         rows.append(
             QuestionRow(
                 question=q,
@@ -133,6 +141,7 @@ def question_rows(questions: list[Question], user: Any, now: dt.datetime | None 
                 mine=mine if mine is not None and mine.kind == Forecast.Kind.FORECAST else None,
                 outcome=getattr(q, "final_outcome", None),
                 closing_soon=q.is_open_at(now) and q.close_time <= now + CLOSING_SOON,
+                live=live,
             )
         )
     return rows

@@ -11,12 +11,15 @@ from web import charts
 
 
 def benchmark_list(request: HttpRequest) -> HttpResponse:
+    # Only questions the viewer can see are counted: a private tournament's questions are not
+    # even counted for outsiders (docs/privacy.md).
+    visible = Question.objects.visible_to(request.user).values("pk")
     benchmarks = list(
         Benchmark.objects.annotate(
             n_results=Count("results", filter=Q(results__is_current=True), distinct=True),
             best_value=Max("results__value", filter=Q(results__is_current=True)),
             latest=Max("results__achieved_on"),
-            n_questions=Count("questions", distinct=True),
+            n_questions=Count("questions", filter=Q(questions__in=visible), distinct=True),
         )
     )
     for b in benchmarks:

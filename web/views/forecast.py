@@ -113,7 +113,10 @@ def _success(request: HttpRequest, question: Question, message: str) -> HttpResp
             "crowd": {
                 "visible": reveal.visible,
                 "reason": reveal.reason,
-                "forecasters": crowd.forecasters if crowd else 0,
+                # The shown crowd's forecasters; while it is hidden, those active now.
+                "forecasters": (
+                    crowd.forecasters if crowd and reveal.visible else context["live_forecasters"]
+                ),
                 "probability": crowd.probability if crowd and reveal.visible else None,
             },
             "fragments": render_fragments(request, context),

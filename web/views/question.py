@@ -13,11 +13,13 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from forecasts.models import CrowdPoint, CrowdState, Forecast
+from forecasts.privacy import full_history_access, public_threshold
 from forecasts.reveal import crowd_reveal
-from forecasts.selectors import settled_crowds
+from forecasts.selectors import crowd_headlines
 from markets.benchmarks.models import plot_time
 from markets.models import AuditRecord, BenchmarkResult, Question, Resolution
 from scoring.models import Rule, Score, Subject
+from scoring.visibility import scores_visible_to
 from web import charts
 from web.forms import ForecastForm
 from web.views._common import question_state, viewer_forecaster
@@ -50,21 +52,34 @@ def question_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def crowd_series(
-    question: Question, state: CrowdState | None, *, median: bool = True, mean: bool = False
+    question: Question,
+    state: CrowdState | None,
+    *,
+    median: bool = True,
+    mean: bool = False,
+    public: bool = False,
 ) -> list[tuple]:
-    """(time, pooled, median, mean) rows of the crowd history, pre-sampled when very long."""
+    """(time, pooled, median, mean) rows of the crowd history, pre-sampled when very long.
+
+    ``public``: only the public series (docs/privacy.md), for viewers without full-history
+    access; pre-sampled by its own dense numbering ``public_seq``.
+    """
     if state is None or not state.events:
         return []
     qs = CrowdPoint.objects.filter(question=question)
-    n = state.events
+    column, n = "seq", state.events
+    if public:
+        threshold = public_threshold(question.tournament.min_forecasters)
+        qs = qs.filter(public_seq__isnull=False, forecasters__gte=threshold)
+        column, n = "public_seq", state.public_points
     if n > 2 * PRESAMPLE:
         stride = n / PRESAMPLE
         seqs = sorted({1 + int(i * stride) for i in range(PRESAMPLE)} | {n})
         if connection.vendor == "postgresql":
             # One array parameter: Django's IN (...) costs ~15 ms of per-value work for 500.
-            qs = qs.extra(where=["seq = ANY(%s)"], params=[seqs])
+            qs = qs.extra(where=[f"{column} = ANY(%s)"], params=[seqs])
         else:
-            qs = qs.filter(seq__in=seqs)
+            qs = qs.filter(**{f"{column}__in": seqs})
     fields = ["time", "probability", "median" if median else "pk", "mean" if mean else "pk"]
     rows = qs.order_by("seq").values_list(*fields)
     if median and mean:
@@ -114,7 +129,13 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
             Forecast.objects.filter(question=question, forecaster=forecaster).order_by("time", "id")
         )
     current = events[-1] if events and events[-1].kind == Forecast.Kind.FORECAST else None
-    reveal = crowd_reveal(question, user, state=state, now=now, has_forecast=bool(events))
+    # The headline this viewer sees: the public series' latest point, or with full-history
+    # access the live crowd (a settled question's: at its scoring cutoff). docs/privacy.md.
+    full = full_history_access(user)
+    headline = crowd_headlines([question], user).get(question.pk)
+    reveal = crowd_reveal(
+        question, user, state=state, now=now, has_forecast=bool(events), public=headline
+    )
 
     resolutions = list(
         question.resolutions.select_related(
@@ -131,7 +152,9 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
     show_median = request.GET.get("median", "1") != "0"
     show_mean = request.GET.get("mean") == "1"
     crowd = (
-        crowd_series(question, state, median=show_median, mean=show_mean) if reveal.visible else []
+        crowd_series(question, state, median=show_median, mean=show_mean, public=not full)
+        if reveal.visible
+        else []
     )
     own = [(e.time, e.probability) for e in events]
     start, end = _chart_window(question, now, crowd, own)
@@ -158,8 +181,8 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
         "now": now,
         "status": status,
         "accepting": accepting,
-        # Settled: the crowd at the scoring cutoff, what the scores were computed against.
-        "crowd": settled_crowds([question.pk]).get(question.pk, state) if final else state,
+        "crowd": headline,
+        "live_forecasters": state.forecasters if state is not None else 0,
         "reveal": reveal,
         "chart": chart,
         "show_mean": show_mean,
@@ -175,12 +198,15 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
             .select_related("actor", "resolution")
             .order_by("at", "id")
         ),
-        "scores": _scores(question, final, forecaster),
+        "scores": _scores(question, final, forecaster, user),
     }
 
 
-def _scores(question: Question, final: Resolution | None, forecaster) -> dict[str, Any] | None:
-    """The viewer's and the crowd's scores on this question under its final resolution."""
+def _scores(
+    question: Question, final: Resolution | None, forecaster, user: Any = None
+) -> dict[str, Any] | None:
+    """The viewer's and the crowd's scores on this question under its final resolution (the
+    crowd's spot scores only where the viewer may see them: ``scoring.visibility``)."""
     if final is None or final.outcome == Resolution.Outcome.ANNULLED:
         return None
     mine: dict[str, Score] = {}
@@ -189,7 +215,7 @@ def _scores(question: Question, final: Resolution | None, forecaster) -> dict[st
     who = Q(subject=Subject.CROWD)
     if forecaster is not None:
         who |= Q(forecaster=forecaster)
-    rows = rows.filter(who)
+    rows = scores_visible_to(user, rows.filter(who))
     for s in rows:
         (mine if s.forecaster_id else crowd)[s.rule] = s
     if not mine and not crowd:

@@ -14,11 +14,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from forecasts.models import Forecast, Forecaster
+from forecasts.privacy import full_history_access
 from forecasts.selectors import crowd_at_cutoff, forecasts_held_at
 from markets.models import Question, Resolution, Tournament
 from scoring.calibration import brier_decomposition, calibration_bins
 from scoring.leaderboard import STANDINGS_ORDER, would_rank
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
+from scoring.visibility import scores_visible_to
 from web import charts
 
 LEADERBOARD_PAGE = 100
@@ -99,8 +101,9 @@ def _resolved(
         )
     finals = finals.with_cutoff()
     if forecaster is None:
-        # The crowd forecast in force at each cutoff, in the same query.
-        finals = finals.annotate(held=crowd_at_cutoff())
+        # The crowd forecast in force at each cutoff, in the same query: the public series'
+        # point there for viewers without full-history access (docs/privacy.md).
+        finals = finals.annotate(held=crowd_at_cutoff(public=not full_history_access(request.user)))
     rows = [
         QuestionScore(
             question=r.question,
@@ -118,11 +121,18 @@ def _resolved(
     return rows
 
 
-def _attach_scores(rows: list[QuestionScore], who: Q) -> list[QuestionScore]:
+def _attach_scores(rows: list[QuestionScore], who: Q, viewer: Any = None) -> list[QuestionScore]:
+    """Scores of ``who`` on the rows' resolutions; with ``viewer``, only those they may see
+    (``scoring.visibility``)."""
     by_resolution = {r.resolution.pk: r for r in rows}
-    for resolution_id, rule, score, coverage in Score.objects.filter(
+    scores = Score.objects.filter(
         who, resolution_id__in=by_resolution, rule__in=[*TABLE_RULES, Rule.SPOT_BRIER]
-    ).values_list("resolution_id", "rule", "score", "coverage"):
+    )
+    if viewer is not None:
+        scores = scores_visible_to(viewer, scores)
+    for resolution_id, rule, score, coverage in scores.values_list(
+        "resolution_id", "rule", "score", "coverage"
+    ):
         row = by_resolution[resolution_id]
         row.scores[rule] = score
         if rule == Rule.BRIER or row.coverage is None:
@@ -181,9 +191,15 @@ def _tournaments_filter(request: HttpRequest) -> tuple[list[Tournament], Tournam
 
 
 def track_record(request: HttpRequest, pk: int) -> HttpResponse:
+    """A forecaster's track record (docs/privacy.md). It exists for a viewer only where the
+    forecaster has forecast on a question the viewer can see (else 404, as for an id that does
+    not exist); per-question forecasts, scores and calibration are shown to the forecaster and
+    to viewers with full-history access, the summary (the leaderboard's kind of figures) to
+    everyone."""
     forecaster = get_object_or_404(Forecaster.objects.select_related("user"), pk=pk)
-    if forecaster.user_id is None and not _visible_anywhere(request, forecaster):
-        # An imported identity only exists through its tournaments: hide it with them.
+    is_me = request.user.is_authenticated and forecaster.user_id == request.user.pk
+    if not is_me and not _visible_anywhere(request, forecaster):
+        # Activity only in tournaments the viewer cannot see: the account stays unknown.
         raise Http404("No such forecaster.")
     tournaments, chosen = _tournaments_filter(request)
     rows = _attach_scores(
@@ -192,19 +208,22 @@ def track_record(request: HttpRequest, pk: int) -> HttpResponse:
     crowd_rows = _attach_scores(
         [QuestionScore(r.question, r.resolution, r.outcome, r.cutoff) for r in rows],
         Q(subject=Subject.CROWD),
+        request.user,
     )
+    detail = is_me or full_history_access(request.user)
     return render(
         request,
         "markets/track_record.html",
         {
             "who": forecaster.display_name,
             "forecaster": forecaster,
-            "is_me": request.user.is_authenticated and forecaster.user_id == request.user.pk,
+            "is_me": is_me,
+            "detail": detail,
             "is_crowd": False,
             "rows": rows,
             "summary": _summary(rows),
             "crowd_summary": _summary(crowd_rows),
-            "calibration": _calibration(rows),
+            "calibration": _calibration(rows) if detail else None,
             "tournaments": tournaments,
             "chosen": chosen,
         },
@@ -219,12 +238,14 @@ def _visible_anywhere(request: HttpRequest, forecaster: Forecaster) -> bool:
 
 def crowd_track_record(request: HttpRequest) -> HttpResponse:
     tournaments, chosen = _tournaments_filter(request)
-    rows = _attach_scores(_resolved(request, chosen), Q(subject=Subject.CROWD))
+    viewer = request.user
+    rows = _attach_scores(_resolved(request, chosen), Q(subject=Subject.CROWD), viewer)
     comparators = []
     for subject in (Subject.MEDIAN, Subject.MEAN):
         other = _attach_scores(
             [QuestionScore(r.question, r.resolution, r.outcome, r.cutoff) for r in rows],
             Q(subject=subject),
+            viewer,
         )
         summary = _summary(other)
         if summary["scored"]:
@@ -235,6 +256,7 @@ def crowd_track_record(request: HttpRequest) -> HttpResponse:
         {
             "who": "The crowd",
             "is_crowd": True,
+            "detail": True,
             "rows": rows,
             "summary": _summary(rows),
             "comparators": comparators,

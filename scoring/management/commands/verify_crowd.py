@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from forecasts.history import pool_history
 from forecasts.models import CrowdPoint, CrowdState
+from forecasts.privacy import public_series
 from forecasts.services import crowd_params, crowd_weights
 from forecasts.store import load_events
 from markets.models import Question, Tournament
@@ -66,7 +67,15 @@ class Command(BaseCommand):
             stored = list(
                 CrowdPoint.objects.filter(question=question)
                 .order_by("seq")
-                .values_list("seq", "forecasters", "probability", "mean", "median", "forecast_id")
+                .values_list(
+                    "seq",
+                    "forecasters",
+                    "probability",
+                    "mean",
+                    "median",
+                    "forecast_id",
+                    "public_seq",
+                )
             )
             state = CrowdState.objects.filter(question=question).first()
             checked += 1
@@ -101,7 +110,7 @@ class Command(BaseCommand):
             )
             bad = 0
             worst = 0.0
-            for i, (_seq, n, p, mean, median, _event) in enumerate(stored):
+            for i, (_seq, n, p, mean, median, _event, _public) in enumerate(stored):
                 fields = [(p, hist.probability[i]), (mean, hist.mean[i])]
                 if median is not None:  # medians of the newest points may still be filling
                     fields.append((median, hist.median[i]))
@@ -124,6 +133,21 @@ class Command(BaseCommand):
                     f"{state.events} events, p = {state.probability}) differs from a recompute "
                     f"({hist.forecasters[last]} forecasters, {len(ev.ids)} events, "
                     f"p = {hist.probability[last]:.10g})"
+                )
+            # The public series (docs/privacy.md) is a function of the log: the same points.
+            public = public_series(ev.times, ev.forecaster, hist.forecasters)
+            stored_public = [row[6] or 0 for row in stored]
+            if stored_public != public.seq.tolist() or (
+                state is not None
+                and (state.public_points, state.batch_forecasters)
+                != (public.public_points, public.batch_forecasters)
+            ):
+                differing = sum(
+                    a != b for a, b in zip(stored_public, public.seq.tolist(), strict=True)
+                )
+                problems.append(
+                    f"{name}: the public series differs from a recompute ({differing} points "
+                    "marked differently, or the batch state)"
                 )
             if bad:
                 problems.append(
