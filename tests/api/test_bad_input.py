@@ -168,8 +168,8 @@ def test_every_documented_get_endpoint_is_covered_here():
 def _expected_status(who: str, template: str) -> int:
     if who == "anonymous" and template.startswith("/api/v1/forecasts/"):
         return 401  # your own forecasts: log in or send a token
-    if who != "staff" and template.endswith("forecasts-export/"):
-        return 403  # raw forecasts: staff and permitted researchers
+    if who != "staff" and template.endswith(("forecasts-export/", "scores-export/")):
+        return 403  # individual-level data: staff and permitted researchers (docs/privacy.md)
     if who == "staff" and template == "/api/v1/forecasts/{id}/":
         return 404  # somebody else's forecast event
     return 200

@@ -153,7 +153,9 @@ def test_the_api_crowd_export_is_the_same_file(contest, tmp_path):
         *("--as-of", "2025-02-01T00:00:00Z", "--no-progress"),
         stdout=io.StringIO(),
     )
-    r = Client().get(
+    client = Client()  # full resolution, as the command writes (docs/privacy.md)
+    client.force_login(UserFactory(username="staff", is_staff=True))
+    r = client.get(
         "/api/v1/tournaments/formulas/crowd-export/",
         {"format": "csv", "as_of": "2025-02-01T00:00:00Z"},
     )
@@ -201,8 +203,9 @@ def test_the_score_export_neutralises_text_cells_and_keeps_negative_scores_numbe
     assert negative, "peer scores below the crowd are negative numbers"
     assert all(float(value) < 0 for value in negative)  # numbers, not "'-0.12"
     assert not any(r["score"].startswith("'") or r["coverage"].startswith("'") for r in rows)
-    # The API serves the same bytes.
+    # The API serves the same bytes (to staff: individual scores are research data).
     client = Client()
+    client.force_login(UserFactory(username="staff", is_staff=True))
     r = client.get("/api/v1/tournaments/formulas/scores-export/")
     assert b"".join(r.streaming_content) == data
 

@@ -62,8 +62,26 @@ def _import(tmp_path: Path) -> Question:
     return Question.objects.get(key="q1")
 
 
+def _researcher() -> APIClient:
+    """A client with full resolution (staff): the issue's values are of the whole history; an
+    anonymous client sees only the public series (docs/privacy.md), empty with two forecasters."""
+    client = APIClient()
+    client.force_authenticate(_staff())
+    return client
+
+
+def _staff():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get_or_create(
+        username="researcher", defaults={"is_staff": True}
+    )[0]
+
+
 def _export_rows(as_of: str) -> list[dict[str, str]]:
-    r = APIClient().get("/api/v1/tournaments/edge/crowd-export/", {"format": "csv", "as_of": as_of})
+    r = _researcher().get(
+        "/api/v1/tournaments/edge/crowd-export/", {"format": "csv", "as_of": as_of}
+    )
     assert r.status_code == 200, r.content
     return list(csv.DictReader(io.StringIO(b"".join(r.streaming_content).decode())))
 
@@ -84,8 +102,8 @@ def test_a_point_exactly_at_the_cutoff_or_as_of_counts(
     assert q.crowd_points.order_by("seq").last().time == BOUNDARY
 
     tournament = Tournament.objects.get(slug="edge")
-    probs, outcomes, questions = calibration_inputs(tournament, "crowd", None)
-    calibration = APIClient().get("/api/v1/tournaments/edge/calibration/", {"subject": "crowd"})
+    probs, outcomes, questions = calibration_inputs(tournament, "crowd", _staff())
+    calibration = _researcher().get("/api/v1/tournaments/edge/calibration/", {"subject": "crowd"})
     assert calibration.status_code == 200
     spot = Score.objects.get(question=q, subject=Subject.CROWD, rule=Rule.SPOT_BRIER)
     seen = {
@@ -195,7 +213,7 @@ def test_the_migrations_rewrite_old_bulk_rows_of_every_time_column(
         for model, column in ((CrowdPoint, "time"), (Score, "computed_at")):
             cursor.execute(f"UPDATE {model._meta.db_table} SET {column} = {column} || '+00:00'")
     assert _export_rows("2025-01-02T00:00:00Z") == []
-    assert calibration_inputs(Tournament.objects.get(slug="edge"), "crowd", None)[0] == [
+    assert calibration_inputs(Tournament.objects.get(slug="edge"), "crowd", _staff())[0] == [
         pytest.approx(0.2)
     ]
 
@@ -210,7 +228,7 @@ def test_the_migrations_rewrite_old_bulk_rows_of_every_time_column(
     assert all(not str(t).endswith("+00:00") for t in _stored(Score, "computed_at"))
     assert len(_export_rows("2025-01-02T00:00:00Z")) == 1
     assert len(_export_rows("2025-01-11T00:00:00Z")) == 2
-    assert calibration_inputs(Tournament.objects.get(slug="edge"), "crowd", None)[0] == [
+    assert calibration_inputs(Tournament.objects.get(slug="edge"), "crowd", _staff())[0] == [
         pytest.approx(0.6, abs=1e-12)
     ]
 
@@ -241,8 +259,8 @@ def test_the_issue_files_as_written_a_forecast_at_the_close_counts(
         )
     q = Question.objects.get(key="q1")
     assert q.resolutions.get().resolved_at == BOUNDARY
-    probs, outcomes, _ = calibration_inputs(Tournament.objects.get(slug="edge"), "crowd", None)
-    calibration = APIClient().get("/api/v1/tournaments/edge/calibration/", {"subject": "crowd"})
+    probs, outcomes, _ = calibration_inputs(Tournament.objects.get(slug="edge"), "crowd", _staff())
+    calibration = _researcher().get("/api/v1/tournaments/edge/calibration/", {"subject": "crowd"})
     spot = Score.objects.get(question=q, subject=Subject.CROWD, rule=Rule.SPOT_BRIER)
     assert probs == [pytest.approx(0.6, abs=1e-12)] and outcomes == [1]
     assert round(calibration.json()["decomposition"]["bs"], 12) == 0.16
