@@ -49,7 +49,7 @@ from django.utils.dateparse import parse_datetime
 from forecasts.models import Forecast, Forecaster
 from forecasts.services import P_MAX, P_MIN, crowd_recompute
 from forecasts.signals import send_log_changed
-from markets.models import Question, Resolution, Tournament
+from markets.models import AuditRecord, Question, Resolution, Tournament
 from markets.resolution.manual import question_resolve, question_unresolve
 
 RESOLUTIONS = {
@@ -70,6 +70,7 @@ MAX_LENGTH = {
 # Without times, file order is time order: row i gets open_time + i microseconds, so a blind
 # contest's forecasts all hold (almost) the whole window and re-imports give the same times.
 ROW_SPACING = dt.timedelta(microseconds=1)
+UNDATED_SPAN = dt.timedelta(seconds=1)  # undated placements lie within a second of the open
 DEFAULT_WINDOW = dt.timedelta(days=1)
 
 
@@ -187,28 +188,38 @@ def tournament_errors(slug: str, name: str | None) -> list[str]:
 
 
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(3000, 1, 1, tzinfo=dt.UTC)
 
 
 def _parse_time(raw: str, *, end_of_day: bool = False) -> dt.datetime:
     """An ISO 8601 time (UTC when no offset is given). A bare date is 00:00 UTC that day, or
-    with ``end_of_day`` 00:00 UTC of the next (the day inclusive). Raises ValueError."""
+    with ``end_of_day`` 00:00 UTC of the next (the day inclusive). Every form must fall in
+    [1970, 3000): exports write four-digit years and windows add days to times. Raises
+    ValueError."""
     try:
         day = dt.date.fromisoformat(raw) if len(raw) == 10 else None
     except ValueError:
         day = None
     if day is not None:
-        start = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-        return start + dt.timedelta(days=1) if end_of_day else start
+        value = dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+        if end_of_day and day < LATEST.date():
+            value += dt.timedelta(days=1)
+    else:
+        try:
+            parsed = parse_datetime(raw)
+        except (ValueError, OverflowError):
+            parsed = None
+        if parsed is None:
+            raise ValueError(f"time {raw!r} is not ISO 8601")
+        value = parsed.replace(tzinfo=dt.UTC) if timezone.is_naive(parsed) else parsed
     try:
-        value = parse_datetime(raw)
-    except ValueError:
-        value = None
-    if value is None:
-        raise ValueError(f"time {raw!r} is not ISO 8601")
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=dt.UTC)
-    if value < EARLIEST:
+        early, late = value < EARLIEST, value >= LATEST
+    except OverflowError:  # an offset that moves the year out of range
+        early, late = value.year < EARLIEST.year, value.year >= LATEST.year
+    if early:
         raise ValueError(f"time {raw!r} is before 1970")
+    if late:
+        raise ValueError(f"time {raw!r} is not before the year 3000")
     return value
 
 
@@ -449,18 +460,38 @@ def _write(
         ).values_list("question_id", "forecaster_id", "time", "probability")
     }
     ends = _window_ends(questions, qrows, now)
+    open_times = {q.pk: q.open_time for q in questions.values()}
     problems: list[str] = []
     to_create: list[Forecast] = []
     touched: set[int] = set()
+    # Undated rows already in the log, per (question, forecaster) in time order: a re-import
+    # matches its k-th undated row of a pair to the pair's k-th, wherever the row now sits in
+    # the file (its placement, open + row index µs, moves when rows are added before it).
+    placed: dict[tuple[int, int], list[tuple[dt.datetime, float | None]]] = {}
+    for (qid, fid, time), p in sorted(have.items(), key=lambda item: item[0][2]):
+        q_open = open_times.get(qid)
+        if q_open is not None and q_open <= time < q_open + UNDATED_SPAN:
+            placed.setdefault((qid, fid), []).append((time, p))
+    seen_undated: dict[tuple[int, int], int] = {}
     for index, f in enumerate(frows):
         q = questions[f.question]
         time = f.time or q.open_time + ROW_SPACING * index
+        if f.time is None:
+            pair = (q.pk, ids[f.forecaster])
+            k = seen_undated[pair] = seen_undated.get(pair, -1) + 1
+            earlier = placed.get(pair, [])
+            if k < len(earlier):
+                time = earlier[k][0]  # the same undated forecast, imported before
         where = f"forecasts.csv line {f.line}"
-        # Undated rows are placed by the rule above (open + i µs), so only explicit times can
-        # fall outside the window.
         if f.time is not None and (problem := _outside_window(q, time, ends[q.pk], now)):
             problems.append(
                 f"{where}: {f.forecaster!r} on {f.question!r} at {time.isoformat()}: {problem}"
+            )
+            continue
+        if f.time is None and q.open_time > now:
+            problems.append(
+                f"{where}: {f.forecaster!r} on {f.question!r} has no time, and undated rows are "
+                f"placed at the open, {q.open_time.isoformat()}: in the future"
             )
             continue
         ident = (q.pk, ids[f.forecaster], time)
@@ -506,6 +537,17 @@ def _spelled(outcome: str) -> str:
     return outcome.upper()
 
 
+def _unresolved_by_staff(q: Question) -> bool:
+    """Whether the question's last audit record is an un-resolution that did not come from an
+    import (staff decided it: a re-import must not undo that, any more than a staff resolution)."""
+    last = q.audit.order_by("-at", "-id").first()
+    return (
+        last is not None
+        and last.action == AuditRecord.Action.UNRESOLVED
+        and last.actor_label != "import"
+    )
+
+
 def _apply_resolution(
     row: QuestionRow, q: Question, *, slug: str, now: dt.datetime, report: ImportReport
 ) -> None:
@@ -542,6 +584,12 @@ def _apply_resolution(
         )
         return
     if current is not None and current.outcome == row.outcome:
+        return
+    if current is None and _unresolved_by_staff(q):
+        report.resolutions_kept.append(
+            f"{where}: {q.key} was un-resolved by staff but the file says "
+            f"{_spelled(row.outcome)}: kept unresolved (resolve it by hand if the file is right)"
+        )
         return
     question_resolve(
         question_id=q.pk,

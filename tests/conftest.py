@@ -55,3 +55,15 @@ def empty_cache(settings):
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def clock_after_2031():
+    """Run the test in 2040 (the clock ticking): tests whose questions live in 2030–2031 resolve
+    them with effective times in the past, as the resolution service requires."""
+    import datetime as dt
+
+    import time_machine
+
+    with time_machine.travel(dt.datetime(2040, 1, 1, tzinfo=dt.UTC), tick=True):
+        yield

@@ -58,5 +58,24 @@ def revoke_tokens_on_password_change(sender: Any, instance: Any, created: bool, 
     ``password_changed`` from it the same way). A hash upgrade at login is not a change:
     Django clears ``_password`` before that save, so tokens survive it.
     """
-    if not created and getattr(instance, "_password", None) is not None:
+    if created:
+        return
+    changed = getattr(instance, "_password", None) is not None
+    # "Disable password-based authentication" (set_unusable_password) sets no raw password:
+    # compare with the hash before the save (kept by ``remember_password_hash``).
+    disabled = not instance.has_usable_password() and getattr(instance, "_usable_before", False)
+    if changed or disabled:
         tokens_revoke(instance)
+
+
+def remember_password_hash(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """``pre_save`` receiver: whether the stored password was usable before this save (one
+    query, only for a save that may write the password)."""
+    fields = kwargs.get("update_fields")
+    if instance.pk is None or (fields is not None and "password" not in fields):
+        return
+    from django.contrib.auth.hashers import is_password_usable
+
+    stored = type(instance).objects.filter(pk=instance.pk).values_list("password", flat=True)
+    before = stored.first()
+    instance._usable_before = before is not None and is_password_usable(before)

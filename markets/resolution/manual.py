@@ -62,6 +62,10 @@ def question_resolve(
         return previous  # re-importing the same file changes nothing
     if resolved_at is None:
         resolved_at = previous.resolved_at if previous is not None else now
+    if resolved_at > now:
+        raise ResolutionError(
+            "The effective time cannot be in the future: it is when the truth became known."
+        )
     if resolved_at < question.open_time:
         raise ResolutionError(
             f"The effective time cannot be before the question opened "

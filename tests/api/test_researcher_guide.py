@@ -61,13 +61,15 @@ def guide_world(transactional_db, monkeypatch):
     )
     extra = QuestionFactory(tournament=tournament, key="rsi-2028", open_time=t0)
     people = [forecaster_for_user(UserFactory(username=f"researcher{i}")) for i in range(4)]
-    for q in (open_q, done, extra):
+    for n, q in enumerate((open_q, done, extra)):
         for i, f in enumerate(people):
             forecast_submit(
                 question_id=q.pk,
                 forecaster=f,
                 probability=0.2 + 0.2 * i,
-                at=t0 + dt.timedelta(days=i, hours=q.pk),
+                # Not hours=q.pk: on PostgreSQL ids keep growing over a run, and past 1,440
+                # the forecasts fell after the 60-day question's close.
+                at=t0 + dt.timedelta(days=i, hours=n),
             )
     resolution = question_resolve(
         question_id=done.pk,

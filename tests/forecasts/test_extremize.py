@@ -18,6 +18,10 @@ from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactor
 UTC = dt.UTC
 
 
+# Questions in 2030–2031 resolve with effective times in the past (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("clock_after_2031")
+
+
 def test_underconfident_crowds_are_extremized_within_bounds():
     rng = np.random.default_rng(1)
     truth = rng.normal(0, 2.5, 400)

@@ -301,7 +301,10 @@ def test_a_row_contradicting_an_imported_forecast_is_refused(tmp_path, capsys):
         ("2024-12-31T23:59:59Z", "before the question opened"),
         ("2025-01-11T00:00:00.000001Z", "after the question closed"),
         ("2025-02-01T00:00:00Z", "after the question closed"),
-        ("9999-01-01T00:00:00Z", "in the future"),
+        ("2990-01-01T00:00:00Z", "in the future"),
+        ("9999-01-01T00:00:00Z", "not before the year 3000"),
+        ("1969-12-31", "before 1970"),  # a bare date too
+        ("0001-01-01", "before 1970"),
         ("0001-01-01T00:00:00Z", "before 1970"),
     ],
 )
@@ -344,3 +347,47 @@ def test_a_window_is_derived_from_the_data_and_bare_dates_are_whole_days(tmp_pat
     assert q2.open_time == dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
     assert q2.close_time == dt.datetime(2025, 3, 11, tzinfo=dt.UTC)  # 10 March inclusive
     assert Forecast.objects.count() == 4
+
+
+# --- Found by a new-user probe: dates at the edges, undated rows ------------------------------
+
+
+def test_a_close_date_at_the_end_of_the_calendar_is_an_error_with_its_line(tmp_path):
+    q, f = write(
+        tmp_path,
+        "question,title,resolution,open_time,close_time\nz1,Z?,,2025-01-01,9999-12-31\n",
+        "forecaster,question,probability,time\na,z1,0.5,2025-01-02T00:00:00Z\n",
+    )
+    with pytest.raises(CommandError, match=r"questions.csv line 2: .*not before the year 3000"):
+        run(q, f)
+    assert counts() == (0, 0, 0, 0, 0, 0)
+
+
+def test_undated_rows_cannot_land_in_a_question_that_has_not_opened(tmp_path):
+    q, f = write(
+        tmp_path,
+        "question,title,resolution,open_time,close_time\nu1,Later?,,2990-01-01,2991-01-01\n",
+        "forecaster,question,probability\na,u1,0.5\nb,u1,0.3\n",
+    )
+    with pytest.raises(CommandError, match=r"line 2: 'a' on 'u1' has no time.*in the future"):
+        run(q, f)
+    assert counts() == (0, 0, 0, 0, 0, 0)
+
+
+def test_reimporting_undated_rows_after_a_row_was_added_before_them_adds_nothing(tmp_path):
+    """Undated rows are placed at open + (row index) µs; a row added above them moved every
+    placement, so the re-import saw new times and doubled b1's log."""
+    questions = (
+        "question,title,resolution,open_time,close_time\n"
+        "b1,B1?,,2025-01-01T00:00:00Z,2025-02-01T00:00:00Z\n"
+        "b2,B2?,,2025-01-01T00:00:00Z,2025-02-01T00:00:00Z\n"
+    )
+    q, f = write(tmp_path, questions, "forecaster,question,probability\nA,b1,0.6\nB,b1,0.3\n")
+    run(q, f)
+    f.write_text("forecaster,question,probability\nC,b2,0.5\nA,b1,0.6\nB,b1,0.3\n")
+    run(q, f)
+    assert Forecast.objects.filter(question__key="b1").count() == 2
+    assert Forecast.objects.filter(question__key="b2").count() == 1
+    f.write_text("forecaster,question,probability\nC,b2,0.5\nA,b1,0.7\nB,b1,0.3\n")
+    with pytest.raises(CommandError, match=r"line 3: 'A' on 'b1' .* is 0.7, but .* is 0.6"):
+        run(q, f)

@@ -188,3 +188,17 @@ def test_un_resolving_refuses_without_a_reason_or_a_final_resolution(tmp_path, c
         question_unresolve(question_id=m1().pk, reason="Again")
     assert versions(m1()) == [("yes", "withdrawn")]
     assert m1().audit.filter(action=AuditRecord.Action.UNRESOLVED).count() == 1
+
+
+def test_a_staff_un_resolution_is_kept_when_the_same_file_is_imported_again(
+    tmp_path, capsys, inline
+):
+    """Found by a new-user probe: the unchanged file re-resolved m1 YES after staff had
+    un-resolved it (a new import version, scores recreated)."""
+    run(tmp_path, "YES", capsys, inline)
+    with inline(execute=True):
+        question_unresolve(question_id=m1().pk, reason="The source retracted it", user=None)
+    out = run(tmp_path, "YES", capsys, inline)
+    assert "m1 was un-resolved by staff but the file says YES: kept unresolved" in out
+    assert versions(m1()) == [("yes", "withdrawn")]
+    assert not Score.objects.filter(question=m1()).exists()

@@ -255,3 +255,23 @@ def test_a_result_added_in_the_admin_is_recorded_like_a_feed_result(client, staf
     assert (second.value, second.is_current, second.revision_of) == (95.0, True, first)
     change = client.get(reverse("admin:markets_benchmarkresult_change", args=[second.pk]))
     assert change.status_code == 200 and b'name="value"' not in change.content  # read-only
+
+
+def test_an_effective_time_in_the_future_is_refused_and_changes_nothing():
+    """Found by a new-user probe: staff could resolve a question with resolved_at in 2099, and
+    its scores then treated forecasts as held until a close that has not happened."""
+    from django.utils import timezone
+
+    from markets.errors import ResolutionError
+    from tests.factories import QuestionFactory
+
+    question = QuestionFactory()
+    with pytest.raises(ResolutionError, match="cannot be in the future"):
+        question_resolve(
+            question_id=question.pk,
+            outcome=Resolution.Outcome.YES,
+            resolved_at=timezone.now() + dt.timedelta(days=1),
+            reason="staff",
+        )
+    assert not Resolution.objects.filter(question=question).exists()
+    assert not AuditRecord.objects.filter(question=question).exists()

@@ -30,6 +30,8 @@ def test_visible_one_hides_private_questions_and_bad_ids_alike() -> None:
 
 @pytest.mark.django_db
 def test_the_scoring_cutoff_is_the_earlier_of_close_and_resolution() -> None:
+    import time_machine
+
     from markets.models import Resolution
     from markets.resolution.manual import question_resolve
 
@@ -37,8 +39,11 @@ def test_the_scoring_cutoff_is_the_earlier_of_close_and_resolution() -> None:
     early = QuestionFactory(close_time=close)
     late = QuestionFactory(close_time=close)
     at = dt.datetime(2030, 1, 11, tzinfo=dt.UTC)
-    question_resolve(question_id=early.pk, outcome="yes", resolved_at=at)
-    question_resolve(question_id=late.pk, outcome="no", resolved_at=close + dt.timedelta(days=3))
+    with time_machine.travel(close + dt.timedelta(days=10), tick=False):  # effective times past
+        question_resolve(question_id=early.pk, outcome="yes", resolved_at=at)
+        question_resolve(
+            question_id=late.pk, outcome="no", resolved_at=close + dt.timedelta(days=3)
+        )
     cutoffs = dict(
         Resolution.objects.scored_finals().with_cutoff().values_list("question_id", "cutoff")
     )

@@ -12,7 +12,7 @@ from forecasts.services import forecast_submit, forecast_withdraw
 from markets.resolution.manual import question_resolve
 from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clock_after_2031")]
 UTC = dt.UTC
 T = dt.datetime(2030, 1, 1, tzinfo=UTC)
 

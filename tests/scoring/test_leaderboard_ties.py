@@ -24,7 +24,7 @@ from scoring.models import LeaderboardEntry, Subject
 from scoring.services import question_score
 from tests.factories import ForecasterFactory, QuestionFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clock_after_2031")]
 UTC = dt.UTC
 OPEN = dt.datetime(2030, 1, 1, tzinfo=UTC)
 CLOSE = dt.datetime(2030, 1, 11, tzinfo=UTC)

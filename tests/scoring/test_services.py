@@ -23,6 +23,10 @@ OPEN = dt.datetime(2030, 1, 1, tzinfo=UTC)
 CLOSE = dt.datetime(2030, 1, 11, tzinfo=UTC)
 
 
+# Questions in 2030–2031 resolve with effective times in the past (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("clock_after_2031")
+
+
 def make_question(probabilities=(0.9, 0.2, 0.6)):
     question = QuestionFactory(open_time=OPEN, close_time=CLOSE)
     people = [ForecasterFactory() for _ in probabilities]

@@ -24,7 +24,7 @@ from scoring.track_record import track_record_weight
 from scoring.workflows import question_recompute, tournament_settings_changed
 from tests.factories import ForecasterFactory, QuestionFactory, TournamentFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("clock_after_2031")]
 UTC = dt.UTC
 OPEN = dt.datetime(2030, 1, 1, tzinfo=UTC)
 CLOSE = dt.datetime(2030, 1, 11, tzinfo=UTC)

@@ -384,3 +384,20 @@ def test_set_password_anywhere_revokes_but_other_saves_and_hash_upgrades_do_not(
     site.bob.set_password("a-new-password-99")
     site.bob.save()
     assert not Token.objects.filter(user=site.bob).exists()
+
+
+def test_disabling_password_authentication_in_the_admin_revokes_the_api_token(site):
+    """Found by a new-user probe: the admin's "Disable password-based authentication"
+    (set_unusable_password) left the token working."""
+    from django.contrib.auth.forms import AdminPasswordChangeForm
+
+    token = Token.objects.create(user=site.bob)
+    form = AdminPasswordChangeForm(site.bob, {"usable_password": "false"})
+    assert form.is_valid(), form.errors
+    form.save()
+    assert not Token.objects.filter(pk=token.pk).exists()
+    # A user whose password was already unusable keeps a token through other saves.
+    token = Token.objects.create(user=site.bob)
+    site.bob.first_name = "Robert"
+    site.bob.save()
+    assert Token.objects.filter(pk=token.pk).exists()
