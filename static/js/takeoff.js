@@ -1,5 +1,6 @@
-/* Takeoff progressive enhancement: a slider beside the percent input, and forecast forms that
-   submit without a page reload. Without JavaScript both forms still work as plain POSTs. */
+/* Takeoff progressive enhancement: a slider beside the percent input, forecast forms that
+   submit without a page reload, times in the viewer's time zone. Without JavaScript both forms
+   still work as plain POSTs and times stay in UTC. */
 (function () {
   "use strict";
 
@@ -15,6 +16,27 @@
         var v = parseFloat(number.value.replace(",", "."));
         if (!isNaN(v)) range.value = Math.min(99.9, Math.max(0.1, v));
       });
+    });
+  }
+
+  /* Times: the page says UTC (text and title); show the viewer's local time instead and keep
+     the UTC text as the title, for <time data-local="datetime|date"> from the `when` filter. */
+  var localFormats = {
+    datetime: { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" },
+    date: { day: "numeric", month: "short", year: "numeric" }
+  };
+
+  function localTimes(root) {
+    if (!window.Intl || !Intl.DateTimeFormat) return;
+    root.querySelectorAll("time[data-local][datetime]").forEach(function (el) {
+      if (el.dataset.localized) return;
+      var options = localFormats[el.dataset.local];
+      var instant = new Date(el.getAttribute("datetime"));
+      if (!options || isNaN(instant.getTime())) return;
+      try {
+        el.textContent = new Intl.DateTimeFormat(undefined, options).format(instant);
+        el.dataset.localized = "1";
+      } catch (e) { /* an old browser without these options: the UTC text stays */ }
     });
   }
 
@@ -35,6 +57,7 @@
       if (el) el.outerHTML = fragments[name];
     });
     wireSliders(document);
+    localTimes(document);
     var again = focusedId && document.getElementById(focusedId);
     (again || document.getElementById("panel-heading") || document.body).focus({ preventScroll: true });
   }
@@ -84,5 +107,8 @@
     });
   });
 
-  document.addEventListener("DOMContentLoaded", function () { wireSliders(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    wireSliders(document);
+    localTimes(document);
+  });
 })();

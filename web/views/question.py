@@ -193,6 +193,9 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
         "final": final,
         "proposed": proposed,
         "resolutions": resolutions,
+        # The latest version that an import wrote, if any: such a question came from a
+        # researcher's data with its outcome, not from criteria written here.
+        "imported": next((r for r in resolutions if r.source == Resolution.Source.IMPORT), None),
         "audit": list(
             AuditRecord.objects.filter(question=question)
             .select_related("actor", "resolution")
