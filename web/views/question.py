@@ -36,6 +36,17 @@ SCORE_RULES = {
     Rule.PEER: "Peer",
     Rule.SPOT_BRIER: "Brier at close",
 }
+# Where the scoring page (web.views.scoring_help) explains each rule, and a one-line hint.
+SCORE_HELP = {
+    Rule.BRIER: ("brier", "(p − o)², time-averaged over your covered time; lower is better"),
+    Rule.LOG: (
+        "log",
+        "ln of the probability given to the outcome, time-averaged; higher is better",
+    ),
+    Rule.BASELINE: ("baseline", "100 · (log₂ p_o + 1) over the whole window; 0 is a coin flip"),
+    Rule.PEER: ("peer", "Your log score minus the others' mean, × 100, over the whole window"),
+    Rule.SPOT_BRIER: ("spot", "(p − o)² of the forecast in force at the close"),
+}
 
 
 def visible_question(request: HttpRequest, pk: int) -> Question:
@@ -226,11 +237,29 @@ def _scores(
     return {
         "pending": False,
         "rules": [
-            {"rule": rule, "label": label, "mine": mine.get(rule), "crowd": crowd.get(rule)}
+            {
+                "rule": rule,
+                "label": label,
+                "anchor": SCORE_HELP[rule][0],
+                "help": SCORE_HELP[rule][1],
+                "mine": mine.get(rule),
+                "crowd": crowd.get(rule),
+            }
             for rule, label in SCORE_RULES.items()
             if rule in mine or rule in crowd
         ],
-        "coverage": next((s.coverage for s in mine.values()), None),
+        # The time-averaged rows' coverage; the spot rows are stored with coverage 1.
+        "coverage": next(
+            (
+                mine[r].coverage
+                for r in (Rule.PEER, Rule.BRIER, Rule.BASELINE, Rule.LOG)
+                if r in mine
+            ),
+            None,
+        ),
+        # Resolved before the scheduled close: the rest of the window counts as uncovered
+        # (docs/methods.md §4.5), which the page explains next to the coverage.
+        "early": final.resolved_at < question.close_time,
     }
 
 
