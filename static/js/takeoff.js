@@ -11,10 +11,20 @@
       range.dataset.wired = "1";
       range.hidden = false;
       if (number.value) range.value = number.value;
-      range.addEventListener("input", function () { number.value = range.value; });
+      // A first forecast starts with no value: the slider sits in the middle but means nothing
+      // until it is moved (or a number typed); the submit button waits for a value.
+      var submit = number.form && number.form.querySelector("button[data-needs-value]");
+      function chosen() {
+        range.classList.remove("prob-unset");
+        range.removeAttribute("aria-valuetext");
+        if (submit) submit.disabled = !number.value;
+      }
+      if (submit) submit.disabled = !number.value;
+      range.addEventListener("input", function () { number.value = range.value; chosen(); });
       number.addEventListener("input", function () {
         var v = parseFloat(number.value.replace(",", "."));
         if (!isNaN(v)) range.value = Math.min(99.9, Math.max(0.1, v));
+        chosen();
       });
     });
   }

@@ -182,8 +182,11 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
     )
 
     if form is None:
-        # Start from your own forecast, or 50%: never from the crowd's, which would anchor you.
-        initial = current.probability if current else 0.5
+        # Start from your own forecast: the current one, or after a withdrawal the last one you
+        # made. Never from the crowd's (it would anchor you), nor from 50%: a first forecast
+        # starts empty and the input is required, so an untouched form saves nothing.
+        last = next((e for e in reversed(events) if e.kind == Forecast.Kind.FORECAST), None)
+        initial = last.probability if last is not None else None
         form = ForecastForm(initial={"probability": ForecastForm.percent(initial)})
 
     return {
