@@ -9,6 +9,8 @@ from web.views.scoring_help import scoring_explained
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("tournaments/", views.tournament_list, name="tournament-list"),
+    path("questions/", views.question_list, name="question-list"),
     path("tournaments/<slug:slug>/", views.tournament_detail, name="tournament-detail"),
     path("tournaments/<slug:slug>/leaderboard/", views.leaderboard, name="leaderboard"),
     path("questions/<int:pk>/", views.question_detail, name="question-detail"),

@@ -58,6 +58,15 @@ def signed(value: object, decimals: int = 1) -> str:
 
 
 @register.filter
+def points(value: object, decimals: int = 0) -> str:
+    """A difference of probabilities in percentage points, signed: 0.25 → "+25 pts",
+    −0.031 → "−3 pts"; None → "—"."""
+    if not _ok(value):
+        return DASH
+    return f"{signed(float(value) * 100, decimals)} pts"  # type: ignore[arg-type]
+
+
+@register.filter
 def tone(value: object) -> str:
     """CSS class for a signed score: good, bad or neutral."""
     # Judged at the one decimal the pages show, so "0.0" is never coloured.
