@@ -116,3 +116,17 @@ def test_early_resolution_is_explained_next_to_the_coverage(site):
     resolution.save(update_fields=["resolved_at"])
     text = _text(login(site.alice).get(site.resolved_q.get_absolute_url()).content.decode())
     assert "resolved before its scheduled close" not in text
+
+
+def test_track_record_marks_questions_resolved_early(site):
+    resolution = site.resolved_q.resolutions.get()  # resolved now, closes in 60 days
+    alice = Forecaster.objects.get(user=site.alice)
+    _score(site.resolved_q, resolution, alice, Rule.BRIER, 0.49, 0.14)
+    _score(site.resolved_q, resolution, alice, Rule.PEER, 1.0, 0.14)
+    client = login(site.alice)
+    html = client.get(f"/forecasters/{alice.pk}/").content.decode()
+    assert '#early" title="Resolved before its scheduled close' in html
+    resolution.resolved_at = site.resolved_q.close_time
+    resolution.save(update_fields=["resolved_at"])
+    html = client.get(f"/forecasters/{alice.pk}/").content.decode()
+    assert '#early" title="Resolved before its scheduled close' not in html
