@@ -5,9 +5,12 @@ from django.urls import include, path
 from web import views
 from web.views import accounts as accounts_views
 from web.views import forecast as forecast_views
+from web.views.scoring_help import scoring_explained
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("tournaments/", views.tournament_list, name="tournament-list"),
+    path("questions/", views.question_list, name="question-list"),
     path("tournaments/<slug:slug>/", views.tournament_detail, name="tournament-detail"),
     path("tournaments/<slug:slug>/leaderboard/", views.leaderboard, name="leaderboard"),
     path("questions/<int:pk>/", views.question_detail, name="question-detail"),
@@ -24,6 +27,7 @@ urlpatterns = [
     path("forecasters/<int:pk>/", views.track_record, name="track-record"),
     path("me/", views.my_track_record, name="my-track-record"),
     path("crowd/", views.crowd_track_record, name="crowd-track-record"),
+    path("scoring/", scoring_explained, name="scoring"),
     path("benchmarks/", views.benchmark_list, name="benchmark-list"),
     path("benchmarks/<slug:slug>/", views.benchmark_detail, name="benchmark-detail"),
     # Pages to create and revoke API tokens (session login).

@@ -1,5 +1,6 @@
-/* Takeoff progressive enhancement: a slider beside the percent input, and forecast forms that
-   submit without a page reload. Without JavaScript both forms still work as plain POSTs. */
+/* Takeoff progressive enhancement: a slider beside the percent input, forecast forms that
+   submit without a page reload, times in the viewer's time zone. Without JavaScript both forms
+   still work as plain POSTs and times stay in UTC. */
 (function () {
   "use strict";
 
@@ -10,11 +11,42 @@
       range.dataset.wired = "1";
       range.hidden = false;
       if (number.value) range.value = number.value;
-      range.addEventListener("input", function () { number.value = range.value; });
+      // A first forecast starts with no value: the slider sits in the middle but means nothing
+      // until it is moved (or a number typed); the submit button waits for a value.
+      var submit = number.form && number.form.querySelector("button[data-needs-value]");
+      function chosen() {
+        range.classList.remove("prob-unset");
+        range.removeAttribute("aria-valuetext");
+        if (submit) submit.disabled = !number.value;
+      }
+      if (submit) submit.disabled = !number.value;
+      range.addEventListener("input", function () { number.value = range.value; chosen(); });
       number.addEventListener("input", function () {
         var v = parseFloat(number.value.replace(",", "."));
         if (!isNaN(v)) range.value = Math.min(99.9, Math.max(0.1, v));
+        chosen();
       });
+    });
+  }
+
+  /* Times: the page says UTC (text and title); show the viewer's local time instead and keep
+     the UTC text as the title, for <time data-local="datetime|date"> from the `when` filter. */
+  var localFormats = {
+    datetime: { day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" },
+    date: { day: "numeric", month: "short", year: "numeric" }
+  };
+
+  function localTimes(root) {
+    if (!window.Intl || !Intl.DateTimeFormat) return;
+    root.querySelectorAll("time[data-local][datetime]").forEach(function (el) {
+      if (el.dataset.localized) return;
+      var options = localFormats[el.dataset.local];
+      var instant = new Date(el.getAttribute("datetime"));
+      if (!options || isNaN(instant.getTime())) return;
+      try {
+        el.textContent = new Intl.DateTimeFormat(undefined, options).format(instant);
+        el.dataset.localized = "1";
+      } catch (e) { /* an old browser without these options: the UTC text stays */ }
     });
   }
 
@@ -35,6 +67,7 @@
       if (el) el.outerHTML = fragments[name];
     });
     wireSliders(document);
+    localTimes(document);
     var again = focusedId && document.getElementById(focusedId);
     (again || document.getElementById("panel-heading") || document.body).focus({ preventScroll: true });
   }
@@ -84,5 +117,8 @@
     });
   });
 
-  document.addEventListener("DOMContentLoaded", function () { wireSliders(document); });
+  document.addEventListener("DOMContentLoaded", function () {
+    wireSliders(document);
+    localTimes(document);
+  });
 })();

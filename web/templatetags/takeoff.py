@@ -1,10 +1,15 @@
-"""Number formatting for the site's templates: probabilities, scores, signed values."""
+"""Formatting for the site's templates: probabilities, scores, signed values, counts and
+times."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.utils import timezone
+from django.utils.html import format_html
 
 register = template.Library()
 
@@ -53,6 +58,15 @@ def signed(value: object, decimals: int = 1) -> str:
 
 
 @register.filter
+def points(value: object, decimals: int = 0) -> str:
+    """A difference of probabilities in percentage points, signed: 0.25 → "+25 pts",
+    −0.031 → "−3 pts"; None → "—"."""
+    if not _ok(value):
+        return DASH
+    return f"{signed(float(value) * 100, decimals)} pts"  # type: ignore[arg-type]
+
+
+@register.filter
 def tone(value: object) -> str:
     """CSS class for a signed score: good, bad or neutral."""
     # Judged at the one decimal the pages show, so "0.0" is never coloured.
@@ -79,3 +93,53 @@ def val(value: object) -> str:
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     return f"{v:.4g}"
+
+
+# --- times: UTC in the page, the viewer's local time by script ---------------------------------
+
+TIME_FORMATS = {"datetime": "%-d %b %Y, %H:%M", "date": "%-d %b %Y"}
+
+
+@register.filter(is_safe=True)
+def when(value: object, kind: str = "datetime") -> str:
+    """An aware datetime as ``<time>``: the UTC text (with "UTC" for a time of day) in the
+    element and its ``title``, the ISO instant in ``datetime``. ``static/js/takeoff.js``
+    rewrites the text to the viewer's local time and keeps the UTC text as the title (without
+    JavaScript the UTC text stays). ``kind`` is "datetime" (default) or "date" (day only).
+    None or a non-datetime → "—". Raises ValueError for another ``kind``."""
+    if kind not in TIME_FORMATS:
+        raise ValueError(f"when: kind must be one of {sorted(TIME_FORMATS)}, not {kind!r}")
+    if not isinstance(value, dt.datetime):
+        return DASH
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, dt.UTC)
+    utc = value.astimezone(dt.UTC)
+    text = utc.strftime(TIME_FORMATS[kind])
+    full = utc.strftime(TIME_FORMATS["datetime"]) + " UTC"
+    if kind == "datetime":
+        text += " UTC"
+    return format_html(
+        '<time datetime="{}" title="{}" data-local="{}">{}</time>',
+        utc.isoformat().replace("+00:00", "Z"),
+        full,
+        kind,
+        text,
+    )
+
+
+@register.filter(is_safe=True)
+def count(value: object) -> str:
+    """A count with thousands separators: 3280 → "3,280"; None → "—". The one number format
+    for every count the site shows (``django.contrib.humanize``'s ``intcomma``, which does not
+    localize here: ``USE_THOUSAND_SEPARATOR`` is off, so the comma is fixed)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return DASH
+    return intcomma(int(value))
+
+
+@register.filter
+def evidence(value: object) -> list:
+    """An audit record's evidence dict as labelled lines (``web.evidence.evidence_items``)."""
+    from web.evidence import evidence_items  # web.evidence imports this module's filters
+
+    return evidence_items(value if isinstance(value, dict) else None)

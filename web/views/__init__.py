@@ -2,7 +2,7 @@
 
 from web.views.accounts import signup
 from web.views.benchmarks import benchmark_detail, benchmark_list
-from web.views.browse import home, tournament_detail
+from web.views.browse import home, question_list, tournament_detail, tournament_list
 from web.views.question import question_detail
 from web.views.scores import crowd_track_record, leaderboard, my_track_record, track_record
 
@@ -14,7 +14,9 @@ __all__ = [
     "leaderboard",
     "my_track_record",
     "question_detail",
+    "question_list",
     "signup",
     "tournament_detail",
+    "tournament_list",
     "track_record",
 ]

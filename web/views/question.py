@@ -36,6 +36,17 @@ SCORE_RULES = {
     Rule.PEER: "Peer",
     Rule.SPOT_BRIER: "Brier at close",
 }
+# Where the scoring page (web.views.scoring_help) explains each rule, and a one-line hint.
+SCORE_HELP = {
+    Rule.BRIER: ("brier", "(p − o)², time-averaged over your covered time; lower is better"),
+    Rule.LOG: (
+        "log",
+        "ln of the probability given to the outcome, time-averaged; higher is better",
+    ),
+    Rule.BASELINE: ("baseline", "100 · (log₂ p_o + 1) over the whole window; 0 is a coin flip"),
+    Rule.PEER: ("peer", "Your log score minus the others' mean, × 100, over the whole window"),
+    Rule.SPOT_BRIER: ("spot", "(p − o)² of the forecast in force at the close"),
+}
 
 
 def visible_question(request: HttpRequest, pk: int) -> Question:
@@ -171,8 +182,11 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
     )
 
     if form is None:
-        # Start from your own forecast, or 50%: never from the crowd's, which would anchor you.
-        initial = current.probability if current else 0.5
+        # Start from your own forecast: the current one, or after a withdrawal the last one you
+        # made. Never from the crowd's (it would anchor you), nor from 50%: a first forecast
+        # starts empty and the input is required, so an untouched form saves nothing.
+        last = next((e for e in reversed(events) if e.kind == Forecast.Kind.FORECAST), None)
+        initial = last.probability if last is not None else None
         form = ForecastForm(initial={"probability": ForecastForm.percent(initial)})
 
     return {
@@ -193,6 +207,9 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
         "final": final,
         "proposed": proposed,
         "resolutions": resolutions,
+        # The latest version that an import wrote, if any: such a question came from a
+        # researcher's data with its outcome, not from criteria written here.
+        "imported": next((r for r in resolutions if r.source == Resolution.Source.IMPORT), None),
         "audit": list(
             AuditRecord.objects.filter(question=question)
             .select_related("actor", "resolution")
@@ -223,11 +240,29 @@ def _scores(
     return {
         "pending": False,
         "rules": [
-            {"rule": rule, "label": label, "mine": mine.get(rule), "crowd": crowd.get(rule)}
+            {
+                "rule": rule,
+                "label": label,
+                "anchor": SCORE_HELP[rule][0],
+                "help": SCORE_HELP[rule][1],
+                "mine": mine.get(rule),
+                "crowd": crowd.get(rule),
+            }
             for rule, label in SCORE_RULES.items()
             if rule in mine or rule in crowd
         ],
-        "coverage": next((s.coverage for s in mine.values()), None),
+        # The time-averaged rows' coverage; the spot rows are stored with coverage 1.
+        "coverage": next(
+            (
+                mine[r].coverage
+                for r in (Rule.PEER, Rule.BRIER, Rule.BASELINE, Rule.LOG)
+                if r in mine
+            ),
+            None,
+        ),
+        # Resolved before the scheduled close: the rest of the window counts as uncovered
+        # (docs/methods.md §4.5), which the page explains next to the coverage.
+        "early": final.resolved_at < question.close_time,
     }
 
 

@@ -22,6 +22,7 @@ from scoring.leaderboard import STANDINGS_ORDER, would_rank
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 from scoring.visibility import scores_visible_to
 from web import charts
+from web.views._common import FAR_FROM_CROWD, STALE_AFTER, active_forecasts
 
 LEADERBOARD_PAGE = 100
 TABLE_RULES = [Rule.BRIER, Rule.LOG, Rule.BASELINE, Rule.PEER]
@@ -184,9 +185,14 @@ def _calibration(rows: list[QuestionScore]) -> dict[str, Any]:
 
 
 def _tournaments_filter(request: HttpRequest) -> tuple[list[Tournament], Tournament | None]:
+    """The tournaments the viewer can see, and the one ``?tournament=SLUG`` chose (None without
+    the parameter). Raises Http404 for a slug that names no tournament the viewer can see,
+    rather than quietly showing every tournament."""
     tournaments = list(Tournament.objects.visible_to(request.user).order_by("name"))
     slug = request.GET.get("tournament")
     chosen = next((t for t in tournaments if t.slug == slug), None)
+    if slug and chosen is None:
+        raise Http404("No such tournament.")
     return tournaments, chosen
 
 
@@ -226,6 +232,10 @@ def track_record(request: HttpRequest, pk: int) -> HttpResponse:
             "calibration": _calibration(rows) if detail else None,
             "tournaments": tournaments,
             "chosen": chosen,
+            # Your own open forecasts against the crowd you see, "needs update" first.
+            "active": active_forecasts(request.user) if is_me else None,
+            "stale_days": STALE_AFTER.days,
+            "far_points": round(FAR_FROM_CROWD * 100),
         },
     )
 
