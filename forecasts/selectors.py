@@ -77,6 +77,28 @@ def forecasts_held_at(
     return held
 
 
+SPREAD_BINS = 10
+
+
+def forecast_spread(question_id: int, at: dt.datetime, bins: int = SPREAD_BINS) -> list[int]:
+    """How many forecasters held a forecast in each of ``bins`` equal probability bins at
+    ``at``: a list of ``bins`` counts, bin i covering [i/bins, (i+1)/bins) (the last bin closed
+    at 1). Withdrawn forecasters are not counted. One query over the question's events.
+
+    Who may see it at which ``at`` is the caller's rule (docs/privacy.md, "The spread of
+    forecasts"): the page asks for the time of the crowd point the viewer is shown.
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, not {bins}")
+    held = forecasts_held_at({question_id: at})[question_id]
+    counts = [0] * bins
+    for p in held.values():
+        if p is not None:
+            # Rounded first so a decimal boundary (0.3 → 2.9999… or 3.0000…4) lands in its bin.
+            counts[min(int(round(p * bins, 9)), bins - 1)] += 1
+    return counts
+
+
 @dataclass(frozen=True)
 class CrowdAt:
     """The crowd forecast as it stood at an instant: a history point, shaped like ``CrowdState``
