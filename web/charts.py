@@ -22,6 +22,7 @@ from html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from scoring.calibration import CalibrationBin
+from web.templatetags.takeoff import pct
 
 MAX_POINTS = 500
 
@@ -540,9 +541,7 @@ def question_chart(
 
     last = next((r for r in reversed(crowd) if r[1] is not None), None)
     if last is not None and crowd[-1][1] is not None:
-        labels += _latest_label(
-            xs(max(now_end, last[0])), ys(last[1]), f"{last[1] * 100:.0f}%", top=top
-        )
+        labels += _latest_label(xs(max(now_end, last[0])), ys(last[1]), pct(last[1]), top=top)
 
     body += labels
     body += legend.svg(left, 18, W - 8)
@@ -678,7 +677,7 @@ def spread_chart(
         )
         if c:
             body.append(_text("tick", x + slot / 2, bottom - h - 4, f"{c:,}", anchor="middle"))
-    step = 1 if slot >= 36 else 2
+    step = 1 if slot >= 48 else 2
     for i in range(0, n + 1, step):
         x = left + i * slot
         label = f"{100 * i // n}%"
