@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Greatest
 
@@ -90,9 +91,19 @@ def forecast_spread(question_id: int, at: dt.datetime, bins: int = SPREAD_BINS) 
     """
     if bins < 1:
         raise ValueError(f"bins must be at least 1, not {bins}")
-    held = forecasts_held_at({question_id: at})[question_id]
+    if connection.vendor == "postgresql":
+        # Each forecaster's last event by ``at``, read through the (question, forecaster,
+        # -time, -id) index: one row per forecaster instead of the whole log.
+        held = list(
+            Forecast.objects.filter(question_id=question_id, time__lte=at)
+            .order_by("forecaster_id", "-time", "-id")
+            .distinct("forecaster_id")
+            .values_list("probability", flat=True)
+        )
+    else:
+        held = list(forecasts_held_at({question_id: at})[question_id].values())
     counts = [0] * bins
-    for p in held.values():
+    for p in held:
         if p is not None:
             # Rounded first so a decimal boundary (0.3 → 2.9999… or 3.0000…4) lands in its bin.
             counts[min(int(round(p * bins, 9)), bins - 1)] += 1
