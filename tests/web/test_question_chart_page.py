@@ -141,3 +141,19 @@ def test_no_spread_while_the_crowd_is_hidden(question):
     assert "The crowd forecast is hidden" in body.decode()
     assert _spread_total(body.decode()) is None
     assert _spread_total(Client().get(question.get_absolute_url()).content.decode()) is None
+
+
+def test_spread_stops_at_the_public_point_even_among_events_at_the_same_instant(question):
+    # Imports often share timestamps: the fourth event at the public point's own instant comes
+    # after it in the log and is not public yet.
+    at = timezone.now() - dt.timedelta(days=3)
+    users = _users("a", "b", "c", "d")
+    for u, p in zip(users, (0.15, 0.25, 0.35, 0.95), strict=True):
+        forecast(question, u, p, at=at)
+    point = CrowdPoint.objects.get(question=question, public_seq__isnull=False)
+    assert (point.seq, point.time) == (3, at)
+    assert forecast_spread(question.pk, at, events=3) == [0, 1, 1, 1, 0, 0, 0, 0, 0, 0]
+    assert forecast_spread(question.pk, at, events=0) == [0] * 10
+    assert sum(forecast_spread(question.pk, at)) == 4
+    assert sum(forecast_spread(question.pk, at, events=99)) == 4
+    assert _spread_total(Client().get(question.get_absolute_url()).content.decode()) == 3

@@ -253,8 +253,11 @@ def _spread(question: Question, headline: Any, visible: bool, now: dt.datetime):
     forecasts"); with full-history access, the live crowd's forecasts as of now."""
     if not visible or headline is None:
         return None
-    at = headline.updated_at if isinstance(headline, CrowdAt) else now
-    counts = forecast_spread(question.pk, at)
+    if isinstance(headline, CrowdAt):
+        at, events = headline.updated_at, headline.seq
+    else:
+        at, events = now, None
+    counts = forecast_spread(question.pk, at, events=events)
     if sum(counts) < public_threshold(question.tournament.min_forecasters):
         return None
     return {
