@@ -659,7 +659,7 @@ def spread_chart(
     """A histogram of the forecasts held at ``at``: ``counts[i]`` forecasters in the i-th of
     ``len(counts)`` equal probability bins from 0 to 100%. Each bar carries its count above it
     and a ``<title>`` with its range."""
-    W, H = size.width, round(size.height * 0.55)
+    W, H = size.width, (140 if size.width > 500 else 165)  # lower than the crowd chart
     left, right, top, bottom = 12, W - 12, 18, H - 24
     n = len(counts)
     total = sum(counts)
