@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Greatest
 
@@ -77,6 +78,49 @@ def forecasts_held_at(
     return held
 
 
+SPREAD_BINS = 10
+
+
+def forecast_spread(
+    question_id: int, at: dt.datetime, bins: int = SPREAD_BINS, *, events: int | None = None
+) -> list[int]:
+    """How many forecasters held a forecast in each of ``bins`` equal probability bins at
+    ``at``: a list of ``bins`` counts, bin i covering [i/bins, (i+1)/bins) (the last bin closed
+    at 1). Withdrawn forecasters are not counted.
+
+    ``events``: only the question's first ``events`` events in log order (time, id), i.e. as
+    of the crowd point with that ``seq``: events at the point's own instant that come after it
+    are left out. Who may see it as of which point is the caller's rule (docs/privacy.md, "The
+    spread of forecasts"). Raises ``ValueError`` for ``bins`` < 1.
+    """
+    if bins < 1:
+        raise ValueError(f"bins must be at least 1, not {bins}")
+    log = Forecast.objects.filter(question_id=question_id, time__lte=at)
+    if events is not None and events < 1:
+        log = log.none()
+    elif events is not None:
+        nth = list(log.order_by("time", "id").values_list("time", "id")[events - 1 : events])
+        if nth:  # (fewer events than that by ``at``: all of them)
+            last_time, last_id = nth[0]
+            log = log.filter(Q(time__lt=last_time) | Q(time=last_time, id__lte=last_id))
+    if connection.vendor == "postgresql":
+        # Each forecaster's last event, read through the (question, forecaster, -time, -id)
+        # index: one row per forecaster instead of the whole log.
+        held = list(
+            log.order_by("forecaster_id", "-time", "-id")
+            .distinct("forecaster_id")
+            .values_list("probability", flat=True)
+        )
+    else:
+        held = list(forecasts_held_at({question_id: at}, log)[question_id].values())
+    counts = [0] * bins
+    for p in held:
+        if p is not None:
+            # Rounded first so a decimal boundary (0.3 → 2.9999… or 3.0000…4) lands in its bin.
+            counts[min(int(round(p * bins, 9)), bins - 1)] += 1
+    return counts
+
+
 @dataclass(frozen=True)
 class CrowdAt:
     """The crowd forecast as it stood at an instant: a history point, shaped like ``CrowdState``
@@ -87,6 +131,7 @@ class CrowdAt:
     mean: float | None
     forecasters: int
     updated_at: dt.datetime
+    seq: int | None = None  # the history point's place in the log (its event count)
 
 
 def settled_crowds(question_ids: Iterable[int]) -> dict[int, CrowdAt]:
@@ -110,7 +155,7 @@ def settled_crowds(question_ids: Iterable[int]) -> dict[int, CrowdAt]:
     for qid, pid in rows:
         p = points.get(pid) if pid is not None else None
         out[qid] = (
-            CrowdAt(p.probability, p.median, p.mean, p.forecasters, p.time)
+            CrowdAt(p.probability, p.median, p.mean, p.forecasters, p.time, p.seq)
             if p is not None
             else CrowdAt(None, None, None, 0, dt.datetime.min.replace(tzinfo=dt.UTC))
         )
@@ -151,7 +196,7 @@ def public_crowds(questions: Iterable[Any]) -> dict[int, CrowdAt]:
             .values("point_id")
         )
     return {
-        p.question_id: CrowdAt(p.probability, p.median, p.mean, p.forecasters, p.time)
+        p.question_id: CrowdAt(p.probability, p.median, p.mean, p.forecasters, p.time, p.seq)
         for p in found
     }
 

@@ -22,10 +22,47 @@ from html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from scoring.calibration import CalibrationBin
+from web.templatetags.takeoff import pct
 
 MAX_POINTS = 500
 
 Point = tuple[dt.datetime, float | None]
+
+
+@dataclass(frozen=True)
+class Size:
+    """A chart's drawing box in SVG user units and how many time-axis labels fit in it."""
+
+    width: int
+    height: int
+    max_ticks: int
+
+
+# The wide variant is for desktops; the narrow one is drawn for phones (<= 640 px wide) so its
+# 11-unit text stays legible instead of a 760-unit chart shrinking to half size.
+WIDE = Size(760, 340, 9)
+NARROW = Size(400, 300, 4)
+CHAR_W = 6.2  # approximate width of an 11 px label character, for keeping labels inside
+
+
+def responsive(render, *, uid: str, **kwargs) -> SafeString:
+    """Both variants of a chart (``render(size=..., uid=..., **kwargs)``), the wide one shown on
+    wide screens and the narrow one on phones (CSS ``.chart-wide`` / ``.chart-narrow``)."""
+    wide = render(size=WIDE, uid=uid, **kwargs)
+    narrow = render(size=NARROW, uid=f"{uid}-n", **kwargs)
+    return mark_safe(
+        f'<div class="chart-wide">{wide}</div><div class="chart-narrow">{narrow}</div>'
+    )
+
+
+def clip_steps(points: Sequence[tuple], start: dt.datetime) -> list[tuple]:
+    """A piecewise-constant series restricted to times from ``start``: the value in force at
+    ``start`` (the last point before it, moved to ``start``), then the points after it."""
+    before = [p for p in points if p[0] < start]
+    after = [p for p in points if p[0] >= start]
+    if before and (not after or after[0][0] > start):
+        return [(start, *before[-1][1:]), *after]
+    return after
 
 
 # --- downsampling ------------------------------------------------------------------------------
@@ -215,11 +252,25 @@ def _text(css: str, x: float, y: float, content: str, *, anchor: str = "", dy: s
     return f'<text class="{css}" x="{_n(x)}" y="{_n(y)}"{extra}>{escape(content)}</text>'
 
 
-def _svg(width: int, height: int, uid: str, title: str, desc: str, body: list[str]) -> SafeString:
+def _svg(
+    width: int,
+    height: int,
+    uid: str,
+    title: str,
+    desc: str,
+    body: list[str],
+    *,
+    series: Sequence[str] = (),
+) -> SafeString:
+    """The chart's ``<svg>``. ``series`` ("x y label" strings): points the page script reads
+    out at the pointer and from the keyboard; the chart then takes focus (tabindex 0)."""
+    data = ""
+    if series:
+        data = f' tabindex="0" data-series="{escape(";".join(series))}"'
     return mark_safe(
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'<svg class="chart" id="{uid}" viewBox="0 0 {width} {height}" role="img" '
         f'aria-labelledby="{uid}-title {uid}-desc" xmlns="http://www.w3.org/2000/svg" '
-        f'preserveAspectRatio="xMidYMid meet">'
+        f'preserveAspectRatio="xMidYMid meet"{data}>'
         f'<title id="{uid}-title">{escape(title)}</title>'
         f'<desc id="{uid}-desc">{escape(desc)}</desc>' + "".join(body) + "</svg>"
     )
@@ -245,12 +296,30 @@ def _step_paths(
     return paths
 
 
-def _time_axis(xs: TimeScale, top: float, bottom: float) -> list[str]:
+def _edge_anchor(x: float, label: str, width: float) -> str:
+    """The text anchor that keeps a label centred on ``x`` inside [0, width]: "start" or "end"
+    near an edge, where a centred label would be clipped."""
+    half = len(label) * CHAR_W / 2
+    if x + half > width - 2:
+        return "end"
+    if x - half < 2:
+        return "start"
+    return "middle"
+
+
+def _time_axis(
+    xs: TimeScale, top: float, bottom: float, *, width: float, max_ticks: int = 9
+) -> list[str]:
+    """Grid lines and date labels, thinned to at most ``max_ticks``; a label at either edge is
+    anchored to stay inside the chart's ``width``."""
+    ticks = xs.ticks()
+    if len(ticks) > max_ticks:
+        ticks = ticks[:: math.ceil(len(ticks) / max_ticks)]
     out = []
-    for t, label in xs.ticks():
+    for t, label in ticks:
         x = xs(t)
         out.append(_line("grid", x, top, x, bottom))
-        out.append(_text("tick", x, bottom + 16, label, anchor="middle"))
+        out.append(_text("tick", x, bottom + 16, label, anchor=_edge_anchor(x, label, width)))
     out.append(_line("axis", xs.x0, bottom, xs.x1, bottom))
     return out
 
@@ -262,15 +331,32 @@ class Legend:
     def add(self, css: str, label: str) -> None:
         self.items.append((css, label))
 
-    def svg(self, x: float, y: float) -> list[str]:
+    ROW = 15.0
+
+    def rows(self, x: float, max_x: float) -> int:
+        """How many rows the legend takes from ``x`` when it wraps before ``max_x``."""
+        return max(1, len({y for *_, y in self._placed(x, 0.0, max_x)}))
+
+    def _placed(self, x: float, y: float, max_x: float) -> list[tuple[str, str, float, float]]:
         out = []
+        x0 = x
         for css, label in self.items:
+            w = 30 + 6.3 * len(label)
+            if x > x0 and x + w - 9 > max_x:
+                x, y = x0, y + self.ROW
+            out.append((css, label, x, y))
+            x += w
+        return out
+
+    def svg(self, x: float, y: float, max_x: float = math.inf) -> list[str]:
+        """The legend's elements from (x, y), wrapping onto a new row before ``max_x``."""
+        out = []
+        for css, label, lx, ly in self._placed(x, y, max_x):
             if css.startswith("dot"):
-                out.append(f'<circle class="{css}" cx="{_n(x + 7)}" cy="{_n(y - 4)}" r="4"/>')
+                out.append(f'<circle class="{css}" cx="{_n(lx + 7)}" cy="{_n(ly - 4)}" r="4"/>')
             else:
-                out.append(_line(css, x, y - 4, x + 16, y - 4))
-            out.append(_text("legend", x + 21, y, label))
-            x += 30 + 6.3 * len(label)
+                out.append(_line(css, lx, ly - 4, lx + 16, ly - 4))
+            out.append(_text("legend", lx + 21, ly, label))
         return out
 
 
@@ -304,6 +390,18 @@ def frontier(results: Sequence[tuple[dt.datetime, float, str]], higher_is_better
     return out
 
 
+def _latest_label(x: float, y: float, text: str, *, top: float, css: str = "") -> list[str]:
+    """The latest value written at the end of a line, inside the plot (anchored at its right
+    end, above the point, or below it near the top), with a dot on the point."""
+    dy = "14" if y - top < 16 else "-7"
+    cls = f"latest-value halo {css}".strip()
+    return [
+        f'<circle class="{f"dot latest {css}".strip()}" cx="{_n(x)}" cy="{_n(y)}" r="3.5"/>',
+        f'<text class="{cls}" data-latest="" x="{_n(x - 4)}" y="{_n(y)}" text-anchor="end" '
+        f'dy="{dy}">{escape(text)}</text>',
+    ]
+
+
 def question_chart(
     *,
     start: dt.datetime,
@@ -316,27 +414,46 @@ def question_chart(
     show_mean: bool = False,
     resolved_at: dt.datetime | None = None,
     uid: str = "qchart",
+    size: Size = WIDE,
 ) -> SafeString:
     """Crowd forecast (log pool; median and mean optional) over time, with the viewer's own
     forecasts as markers and, for milestone questions, the benchmark's state of the art on a
     secondary axis with the threshold line, all on one time axis.
 
     ``crowd`` rows are (time, pooled p, median, mean); ``own`` rows are (time, p or None for a
-    withdrawal). Probabilities are in [0, 1].
+    withdrawal). Probabilities are in [0, 1]. Points before ``start`` are drawn as the value in
+    force at ``start`` (``clip_steps``). The latest crowd value is written at the line's end
+    (``data-latest``), and the crowd line's points ride along in ``data-series`` ("x y label"
+    triples, ";"-separated) for the pointer and keyboard read-out of ``static/js/takeoff.js``.
+    ``size``: ``WIDE`` or ``NARROW`` (``responsive`` draws both).
     """
-    W, H = 760, 340
-    left, right, top, bottom = 52, (W - 70 if milestone else W - 20), 34, H - 34
+    W, H = size.width, size.height
+    crowd = downsample_steps(clip_steps(list(crowd), start))
+    own = clip_steps(list(own), start) if own else []
+    legend = Legend()
+    if crowd:
+        legend.add("line crowd", "crowd (log pool)")
+        if show_median:
+            legend.add("line median", "median")
+        if show_mean:
+            legend.add("line mean", "mean")
+    if milestone is not None:
+        legend.add("line bench", f"{milestone.name}, best so far")
+        legend.add("threshold", "threshold")
+    if own:
+        legend.add("dot own", "your forecasts")
+    left, right = 40 if W < 500 else 52, (W - 58 if milestone else W - 20)
+    top, bottom = 20 + Legend.ROW * legend.rows(left, W - 8), H - 34
     xs = TimeScale(start, end, left, right)
     ys = ValueScale(0.0, 1.0, bottom, top)
-    crowd = downsample_steps(list(crowd))
     body: list[str] = []
-    legend = Legend()
+    labels: list[str] = []  # drawn last, over the lines and dots
 
     for v in (0, 0.25, 0.5, 0.75, 1.0):
         y = ys(v)
         body.append(_line("grid mid" if v == 0.5 else "grid", left, y, right, y))
         body.append(_text("tick", left - 6, y, f"{int(v * 100)}%", anchor="end", dy="4"))
-    body += _time_axis(xs, top, bottom)
+    body += _time_axis(xs, top, bottom, width=W, max_ticks=size.max_ticks)
 
     now_end = end
     if milestone is not None:
@@ -353,11 +470,15 @@ def question_chart(
             allow_log=_log_ok(milestone.unit),
         )
         for v, label in vs.ticks():
-            body.append(_text("tick bench", right + 6, vs(v), label, dy="4"))
+            body.append(_text("tick bench", right + 5, vs(v), label, dy="4"))
         ty = vs(milestone.threshold)
         body.append(_line("threshold", left, ty, right, ty))
         label = f"threshold {milestone.comparator} {_fmt_value(milestone.threshold)}"
-        body.append(_text("tick threshold-label", right - 4, ty, label, anchor="end", dy="-5"))
+        # At the left, where the trajectory is furthest from its target, and above the dots.
+        below = ty - top < 14
+        labels.append(
+            _text("tick threshold-label halo", left + 4, ty, label, dy="13" if below else "-5")
+        )
         for d in _step_paths(series, xs, vs, now_end, log_ok=vs.log):
             body.append(f'<path class="line bench" d="{d}"/>')
         for t, v, system in inside:
@@ -368,12 +489,11 @@ def question_chart(
             )
         mid = _n((top + bottom) / 2)
         body.append(
-            f'<text class="axis-label bench" transform="translate({W - 8} {mid}) rotate(90)" '
+            f'<text class="axis-label bench" transform="translate({W - 6} {mid}) rotate(90)" '
             f'text-anchor="middle">{escape(milestone.name)} ({escape(milestone.unit)})</text>'
         )
-        legend.add("line bench", f"{milestone.name}, best so far")
-        legend.add("threshold", "threshold")
 
+    readout: list[str] = []
     if crowd:
         if show_median:
             for d in _step_paths([(r[0], r[2]) for r in crowd], xs, ys, now_end):
@@ -383,11 +503,11 @@ def question_chart(
                 body.append(f'<path class="line mean" d="{d}"/>')
         for d in _step_paths([(r[0], r[1]) for r in crowd], xs, ys, now_end):
             body.append(f'<path class="line crowd" d="{d}"/>')
-        legend.items.insert(0, ("line crowd", "crowd (log pool)"))
-        if show_median:
-            legend.items.insert(1, ("line median", "median"))
-        if show_mean:
-            legend.items.insert(2 if show_median else 1, ("line mean", "mean"))
+        for t, p, *_ in crowd:
+            if p is not None:
+                readout.append(
+                    f"{_n(xs(t))} {_n(ys(p))} Crowd {p * 100:.1f}% on {t:%d %b %Y %H:%M} UTC"
+                )
     elif crowd_hidden_reason:
         body.append(
             _text(
@@ -411,15 +531,20 @@ def question_chart(
                 f"<title>You: {p * 100:.1f}% on {t:%d %b %Y %H:%M} UTC</title></circle>"
             )
         body.append("</g>")
-        legend.add("dot own", "your forecasts")
 
     if resolved_at is not None and start <= resolved_at <= end:
         x = xs(resolved_at)
         body.append(_line("resolved-line", x, top, x, bottom))
-        body.append(_text("tick", x + 4, top + 12, "resolved"))
+        # Low in the plot, away from the 100% ticks, on the side of the line with room.
+        rx, anchor = (x - 4, "end") if x > (left + right) / 2 else (x + 4, "start")
+        labels.append(_text("tick halo", rx, bottom - 6, "resolved", anchor=anchor))
 
-    body += legend.svg(left, 18)
     last = next((r for r in reversed(crowd) if r[1] is not None), None)
+    if last is not None and crowd[-1][1] is not None:
+        labels += _latest_label(xs(max(now_end, last[0])), ys(last[1]), pct(last[1]), top=top)
+
+    body += labels
+    body += legend.svg(left, 18, W - 8)
     marked = len([o for o in own if o[1] is not None])
     desc = (
         f"Crowd forecast from {start:%d %b %Y} to {end:%d %b %Y}"
@@ -433,7 +558,7 @@ def question_chart(
             else ""
         )
     )
-    return _svg(W, H, uid, "Crowd forecast over time", desc, body)
+    return _svg(W, H, uid, "Crowd forecast over time", desc, body, series=readout)
 
 
 # --- benchmark trajectory ---------------------------------------------------------------------
@@ -453,14 +578,24 @@ def benchmark_chart(
     thresholds: Sequence[tuple[float, str]] = (),
     higher_is_better: bool = True,
     uid: str = "bchart",
+    size: Size = WIDE,
 ) -> SafeString:
     """All current results as dots, the state of the art as a step line, superseded values as
-    hollow dots, and question thresholds as dashed lines."""
-    W, H = 760, 340
-    left, right, top, bottom = 64, W - 20, 34, H - 34
+    hollow dots, and question thresholds as dashed lines (labelled at the left, over the dots).
+    The best value so far is written at the line's end (``data-latest``)."""
+    W, H = size.width, size.height
+    left, right, top, bottom = (52 if W < 500 else 64), W - 16, 34, H - 34
     if not results:
         note = _text("chart-note", W / 2, H / 2, "No results recorded yet.", anchor="middle")
         return _svg(W, H, uid, f"{name} results", "No results recorded yet.", [note])
+    legend = Legend()
+    legend.add("line bench", "state of the art")
+    legend.add("dot bench", "result")
+    if revised:
+        legend.add("dot revised", "superseded value")
+    if thresholds:
+        legend.add("threshold", "question threshold")
+    top = 20 + Legend.ROW * legend.rows(left, W - 8)
     times = [r[0] for r in (*results, *revised)]
     start, end = min(times), max(times)
     pad = (end - start) * 0.03 or dt.timedelta(days=15)
@@ -473,21 +608,22 @@ def benchmark_chart(
         allow_log=_log_ok(unit),
     )
     body: list[str] = []
+    labels: list[str] = []
     for v, label in vs.ticks():
         y = vs(v)
         body.append(_line("grid", left, y, right, y))
         body.append(_text("tick", left - 6, y, label, anchor="end", dy="4"))
-    body += _time_axis(xs, top, bottom)
+    body += _time_axis(xs, top, bottom, width=W, max_ticks=size.max_ticks)
     axis = f"{unit} (log scale)" if vs.log else unit
     body.append(
-        f'<text class="axis-label" transform="translate(14 {_n((top + bottom) / 2)}) rotate(-90)" '
+        f'<text class="axis-label" transform="translate(12 {_n((top + bottom) / 2)}) rotate(-90)" '
         f'text-anchor="middle">{escape(axis)}</text>'
     )
-    legend = Legend()
     for value, label in thresholds:
         y = vs(value)
         body.append(_line("threshold", left, y, right, y))
-        body.append(_text("tick threshold-label", right - 4, y, label, anchor="end", dy="-5"))
+        dy = "13" if y - top < 14 else "-5"
+        labels.append(_text("tick threshold-label halo", left + 4, y, label, dy=dy))
     fr = frontier(results, higher_is_better)
     for d in _step_paths([(t, v) for t, v, _ in fr], xs, vs, xs.end, log_ok=vs.log):
         body.append(f'<path class="line bench" d="{d}"/>')
@@ -499,19 +635,59 @@ def benchmark_chart(
         css = "dot bench best" if (t, v, system) in frontier_keys else "dot bench"
         tip = f"{system}: {_fmt_value(v)} {unit} ({t:%d %b %Y})"
         body.append(_result_dot(css, xs(t), vs(v), tip))
-    legend.add("line bench", "state of the art")
-    legend.add("dot bench", "result")
-    if revised:
-        legend.add("dot revised", "superseded value")
-    if thresholds:
-        legend.add("threshold", "question threshold")
-    body += legend.svg(left, 18)
     best = fr[-1]
+    labels += _latest_label(right, vs(best[1]), _fmt_value(best[1]), top=top, css="bench")
+    body += labels
+    body += legend.svg(left, 18, W - 8)
     desc = (
         f"{len(results)} results from {start:%b %Y} to {end:%b %Y}; best {best[2]} with "
         f"{_fmt_value(best[1])} {unit} ({best[0]:%d %b %Y})."
     )
     return _svg(W, H, uid, f"{name} over time", desc, body)
+
+
+# --- the spread of current forecasts ----------------------------------------------------------
+
+
+def spread_chart(
+    counts: Sequence[int],
+    *,
+    at: dt.datetime,
+    uid: str = "spread",
+    size: Size = WIDE,
+) -> SafeString:
+    """A histogram of the forecasts held at ``at``: ``counts[i]`` forecasters in the i-th of
+    ``len(counts)`` equal probability bins from 0 to 100%. Each bar carries its count above it
+    and a ``<title>`` with its range."""
+    W, H = size.width, (140 if size.width > 500 else 165)  # lower than the crowd chart
+    left, right, top, bottom = 12, W - 12, 18, H - 24
+    n = len(counts)
+    total = sum(counts)
+    peak = max(counts, default=0) or 1
+    slot = (right - left) / max(n, 1)
+    body: list[str] = [_line("axis", left, bottom, right, bottom)]
+    for i, c in enumerate(counts):
+        lo, hi = 100 * i / n, 100 * (i + 1) / n
+        x = left + i * slot
+        h = (bottom - top) * c / peak
+        tip = f"{lo:.0f} to {hi:.0f}%: {c} forecaster{'s' if c != 1 else ''}"
+        body.append(
+            f'<rect class="bar-spread" x="{_n(x + 2)}" y="{_n(bottom - h)}" '
+            f'width="{_n(slot - 4)}" height="{_n(h)}"><title>{escape(tip)}</title></rect>'
+        )
+        if c:
+            body.append(_text("tick", x + slot / 2, bottom - h - 4, f"{c:,}", anchor="middle"))
+    step = 1 if slot >= 48 else 2
+    for i in range(0, n + 1, step):
+        x = left + i * slot
+        label = f"{100 * i // n}%"
+        body.append(_text("tick", x, bottom + 15, label, anchor=_edge_anchor(x, label, W)))
+    desc = (
+        f"{total:,} current forecasts on {at:%d %b %Y %H:%M} UTC in {n} bins: "
+        + ", ".join(f"{100 * i // n}–{100 * (i + 1) // n}%: {c}" for i, c in enumerate(counts))
+        + "."
+    )
+    return _svg(W, H, uid, "Spread of current forecasts", desc, body)
 
 
 # --- calibration ------------------------------------------------------------------------------

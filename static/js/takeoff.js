@@ -117,8 +117,123 @@
     });
   });
 
+  /* Chart read-out: the crowd value at the pointer, or at the point chosen with the arrow keys
+     (Home/End for the first/last) once the chart has focus. The points come from the chart's
+     data-series attribute ("x y label" triples); a live region repeats the value for screen
+     readers. Without the script the chart still names its latest value and has a table. */
+  var SVG_NS = "http://www.w3.org/2000/svg";
+
+  function chartPoints(svg) {
+    if (!svg._points) {
+      svg._points = svg.dataset.series.split(";").map(function (item) {
+        var parts = item.split(" ");
+        return { x: parseFloat(parts[0]), y: parseFloat(parts[1]), label: parts.slice(2).join(" ") };
+      });
+    }
+    return svg._points;
+  }
+
+  function readoutLayer(svg) {
+    var g = svg.querySelector("g.readout");
+    if (g) return g;
+    g = document.createElementNS(SVG_NS, "g");
+    g.setAttribute("class", "readout");
+    g.setAttribute("aria-hidden", "true");
+    ["line", "circle", "text"].forEach(function (tag) {
+      var el = document.createElementNS(SVG_NS, tag);
+      el.setAttribute("class", "readout-" + (tag === "circle" ? "dot" : tag));
+      if (tag === "circle") el.setAttribute("r", "5");
+      g.appendChild(el);
+    });
+    svg.appendChild(g);
+    return g;
+  }
+
+  function showPoint(svg, index) {
+    var pts = chartPoints(svg);
+    if (!pts.length) return;
+    index = Math.max(0, Math.min(pts.length - 1, index));
+    svg._index = index;
+    var p = pts[index];
+    var box = svg.viewBox.baseVal;
+    var g = readoutLayer(svg);
+    var line = g.querySelector("line"), dot = g.querySelector("circle"), text = g.querySelector("text");
+    line.setAttribute("x1", p.x); line.setAttribute("x2", p.x);
+    line.setAttribute("y1", 0); line.setAttribute("y2", box.height - 34);
+    dot.setAttribute("cx", p.x); dot.setAttribute("cy", p.y);
+    text.textContent = p.label;
+    var right = p.x > box.width / 2;
+    text.setAttribute("x", right ? p.x - 8 : p.x + 8);
+    text.setAttribute("text-anchor", right ? "end" : "start");
+    text.setAttribute("y", p.y < 40 ? p.y + 20 : p.y - 10);
+    g.style.display = "";
+    var live = document.getElementById("chart-live");
+    if (live) live.textContent = p.label;
+  }
+
+  function hideReadout(svg) {
+    var g = svg.querySelector("g.readout");
+    if (g) g.style.display = "none";
+  }
+
+  function nearest(svg, clientX) {
+    var ctm = svg.getScreenCTM();
+    if (!ctm) return -1;
+    var pt = svg.createSVGPoint();
+    pt.x = clientX; pt.y = 0;
+    var x = pt.matrixTransform(ctm.inverse()).x;
+    var pts = chartPoints(svg), best = -1;
+    // The value in force at x: the last point at or before it (a step line).
+    for (var i = 0; i < pts.length; i++) {
+      if (pts[i].x <= x) best = i; else break;
+    }
+    return best;
+  }
+
+  function seriesChart(target) {
+    return target && target.closest ? target.closest("svg.chart[data-series]") : null;
+  }
+
+  document.addEventListener("pointermove", function (event) {
+    var svg = seriesChart(event.target);
+    if (!svg) return;
+    var i = nearest(svg, event.clientX);
+    if (i < 0) hideReadout(svg); else showPoint(svg, i);
+  });
+  document.addEventListener("pointerout", function (event) {
+    var svg = seriesChart(event.target);
+    if (svg && !svg.contains(event.relatedTarget) && document.activeElement !== svg) hideReadout(svg);
+  });
+  document.addEventListener("focusin", function (event) {
+    var svg = seriesChart(event.target);
+    if (svg) showPoint(svg, chartPoints(svg).length - 1);
+  });
+  document.addEventListener("focusout", function (event) {
+    var svg = seriesChart(event.target);
+    if (svg) hideReadout(svg);
+  });
+  document.addEventListener("keydown", function (event) {
+    var svg = seriesChart(event.target);
+    if (!svg) return;
+    var n = chartPoints(svg).length, i = svg._index === undefined ? n - 1 : svg._index;
+    var step = { ArrowLeft: -1, ArrowRight: 1, ArrowDown: -1, ArrowUp: 1 }[event.key];
+    if (step) i += step;
+    else if (event.key === "Home") i = 0;
+    else if (event.key === "End") i = n - 1;
+    else return;
+    event.preventDefault();
+    showPoint(svg, i);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     wireSliders(document);
     localTimes(document);
+    if (document.querySelector("svg.chart[data-series]") && !document.getElementById("chart-live")) {
+      var live = document.createElement("p");
+      live.id = "chart-live";
+      live.className = "visually-hidden";
+      live.setAttribute("aria-live", "polite");
+      document.body.appendChild(live);
+    }
   });
 })();

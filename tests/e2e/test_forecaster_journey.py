@@ -9,8 +9,6 @@ are saved under ``artifacts/`` for the CI run to keep.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -25,46 +23,7 @@ from tests.factories import QuestionFactory, TournamentFactory, UserFactory
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "a-long-passphrase-for-e2e"
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def scoring_inline(monkeypatch):
-    """Score and rebuild the leaderboard in-process right after a resolution: CI has a broker
-    but no worker, so the tasks the services enqueue would never run."""
-    from scoring.leaderboard import leaderboard_rebuild
-    from scoring.services import question_score
-
-    calls: list[Resolution] = []
-    monkeypatch.setattr(
-        "scoring.receivers.schedule_scoring",
-        lambda *, question_id, resolution_id: calls.append(
-            Resolution.objects.get(pk=resolution_id)
-        ),
-    )
-    monkeypatch.setattr("scoring.services._after_scoring", lambda tournament_id: None)
-
-    def run() -> None:
-        for resolution in calls:
-            question_score(question_id=resolution.question_id, resolution_id=resolution.pk)
-        for tournament_id in {r.question.tournament_id for r in calls}:
-            leaderboard_rebuild(tournament_id=tournament_id)
-
-    return run
 
 
 @pytest.fixture
@@ -134,7 +93,7 @@ def test_forecaster_journey(live_server, browser, world, scoring_inline):
     page.get_by_role("link", name=question.title).click()
     page.wait_for_url(f"**{question.get_absolute_url()}")
     crowd_before = _crowd_text(page)
-    assert page.locator("svg.chart .markers-own circle").count() == 0
+    assert page.locator(".chart-wide svg.chart .markers-own circle").count() == 0
     # A marker that a page reload would wipe out.
     page.evaluate("window.__noReload = true")
 
@@ -147,7 +106,7 @@ def test_forecaster_journey(live_server, browser, world, scoring_inline):
     page.get_by_role("button", name="Save forecast").click()
     page.locator("#messages").get_by_text("Saved your forecast of 72%.").wait_for()
     assert page.evaluate("window.__noReload") is True
-    assert page.locator("svg.chart .markers-own circle").count() == 1
+    assert page.locator(".chart-wide svg.chart .markers-own circle").count() == 1
     assert page.locator("[data-my-value]").inner_text() == "72%"
     crowd_after = _crowd_text(page)
     assert crowd_after == crowd_before
@@ -165,7 +124,7 @@ def test_forecaster_journey(live_server, browser, world, scoring_inline):
     page.locator("#messages").get_by_text("Saved your forecast of 65%.").wait_for()
     assert page.evaluate("window.__noReload") is True
     assert page.locator("[data-my-value]").inner_text() == "65%"
-    assert page.locator("svg.chart .markers-own circle").count() == 2
+    assert page.locator(".chart-wide svg.chart .markers-own circle").count() == 2
     # Two others update meanwhile: with ours, a batch of three, so the fragments the update
     # brings back carry a new public crowd (ours and theirs), without a reload.
     for name, p in (("ada", 0.3), ("bayes", 0.55)):

@@ -56,7 +56,9 @@ def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
     thresholds = sorted(
         {(q.threshold, f"{q.get_comparator_display()} {q.threshold:g}") for q in questions}
     )
-    chart = charts.benchmark_chart(
+    chart = charts.responsive(
+        charts.benchmark_chart,
+        uid="bchart",
         name=benchmark.name,
         unit=benchmark.unit,
         results=[(r.plot_time, r.value, r.system) for r in current],

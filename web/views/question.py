@@ -15,7 +15,7 @@ from django.utils import timezone
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from forecasts.privacy import full_history_access, public_threshold
 from forecasts.reveal import crowd_reveal
-from forecasts.selectors import crowd_headlines
+from forecasts.selectors import CrowdAt, crowd_headlines, forecast_spread
 from markets.benchmarks.models import plot_time
 from markets.models import AuditRecord, BenchmarkResult, Question, Resolution
 from scoring.models import Rule, Score, Subject
@@ -29,6 +29,33 @@ from web.views._common import question_state, viewer_forecaster
 # them; ``charts.downsample_steps`` then thins by time for display.
 PRESAMPLE = charts.MAX_POINTS
 FRAGMENTS = ("summary", "chart", "panel", "history")
+# The chart's time ranges (``?range=``): the last month, six months, year, or everything.
+RANGES: dict[str, dt.timedelta | None] = {
+    "1m": dt.timedelta(days=30),
+    "6m": dt.timedelta(days=182),
+    "1y": dt.timedelta(days=365),
+    "all": None,
+}
+RANGE_LABELS = {"1m": "1M", "6m": "6M", "1y": "1Y", "all": "All"}
+
+
+class BadRange(ValueError):
+    """A ``range`` query parameter that is not one of ``RANGES``."""
+
+
+def chart_range(value: str | None) -> str:
+    """The chart range asked for: a key of ``RANGES`` ("all" when absent).
+
+    Raises ``BadRange`` with a message for the viewer on any other value.
+    """
+    if value is None or value == "":
+        return "all"
+    if value not in RANGES:
+        choices = ", ".join(RANGES)
+        raise BadRange(f"Unknown chart range {value[:20]!r}: choose one of {choices}.")
+    return value
+
+
 SCORE_RULES = {
     Rule.BRIER: "Brier",
     Rule.LOG: "Log",
@@ -59,7 +86,12 @@ def visible_question(request: HttpRequest, pk: int) -> Question:
 
 def question_detail(request: HttpRequest, pk: int) -> HttpResponse:
     question = visible_question(request, pk)
-    return render(request, "markets/question_detail.html", question_context(request, question))
+    try:
+        span = chart_range(request.GET.get("range"))
+    except BadRange as exc:
+        return render(request, "400.html", {"message": str(exc)}, status=400)
+    context = question_context(request, question, span=span)
+    return render(request, "markets/question_detail.html", context)
 
 
 def crowd_series(
@@ -129,7 +161,11 @@ def _chart_window(question: Question, now: dt.datetime, crowd: list, own: list):
     return start, end
 
 
-def question_context(request: HttpRequest, question: Question, *, form=None) -> dict[str, Any]:
+def question_context(
+    request: HttpRequest, question: Question, *, form=None, span: str = "all"
+) -> dict[str, Any]:
+    """Everything the question page and its fragments show. ``span``: the chart's time range,
+    a key of ``RANGES`` (``chart_range`` validates the query parameter)."""
     now = timezone.now()
     user = request.user
     state = CrowdState.objects.filter(question=question).first()
@@ -169,7 +205,12 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
     )
     own = [(e.time, e.probability) for e in events]
     start, end = _chart_window(question, now, crowd, own)
-    chart = charts.question_chart(
+    window = RANGES[span]
+    if window is not None:
+        start = max(start, end - window)
+    chart = charts.responsive(
+        charts.question_chart,
+        uid="qchart",
         start=start,
         end=end,
         crowd=crowd,
@@ -199,6 +240,9 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
         "live_forecasters": state.forecasters if state is not None else 0,
         "reveal": reveal,
         "chart": chart,
+        "spread": _spread(question, headline, reveal.visible, now),
+        "chart_range": span,
+        "ranges": RANGE_LABELS,
         "show_mean": show_mean,
         "show_median": show_median,
         "events": list(reversed(events)),
@@ -216,6 +260,27 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
             .order_by("at", "id")
         ),
         "scores": _scores(question, final, forecaster, user),
+    }
+
+
+def _spread(question: Question, headline: Any, visible: bool, now: dt.datetime):
+    """The histogram of current forecasts, or None: shown exactly when the crowd is and at
+    least max(3, ``min_forecasters``) forecasters are counted in it, as of the crowd point the
+    viewer is shown (the latest public point for most viewers: docs/privacy.md, "The spread of
+    forecasts"); with full-history access, the live crowd's forecasts as of now."""
+    if not visible or headline is None:
+        return None
+    if isinstance(headline, CrowdAt):
+        at, events = headline.updated_at, headline.seq
+    else:
+        at, events = now, None
+    counts = forecast_spread(question.pk, at, events=events)
+    if sum(counts) < public_threshold(question.tournament.min_forecasters):
+        return None
+    return {
+        "chart": charts.responsive(charts.spread_chart, uid="qspread", counts=counts, at=at),
+        "at": at,
+        "total": sum(counts),
     }
 
 
