@@ -32,6 +32,7 @@ from api.params import (
     param_int,
     param_text,
 )
+from api.renderers import RoundedJSONRenderer
 from api.serializers.scoring import (
     CalibrationSerializer,
     LeaderboardEntrySerializer,
@@ -224,7 +225,7 @@ class CalibrationCSVRenderer(BaseRenderer):
 
 class CalibrationView(ApiViewMixin, GenericAPIView):
     # JSON, the browsable API for a browser (as every other endpoint), and ?format=csv.
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CalibrationCSVRenderer]
+    renderer_classes = [RoundedJSONRenderer, BrowsableAPIRenderer, CalibrationCSVRenderer]
     serializer_class = CalibrationSerializer
     pagination_class = None
 
