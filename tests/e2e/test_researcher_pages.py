@@ -43,7 +43,8 @@ def test_token_page_curl_example_fits_and_copies(live_server, browser, width):  
     page.get_by_role("button", name="Copied").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == command
     page.get_by_role("button", name="Copy token").click()
-    assert page.evaluate("navigator.clipboard.readText()") == page.locator("#new-token").inner_text()
+    token = page.locator("#new-token").inner_text()
+    assert page.evaluate("navigator.clipboard.readText()") == token
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"token-page-{width}.png"), full_page=True)
     context.close()
