@@ -184,6 +184,8 @@ def question_context(request: HttpRequest, question: Question, *, form=None) -> 
         "crowd": headline,
         "live_forecasters": state.forecasters if state is not None else 0,
         "reveal": reveal,
+        "full_history": full,
+        "public_min": public_threshold(question.tournament.min_forecasters),
         "chart": chart,
         "show_mean": show_mean,
         "show_median": show_median,
