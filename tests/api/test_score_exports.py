@@ -193,3 +193,18 @@ def test_api_score_export_refuses_a_future_as_of_and_non_researchers(world):
         assert r.status_code == 400 and "future" in r.json()["as_of"][0]
         r = token_client(world.outsider).get(f"/api/v1/tournaments/ai-public/{path}")
         assert r.status_code == 403
+
+
+def test_verify_names_a_question_rescored_after_as_of(world, tmp_path):
+    resolution = _score(world)
+    out, _ = _export(tmp_path, "--as-of", "2025-06-01T00:00:00Z")
+    # Rescored now (more forecasts imported, crowd parameters changed): same version, new rows.
+    Score.objects.filter(resolution=resolution).delete()
+    question_score(question_id=world.resolved_q.pk, resolution_id=resolution.pk)
+    report = io.StringIO()
+    with pytest.raises(CommandError):
+        call_command(
+            "verify_export", str(exports.manifest_path(out)), "--no-progress", stdout=report
+        )
+    assert "swe-95: no scores as of the manifest's time any more" in report.getvalue()
+    assert "row count 0 (manifest: 32)" in report.getvalue()
