@@ -208,3 +208,14 @@ def test_verify_names_a_question_rescored_after_as_of(world, tmp_path):
         )
     assert "swe-95: no scores as of the manifest's time any more" in report.getvalue()
     assert "row count 0 (manifest: 32)" in report.getvalue()
+
+
+def test_verify_refuses_a_manifest_of_an_unknown_kind_and_an_unknown_recipient(world, tmp_path):
+    _score(world)
+    out, manifest = _export(tmp_path, "--as-of", "2025-06-01T00:00:00Z")
+    path = exports.manifest_path(out)
+    with pytest.raises(CommandError, match="No user 'nobody'"):
+        _verify(path, "--recipient", "nobody")
+    path.write_text(json.dumps({**manifest, "kind": "bogus"}))
+    with pytest.raises(CommandError, match="unknown export kind 'bogus'"):
+        _verify(path)
