@@ -20,16 +20,24 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.base import ApiViewMixin, visible_question, visible_tournament
 from api.errors import READ_ERRORS, errors
-from api.params import MAX_ID, POSITIVE_INT, param_choice, param_int, param_single, param_text
+from api.params import (
+    MAX_ID,
+    POSITIVE_INT,
+    param_as_of,
+    param_choice,
+    param_int,
+    param_text,
+)
 from api.parsers import JSONParser
 from api.serializers.forecasts import (
     CrowdPointSerializer,
@@ -240,6 +248,10 @@ EXPORT_BODY = {
 
 
 class _ExportView(ApiViewMixin, APIView):
+    # Manifests are compared value for value by verify_export: their floats are not rounded
+    # (api.renderers). The files themselves stream past every renderer.
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         # ``format=csv`` names the file format here, not a DRF renderer: never answer 404/406.
         return super().perform_content_negotiation(request, force=True)
@@ -247,18 +259,7 @@ class _ExportView(ApiViewMixin, APIView):
     @staticmethod
     def _params(request: Request) -> tuple[str, dt.datetime | None]:
         fmt = param_choice(request, "format", exports.FORMATS, default="csv")
-        raw = param_single(request, "as_of")
-        if raw is None:
-            return fmt, None
-        try:
-            as_of = exports.parse_as_of(raw)
-        except exports.ExportError as exc:
-            raise ValidationError({"as_of": [str(exc)]}) from None
-        except (ValueError, OverflowError):
-            raise ValidationError(
-                {"as_of": ["An ISO 8601 time, e.g. 2026-01-31T12:00:00Z."]}
-            ) from None
-        return fmt, as_of
+        return fmt, param_as_of(request)
 
     def stream(self, export: exports.CrowdExport, name: str) -> StreamingHttpResponse:
         exports.fill_pending_medians(export)

@@ -7,16 +7,19 @@ parameter.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
+from forecasts.exports import ExportError, parse_as_of
 from markets.models import MAX_ID
 
 __all__ = [
     "MAX_ID",
     "POSITIVE_INT",
+    "param_as_of",
     "param_bool",
     "param_choice",
     "param_int",
@@ -83,3 +86,17 @@ def param_text(request: Request, name: str) -> str | None:
     if raw is not None and len(raw) > 300:
         raise ValidationError({name: ["At most 300 characters."]})
     return raw or None
+
+
+def param_as_of(request: Request) -> dt.datetime | None:
+    """An export's ``as_of`` (ISO 8601, UTC without an offset), or None when not given. 400 when
+    it is not a time or lies in the future (``forecasts.exports.parse_as_of``)."""
+    raw = param_single(request, "as_of")
+    if raw is None:
+        return None
+    try:
+        return parse_as_of(raw)
+    except ExportError as exc:
+        raise ValidationError({"as_of": [str(exc)]}) from None
+    except (ValueError, OverflowError):
+        raise ValidationError({"as_of": ["An ISO 8601 time, e.g. 2026-01-31T12:00:00Z."]}) from None

@@ -23,7 +23,16 @@ from rest_framework.response import Response
 
 from api.base import ApiViewMixin, visible_tournament
 from api.errors import READ_ERRORS, errors
-from api.params import MAX_ID, POSITIVE_INT, param_bool, param_choice, param_int, param_text
+from api.params import (
+    MAX_ID,
+    POSITIVE_INT,
+    param_as_of,
+    param_bool,
+    param_choice,
+    param_int,
+    param_text,
+)
+from api.renderers import RoundedJSONRenderer
 from api.serializers.scoring import (
     CalibrationSerializer,
     LeaderboardEntrySerializer,
@@ -216,7 +225,7 @@ class CalibrationCSVRenderer(BaseRenderer):
 
 class CalibrationView(ApiViewMixin, GenericAPIView):
     # JSON, the browsable API for a browser (as every other endpoint), and ?format=csv.
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, CalibrationCSVRenderer]
+    renderer_classes = [RoundedJSONRenderer, BrowsableAPIRenderer, CalibrationCSVRenderer]
     serializer_class = CalibrationSerializer
     pagination_class = None
 
@@ -287,6 +296,26 @@ class CalibrationView(ApiViewMixin, GenericAPIView):
 # --- scores export ---------------------------------------------------------------------------
 
 
+SCORES_EXPORT_AS_OF = OpenApiParameter(
+    "as_of",
+    OpenApiTypes.DATETIME,
+    description=(
+        "Scores of the final resolutions as they stood at this time (ISO 8601; a future time "
+        "is refused). Default: now minus one second. The same as_of gives the same bytes; the "
+        "response's X-Takeoff-As-Of header tells the value used."
+    ),
+)
+
+
+def _scores_export_plan(request: Request, slug: str) -> score_exports.ScoreExport:
+    tournament = visible_tournament(request, slug)
+    if not full_history_access(request.user):
+        raise PermissionDenied("Forecasters' scores are for staff and permitted researchers.")
+    return score_exports.score_export_plan(
+        tournament=tournament, as_of=param_as_of(request), recipient=request.user.pk
+    )
+
+
 class ScoresExportView(ApiViewMixin, GenericAPIView):
     pagination_class = None
 
@@ -296,25 +325,55 @@ class ScoresExportView(ApiViewMixin, GenericAPIView):
     @extend_schema(
         summary="All scores of a tournament as CSV (staff and permitted researchers)",
         description=(
-            "Scores of the current final resolutions, one row per question, subject, forecaster "
-            "and rule; `forecaster` is a keyed-HMAC pseudonym of your own (imported "
+            "Scores of the final resolutions as of `as_of`, one row per question, subject, "
+            "forecaster and rule, with the resolution version and outcome they were scored "
+            "against; `forecaster` is a keyed-HMAC pseudonym of your own (imported "
             "forecasters keep their keys), empty for the crowd. The format of "
-            "`manage.py export_scores`. Individual-level data: staff and researchers with the "
+            "`manage.py export_scores`; the manifest is at `scores-export/manifest/`. "
+            "Individual-level data: staff and researchers with the "
             "`forecasts.view_forecast` permission (docs/privacy.md); the crowd's scores are "
             "at `/api/v1/scores/?subject=crowd` for everyone."
         ),
+        parameters=[SCORES_EXPORT_AS_OF],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV"),
-            **errors(*READ_ERRORS, 403),
+            **errors(400, *READ_ERRORS, 403),
         },
     )
     def get(self, request: Request, slug: str) -> StreamingHttpResponse:
-        tournament = visible_tournament(request, slug)
-        if not full_history_access(request.user):
-            raise PermissionDenied("Forecasters' scores are for staff and permitted researchers.")
+        export = _scores_export_plan(request, slug)
         response = StreamingHttpResponse(
-            score_exports.render_scores_csv(tournament, recipient=request.user.pk),
+            score_exports.render_scores_csv(
+                export.tournament, recipient=export.recipient, as_of=export.as_of
+            ),
             content_type=exports.CONTENT_TYPES["csv"],
         )
-        response["Content-Disposition"] = f'attachment; filename="{tournament.slug}-scores.csv"'
+        response["Content-Disposition"] = (
+            f'attachment; filename="{export.tournament.slug}-scores.csv"'
+        )
+        response["X-Takeoff-As-Of"] = exports.iso(export.as_of)
         return response
+
+
+class ScoresManifestView(ApiViewMixin, GenericAPIView):
+    pagination_class = None
+    # A manifest is compared value for value by verify_export: its floats are not rounded.
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+
+    @extend_schema(
+        summary="Manifest of a tournament's score export (resolutions, rows, SHA-256)",
+        description=(
+            "The manifest of `scores-export/` with the same `as_of`, for your pseudonyms "
+            "(`pseudonyms: recipient`): compare its `output.sha256` with the file's. Staff and "
+            "permitted researchers."
+        ),
+        parameters=[SCORES_EXPORT_AS_OF],
+        responses={200: OpenApiTypes.OBJECT, **errors(400, *READ_ERRORS, 403)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        export = _scores_export_plan(request, slug)
+        return Response(
+            score_exports.build_scores_manifest(
+                export, filename=f"{export.tournament.slug}-scores.csv"
+            )
+        )

@@ -79,6 +79,11 @@ v1 = [
         scoring_api.ScoresExportView.as_view(),
         name="tournament-scores-export",
     ),
+    path(
+        f"{TOURNAMENT}scores-export/manifest/",
+        scoring_api.ScoresManifestView.as_view(),
+        name="tournament-scores-manifest",
+    ),
     path("", include(router.urls)),
 ]
 

@@ -227,6 +227,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Floats rounded to 12 significant digits in JSON (api.renderers); files keep every digit.
+    "DEFAULT_RENDERER_CLASSES": [
+        "api.renderers.RoundedJSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
     # JSON nested past what the parser can take is a 400 (api.parsers), not a RecursionError.
     "DEFAULT_PARSER_CLASSES": [
         "api.parsers.JSONParser",

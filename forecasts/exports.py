@@ -76,6 +76,7 @@ CONTENT_TYPES = {
     "parquet": "application/vnd.apache.parquet",
 }
 MANIFEST_VERSION = 1
+CROWD_KIND = "crowd_history"  # the manifest kind of a crowd export
 FETCH_ROWS = 20_000
 PARQUET_ROW_GROUP = 131_072
 AS_OF_LAG = dt.timedelta(seconds=1)
@@ -779,7 +780,7 @@ def manifest_for(
         software["pyarrow"] = pyarrow.__version__
     return {
         "manifest_version": MANIFEST_VERSION,
-        "kind": "crowd_history",
+        "kind": CROWD_KIND,
         "tournament": export.tournament.slug,
         "question": export.question_key,
         "questions": export.keys,
@@ -942,14 +943,33 @@ def _manifest_problem(manifest: Any) -> str | None:
     return None
 
 
+Verifier = Callable[..., Verification]
+VERIFIERS: dict[str, Verifier] = {}
+"""Verifiers of the other manifest kinds, by ``kind``, registered by the app that makes them
+(``scoring`` registers ``scores`` in its ``AppConfig.ready``: this layer cannot import it).
+Each takes ``(manifest_file, *, progress, recipient)``."""
+
+
 def verify_manifest(
-    manifest_file: Path, *, progress: Callable[[int], None] | None = None
+    manifest_file: Path,
+    *,
+    progress: Callable[[int], None] | None = None,
+    recipient: int | None = None,
 ) -> Verification:
     """Regenerate an export from the database and compare it with its manifest (and file).
 
-    Raises ``ExportError`` when the manifest cannot be read (``read_manifest``), names a
-    tournament or questions the database does not have, or a format that does not exist."""
+    A manifest of another ``kind`` (a score export) goes to its registered verifier
+    (``VERIFIERS``), with ``recipient`` (a user id) for files made with a recipient's
+    pseudonyms. Raises ``ExportError`` when the manifest cannot be read (``read_manifest``),
+    is of an unknown kind, names a tournament or questions the database does not have, or a
+    format that does not exist."""
     manifest = read_manifest(manifest_file)
+    kind = manifest.get("kind", CROWD_KIND)
+    if kind != CROWD_KIND:
+        verifier = VERIFIERS.get(kind) if isinstance(kind, str) else None
+        if verifier is None:
+            raise ExportError(f"{manifest_file}: unknown export kind {kind!r}.")
+        return verifier(manifest_file, progress=progress, recipient=recipient)
     slug, fmt, keys = manifest["tournament"], manifest["format"], manifest["questions"]
     as_of = parse_as_of(manifest["as_of"], allow_future=True)
     tournament = Tournament.objects.filter(slug=slug).first()

@@ -342,7 +342,13 @@ def import_forecasts(
     progress: Callable[[int], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
 ) -> ImportReport:
-    """Validate both files completely, then write everything or nothing."""
+    """Validate both files completely, then write everything or nothing.
+
+    ``progress(n)`` counts forecast rows validated; ``on_stage(message)`` announces each stage
+    as it starts: validating the questions and the forecasts, writing the forecasts (with their
+    count), computing the crowd histories (with the number of questions), recording the
+    resolutions, and scoring (after the write commits: in-process without a broker, where it
+    takes the longest). ``load_demo`` and ``import_forecasts`` show them."""
     stage = on_stage or (lambda _msg: None)
     stage("Validating questions")
     errors = tournament_errors(tournament_slug, tournament_name)
@@ -356,9 +362,26 @@ def import_forecasts(
     if errors:
         raise ImportFailed(errors)
     stage("Writing")
-    return _write(
-        tournament_slug, tournament_name, qrows, frows, clipped, default_open, default_close
-    )
+    with transaction.atomic():
+        report = _write(
+            tournament_slug,
+            tournament_name,
+            qrows,
+            frows,
+            clipped,
+            default_open,
+            default_close,
+            stage=stage,
+        )
+        rescored = Resolution.objects.filter(
+            question__tournament__slug=tournament_slug,
+            question__key__in=report.questions_recomputed,
+            state=Resolution.State.FINAL,
+        )
+        if report.resolutions_recorded or rescored.exists():
+            # Scoring subscribes to the commit below (and runs there without a broker).
+            stage("Scoring the resolved questions")
+    return report
 
 
 def _window_ends(
@@ -404,6 +427,7 @@ def _write(
     clipped: int,
     default_open: dt.datetime | None,
     default_close: dt.datetime | None,
+    stage: Callable[[str], None] = lambda _msg: None,
 ) -> ImportReport:
     report = ImportReport(tournament=slug, clipped=clipped)
     tournament, report.tournament_created = Tournament.objects.get_or_create(
@@ -514,9 +538,13 @@ def _write(
         touched.add(q.pk)
     if problems:
         raise ImportFailed(problems)  # inside the transaction: nothing was written
+    if to_create:
+        stage(f"Writing {len(to_create):,} forecasts")
     Forecast.objects.bulk_create(to_create, batch_size=5000)
     report.forecasts_created = len(to_create)
 
+    if touched:
+        stage(f"Computing the crowd history of {len(touched):,} questions")
     for key, q in questions.items():
         if q.pk in touched:
             crowd_recompute(question_id=q.pk)
@@ -524,6 +552,7 @@ def _write(
     # Scores of questions already resolved now miss these forecasts: scoring subscribes.
     send_log_changed(question_ids=sorted(touched))
 
+    stage("Recording resolutions")
     for row in qrows:
         _apply_resolution(row, questions[row.key], slug=slug, now=now, report=report)
     return report

@@ -102,6 +102,10 @@ class FrozenWeights(models.Model):
     )
     frozen_at = models.DateTimeField(default=timezone.now)
 
+    class Meta:
+        verbose_name = "frozen weights"
+        verbose_name_plural = "frozen weights"
+
     def __str__(self) -> str:
         return f"weights of q{self.question_id} frozen {self.frozen_at:%Y-%m-%d %H:%M}"
 

@@ -22,3 +22,9 @@ class ScoringConfig(AppConfig):
             on_resolution_withdrawn, dispatch_uid="scoring.unscore_withdrawn"
         )
         log_changed.connect(on_log_changed, dispatch_uid="scoring.rescore_changed_log")
+
+        # ``verify_export`` (forecasts) replays score manifests too, without importing scoring.
+        from forecasts.exports import VERIFIERS
+        from scoring.exports import KIND, verify_scores_manifest
+
+        VERIFIERS[KIND] = verify_scores_manifest

@@ -98,6 +98,8 @@ class LeaderboardEntry(models.Model):
     computed_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = "leaderboard entry"
+        verbose_name_plural = "leaderboard entries"
         ordering = ["tournament", "rank", "-total_peer"]
         constraints = [
             models.UniqueConstraint(

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,3 +98,18 @@ def test_web_runs_gunicorn_with_the_config_file_and_it_is_valid():
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_make_demo_takes_a_port_and_the_readme_says_so():
+    """Issue 19: ``make demo PORT=…`` worked but was undocumented."""
+    import shutil
+    import subprocess
+
+    if shutil.which("make") is None:
+        pytest.fail("make is needed (the README's two commands are make targets)")
+    dry = subprocess.run(
+        ["make", "-n", "demo", "PORT=8123"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert "runserver 127.0.0.1:8123" in dry.stdout
+    readme = (ROOT / "README.md").read_text()
+    assert "make demo PORT=8001" in readme and "http://127.0.0.1:8001/" in readme

@@ -225,9 +225,44 @@
     showPoint(svg, i);
   });
 
+  /* Copy buttons: <button data-copy="ID" hidden> copies the text of the element #ID. Shown only
+     when this script runs; the text stays selectable without it. */
+  function wireCopyButtons(root) {
+    root.querySelectorAll("button[data-copy]").forEach(function (button) {
+      var source = document.getElementById(button.dataset.copy);
+      if (!source || button.dataset.wired) return;
+      button.dataset.wired = "1";
+      button.hidden = false;
+      var label = button.textContent;
+      button.addEventListener("click", function () {
+        var text = source.textContent;
+        var done = function (ok) {
+          button.textContent = ok ? "Copied" : "Press Ctrl+C to copy";
+          setTimeout(function () { button.textContent = label; }, 2000);
+        };
+        var selectSource = function () {
+          var range = document.createRange();
+          range.selectNodeContents(source);
+          var selection = window.getSelection();
+          selection.removeAllRanges();
+          selection.addRange(range);
+          var ok = false;
+          try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+          done(ok);
+        };
+        if (navigator.clipboard && window.isSecureContext) {
+          navigator.clipboard.writeText(text).then(function () { done(true); }, selectSource);
+        } else {
+          selectSource();
+        }
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     wireSliders(document);
     localTimes(document);
+    wireCopyButtons(document);
     if (document.querySelector("svg.chart[data-series]") && !document.getElementById("chart-live")) {
       var live = document.createElement("p");
       live.id = "chart-live";

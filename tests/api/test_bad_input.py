@@ -160,7 +160,7 @@ def _fill(path: str, world) -> str:
 def test_every_documented_get_endpoint_is_covered_here():
     """The browser test below walks the schema: a new endpoint is covered without an edit."""
     paths = _documented_get_paths()
-    assert len(paths) == 21
+    assert len(paths) == 22
     assert "/api/v1/questions/{id}/history/" in paths
     assert "/api/v1/tournaments/{slug}/calibration/" in paths
 
@@ -168,7 +168,9 @@ def test_every_documented_get_endpoint_is_covered_here():
 def _expected_status(who: str, template: str) -> int:
     if who == "anonymous" and template.startswith("/api/v1/forecasts/"):
         return 401  # your own forecasts: log in or send a token
-    if who != "staff" and template.endswith(("forecasts-export/", "scores-export/")):
+    if who != "staff" and template.endswith(
+        ("forecasts-export/", "scores-export/", "scores-export/manifest/")
+    ):
         return 403  # individual-level data: staff and permitted researchers (docs/privacy.md)
     if who == "staff" and template == "/api/v1/forecasts/{id}/":
         return 404  # somebody else's forecast event

@@ -9,15 +9,18 @@ through the researchers' import, as in the issue: question and forecaster keys o
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 
 import pytest
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from forecasts import exports
 from markets.models import Resolution, Tournament
+from scoring.models import Score
 from scoring.services import question_score
 from tests.factories import UserFactory
 
@@ -102,6 +105,10 @@ def contest(tmp_path, monkeypatch) -> Tournament:
     tournament = Tournament.objects.get(slug="formulas")
     for r in Resolution.objects.filter(question__tournament=tournament, state="final"):
         question_score(question_id=r.question_id, resolution_id=r.pk)
+    # Scored "a minute ago": the score export covers scores computed by its as_of (now - 1 s).
+    Score.objects.filter(question__tournament=tournament).update(
+        computed_at=timezone.now() - dt.timedelta(minutes=1)
+    )
     return tournament
 
 

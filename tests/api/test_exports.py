@@ -284,14 +284,15 @@ def test_export_scores_writes_pseudonyms_and_crowd(world, tmp_path):
         score=None,
         coverage=0.0,
     )
+    Score.objects.update(computed_at=T0)  # an export covers scores computed by its as_of
     out = tmp_path / "scores.csv"
     call_command(
         "export_scores", "--tournament", "ai-public", "--output", str(out), stdout=io.StringIO()
     )
     assert out.read_text().splitlines() == [
-        "question,subject,forecaster,rule,score,coverage",
-        "swe-95,crowd,,spot_log,,0.0",
-        f"swe-95,forecaster,{pseudonym_for_id(f.pk)},brier,0.16,0.5",
+        "question,resolution_version,outcome,subject,forecaster,rule,score,coverage",
+        "swe-95,1,yes,crowd,,spot_log,,0.0",
+        f"swe-95,1,yes,forecaster,{pseudonym_for_id(f.pk)},brier,0.16,0.5",
     ]
 
 
@@ -319,12 +320,13 @@ def test_a_forecaster_keyed_crowd_is_not_mistaken_for_the_aggregate(tmp_path):
     question_score(
         question_id=question.pk, resolution_id=question.resolutions.get(state="final").pk
     )
+    Score.objects.update(computed_at=T0)  # an export covers scores computed by its as_of
     out = tmp_path / "scores.csv"
     call_command(
         "export_scores", "--tournament", "keys", "--output", str(out), stdout=io.StringIO()
     )
     peer = [line.split(",") for line in out.read_text().splitlines() if ",peer," in line]
-    assert [(subject, who) for _, subject, who, *_ in peer] == [
+    assert [(subject, who) for _, _, _, subject, who, *_ in peer] == [
         ("crowd", ""),
         ("forecaster", "bob"),
         ("forecaster", "crowd"),

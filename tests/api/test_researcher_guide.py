@@ -96,6 +96,8 @@ def guide_world(transactional_db, monkeypatch):
         score=0.05,
         coverage=1.0,
     )
+    # Scored in the past: a score export covers the scores computed by its as_of.
+    Score.objects.update(computed_at=t0 + dt.timedelta(days=31))
     user = people[0].user
     user.user_permissions.add(Permission.objects.get(codename="view_forecast"))
     token = Token.objects.create(user=user)

@@ -98,8 +98,13 @@ def test_export_scores_still_writes_its_file(tournament, tmp_path):
     assert "Wrote 0 scores" in run(
         "export_scores", "--tournament", "ai-milestones", "--output", str(target)
     )
-    assert target.read_text() == "question,subject,forecaster,rule,score,coverage\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]
+    assert target.read_text() == (
+        "question,resolution_version,outcome,subject,forecaster,rule,score,coverage\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "scores.csv",
+        "scores.csv.manifest.json",
+    ]
 
 
 # --- verify_export: the manifest is a file from outside --------------------------------------

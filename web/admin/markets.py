@@ -348,6 +348,13 @@ class BenchmarkAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "unit", "higher_is_better"]
     prepopulated_fields = {"slug": ["name"]}
 
+    # Results and milestone questions point at a benchmark (PROTECT): it goes only while unused,
+    # one at a time from its own page (no bulk "delete selected").
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        if obj is None or obj.results.exists() or obj.questions.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
 
 @admin.register(BenchmarkResult)
 class BenchmarkResultAdmin(admin.ModelAdmin):

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 
+from forecasts.privacy import full_history_access, public_threshold
 from markets.models import Question, Tournament
 from web.views._common import FILTERS, filter_questions, list_queryset, question_rows
 
@@ -145,6 +146,8 @@ def tournament_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "filters": [(name, label, counts[name]) for name, label in FILTERS],
             "current_filter": current,
             "now": now,
+            "full_history": full_history_access(request.user),
+            "public_min": public_threshold(tournament.min_forecasters),
         },
     )
 

@@ -239,6 +239,8 @@ def question_context(
         "crowd": headline,
         "live_forecasters": state.forecasters if state is not None else 0,
         "reveal": reveal,
+        "full_history": full,
+        "public_min": public_threshold(question.tournament.min_forecasters),
         "chart": chart,
         "spread": _spread(question, headline, reveal.visible, now),
         "chart_range": span,

@@ -6,7 +6,8 @@ re-resolving stay in the admin (actions with an intermediate reason page), linke
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 
@@ -33,6 +34,50 @@ def _can_resolve(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
         return view(request, *args, **kwargs)
 
     return staff_member_required(wrapped)
+
+
+ACTIVITY_ROWS = 30  # lines of the activity table
+ACTIVITY_SCAN = 2000  # most recent audit records read to fill them (an import writes hundreds)
+
+
+@dataclass
+class ActivityGroup:
+    """One line of the staff activity table: an audit record, or a run of consecutive import
+    records by the same actor (a contest import writes one per question), newest first."""
+
+    records: list[AuditRecord]
+
+    @property
+    def first(self) -> AuditRecord:
+        return self.records[0]
+
+    @property
+    def count(self) -> int:
+        return len(self.records)
+
+    @property
+    def oldest(self) -> AuditRecord:
+        return self.records[-1]
+
+
+def activity_groups(records: Iterable[AuditRecord], limit: int) -> list[ActivityGroup]:
+    """Up to ``limit`` lines of the activity table from ``records`` (newest first): consecutive
+    ``imported`` records of the same actor fold into one line with their count."""
+    groups: list[ActivityGroup] = []
+    for record in records:
+        last = groups[-1].first if groups else None
+        if (
+            last is not None
+            and record.action == AuditRecord.Action.IMPORTED
+            and last.action == AuditRecord.Action.IMPORTED
+            and record.who == last.who
+        ):
+            groups[-1].records.append(record)
+            continue
+        if len(groups) == limit:
+            break
+        groups.append(ActivityGroup([record]))
+    return groups
 
 
 @staff_member_required
@@ -63,15 +108,19 @@ def resolutions(request: HttpRequest) -> HttpResponse:
         )
         .order_by("pk")
     )
+    hide_imports = request.GET.get("imports") == "hide"
     recent = AuditRecord.objects.select_related("question", "actor", "resolution").order_by(
         "-at", "-pk"
-    )[:30]
+    )
+    if hide_imports:
+        recent = recent.exclude(action=AuditRecord.Action.IMPORTED)
     context = {
         **admin.site.each_context(request),
         "title": "Resolution review",
         "proposals": proposals,
         "flagged": flagged,
-        "recent": recent,
+        "activity": activity_groups(recent[:ACTIVITY_SCAN], ACTIVITY_ROWS),
+        "hide_imports": hide_imports,
         "form": ReasonForm(reason_required=False),
         "can_resolve": request.user.has_perm("markets.change_question"),
     }

@@ -10,8 +10,9 @@ from forecasts import exports
 
 class Command(BaseCommand):
     help = (
-        "Regenerate a crowd export from the database as of its manifest's time and report "
-        "whether the bytes (and the input forecast set) match. Exit status 1 on a mismatch."
+        "Regenerate a crowd or score export from the database as of its manifest's time and "
+        "report whether the bytes (and the input forecast set, or the resolutions behind the "
+        "scores) match. Exit status 1 on a mismatch."
     )
     # A data command: it reads the database and writes files. Django's system checks import
     # every URL and view first (about a second) and have nothing to say about either.
@@ -19,6 +20,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("manifest", type=Path, help="FILE.manifest.json")
+        parser.add_argument(
+            "--recipient",
+            help="Username whose pseudonyms the file carries (a score export downloaded from "
+            "the API by that user)",
+        )
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **opts) -> None:
@@ -30,18 +36,30 @@ class Command(BaseCommand):
             disable=opts["no_progress"],
             file=self.stderr._out,
         )
+        recipient = None
+        if opts["recipient"]:
+            from django.contrib.auth import get_user_model
+
+            user = get_user_model().objects.filter(username=opts["recipient"]).first()
+            if user is None:
+                raise CommandError(f"No user {opts['recipient']!r}.")
+            recipient = user.pk
         try:
             with bar:
-                result = exports.verify_manifest(manifest, progress=bar.update)
+                result = exports.verify_manifest(manifest, progress=bar.update, recipient=recipient)
         except exports.ExportError as exc:
             raise CommandError(str(exc)) from None
         m = result.manifest
         if result.ok:
+            inputs = (
+                f"{m['input']['resolutions']} resolutions"
+                if m.get("kind") == "scores"
+                else f"input {m['input']['forecast_events']} forecast events"
+            )
             self.stdout.write(
                 self.style.SUCCESS(
                     f"MATCH: {m['output']['file']} — {m['rows']} rows, sha256 "
-                    f"{m['output']['sha256']}, input {m['input']['forecast_events']} forecast "
-                    f"events, as of {m['as_of']}."
+                    f"{m['output']['sha256']}, {inputs}, as of {m['as_of']}."
                 )
             )
             return

@@ -4,38 +4,49 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from forecasts.exports import output_problem
+from forecasts.exports import ExportError, manifest_path, output_problem, parse_as_of
 from markets.models import Tournament
 from scoring import exports
 
 
 class Command(BaseCommand):
     help = (
-        "Write the scores of a tournament's current final resolutions as CSV: "
-        "question,subject,forecaster,rule,score,coverage (forecaster: a pseudonym; empty for "
-        "the crowd)."
+        "Write the scores of a tournament's final resolutions as of a time as CSV: "
+        "question,resolution_version,outcome,subject,forecaster,rule,score,coverage "
+        "(forecaster: a pseudonym; empty for the crowd), with FILE.manifest.json next to it "
+        "(manage.py verify_export checks it; docs/researcher-guide.md)."
     )
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tournament", required=True, help="Tournament slug")
         parser.add_argument("--output", required=True, type=Path)
+        parser.add_argument(
+            "--as-of",
+            help="Scores as they stood at this ISO 8601 time (default: now minus one second; "
+            "a future time is refused)",
+        )
 
     def handle(self, *args, **opts) -> None:
         tournament = Tournament.objects.filter(slug=opts["tournament"]).first()
         if tournament is None:
             raise CommandError(f"No tournament {opts['tournament']!r}.")
+        try:
+            as_of = parse_as_of(opts["as_of"]) if opts["as_of"] else None
+        except ExportError as exc:
+            raise CommandError(str(exc)) from None
         output: Path = opts["output"]
         if problem := output_problem(output):
             raise CommandError(f"Cannot write the export: {problem}.")
-        rows = -1  # the header
-        tmp = output.with_name(output.name + ".part")
+        export = exports.score_export_plan(tournament=tournament, as_of=as_of)
         try:
-            with tmp.open("wb") as fh:
-                for chunk in exports.render_scores_csv(tournament):
-                    fh.write(chunk)
-                    rows += chunk.count(b"\n")
-            tmp.replace(output)
+            manifest = exports.write_scores_export(export, output)
         except OSError as exc:  # disk full, permission denied: nothing is left behind
-            tmp.unlink(missing_ok=True)
             raise CommandError(f"Cannot write {output}: {exc.strerror or exc}.") from None
-        self.stdout.write(self.style.SUCCESS(f"Wrote {rows} scores to {output}."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Wrote {manifest['rows']} scores to {output} "
+                f"(sha256 {manifest['output']['sha256']}) and {manifest_path(output)}; "
+                f"as of {manifest['as_of']}."
+            )
+        )

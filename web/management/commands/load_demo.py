@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import io
 import random
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -182,8 +183,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--skip-acx", action="store_true", help="Do not import ACX 2023")
+        parser.add_argument("--no-progress", action="store_true", help="No progress bars")
 
     def handle(self, *args, **opts) -> None:
+        self._quiet = opts["no_progress"]
         self._admin()
         self._ai_milestones()
         if not opts["skip_acx"]:
@@ -306,7 +309,7 @@ class Command(BaseCommand):
                     events.append((t, q.pk, forecaster, p))
         events.sort(key=lambda e: e[0])
         for t, qid, forecaster, p in tqdm(
-            events, desc="AI milestones forecasts", file=self.stderr._out
+            events, desc="AI milestones forecasts", file=self.stderr._out, disable=self._quiet
         ):
             forecast_submit(
                 question_id=qid,
@@ -333,18 +336,46 @@ class Command(BaseCommand):
         )
 
     def _acx(self) -> None:
+        forecasts = DATA / "acx2023" / "forecasts.csv"
+        with forecasts.open("rb") as fh:
+            rows = max(sum(1 for _ in fh) - 1, 0)
+        # The first run takes minutes (validating, writing, pooling and scoring 150,720
+        # forecasts): each stage is announced with the time so far, and the rows with a bar.
+        started = time.monotonic()
+        bar = tqdm(
+            total=rows,
+            unit="rows",
+            unit_scale=True,
+            desc="ACX 2023: validating forecasts",
+            file=self.stderr._out,
+            disable=self._quiet,
+        )
+
+        def stage(message: str) -> None:
+            if message.startswith("Validating"):
+                return  # the bar says so
+            bar.close()
+            self.stdout.write(
+                f"ACX 2023: {message[0].lower()}{message[1:]}… "
+                f"({time.monotonic() - started:.0f} s so far)"
+            )
+            self.stdout.flush()
+
         try:
             report = import_forecasts(
                 tournament_slug="acx-2023",
                 tournament_name="ACX 2023 Prediction Contest (replay)",
                 questions_path=DATA / "acx2023" / "questions.csv",
-                forecasts_path=DATA / "acx2023" / "forecasts.csv",
+                forecasts_path=forecasts,
                 default_open=dt.datetime(2023, 1, 1, tzinfo=UTC),
                 default_close=dt.datetime(2024, 1, 1, tzinfo=UTC),
-                on_stage=lambda msg: self.stdout.write(f"ACX 2023: {msg.lower()}…"),
+                progress=bar.update,
+                on_stage=stage,
             )
         except ImportFailed as exc:  # shipped data: a failure here is a bug worth shouting about
             raise SystemExit(str(exc)) from None
+        finally:
+            bar.close()
         Tournament.objects.filter(slug="acx-2023").update(
             description="The ACX 2023 Prediction Contest (blind mode): 3,292 forecasters on 50 "
             "questions, resolved as the Manifold mirror markets resolved. Data: jbreffle/acx-prediction-contest."
