@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -23,11 +24,14 @@ from rest_framework.response import Response
 
 from api.base import ApiViewMixin, visible_tournament
 from api.errors import READ_ERRORS, errors
+from api.pagination import KeysetPagination
 from api.params import MAX_ID, POSITIVE_INT, param_bool, param_choice, param_int, param_text
 from api.serializers.scoring import (
+    SCORE_VALUES,
     CalibrationSerializer,
     LeaderboardEntrySerializer,
     ScoreSerializer,
+    score_list_data,
     subject_labels,
 )
 from forecasts import exports
@@ -64,6 +68,13 @@ from scoring.visibility import scores_visible_to
 )
 class ScoreViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ScoreSerializer
+    # Read by cursor unless a page number is asked for (api.pagination); the order is the index
+    # scoring.Score "score_list_order" (the crowd rows' NULL forecaster read as 0: within one
+    # question and subject the forecaster is either always NULL or never, so the order is the
+    # same as by forecaster id).
+    pagination_class = KeysetPagination
+    keyset_fields = ("question_id", "subject", "forecaster_key", "rule")
+    keyset_types = (int, str, int, str)
 
     def get_queryset(self) -> QuerySet[Score]:
         user = self.request.user
@@ -73,7 +84,8 @@ class ScoreViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet)
                 resolution__state=Resolution.State.FINAL,
             )
             .select_related("question__tournament", "resolution", "forecaster__user")
-            .order_by("question_id", "subject", "forecaster_id", "rule")
+            .annotate(forecaster_key=Coalesce("forecaster_id", Value(0)))
+            .order_by(*self.keyset_fields)
         )
         r = self.request
         if slug := param_text(r, "tournament"):
@@ -92,6 +104,14 @@ class ScoreViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet)
         context = super().get_serializer_context()
         context["labels"] = subject_labels(self.request.user)
         return context
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """One page as ``ScoreSerializer`` writes it, read as ``values()`` rows (a page of 1000
+        scores built as model instances and serialized field by field took 0.2 s of CPU)."""
+        page = self.paginate_queryset(
+            self.get_queryset().values(*SCORE_VALUES, *self.keyset_fields)
+        )
+        return self.get_paginated_response(score_list_data(page or [], request.user))
 
 
 # --- leaderboard -----------------------------------------------------------------------------
