@@ -81,8 +81,9 @@ class KeysetPagination(Pagination):
     The view names its order in ``keyset_fields``: fields or annotations of the queryset, all
     ascending, unique together over the list, with an index in that order (the queryset must be
     ordered by exactly them; its rows are model instances or ``values()`` dicts).
-    ``keyset_types`` gives each one's Python type, to validate a cursor. A cursor is the last row's values as URL-safe base64 of a JSON array: opaque to
-    clients, and any value it carries only narrows the client's own filtered list.
+    ``keyset_types`` gives each one's Python type, to validate a cursor. A cursor is the last
+    row's values as URL-safe base64 of a JSON array: opaque to clients, and any value it carries
+    only narrows the client's own filtered list.
     """
 
     cursor_query_param = "cursor"
