@@ -177,7 +177,7 @@ class KeysetPagination(Pagination):
                 "required": False,
                 "in": "query",
                 "description": "Opaque position from a `next` link (not with `page`).",
-                "schema": {"type": "string", "maxLength": 2048},
+                "schema": {"type": "string", "maxLength": 2048, "pattern": "^[A-Za-z0-9_-]*$"},
             }
         )
         return params

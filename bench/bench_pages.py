@@ -7,11 +7,11 @@ and the keyset cursor where a list has one) through Django's test client, as an 
 visitor, a forecaster (``ada``) and staff (``admin``): the whole request in-process
 (middleware, queries, template or serializer), without network or browser. Prints p50 and p95
 over ``BENCH_REQUESTS`` requests (after one warm-up request), the queries of one request, and
-flags every figure over the 200 ms target. Also times the ACX score export
-(``scoring.exports.render_scores_csv``) and, with ``--baseline``, the naive implementations
-that issue 19 replaced (the same run, the same data): the crowd page computed on every request,
-the scores list by page number with its ``COUNT(*)``, and the export by one query per question
-sorted in Python.
+flags every figure over the 200 ms target. The scores list is timed both ways in the same run:
+by cursor (``next``, issue 19) and by page number (``page``: a ``COUNT(*)`` and an ``OFFSET``,
+as every page was before). Also times the ACX score export
+(``scoring.exports.render_scores_csv``) and, with ``--baseline``, its first version
+(``tests.reference.score_export``) on the same data, with the SHA-256 of both outputs.
 
 The demo database is built once, outside this script (about 4 minutes):
 
@@ -254,12 +254,7 @@ def main() -> None:
         if not nxt or "cursor=" not in nxt:
             continue
         measure(f"{name}, page 2", who, get(who, nxt), args.requests)
-        deep_url = _deep_cursor(url, name)
-        if deep_url:
-            measure(f"{name}, near the end", who, get(who, deep_url), args.requests)
-
-    if args.baseline:
-        _baselines(args, measure, clients, acx)
+        measure(f"{name}, second-last page", who, get(who, _deep_cursor(url)), args.requests)
 
     if not args.no_export and (not args.only or "export" in args.only.lower()):
         _export(acx, args)
@@ -275,43 +270,25 @@ def main() -> None:
     print(f"over {TARGET * 1000:.0f} ms at p95: {', '.join(over) if over else 'none'}")
 
 
-def _deep_cursor(url: str, name: str) -> str | None:
-    """A cursor pointing near the end of the list (built with the list's own encoder)."""
-    try:
-        from api.pagination import cursor_near_end
-    except ImportError:
-        return None
-    return cursor_near_end(url, name)
+def _deep_cursor(url: str) -> str:
+    """The scores list's cursor 1,500 rows before its end: the second-last page of 1000 rows,
+    encoded as the list's own ``next`` links are."""
+    from django.db.models import Value
+    from django.db.models.functions import Coalesce
 
+    from api.pagination import KeysetPagination
+    from api.scoring import ScoreViewSet
+    from markets.models import Resolution
+    from scoring.models import Score
 
-def _baselines(
-    args: argparse.Namespace, measure: Callable[..., Any], clients: dict, acx: Any
-) -> None:
-    """The implementations issue 19 replaced, timed in the same run."""
-    from django.test import RequestFactory
-
-    try:
-        from web.views import scores as score_views
-    except ImportError:
-        return
-    factory = RequestFactory()
-    if hasattr(score_views, "crowd_track_record_uncached"):
-        for who, user in (("anon", None), ("staff", "admin")):
-            from django.contrib.auth import get_user_model
-            from django.contrib.auth.models import AnonymousUser
-
-            request_user = (
-                AnonymousUser() if user is None else get_user_model().objects.get(username=user)
-            )
-
-            def fn(u: Any = request_user) -> Any:
-                request = factory.get("/crowd/")
-                request.user = u
-                response = score_views.crowd_track_record_uncached(request)
-                assert response.status_code == 200
-                return response
-
-            measure("baseline: crowd, computed per request", who, fn, args.requests)
+    fields = ScoreViewSet.keyset_fields
+    row = (
+        Score.objects.filter(resolution__state=Resolution.State.FINAL)
+        .annotate(forecaster_key=Coalesce("forecaster_id", Value(0)))
+        .order_by(*(f"-{f}" for f in fields))
+        .values_list(*fields)[1500]
+    )
+    return f"{url}&cursor={KeysetPagination().encode(list(row))}"
 
 
 def _export(acx: Any, args: argparse.Namespace) -> None:
