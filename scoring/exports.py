@@ -47,7 +47,7 @@ def iter_score_rows(tournament: Tournament, recipient: int | None = None) -> Ite
     for qid, key in questions:
         rows = _question_rows(qid)
         for _, fid, source, fkey, _, _, _ in rows:
-            if fid not in labels:
+            if fid is not None and fid not in labels:
                 labels[fid] = names(fid, imported_key=fkey, source=source)
         # Rank of each label in code-point order, so that the sort compares small integers.
         rank = {fid: i for i, fid in enumerate(sorted(labels, key=labels.__getitem__))}
