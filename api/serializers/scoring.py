@@ -180,6 +180,65 @@ class LeaderboardEntrySerializer(serializers.ModelSerializer):
         return entry.forecaster.user_id == user.pk
 
 
+LEADERBOARD_VALUES = (
+    "rank",
+    "subject",
+    "forecaster_id",
+    "forecaster__key",
+    "forecaster__user_id",
+    "forecaster__user__username",
+    "questions",
+    "total_peer",
+    "mean_peer",
+    "mean_brier",
+    "mean_coverage",
+    "eligible",
+    "computed_at",
+)
+"""The columns ``leaderboard_list_data`` reads: ``LeaderboardEntry`` ``values()``."""
+
+
+def leaderboard_list_data(
+    rows: Iterable[dict[str, Any]], user: Any, would_rank: dict[str, int]
+) -> list[dict[str, Any]]:
+    """``LeaderboardEntrySerializer(many=True).data`` for ``rows``
+    (``values(*LEADERBOARD_VALUES)``) without a model instance per row, as ``score_list_data``:
+    the serializer's own fields format the values (a test compares the two). ``would_rank``:
+    {subject: rank} of the crowd rows (``scoring.leaderboard.would_rank``)."""
+    fields = LeaderboardEntrySerializer().fields
+    as_float = fields["total_peer"].to_representation
+    when = fields["computed_at"].to_representation
+    me = user.pk if getattr(user, "is_authenticated", False) else None
+    data = []
+    for row in rows:
+        subject = row["subject"]
+        if row["forecaster_id"] is None:
+            who, you, place = subject, False, would_rank.get(subject)
+        else:  # Forecaster.display_name: the username, else an imported forecaster's key
+            username = row["forecaster__user__username"]
+            who = username if username is not None else row["forecaster__key"]
+            you = me is not None and row["forecaster__user_id"] == me
+            place = None
+        brier = row["mean_brier"]
+        data.append(
+            {
+                "rank": row["rank"],
+                "would_rank": place,
+                "subject": subject,
+                "forecaster": who,
+                "you": you,
+                "questions": row["questions"],
+                "total_peer": as_float(row["total_peer"]),
+                "mean_peer": as_float(row["mean_peer"]),
+                "mean_brier": None if brier is None else as_float(brier),
+                "mean_coverage": as_float(row["mean_coverage"]),
+                "eligible": row["eligible"],
+                "computed_at": when(row["computed_at"]),
+            }
+        )
+    return data
+
+
 class CalibrationBinSerializer(serializers.Serializer):
     lower = serializers.FloatField()
     upper = serializers.FloatField()

@@ -163,3 +163,54 @@ def test_values_rows_serialize_exactly_as_the_serializer(world, who):
     assert any(r["score"] is None for r in got)
     if who == "staff":
         assert "acx0007" in {r["forecaster"] for r in got}
+
+
+@pytest.mark.parametrize("who", ["forecaster", "anonymous"])
+def test_leaderboard_values_rows_serialize_exactly_as_the_serializer(world, who):
+    """``leaderboard_list_data`` (values() rows, issue 19) equals ``LeaderboardEntrySerializer``
+    on model instances: a site user's row (``you`` for them), an imported forecaster's, an
+    unranked one without a Brier score, and the crowd's with its would-be rank."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from api.serializers.scoring import (
+        LEADERBOARD_VALUES,
+        LeaderboardEntrySerializer,
+        leaderboard_list_data,
+    )
+    from scoring.models import LeaderboardEntry
+
+    imported = Forecaster.objects.create(source="acx-test", key="acx0007")
+    common = {"tournament": world.public, "questions": 1, "mean_coverage": 1.0}
+    LeaderboardEntry.objects.create(
+        subject=Subject.FORECASTER,
+        forecaster=world.forecasters[0],
+        rank=1,
+        total_peer=10.5,
+        mean_peer=10.5,
+        mean_brier=0.1,
+        **common,
+    )
+    LeaderboardEntry.objects.create(
+        subject=Subject.FORECASTER,
+        forecaster=imported,
+        rank=None,
+        eligible=False,
+        total_peer=-2.25,
+        mean_peer=-2.25,
+        mean_brier=None,
+        **common,
+    )
+    LeaderboardEntry.objects.create(
+        subject=Subject.CROWD, total_peer=5.0, mean_peer=5.0, mean_brier=0.2, **common
+    )
+    user = world.forecasters[0].user if who == "forecaster" else AnonymousUser()
+    request = type("Request", (), {"user": user})()
+    qs = LeaderboardEntry.objects.select_related("forecaster__user").order_by("id")
+    ranks = {"crowd": 2}
+    expected = LeaderboardEntrySerializer(
+        qs, many=True, context={"request": request, "would_rank": ranks}
+    ).data
+    got = leaderboard_list_data(qs.values(*LEADERBOARD_VALUES), user, ranks)
+    assert [dict(e) for e in expected] == got
+    assert [r["you"] for r in got] == [who == "forecaster", False, False]
+    assert [r["forecaster"] for r in got][1:] == ["acx0007", "crowd"]
