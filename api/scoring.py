@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import json
 import math
 from typing import Any
 
-from django.db.models import QuerySet
+from django.core.cache import cache
+from django.db.models import Max, QuerySet, Value
+from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -23,6 +28,7 @@ from rest_framework.response import Response
 
 from api.base import ApiViewMixin, visible_tournament
 from api.errors import READ_ERRORS, errors
+from api.pagination import KeysetPagination
 from api.params import (
     MAX_ID,
     POSITIVE_INT,
@@ -34,9 +40,13 @@ from api.params import (
 )
 from api.renderers import RoundedJSONRenderer
 from api.serializers.scoring import (
+    LEADERBOARD_VALUES,
+    SCORE_VALUES,
     CalibrationSerializer,
     LeaderboardEntrySerializer,
     ScoreSerializer,
+    leaderboard_list_data,
+    score_list_data,
     subject_labels,
 )
 from forecasts import exports
@@ -73,6 +83,13 @@ from scoring.visibility import scores_visible_to
 )
 class ScoreViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ScoreSerializer
+    # Read by cursor unless a page number is asked for (api.pagination); the order is the index
+    # scoring.Score "score_list_order" (the crowd rows' NULL forecaster read as 0: within one
+    # question and subject the forecaster is either always NULL or never, so the order is the
+    # same as by forecaster id).
+    pagination_class = KeysetPagination
+    keyset_fields = ("question_id", "subject", "forecaster_key", "rule")
+    keyset_types = (int, str, int, str)
 
     def get_queryset(self) -> QuerySet[Score]:
         user = self.request.user
@@ -82,7 +99,8 @@ class ScoreViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet)
                 resolution__state=Resolution.State.FINAL,
             )
             .select_related("question__tournament", "resolution", "forecaster__user")
-            .order_by("question_id", "subject", "forecaster_id", "rule")
+            .annotate(forecaster_key=Coalesce("forecaster_id", Value(0)))
+            .order_by(*self.keyset_fields)
         )
         r = self.request
         if slug := param_text(r, "tournament"):
@@ -101,6 +119,14 @@ class ScoreViewSet(ApiViewMixin, mixins.ListModelMixin, viewsets.GenericViewSet)
         context = super().get_serializer_context()
         context["labels"] = subject_labels(self.request.user)
         return context
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """One page as ``ScoreSerializer`` writes it, read as ``values()`` rows (a page of 1000
+        scores built as model instances and serialized field by field took 0.2 s of CPU)."""
+        page = self.paginate_queryset(
+            self.get_queryset().values(*SCORE_VALUES, *self.keyset_fields)
+        )
+        return self.get_paginated_response(score_list_data(page or [], request.user))
 
 
 # --- leaderboard -----------------------------------------------------------------------------
@@ -129,13 +155,16 @@ class LeaderboardView(ApiViewMixin, GenericAPIView):
             .select_related("forecaster__user")
             .order_by(*STANDINGS_ORDER)
         )
-        page = self.paginate_queryset(qs)
-        reference = [e for e in page if e.forecaster_id is None]
+        # values() rows, written as LeaderboardEntrySerializer writes them: 1000 serialized
+        # model instances took about 0.1 s of CPU (issue 19, docs/performance.md).
+        page = self.paginate_queryset(qs.values(*LEADERBOARD_VALUES)) or []
+        reference = [
+            LeaderboardEntry(subject=e["subject"], total_peer=e["total_peer"])
+            for e in page
+            if e["forecaster_id"] is None
+        ]
         ranks = would_rank(tournament.pk, reference)[0] if reference else {}
-        serializer = self.get_serializer(
-            page, many=True, context={**self.get_serializer_context(), "would_rank": ranks}
-        )
-        return self.get_paginated_response(serializer.data)
+        return self.get_paginated_response(leaderboard_list_data(page, request.user, ranks))
 
 
 # --- calibration -----------------------------------------------------------------------------
@@ -157,10 +186,47 @@ def _finals(tournament: Tournament) -> QuerySet[Resolution]:
     )
 
 
+HELD_CACHE_SECONDS = 24 * 3600
+
+
+def _everyone_held(
+    tournament: Tournament, finals: list[tuple[int, dt.datetime, str]]
+) -> dict[int, list[float]]:
+    """Every forecaster's forecast held at each question's cutoff (withdrawals left out), by
+    question: ``forecasts_held_at`` over the whole log (150,720 forecasts on the ACX replay,
+    0.3 s), cached.
+
+    The cache key holds all the result depends on: the tournament, each final resolution's
+    question, cutoff and outcome, and the newest forecast id on those questions. The forecast
+    log is append-only (a withdrawal or a backdated import is a new row with a larger id), so
+    any change to what was held changes the key; a re-resolution or a withdrawn resolution
+    changes the finals. A stale entry is never read, only left to expire.
+    """
+    qids = [qid for qid, _, _ in finals]
+    newest = Forecast.objects.filter(question_id__in=qids).aggregate(newest=Max("id"))["newest"]
+    signature = json.dumps(
+        [
+            tournament.pk,
+            tournament.created_at.isoformat(),
+            newest,
+            [[qid, cutoff.isoformat(), outcome] for qid, cutoff, outcome in finals],
+        ]
+    )
+    key = "calibration-held:" + hashlib.sha256(signature.encode()).hexdigest()
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    latest = forecasts_held_at({qid: cutoff for qid, cutoff, _ in finals})
+    held = {qid: [p for p in latest[qid].values() if p is not None] for qid in qids}
+    cache.set(key, held, HELD_CACHE_SECONDS)
+    return held
+
+
 def calibration_inputs(
     tournament: Tournament, subject: str, user: Any
 ) -> tuple[list[float], list[int], int]:
-    """Probabilities, outcomes and the number of questions they come from (two queries).
+    """Probabilities, outcomes and the number of questions they come from (two or three
+    queries; every forecaster's held forecasts come from a cache when nothing changed).
 
     The crowd subjects take the crowd held at each cutoff; without full-history access the
     public series' point at the cutoff (docs/privacy.md).
@@ -173,13 +239,17 @@ def calibration_inputs(
             held.append((r.outcome_value, [] if r.held is None else [r.held]))
     else:
         rows = list(finals.values_list("question_id", "cutoff", "outcome"))
-        events = Forecast.objects.all()
         if subject == "me":
-            events = events.filter(forecaster__user=user)
-        latest = forecasts_held_at({q: cutoff for q, cutoff, _ in rows}, events)
+            events = Forecast.objects.filter(forecaster__user=user)
+            latest = forecasts_held_at({q: cutoff for q, cutoff, _ in rows}, events)
+            by_question = {
+                qid: [p for p in latest[qid].values() if p is not None] for qid, _, _ in rows
+            }
+        else:
+            by_question = _everyone_held(tournament, rows)
         for qid, _, outcome in rows:
             value = 1 if outcome == Resolution.Outcome.YES else 0
-            held.append((value, [p for p in latest[qid].values() if p is not None]))
+            held.append((value, by_question[qid]))
     probs: list[float] = []
     outcomes: list[int] = []
     for outcome, forecasts in held:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 
 from forecasts.models import Forecaster
 from markets.models import Question, Resolution, Tournament
@@ -77,7 +78,25 @@ class Score(models.Model):
                 condition=Q(coverage__gte=0.0) & Q(coverage__lte=1.0), name="score_coverage_range"
             ),
         ]
-        indexes = [models.Index(fields=["forecaster", "rule"])]
+        indexes = [
+            models.Index(fields=["forecaster", "rule"]),
+            # The API's scores list, in its order, read by keyset (api.pagination): the crowd
+            # rows' NULL forecaster as 0.
+            models.Index(
+                F("question"),
+                F("subject"),
+                Coalesce(F("forecaster"), Value(0)),
+                F("rule"),
+                name="score_list_order",
+            ),
+            # The crowd's, the median's and the mean's rows (a few per question among thousands
+            # of forecasters'): the crowd track record and the public scores list.
+            models.Index(
+                fields=["resolution", "subject", "rule"],
+                condition=Q(forecaster__isnull=True),
+                name="score_reference_rows",
+            ),
+        ]
 
     def __str__(self) -> str:
         who = self.forecaster or self.subject

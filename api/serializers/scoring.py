@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from rest_framework import serializers
@@ -63,6 +64,65 @@ class ScoreSerializer(serializers.ModelSerializer):
         return subject_label(score.subject, score.forecaster, self.context.get("labels"))
 
 
+SCORE_VALUES = (
+    "question_id",
+    "question__key",
+    "question__tournament__slug",
+    "subject",
+    "forecaster_id",
+    "forecaster__key",
+    "forecaster__source",
+    "forecaster__user__username",
+    "rule",
+    "score",
+    "coverage",
+    "resolution__version",
+    "resolution__outcome",
+    "computed_at",
+)
+"""The columns ``score_list_data`` reads: ``Score`` ``values()`` with these names."""
+
+
+def score_list_data(rows: Iterable[dict[str, Any]], user: Any) -> list[dict[str, Any]]:
+    """``ScoreSerializer(many=True).data`` for ``rows`` (``values(*SCORE_VALUES)`` of scores),
+    built without a model instance per row and its related objects (a list page holds up to
+    1000 rows). The same fields, order and representations as the serializer: its own fields
+    format the values, and a forecaster is named as ``subject_labels(user)`` names it (a test
+    compares the two on every rule and subject)."""
+    fields = ScoreSerializer().fields
+    as_float = fields["score"].to_representation
+    when = fields["computed_at"].to_representation
+    private = full_history_access(user)
+    names = PseudonymCache(recipient=user.pk) if private else None
+    data = []
+    for row in rows:
+        fid = row["forecaster_id"]
+        if fid is None:
+            who = row["subject"]
+        elif names is not None:
+            who = names(fid, imported_key=row["forecaster__key"], source=row["forecaster__source"])
+        else:  # Forecaster.display_name: the username, else an imported forecaster's key
+            username = row["forecaster__user__username"]
+            who = username if username is not None else row["forecaster__key"]
+        score = row["score"]
+        data.append(
+            {
+                "question": row["question_id"],
+                "question_key": row["question__key"],
+                "tournament": row["question__tournament__slug"],
+                "subject": row["subject"],
+                "forecaster": who,
+                "rule": row["rule"],
+                "score": None if score is None else as_float(score),
+                "coverage": as_float(row["coverage"]),
+                "resolution_version": row["resolution__version"],
+                "outcome": row["resolution__outcome"],
+                "computed_at": when(row["computed_at"]),
+            }
+        )
+    return data
+
+
 class LeaderboardEntrySerializer(serializers.ModelSerializer):
     forecaster = serializers.SerializerMethodField(
         help_text=(
@@ -118,6 +178,65 @@ class LeaderboardEntrySerializer(serializers.ModelSerializer):
         if entry.forecaster is None or user is None or not user.is_authenticated:
             return False
         return entry.forecaster.user_id == user.pk
+
+
+LEADERBOARD_VALUES = (
+    "rank",
+    "subject",
+    "forecaster_id",
+    "forecaster__key",
+    "forecaster__user_id",
+    "forecaster__user__username",
+    "questions",
+    "total_peer",
+    "mean_peer",
+    "mean_brier",
+    "mean_coverage",
+    "eligible",
+    "computed_at",
+)
+"""The columns ``leaderboard_list_data`` reads: ``LeaderboardEntry`` ``values()``."""
+
+
+def leaderboard_list_data(
+    rows: Iterable[dict[str, Any]], user: Any, would_rank: dict[str, int]
+) -> list[dict[str, Any]]:
+    """``LeaderboardEntrySerializer(many=True).data`` for ``rows``
+    (``values(*LEADERBOARD_VALUES)``) without a model instance per row, as ``score_list_data``:
+    the serializer's own fields format the values (a test compares the two). ``would_rank``:
+    {subject: rank} of the crowd rows (``scoring.leaderboard.would_rank``)."""
+    fields = LeaderboardEntrySerializer().fields
+    as_float = fields["total_peer"].to_representation
+    when = fields["computed_at"].to_representation
+    me = user.pk if getattr(user, "is_authenticated", False) else None
+    data = []
+    for row in rows:
+        subject = row["subject"]
+        if row["forecaster_id"] is None:
+            who, you, place = subject, False, would_rank.get(subject)
+        else:  # Forecaster.display_name: the username, else an imported forecaster's key
+            username = row["forecaster__user__username"]
+            who = username if username is not None else row["forecaster__key"]
+            you = me is not None and row["forecaster__user_id"] == me
+            place = None
+        brier = row["mean_brier"]
+        data.append(
+            {
+                "rank": row["rank"],
+                "would_rank": place,
+                "subject": subject,
+                "forecaster": who,
+                "you": you,
+                "questions": row["questions"],
+                "total_peer": as_float(row["total_peer"]),
+                "mean_peer": as_float(row["mean_peer"]),
+                "mean_brier": None if brier is None else as_float(brier),
+                "mean_coverage": as_float(row["mean_coverage"]),
+                "eligible": row["eligible"],
+                "computed_at": when(row["computed_at"]),
+            }
+        )
+    return data
 
 
 class CalibrationBinSerializer(serializers.Serializer):

@@ -193,6 +193,11 @@ def test_api_conforms_to_its_schema(case, data, real, auth_header):
         # export covers only the past, so the same as_of gives the same bytes): a documented 400
         # that OpenAPI cannot express. Everything else about such responses is still checked.
         excluded.append(positive_data_acceptance)
+    if "cursor" in query:
+        # A cursor is opaque: only one the API wrote into a `next` link is valid, and any other
+        # string is refused with a documented 400 (api.pagination, issue 19), which OpenAPI
+        # cannot express either. Everything else about such responses is still checked.
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(headers=auth_header, excluded_checks=excluded)
 
 

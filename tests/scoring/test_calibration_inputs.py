@@ -40,3 +40,37 @@ def test_held_forecasts_at_the_cutoff_per_subject():
     # Everyone else: the public series' crowd at the cutoff, and a crowd of one forecaster
     # (a's 0.8) is never public (docs/privacy.md).
     assert calibration_inputs(tournament, "crowd", AnonymousUser()) == ([], [], 0)
+
+
+def test_every_forecasters_held_forecasts_are_cached_until_the_log_or_a_resolution_changes(
+    django_assert_max_num_queries,
+):
+    """Issue 19: the forecasters' calibration reads the whole log (0.3 s on ACX), so it is
+    cached; a new event (a backdated import is a new row) or a new resolution version gives a
+    fresh result, never the cached one."""
+    from forecasts.models import Forecast
+
+    tournament = TournamentFactory()
+    q = QuestionFactory(tournament=tournament, key="q")
+    a, b = ForecasterFactory(), ForecasterFactory()
+    forecast_submit(question_id=q.pk, forecaster=a, probability=0.6, at=T)
+    question_resolve(question_id=q.pk, outcome="yes", resolved_at=T + dt.timedelta(hours=4))
+    assert calibration_inputs(tournament, "forecasters", None) == ([0.6], [1], 1)
+    # The second time the log is not read: the finals and the newest id, nothing else.
+    with django_assert_max_num_queries(2):
+        assert calibration_inputs(tournament, "forecasters", None) == ([0.6], [1], 1)
+    # An event written into the past (as an import does) is a new row: counted at once.
+    Forecast.objects.create(
+        question=q, forecaster=b, probability=0.2, time=T + dt.timedelta(hours=1)
+    )
+    assert calibration_inputs(tournament, "forecasters", None) == ([0.6, 0.2], [1, 1], 1)
+    # A re-resolution (a new final version): the outcome follows.
+    question_resolve(
+        question_id=q.pk, outcome="no", resolved_at=T + dt.timedelta(hours=4), reason="typo"
+    )
+    assert calibration_inputs(tournament, "forecasters", None) == ([0.6, 0.2], [0, 0], 1)
+    # An earlier resolution moves the cutoff before b's event: it drops out.
+    question_resolve(
+        question_id=q.pk, outcome="no", resolved_at=T + dt.timedelta(minutes=30), reason="early"
+    )
+    assert calibration_inputs(tournament, "forecasters", None) == ([0.6], [0], 1)

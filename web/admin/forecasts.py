@@ -50,6 +50,9 @@ class CrowdPointAdmin(ReadOnlyAdmin):
     list_display = ["question", "seq", "time", "probability", "median", "mean", "forecasters"]
     list_filter = ["question__tournament"]
     raw_id_fields = ["question", "forecast"]
+    # The model's ("question", "seq") orders by the question's own ordering (close time):
+    # a sort of every point. By id, it is the unique (question, seq) index.
+    ordering = ["question_id", "seq"]
 
 
 @admin.register(TrackRecordWeight)

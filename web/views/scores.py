@@ -141,6 +141,12 @@ def _attach_scores(rows: list[QuestionScore], who: Q, viewer: Any = None) -> lis
     return rows
 
 
+def _reference(subject: str) -> Q:
+    """The crowd's, median's or mean's rows: those without a forecaster, read from the partial
+    index ``score_reference_rows`` rather than among every forecaster's scores."""
+    return Q(subject=subject, forecaster__isnull=True)
+
+
 def _attach_forecaster_probs(rows: list[QuestionScore], forecaster: Forecaster) -> None:
     held = forecasts_held_at(
         {r.question.pk: r.cutoff for r in rows}, Forecast.objects.filter(forecaster=forecaster)
@@ -213,7 +219,7 @@ def track_record(request: HttpRequest, pk: int) -> HttpResponse:
     )
     crowd_rows = _attach_scores(
         [QuestionScore(r.question, r.resolution, r.outcome, r.cutoff) for r in rows],
-        Q(subject=Subject.CROWD),
+        _reference(Subject.CROWD),
         request.user,
     )
     detail = is_me or full_history_access(request.user)
@@ -249,12 +255,12 @@ def _visible_anywhere(request: HttpRequest, forecaster: Forecaster) -> bool:
 def crowd_track_record(request: HttpRequest) -> HttpResponse:
     tournaments, chosen = _tournaments_filter(request)
     viewer = request.user
-    rows = _attach_scores(_resolved(request, chosen), Q(subject=Subject.CROWD), viewer)
+    rows = _attach_scores(_resolved(request, chosen), _reference(Subject.CROWD), viewer)
     comparators = []
     for subject in (Subject.MEDIAN, Subject.MEAN):
         other = _attach_scores(
             [QuestionScore(r.question, r.resolution, r.outcome, r.cutoff) for r in rows],
-            Q(subject=subject),
+            _reference(subject),
             viewer,
         )
         summary = _summary(other)
