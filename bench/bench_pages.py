@@ -311,5 +311,6 @@ def _export(acx: Any, args: argparse.Namespace) -> None:
         f"sha256 {digest.hexdigest()[:16]}…"
     )
 
+
 if __name__ == "__main__":
     main()

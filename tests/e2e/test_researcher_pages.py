@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from tests.e2e.test_forecaster_journey import ARTIFACTS, browser  # noqa: F401 (fixture)
+from tests.e2e.test_forecaster_journey import ARTIFACTS
 from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -21,7 +21,7 @@ def _log_in(page, live_server, username: str, next_url: str) -> None:
 
 
 @pytest.mark.parametrize("width", [390, 1280])
-def test_token_page_curl_example_fits_and_copies(live_server, browser, width):  # noqa: F811
+def test_token_page_curl_example_fits_and_copies(live_server, browser, width):
     UserFactory(username="researcher")
     context = browser.new_context(viewport={"width": width, "height": 900})
     context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
@@ -52,7 +52,7 @@ def test_token_page_curl_example_fits_and_copies(live_server, browser, width):  
 
 def test_token_page_without_javascript_shows_the_text_and_no_dead_button(
     live_server,
-    browser,  # noqa: F811
+    browser,
 ):
     UserFactory(username="nojs-researcher")
     context = browser.new_context(java_script_enabled=False, viewport={"width": 390, "height": 900})
