@@ -620,10 +620,13 @@ def _apply_resolution(
             f"{_spelled(row.outcome)}: kept unresolved (resolve it by hand if the file is right)"
         )
         return
+    reason = f"Imported from {slug} ({where})"
+    if current is not None:
+        reason += f": the file now says {_spelled(row.outcome)}, was {_spelled(current.outcome)}"
     question_resolve(
         question_id=q.pk,
         outcome=row.outcome,
-        reason=f"Imported from {slug} ({where})",
+        reason=reason,
         source=Resolution.Source.IMPORT,
         resolved_at=min(q.close_time, now),
         actor_label="import",

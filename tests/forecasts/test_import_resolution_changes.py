@@ -150,6 +150,7 @@ def test_a_changed_outcome_re_resolves_through_the_same_service(tmp_path, capsys
     final = question.resolutions.get(state=Resolution.State.FINAL)
     record = question.audit.filter(action=AuditRecord.Action.IMPORTED).last()
     assert record.resolution == final and "questions.csv line 2" in record.reason
+    assert record.reason.endswith(": the file now says NO, was YES")  # the trail says what changed
     assert record.evidence == {"previous_version": 1, "previous_outcome": "yes"}
     assert set(Score.objects.filter(question=question).values_list("resolution", flat=True)) == {
         final.pk

@@ -73,3 +73,16 @@ def test_a_stale_crowd_state_is_detected(question, capsys):
     CrowdState.objects.filter(question=question).update(probability=0.42)
     with pytest.raises(CommandError, match="differ"):
         verify(capsys)
+
+
+def test_a_tampered_median_is_named_with_its_difference(question, capsys):
+    """Found by a new-user probe: a tampered median was reported as "largest probability
+    difference 0"."""
+    from forecasts.models import CrowdPoint
+    from forecasts.services import crowd_fill_medians
+
+    crowd_fill_medians(question_id=question.pk)
+    CrowdPoint.objects.filter(question=question, seq=2).update(median=0.9)  # right: 0.55
+    with pytest.raises(CommandError, match="differ"):
+        verify(capsys)
+    assert "1 of 3 points differ (largest difference: median 0.35)" in capsys.readouterr().out

@@ -109,15 +109,19 @@ class Command(BaseCommand):
                 **params.kwargs(),
             )
             bad = 0
-            worst = 0.0
+            worst: dict[str, float] = {}  # largest difference per differing field
             for i, (_seq, n, p, mean, median, _event, _public) in enumerate(stored):
-                fields = [(p, hist.probability[i]), (mean, hist.mean[i])]
+                fields = {"probability": (p, hist.probability[i]), "mean": (mean, hist.mean[i])}
                 if median is not None:  # medians of the newest points may still be filling
-                    fields.append((median, hist.median[i]))
-                if n != hist.forecasters[i] or any(_differs(s, f) for s, f in fields):
+                    fields["median"] = (median, hist.median[i])
+                differing = {k: v for k, v in fields.items() if _differs(*v)}
+                if n != hist.forecasters[i]:
+                    differing["forecasters"] = (float(n), float(hist.forecasters[i]))
+                if differing:
                     bad += 1
-                    if p is not None and not math.isnan(hist.probability[i]):
-                        worst = max(worst, abs(p - hist.probability[i]))
+                for field, (got, want) in differing.items():
+                    gap = math.inf if got is None or math.isnan(want) else abs(got - want)
+                    worst[field] = max(worst.get(field, 0.0), gap)
             points_checked += len(stored)
             last = len(stored) - 1
             if state is None:
@@ -152,7 +156,9 @@ class Command(BaseCommand):
             if bad:
                 problems.append(
                     f"{question.tournament.slug}/{question.key}: {bad} of {len(stored)} "
-                    f"points differ (largest probability difference {worst:.3g})"
+                    "points differ (largest difference: "
+                    + ", ".join(f"{field} {gap:.3g}" for field, gap in sorted(worst.items()))
+                    + ")"
                 )
         for line in problems:
             self.stdout.write(self.style.ERROR(line))
