@@ -433,7 +433,9 @@ def fill_medians(question_id: int, forecast_ids: np.ndarray, medians: np.ndarray
     medians) or that another fill already wrote is left alone, so the fill needs no lock: a
     submission never updates an existing point, and a recompute's delete makes this UPDATE skip
     the rows it removed. ``medians`` is float64, NaN for none (written as NULL). One statement
-    (``unnest`` of two arrays) on PostgreSQL; one parameterized statement per point elsewhere.
+    (``unnest`` of two arrays) on PostgreSQL, which skips rows another transaction holds
+    (``SKIP LOCKED``: concurrent fills never wait for each other, so they cannot deadlock); one
+    parameterized statement per point elsewhere.
     """
     if not len(forecast_ids):
         return 0
@@ -447,11 +449,18 @@ def fill_medians(question_id: int, forecast_ids: np.ndarray, medians: np.ndarray
     ids = [int(i) for i in forecast_ids.tolist()]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Rows another fill (or a recompute's delete) holds are skipped, never waited for:
+            # two fills updating overlapping points in different orders deadlocked. A skipped
+            # point gets the same exact median from the holder, or stays empty for the next fill.
+            pk = column(CrowdPoint, "id")
             cursor.execute(
-                f"UPDATE {table} AS p SET {median} = v.median "
-                f"FROM unnest(%s::bigint[], %s::float8[]) AS v(forecast_id, median) "
-                f"WHERE p.{forecast} = v.forecast_id AND p.{question} = %s "
-                f"AND p.{median} IS NULL AND v.median IS NOT NULL",
+                f"WITH target AS (SELECT p.{pk} AS id, v.median FROM {table} AS p "
+                f"JOIN unnest(%s::bigint[], %s::float8[]) AS v(forecast_id, median) "
+                f"ON p.{forecast} = v.forecast_id "
+                f"WHERE p.{question} = %s AND p.{median} IS NULL AND v.median IS NOT NULL "
+                f"ORDER BY p.{pk} FOR UPDATE OF p SKIP LOCKED) "
+                f"UPDATE {table} AS p SET {median} = target.median FROM target "
+                f"WHERE p.{pk} = target.id",
                 [ids, values, question_id],
             )
             return cursor.rowcount

@@ -303,3 +303,40 @@ def test_an_event_appended_after_the_pending_read_is_filled_before_the_checkpoin
     monkeypatch.setattr(store, "load_events", _no_whole_log_read)
     assert crowd_fill_medians(question_id=question.pk) == 1
     assert medians(question) == pytest.approx([0.2, 0.3, 0.4, 0.6])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fill_skips_points_another_fill_holds_instead_of_waiting(monkeypatch):
+    """Two fills updating overlapping points in different orders deadlocked (CI, 8 concurrent
+    submitters with eager fills). A fill now skips a point another transaction holds."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL; CI runs this with DATABASE_URL set")
+    monkeypatch.setattr(services, "_schedule_median_fill", lambda question_id: None)
+    question = QuestionFactory()
+    for i, p in enumerate([0.2, 0.4]):
+        submit(question, ForecasterFactory(), p, i)
+    ids = store.pending_medians(question.pk)
+    holding, release, results = threading.Event(), threading.Event(), []
+
+    def other_fill() -> None:
+        try:
+            with transaction.atomic():
+                store.fill_medians(question.pk, ids[:1], np.array([0.2]))
+                holding.set()
+                release.wait(10)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    thread = threading.Thread(target=other_fill)
+    thread.start()
+    holding.wait(10)
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")  # the old UPDATE waited here
+            results.append(store.fill_medians(question.pk, ids[::-1], np.array([0.3, 0.2])))
+    finally:
+        release.set()
+        thread.join()
+    assert results == [1]  # the second point; the first was held, and is now filled by its holder
+    assert medians(question) == pytest.approx([0.2, 0.3])
