@@ -67,3 +67,22 @@ def clock_after_2031():
 
     with time_machine.travel(dt.datetime(2040, 1, 1, tzinfo=dt.UTC), tick=True):
         yield
+
+
+@pytest.fixture
+def rates(settings):
+    """``rates(submit="3/min", ...)``: the API throttle rates for one test, the others generous."""
+
+    def set_rates(**rates):
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {
+                "anon": "1000/min",
+                "user": "1000/min",
+                "token": "1000/min",
+                "submit": "1000/min",
+                **rates,
+            },
+        }
+
+    return set_rates

@@ -15,23 +15,6 @@ from tests.api.conftest import token_client
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def rates(settings):
-    def set_rates(**rates):
-        settings.REST_FRAMEWORK = {
-            **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {
-                "anon": "1000/min",
-                "user": "1000/min",
-                "token": "1000/min",
-                "submit": "1000/min",
-                **rates,
-            },
-        }
-
-    return set_rates
-
-
 def _hammer(client, n, url="/api/v1/tournaments/"):
     return [client.get(url) for _ in range(n)]
 

@@ -45,8 +45,8 @@ FORECASTS = (
 )
 
 
-def _import(tmp_path: Path) -> Question:
-    (tmp_path / "questions.csv").write_text(QUESTIONS)
+def _import(tmp_path: Path, questions: str = QUESTIONS) -> Question:
+    (tmp_path / "questions.csv").write_text(questions)
     (tmp_path / "forecasts.csv").write_text(FORECASTS)
     call_command(
         "import_forecasts",
@@ -240,23 +240,12 @@ def test_the_issue_files_as_written_a_forecast_at_the_close_counts(
     close 2025-01-11; k2's 0.9 at the close instant is in the window (closed at both ends, like
     the scoring cutoff) and counts: crowd at close 0.6, calibration Brier 0.16, exports as of
     01-02 and 01-11 of 1 and 2 rows."""
-    (tmp_path / "questions.csv").write_text(
+    questions = (
         "question,title,resolution,open_time,close_time\n"
         "q1,Boundary?,YES,2025-01-01T00:00:00Z,2025-01-11T00:00:00Z\n"
     )
-    (tmp_path / "forecasts.csv").write_text(FORECASTS)
-    with django_capture_on_commit_callbacks(execute=True):
-        call_command(
-            "import_forecasts",
-            "--tournament",
-            "edge",
-            "--questions",
-            str(tmp_path / "questions.csv"),
-            "--forecasts",
-            str(tmp_path / "forecasts.csv"),
-            "--no-progress",
-            stdout=io.StringIO(),
-        )
+    with django_capture_on_commit_callbacks(execute=True):  # scoring after the import commits
+        _import(tmp_path, questions)
     q = Question.objects.get(key="q1")
     assert q.resolutions.get().resolved_at == BOUNDARY
     probs, outcomes, _ = calibration_inputs(Tournament.objects.get(slug="edge"), "crowd", _staff())

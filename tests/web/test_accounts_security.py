@@ -25,23 +25,6 @@ pytestmark = pytest.mark.django_db
 WRONG = "not-the-password"
 
 
-@pytest.fixture
-def rates(settings):
-    def set_rates(**rates):
-        settings.REST_FRAMEWORK = {
-            **settings.REST_FRAMEWORK,
-            "DEFAULT_THROTTLE_RATES": {
-                "anon": "1000/min",
-                "user": "1000/min",
-                "token": "1000/min",
-                "submit": "1000/min",
-                **rates,
-            },
-        }
-
-    return set_rates
-
-
 def _login(client: Client, username: str, password: str, url: str = "/accounts/login/", **extra):
     return client.post(url, {"username": username, "password": password}, **extra)
 
