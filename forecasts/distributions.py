@@ -63,6 +63,7 @@ __all__ = [
     "pmf",
     "quantiles",
     "resolution_bucket",
+    "resolution_value",
     "standardise_cdf",
     "to_bytes",
     "validate_stored_vector",
@@ -473,7 +474,7 @@ def standardise_cdf(cdf: Sequence[float] | FloatArray, scale: Scale) -> FloatArr
                 field=f"cdf[{GRID - 1}]",
             )
         values[-1] = 1.0
-    return _standardise(np.maximum.accumulate(values), scale)
+    return _standardise(values, scale)
 
 
 # --------------------------------------------------------------------------------------------
@@ -854,6 +855,44 @@ def resolution_bucket(value: float, scale: Scale) -> int:
         return INBOUND_BUCKETS
     x = scale.location(v)
     return min(INBOUND_BUCKETS, max(1, int(x * INBOUND_BUCKETS + 1.0 - 1e-10)))
+
+
+def resolution_value(raw: str | float, *, question_type: str) -> float:
+    """The value of a continuous resolution as given in data or by staff (docs/methods.md §12.7).
+
+    ``"below_lower_bound"`` → −inf and ``"above_upper_bound"`` → +inf (Metaculus's words; they
+    land in buckets 0 and 201 of an open bound, see ``resolution_bucket``); for ``date``
+    questions an ISO 8601 string → Unix seconds (``parse_date_value``); otherwise a number or a
+    numeric string. Raises ``DistributionError`` (field ``resolution``).
+    """
+    if question_type not in CONTINUOUS_TYPES:
+        raise DistributionError(
+            f"Question type {question_type!r} has no continuous resolution.", "question_type"
+        )
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text == "below_lower_bound":
+            return -math.inf
+        if text == "above_upper_bound":
+            return math.inf
+        if question_type == "date":
+            return parse_date_value(text, field="resolution")
+        try:
+            number = float(text)
+        except ValueError:
+            raise DistributionError(
+                f"The resolution {raw!r} is not a number, below_lower_bound or above_upper_bound.",
+                field="resolution",
+            ) from None
+    else:
+        number = _resolution_number(raw)
+    if not math.isfinite(number):
+        raise DistributionError(
+            f"The resolution {raw!r} must be finite (say below_lower_bound or "
+            "above_upper_bound for an outcome beyond the range).",
+            field="resolution",
+        )
+    return number
 
 
 def _resolution_number(value: object) -> float:

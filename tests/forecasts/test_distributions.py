@@ -33,6 +33,7 @@ from forecasts.distributions import (
     pmf,
     quantiles,
     resolution_bucket,
+    resolution_value,
     standardise_cdf,
     to_bytes,
     validate_stored_vector,
@@ -657,6 +658,43 @@ def test_resolution_bucket_matches_the_pmf_it_scores() -> None:
 @pytest.mark.parametrize("value", [-0.1, 100.1, math.nan, "50", None])
 def test_resolution_outside_a_closed_range_or_not_a_number_is_rejected(value: Any) -> None:
     assert error_field(resolution_bucket, value, CLOSED) == "resolution"
+
+
+@pytest.mark.parametrize(
+    ("raw", "question_type", "expected"),
+    [
+        ("83.5", "numeric", 83.5),
+        (7, "discrete", 7.0),
+        ("below_lower_bound", "numeric", -math.inf),
+        ("above_upper_bound", "date", math.inf),
+        ("2026-01-01", "date", 1_767_225_600.0),
+    ],
+)
+def test_resolution_value(raw: Any, question_type: str, expected: float) -> None:
+    assert resolution_value(raw, question_type=question_type) == expected
+
+
+def test_resolution_words_land_beyond_open_bounds_only() -> None:
+    below = resolution_value("below_lower_bound", question_type="numeric")
+    above = resolution_value("above_upper_bound", question_type="numeric")
+    assert resolution_bucket(below, OPEN) == 0
+    assert resolution_bucket(above, OPEN) == 201
+    assert error_field(resolution_bucket, below, CLOSED) == "resolution"
+
+
+@pytest.mark.parametrize(
+    ("raw", "question_type", "field"),
+    [
+        ("yes", "numeric", "resolution"),
+        ("nan", "numeric", "resolution"),
+        ("inf", "numeric", "resolution"),
+        ("2026-13-01", "date", "resolution"),
+        (None, "numeric", "resolution"),
+        ("5", "multiple_choice", "question_type"),
+    ],
+)
+def test_invalid_resolution_values_are_rejected(raw: Any, question_type: str, field: str) -> None:
+    assert error_field(resolution_value, raw, question_type=question_type) == field
 
 
 # ---------------------------------------------------------------------------- dates
