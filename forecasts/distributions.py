@@ -1107,6 +1107,14 @@ def validate_stored_vector(
             field=f"cdf[{last}]",
         )
     steps = np.diff(cdf)
+    falls = np.flatnonzero(steps < 0)
+    if falls.size:
+        i = int(falls[0]) + 1
+        raise DistributionError(
+            f"The CDF decreases at cdf[{i}]: {cdf[i]:.12g} after {cdf[i - 1]:.12g}; a CDF "
+            "never decreases.",
+            field=f"cdf[{i}]",
+        )
     bad = np.flatnonzero((steps < MIN_STEP - tol) | (steps > MAX_STEP + tol))
     if bad.size:
         i = int(bad[0]) + 1

@@ -219,8 +219,9 @@ def _time(row: dict[str, str], *columns: str) -> dt.datetime | None:
 
 
 def _scale(row: dict[str, str]) -> distributions.Scale:
-    lo, hi = _float(row.get("range_min", ""), "range_min"), _float(
-        row.get("range_max", ""), "range_max"
+    lo, hi = (
+        _float(row.get("range_min", ""), "range_min"),
+        _float(row.get("range_max", ""), "range_max"),
     )
     zero = row.get("zero_point", "")
     scale = distributions.Scale(
@@ -234,7 +235,9 @@ def _scale(row: dict[str, str]) -> distributions.Scale:
     return scale
 
 
-def _outcome(raw: str, qtype: str, options: list[str], scale: distributions.Scale | None) -> Outcome | None:
+def _outcome(
+    raw: str, qtype: str, options: list[str], scale: distributions.Scale | None
+) -> Outcome | None:
     low = raw.lower()
     if not raw:
         return None
@@ -342,7 +345,9 @@ def _forecast(line: int, row: dict[str, str], q: MetaculusQuestion) -> Metaculus
                 raise ValueError(f"probability_yes {p:g} is outside [0.001, 0.999]")
             fc.probability = p
         elif q.type == "multiple_choice":
-            raw = _numbers(row.get("probability_yes_per_category", ""), "probability_yes_per_category")
+            raw = _numbers(
+                row.get("probability_yes_per_category", ""), "probability_yes_per_category"
+            )
             fc.values = distributions.option_probabilities(raw, len(q.options))
         else:
             cdf = _numbers(row.get("continuous_cdf", ""), "continuous_cdf")
