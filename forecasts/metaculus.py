@@ -48,13 +48,37 @@ __all__ = [
     "parse_metaculus",
 ]
 
-COLUMNS = (
-    "forecast_id,question_id,post_id,question_title,created_at,author_id,probability_yes,"
-    "probability_yes_per_category,continuous_cdf,forecast_timestamp,forecaster,is_bot,resolution,"
-    "scheduled_close_time,actual_close_time,scheduled_resolve_time,actual_resolve_time,"
-    "spot_scoring_time,published_at,question_weight,cp_reveal_time,type,options,range_min,"
-    "range_max,open_lower_bound,open_upper_bound,zero_point,project_title"
-).split(",")
+COLUMNS = [
+    "forecast_id",
+    "question_id",
+    "post_id",
+    "question_title",
+    "created_at",
+    "author_id",
+    "probability_yes",
+    "probability_yes_per_category",
+    "continuous_cdf",
+    "forecast_timestamp",
+    "forecaster",
+    "is_bot",
+    "resolution",
+    "scheduled_close_time",
+    "actual_close_time",
+    "scheduled_resolve_time",
+    "actual_resolve_time",
+    "spot_scoring_time",
+    "published_at",
+    "question_weight",
+    "cp_reveal_time",
+    "type",
+    "options",
+    "range_min",
+    "range_max",
+    "open_lower_bound",
+    "open_upper_bound",
+    "zero_point",
+    "project_title",
+]
 """The columns of Metaculus's forecast CSV, in their order."""
 
 REQUIRED = {

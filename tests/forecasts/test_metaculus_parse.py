@@ -71,11 +71,11 @@ def _cdf_of(rows: list[dict[str, str]], forecast_id: str) -> list[float]:
 @pytest.mark.parametrize(
     ("forecast_id", "column", "make", "reason"),
     [
-        ("1017", "continuous_cdf", lambda c: c[:100] + [c[100] - 0.05] + c[101:], "decreas"),
+        ("1017", "continuous_cdf", lambda c: [*c[:100], c[100] - 0.05, *c[101:]], "decreas"),
         ("1017", "continuous_cdf", lambda c: c[:200], "201"),
-        ("1017", "continuous_cdf", lambda c: c[:50] + [float("nan")] + c[51:], "number"),
+        ("1017", "continuous_cdf", lambda c: [*c[:50], float("nan"), *c[51:]], "number"),
         # the upper bound of question 103 is closed: no mass may lie above it
-        ("1017", "continuous_cdf", lambda c: c[:200] + [0.98], "upper bound"),
+        ("1017", "continuous_cdf", lambda c: [*c[:200], 0.98], "upper bound"),
     ],
 )
 def test_a_broken_cdf_is_named_with_its_line(
