@@ -144,8 +144,12 @@ class Forecast(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
+                    # ``probability__isnull=False`` spelled out: a comparison with NULL is
+                    # unknown, and a CHECK passes on unknown (a forecast without any value got
+                    # through the old constraint).
                     Q(
                         kind="forecast",
+                        probability__isnull=False,
                         probability__gte=EPS,
                         probability__lte=1 - EPS,
                         values__isnull=True,
