@@ -31,3 +31,10 @@ class NothingToWithdraw(ForecastError):
     """A withdrawal without a current forecast to withdraw."""
 
     status_code = 409
+
+
+class InvalidForecastValues(ForecastError):
+    """Option probabilities or a CDF that do not fit the question (wrong length, not finite,
+    not summing to 1, not a standardised CDF), or values for a yes/no question."""
+
+    field = "values"

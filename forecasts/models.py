@@ -128,6 +128,10 @@ class Forecast(models.Model):
     forecaster = models.ForeignKey(Forecaster, on_delete=models.CASCADE, related_name="forecasts")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.FORECAST)
     probability = models.FloatField(null=True, blank=True)
+    # Multiple choice and continuous questions (docs/methods.md §12): the option probabilities
+    # (float64[k]) or the standardised CDF at the 201 grid locations (float64[201]), as
+    # little-endian float64 bytes. NULL for a yes/no forecast and for a withdrawal.
+    values = models.BinaryField(null=True, blank=True)
     time = models.DateTimeField(default=timezone.now, db_index=True)
     rationale = models.TextField(blank=True)
     # Track-record factor a_i in force when the forecast was made: a record. The crowd pools
@@ -140,8 +144,18 @@ class Forecast(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=(
-                    Q(kind="forecast", probability__gte=EPS, probability__lte=1 - EPS)
-                    | Q(kind="withdrawal", probability__isnull=True)
+                    # ``probability__isnull=False`` spelled out: a comparison with NULL is
+                    # unknown, and a CHECK passes on unknown (a forecast without any value got
+                    # through the old constraint).
+                    Q(
+                        kind="forecast",
+                        probability__isnull=False,
+                        probability__gte=EPS,
+                        probability__lte=1 - EPS,
+                        values__isnull=True,
+                    )
+                    | Q(kind="forecast", probability__isnull=True, values__isnull=False)
+                    | Q(kind="withdrawal", probability__isnull=True, values__isnull=True)
                 ),
                 name="forecast_probability_in_bounds",
             ),
@@ -157,6 +171,8 @@ class Forecast(models.Model):
     def __str__(self) -> str:
         if self.kind == self.Kind.WITHDRAWAL:
             return f"{self.forecaster} withdrew on q{self.question_id}"
+        if self.probability is None:
+            return f"{self.forecaster}: a distribution on q{self.question_id}"
         return f"{self.forecaster}: {self.probability:.3f} on q{self.question_id}"
 
 
@@ -165,6 +181,12 @@ class CrowdState(models.Model):
 
     S = Σ w'_i ℓ_i and W = Σ w'_i with w'_i = a_i · 2^((t_i − t0)/h); P = Σ p_i for the mean.
     The question row is locked while these are read and written.
+
+    Multiple choice and continuous questions (docs/methods.md §12.3) keep W in ``sum_w`` and
+    vectors instead of S and P: ``sums`` Σ w'_i ln p_ik per option or PMF bucket (a bucket that
+    is zero in every forecast — beyond a closed bound — holds 0), ``linear_sums`` Σ w'_i p_ik
+    for the linear pool, and ``vector`` the crowd itself (option probabilities float64[k], or
+    the pooled CDF float64[201]); all little-endian float64 bytes, NULL for yes/no questions.
     """
 
     question = models.OneToOneField(
@@ -180,6 +202,9 @@ class CrowdState(models.Model):
     mean = models.FloatField(null=True, blank=True)
     events = models.PositiveIntegerField(default=0)
     last_time = models.DateTimeField(null=True, blank=True, help_text="Time of the last event.")
+    sums = models.BinaryField(null=True, blank=True)
+    linear_sums = models.BinaryField(null=True, blank=True)
+    vector = models.BinaryField(null=True, blank=True)
     # Batched publication of the history (forecasts.privacy, docs/privacy.md): how many points
     # are public so far, the time of the last public point, and how many distinct forecasters
     # have had an event since then (counted conservatively on a tie of times).
@@ -225,6 +250,11 @@ class CrowdPoint(models.Model):
     # forecasters since the previous public point, and at least BATCH active); NULL for a point
     # only staff and permitted researchers see. Dense, so a chart can pre-sample it by stride.
     public_seq = models.PositiveIntegerField(null=True, blank=True)
+    # Multiple choice and continuous questions (docs/architecture.md, "Crowd history points"):
+    # the pooled option probabilities (float64[k]), or the pooled CDF's quantile locations on
+    # the internal [0, 1] scale at 5, 25, 50, 75 and 95% then P(below the range) and P(above
+    # it) (float64[7], 56 bytes); little-endian. NULL for yes/no questions and empty crowds.
+    summary = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ["question", "seq"]
@@ -242,7 +272,9 @@ class CrowdPoint(models.Model):
             # a handful among a question's million, found without scanning the others.
             models.Index(
                 fields=["question", "seq"],
-                condition=models.Q(median__isnull=True, forecasters__gt=0),
+                condition=models.Q(
+                    median__isnull=True, forecasters__gt=0, probability__isnull=False
+                ),
                 name="crowd_point_median_pending",
             )
         ]

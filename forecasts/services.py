@@ -17,8 +17,9 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from forecasts import pooling, privacy, store
+from forecasts import pooling, privacy, store, typed, vector_pooling
 from forecasts.errors import (
+    InvalidForecastValues,
     InvalidProbability,
     NothingToWithdraw,
     QuestionNotFound,
@@ -201,23 +202,64 @@ def forecast_submit(
     *,
     question_id: int,
     forecaster: Forecaster,
-    probability: object,
+    probability: object = None,
+    values: object = None,
     rationale: str = "",
     at: dt.datetime | None = None,
     viewer: Any = None,
 ) -> Forecast:
     """Record a forecast and update the question's crowd forecast in the same transaction.
 
-    With ``viewer`` (a user), a question they may not see is reported as not found.
+    A yes/no question takes ``probability``; a multiple-choice or continuous one takes
+    ``values`` (array-like: k option probabilities, or the standardised CDF at 201 points;
+    checked by ``forecasts.typed.values_validate``, docs/methods.md §12.2). With ``viewer`` (a
+    user), a question they may not see is reported as not found. Raises
+    ``InvalidProbability`` / ``InvalidForecastValues`` for input that does not fit the question,
+    ``QuestionNotFound``, ``QuestionNotOpen``; nothing is written then.
     """
+    if values is not None:
+        if probability is not None:
+            raise InvalidForecastValues("Give a probability or values, not both.")
+        return _submit_values(question_id, forecaster, values, rationale, at, viewer)
     p = parse_probability(probability)
     question, state, at = _lock_open_question(question_id, at, viewer)
+    if typed.is_vector(question):
+        raise InvalidForecastValues(
+            f"This is a {question.get_type_display().lower()} question: it takes values, "
+            "not a probability."
+        )
     weight = _track_record_weight(question, forecaster)
     forecast = Forecast(
         question=question,
         forecaster=forecaster,
         kind=Forecast.Kind.FORECAST,
         probability=p,
+        time=at,
+        rationale=rationale.strip(),
+        track_record_weight=weight,
+    )
+    previous = store.append_event(forecast)
+    _crowd_apply(question, state, forecast, previous, weight)
+    return forecast
+
+
+def _submit_values(
+    question_id: int,
+    forecaster: Forecaster,
+    raw: object,
+    rationale: str,
+    at: dt.datetime | None,
+    viewer: Any,
+) -> Forecast:
+    """``forecast_submit`` for a multiple-choice or continuous question (in its transaction)."""
+    question, state, at = _lock_open_question(question_id, at, viewer)
+    values = typed.values_validate(question, raw)
+    weight = _track_record_weight(question, forecaster)
+    forecast = Forecast(
+        question=question,
+        forecaster=forecaster,
+        kind=Forecast.Kind.FORECAST,
+        values=typed.to_bytes(values),
         time=at,
         rationale=rationale.strip(),
         track_record_weight=weight,
@@ -340,8 +382,12 @@ def _crowd_apply(
     event before this one, whose term the sums hold; ``weight`` is the forecaster's current
     a_i, with which the sums hold that term and the new one is added. Falls back to a full
     recompute when the event is older than the last point (a backdated write) or the
-    tournament's parameters changed since the sums were built.
+    tournament's parameters changed since the sums were built. Multiple-choice and continuous
+    questions take ``_crowd_apply_vector``.
     """
+    if typed.is_vector(question):
+        _crowd_apply_vector(question, state, event, previous, weight)
+        return
     params = crowd_params(question)
     stale = state.params != crowd_state_params(question) and state.events > 0
     if stale or (state.last_time is not None and event.time < state.last_time):
@@ -411,6 +457,111 @@ def _crowd_apply(
     _schedule_median_fill(question.pk)
 
 
+VECTOR_STATE_FIELDS = (*STATE_FIELDS, "sums", "linear_sums", "vector")
+
+
+def _vector_terms(
+    question: Question,
+    forecast: Forecast | store.PreviousEvent,
+    weight: float,
+    t0: float,
+    half_life: float | None,
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """(w', w'·ln p_k, w'·p_k) of one multiple-choice or continuous forecast, relative to t0:
+    its terms of W, S and L (docs/methods.md §12.3)."""
+    b = typed.outcomes(question, typed.from_bytes(forecast.values))
+    w = weight * pooling.recency_factor(_seconds(forecast.time), t0, half_life)
+    return w, w * vector_pooling.log_terms(b), w * b
+
+
+def _crowd_apply_vector(
+    question: Question,
+    state: CrowdState,
+    event: Forecast,
+    previous: store.PreviousEvent | None,
+    weight: float,
+) -> None:
+    """``_crowd_apply`` for a multiple-choice or continuous question: the vector sums S_k, L_k
+    and the scalar W change by one term each for the previous and the new forecast, O(k) and
+    independent of the number of forecasters (docs/methods.md §12.3). The same fallbacks to a
+    full recompute (backdated event, changed parameters, cancellation). The point's summary:
+    ``forecasts.typed.summarizer``. No median fill: the per-option median is a comparator
+    computed on demand, not kept per point.
+    """
+    params = crowd_params(question)
+    stale = state.params != crowd_state_params(question) and state.events > 0
+    if stale or (state.last_time is not None and event.time < state.last_time):
+        crowd_recompute(question_id=question.pk)
+        return
+    m = typed.outcome_count(question)
+    sums = typed.from_bytes(state.sums) if state.sums is not None else np.zeros(m)
+    linear = typed.from_bytes(state.linear_sums) if state.linear_sums is not None else np.zeros(m)
+    if sums.shape != (m,) or linear.shape != (m,):
+        crowd_recompute(question_id=question.pk)
+        return
+    half_life = params.half_life
+    now_s = _seconds(event.time)
+    t0 = _seconds(state.t0) if state.t0 is not None else now_s
+    if half_life is not None and (now_s - t0) / half_life > pooling.REBASE_EXPONENT:
+        factor = math.exp2(-(now_s - t0) / half_life)  # as pooling.rebase
+        state.sum_w *= factor
+        sums *= factor
+        linear *= factor
+        t0 = now_s
+
+    weight_before = state.sum_w
+    if previous is not None and previous.kind == Forecast.Kind.FORECAST:
+        w, s_term, l_term = _vector_terms(question, previous, weight, t0, half_life)
+        state.sum_w -= w
+        sums -= s_term
+        linear -= l_term
+        state.forecasters -= 1
+    if event.kind == Forecast.Kind.FORECAST:
+        w, s_term, l_term = _vector_terms(question, event, weight, t0, half_life)
+        state.sum_w += w
+        sums += s_term
+        linear += l_term
+        state.forecasters += 1
+
+    if state.forecasters > 0 and not state.sum_w > CANCELLATION * weight_before:
+        crowd_recompute(question_id=question.pk)
+        return
+    summary: bytes | None = None
+    if state.forecasters == 0:
+        state.sum_w = 0.0
+        sums[:] = 0.0
+        linear[:] = 0.0
+        state.vector = None
+    else:
+        pooled = vector_pooling.pool_from_sums(
+            sums, state.sum_w, typed.support(question), extremize=params.extremize
+        )
+        state.vector = typed.to_bytes(typed.crowd_vector(question, pooled))
+        summary = typed.to_bytes(typed.summarizer(question)(pooled[None, :])[0])
+    state.sums = typed.to_bytes(sums)
+    state.linear_sums = typed.to_bytes(linear)
+    state.sum_wl = state.sum_p = 0.0
+    state.probability = state.mean = state.median = None
+    public_seq = privacy.batch_step(
+        state, previous.time if previous is not None else None, event.time
+    )
+    state.t0 = dt.datetime.fromtimestamp(t0, tz=dt.UTC)
+    state.params = crowd_state_params(question)
+    state.events += 1
+    state.last_time = event.time
+    state.updated_at = timezone.now()
+    point = CrowdPoint(
+        question=question,
+        seq=state.events,
+        time=event.time,
+        forecasters=state.forecasters,
+        summary=summary,
+        forecast=event,
+        public_seq=public_seq,
+    )
+    store.save_state_and_point(state, point, VECTOR_STATE_FIELDS)
+
+
 MEDIAN_FILL_DELAY = 2.0  # seconds: one fill serves every submission that arrives meanwhile
 
 
@@ -443,6 +594,8 @@ def crowd_recompute(*, question_id: int) -> int:
         .select_related("tournament")
         .get(pk=question_id)
     )
+    if typed.is_vector(question):
+        return _vector_recompute(question)
     params = crowd_params(question)
     ev = store.load_events(question_id)
     if not len(ev.ids):
@@ -506,6 +659,75 @@ def _rebuild_state(
     state.batch_forecasters = public.batch_forecasters
     state.updated_at = timezone.now()
     state.save()
+
+
+def vector_history(question: Question, ev: store.VectorEventLog) -> Any:
+    """The crowd history of a multiple-choice or continuous question from its log
+    (``vector_pooling.pool_history_vectors`` with the question's support, summaries, pool
+    parameters and ``crowd_weights``); also what ``verify_crowd`` compares against."""
+    params = crowd_params(question)
+    return vector_pooling.pool_history_vectors(
+        ev.times,
+        ev.forecaster,
+        typed.outcomes(question, ev.values),
+        typed.support(question),
+        summarize=typed.summarizer(question),
+        track_record_weight=crowd_weights(question, ev.forecaster),
+        extremize=params.extremize,
+        half_life=params.half_life,
+    )
+
+
+def vector_log(question: Question) -> store.VectorEventLog:
+    """The log of a multiple-choice or continuous question with its stored vectors."""
+    width = len(question.options) if question.type == Question.Type.MULTIPLE_CHOICE else 201
+    return store.load_vector_events(question.pk, width)
+
+
+def _vector_recompute(question: Question) -> int:
+    """``crowd_recompute`` of a multiple-choice or continuous question (under its lock):
+    the history points (vectorised, ``vector_history``) and the running sums from the current
+    forecasts, t0 at the last event. Returns the number of points."""
+    ev = vector_log(question)
+    if not len(ev.ids):
+        CrowdPoint.objects.filter(question_id=question.pk).delete()
+        CrowdState.objects.filter(question_id=question.pk).delete()
+        return 0
+    hist = vector_history(question, ev)
+    public = privacy.public_series(ev.times, ev.forecaster, hist.forecasters)
+    CrowdPoint.objects.filter(question_id=question.pk).delete()
+    written = store.write_vector_points(question.pk, ev, hist.forecasters, hist.summary, public.seq)
+    params = crowd_params(question)
+    n_events = len(ev.ids)
+    _, first_from_end = np.unique(ev.forecaster[::-1], return_index=True)
+    last = np.arange(n_events)[::-1][first_from_end]
+    current = np.sort(last[~np.isnan(ev.values[last, 0])])
+    t0 = float(ev.times[-1])
+    weights = crowd_weights(question, ev.forecaster)
+    w = weights[current] * pooling.recency_weights(ev.times[current], t0, params.half_life)
+    outs = typed.outcomes(question, ev.values[current])
+    state, _ = CrowdState.objects.get_or_create(question=question)
+    state.sum_w = float(np.sum(w))
+    state.sums = typed.to_bytes(w @ vector_pooling.log_terms(outs))
+    state.linear_sums = typed.to_bytes(w @ outs)
+    state.sum_wl = state.sum_p = 0.0
+    state.forecasters = int(current.size)
+    state.vector = typed.to_bytes(typed.crowd_vector(question, hist.last)) if current.size else None
+    state.probability = state.mean = state.median = None
+    state.t0 = dt.datetime.fromtimestamp(t0, tz=dt.UTC)
+    state.events = n_events
+    state.last_time = ev.stamps[-1]
+    state.params = crowd_state_params(question)
+    state.public_points = public.public_points
+    state.batch_since = (
+        None
+        if public.batch_since is None
+        else dt.datetime.fromtimestamp(public.batch_since, tz=dt.UTC)
+    )
+    state.batch_forecasters = public.batch_forecasters
+    state.updated_at = timezone.now()
+    state.save()
+    return written
 
 
 MEDIAN_FILL_CHUNK = 10_000  # points per compare-and-set statement

@@ -41,7 +41,7 @@ from config.rows import column
 from forecasts.models import CrowdPoint, CrowdState, Forecast, MedianCheckpoint
 from markets.models import Question, Tournament
 
-PREVIOUS_FIELDS = ("kind", "probability", "time")
+PREVIOUS_FIELDS = ("kind", "probability", "time", "values")
 
 # Switched off by a test to run the ORM path on PostgreSQL and compare.
 FUSED_ON_POSTGRESQL = True
@@ -54,6 +54,7 @@ class PreviousEvent:
     kind: str
     probability: float | None
     time: dt.datetime
+    values: bytes | memoryview | None = None  # multiple choice and continuous (forecasts.typed)
 
 
 def fused() -> bool:
@@ -300,6 +301,64 @@ def _load_events_copy(question_id: int) -> EventLog:
     )
 
 
+@dataclass(frozen=True)
+class VectorEventLog(EventLog):
+    """The log of a multiple-choice or continuous question: ``EventLog`` (``probs`` all NaN)
+    plus ``values`` (float64[n, width]: each forecast's stored vector, a row of NaN for a
+    withdrawal) and ``stamps`` (the events' times as stored, for the history points)."""
+
+    values: np.ndarray
+    stamps: list[dt.datetime]
+
+
+def load_vector_events(question_id: int, width: int) -> VectorEventLog:
+    """The question's log with each forecast's stored vector (``width`` float64 values, see
+    ``forecasts.typed``), in event order. One ORM query; about 1 s per 100,000 events."""
+    rows = list(
+        Forecast.objects.filter(question_id=question_id)
+        .order_by("time", "id")
+        .values_list("id", "time", "forecaster_id", "track_record_weight", "values")
+    )
+    n = len(rows)
+    values = np.full((n, width), np.nan, dtype=np.float64)
+    for i, row in enumerate(rows):
+        if row[4] is not None:
+            values[i] = np.frombuffer(bytes(row[4]), dtype="<f8")
+    return VectorEventLog(
+        ids=np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        times=np.fromiter((r[1].timestamp() for r in rows), dtype=np.float64, count=n),
+        forecaster=np.fromiter((r[2] for r in rows), dtype=np.int64, count=n),
+        probs=np.full(n, np.nan, dtype=np.float64),
+        track_record_weight=np.fromiter((r[3] for r in rows), dtype=np.float64, count=n),
+        values=values,
+        stamps=[r[1] for r in rows],
+    )
+
+
+def write_vector_points(
+    question_id: int,
+    ev: VectorEventLog,
+    forecasters: np.ndarray,
+    summary: np.ndarray,
+    public_seq: np.ndarray,
+) -> int:
+    """Write one history point per event of a multiple-choice or continuous question:
+    ``forecasters`` (int per event), ``summary`` (float64[n, s]; a NaN row — nobody active —
+    is stored NULL) as little-endian bytes, ``public_seq`` (0: private). COPY on PostgreSQL.
+    Returns the points written."""
+    columns = ("question_id", "seq", "time", "forecasters", "summary", "forecast_id",
+               "public_seq")  # fmt: skip
+    blobs = [
+        None if np.isnan(row).any() else np.ascontiguousarray(row, dtype="<f8").tobytes()
+        for row in summary
+    ]
+    return bulk_insert(CrowdPoint, columns, zip(
+        [question_id] * len(ev.ids), range(1, len(ev.ids) + 1), ev.stamps,
+        forecasters.tolist(), blobs, ev.ids.tolist(), [s or None for s in public_seq.tolist()],
+        strict=True,
+    ))  # fmt: skip
+
+
 def nullable(values: Any) -> list[float | None]:
     """A float array as a list with NaN → None (SQL NULL)."""
     return [None if v != v else v for v in values.tolist()]
@@ -417,6 +476,7 @@ def pending_medians(question_id: int) -> np.ndarray:
             question_id=question_id,
             median__isnull=True,
             forecasters__gt=0,
+            probability__isnull=False,  # yes/no points only: vector types have no median
             forecast_id__isnull=False,
         )
         .order_by("seq")

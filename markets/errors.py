@@ -7,3 +7,10 @@ class ResolutionError(DomainError):
     """A resolution request that cannot be carried out; the message says why."""
 
     status_code = 409
+
+
+class QuestionTypeError(DomainError):
+    """A question type configuration (options, range, bounds, zero point) that is not valid, or
+    a type change on a question that already has forecasts."""
+
+    status_code = 400

@@ -173,6 +173,13 @@ class QuestionQuerySet(models.QuerySet["Question"]):
 
 
 class Question(models.Model):
+    class Type(models.TextChoices):
+        BINARY = "binary", "Yes/no"
+        MULTIPLE_CHOICE = "multiple_choice", "Multiple choice"
+        NUMERIC = "numeric", "Numeric"
+        DATE = "date", "Date"
+        DISCRETE = "discrete", "Discrete"
+
     class Status(models.TextChoices):
         UPCOMING = "upcoming", "Upcoming"
         OPEN = "open", "Open"
@@ -190,6 +197,30 @@ class Question(models.Model):
     open_time = models.DateTimeField()
     close_time = models.DateTimeField(help_text="Scheduled close.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPCOMING)
+    # The question type and its configuration (markets.question_types, docs/methods.md §12).
+    type = models.CharField(max_length=16, choices=Type.choices, default=Type.BINARY)
+    options = models.JSONField(
+        default=list, blank=True, help_text="Multiple choice: the option labels, in order."
+    )
+    range_min = models.FloatField(
+        null=True, blank=True, help_text="Continuous: the range's lower end (dates: Unix seconds)."
+    )
+    range_max = models.FloatField(
+        null=True, blank=True, help_text="Continuous: the range's upper end (dates: Unix seconds)."
+    )
+    open_lower_bound = models.BooleanField(
+        default=False, help_text="Continuous: the value may fall below the range."
+    )
+    open_upper_bound = models.BooleanField(
+        default=False, help_text="Continuous: the value may fall above the range."
+    )
+    zero_point = models.FloatField(
+        null=True,
+        blank=True,
+        help_text=(
+            "Continuous, log scale: the zero point z outside the range (docs/methods.md §12.1)."
+        ),
+    )
     # Optional milestone criterion: resolves from benchmark results.
     benchmark = models.ForeignKey(
         Benchmark, null=True, blank=True, on_delete=models.PROTECT, related_name="questions"
@@ -224,6 +255,31 @@ class Question(models.Model):
                 | (Q(threshold__isnull=False) & Q(deadline__isnull=False) & ~Q(comparator="")),
                 name="milestone_complete",
             ),
+            models.CheckConstraint(
+                condition=Q(type__in=["binary", "multiple_choice", "numeric", "date", "discrete"]),
+                name="question_type_known",
+            ),
+            # Yes/no and multiple choice have no range; continuous questions have min < max and
+            # a zero point (if any) outside [min, max]. The option list is checked by
+            # markets.question_types (JSON length has no portable SQL).
+            models.CheckConstraint(
+                condition=(
+                    Q(type__in=["binary", "multiple_choice"])
+                    & Q(range_min__isnull=True, range_max__isnull=True, zero_point__isnull=True)
+                    & Q(open_lower_bound=False, open_upper_bound=False)
+                )
+                | (
+                    Q(type__in=["numeric", "date", "discrete"])
+                    & Q(range_min__isnull=False, range_max__isnull=False)
+                    & Q(range_min__lt=models.F("range_max"))
+                    & (
+                        Q(zero_point__isnull=True)
+                        | Q(zero_point__lt=models.F("range_min"))
+                        | Q(zero_point__gt=models.F("range_max"))
+                    )
+                ),
+                name="question_type_range",
+            ),
         ]
         indexes = [models.Index(fields=["status", "close_time"])]
 
@@ -232,6 +288,27 @@ class Question(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("question-detail", args=[self.pk])
+
+    def clean(self) -> None:
+        """Model validation (admin forms): the type configuration (markets.question_types)."""
+        from django.core.exceptions import ValidationError
+
+        from markets.errors import QuestionTypeError
+        from markets.question_types import question_type_validate
+
+        super().clean()
+        try:
+            question_type_validate(self)
+        except QuestionTypeError as exc:
+            raise ValidationError(str(exc)) from exc
+
+    @property
+    def is_binary(self) -> bool:
+        return self.type == self.Type.BINARY
+
+    @property
+    def is_continuous(self) -> bool:
+        return self.type in (self.Type.NUMERIC, self.Type.DATE, self.Type.DISCRETE)
 
     @property
     def has_milestone(self) -> bool:
@@ -295,6 +372,14 @@ class Resolution(models.Model):
         YES = "yes", "Yes"
         NO = "no", "No"
         ANNULLED = "annulled", "Annulled"
+        # Multiple choice: the option at index ``option``.
+        OPTION = "option", "Option"
+        # Continuous: the value ``value`` (in the range, or beyond an open bound), or a value
+        # below / above the range that is not known exactly (a date that came before the range
+        # began or has not come by its end). Only an open bound admits either.
+        VALUE = "value", "Value"
+        BELOW = "below", "Below the range"
+        ABOVE = "above", "Above the range"
 
     class State(models.TextChoices):
         PROPOSED = "proposed", "Proposed"
@@ -311,6 +396,14 @@ class Resolution(models.Model):
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="resolutions")
     version = models.PositiveIntegerField()
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    option = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Multiple choice: index of the option that happened."
+    )
+    value = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Continuous: the value that happened (dates: Unix seconds).",
+    )
     state = models.CharField(max_length=12, choices=State.choices)
     source = models.CharField(max_length=10, choices=Source.choices)
     decided_by = models.ForeignKey(
@@ -344,6 +437,18 @@ class Resolution(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["question"], condition=Q(state="proposed"), name="one_proposed_resolution"
+            ),
+            # ``option`` exactly with an option outcome, ``value`` exactly with a value outcome.
+            models.CheckConstraint(
+                condition=(
+                    Q(outcome="option", option__isnull=False, value__isnull=True)
+                    | Q(outcome="value", option__isnull=True, value__isnull=False)
+                    | (
+                        Q(outcome__in=["yes", "no", "annulled", "below", "above"])
+                        & Q(option__isnull=True, value__isnull=True)
+                    )
+                ),
+                name="resolution_outcome_detail",
             ),
         ]
 

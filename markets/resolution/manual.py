@@ -12,6 +12,7 @@ from django.utils import timezone
 from markets.actors import actor_or_none
 from markets.errors import ResolutionError
 from markets.models import AuditRecord, Question, Resolution
+from markets.question_types import resolution_detail_validate
 from markets.resolution.audit import audit_record
 from markets.resolution.versions import (
     announce_final,
@@ -37,16 +38,22 @@ def question_resolve(
     source: str = Resolution.Source.MANUAL,
     resolved_at: dt.datetime | None = None,
     actor_label: str = "",
+    option: int | None = None,
+    value: float | None = None,
 ) -> Resolution:
     """Resolve (or re-resolve) a question with a final outcome, superseding what was there.
 
     ``outcome`` is a ``Resolution.Outcome`` value; ``resolved_at`` is when the truth became known
     (scoring stops there, docs/methods.md §8.6). Without one, a first resolution takes now and a
     re-resolution keeps the effective time of the version it replaces: correcting the outcome
-    does not move when the truth was known.
+    does not move when the truth was known. A multiple-choice question resolves with
+    ``outcome="option"`` and ``option`` (the index); a continuous one with ``outcome="value"``
+    and ``value``, or ``"below"`` / ``"above"`` (``markets.question_types``,
+    docs/methods.md §12.4).
 
-    Raises ``ResolutionError`` for an unknown outcome, an effective time before the question
-    opened, a re-resolution without a reason, or one that changes nothing (same
+    Raises ``ResolutionError`` for an unknown outcome or one that does not fit the question's
+    type (an option out of range, a value beyond a closed bound), an effective time before the
+    question opened, a re-resolution without a reason, or one that changes nothing (same
     outcome and effective time: no silent new version); ``Question.DoesNotExist`` for an
     unknown question. Writes the new final version, supersedes the old final and any proposal,
     records an audit record and announces the final version (scoring follows after commit).
@@ -56,9 +63,15 @@ def question_resolve(
             f"Unknown outcome {outcome!r}: use one of {', '.join(Outcome.values)}."
         )
     question = lock_question(question_id)
+    option, value = resolution_detail_validate(question, outcome, option, value)
     now = timezone.now()
     previous = question.resolutions.filter(state=State.FINAL).first()
-    if previous is not None and previous.outcome == outcome and source == Resolution.Source.IMPORT:
+    same = previous is not None and (previous.outcome, previous.option, previous.value) == (
+        outcome,
+        option,
+        value,
+    )
+    if previous is not None and same and source == Resolution.Source.IMPORT:
         return previous  # re-importing the same file changes nothing
     if resolved_at is None:
         resolved_at = previous.resolved_at if previous is not None else now
@@ -71,7 +84,7 @@ def question_resolve(
             f"The effective time cannot be before the question opened "
             f"({question.open_time:%Y-%m-%d %H:%M} UTC)."
         )
-    if previous is not None and (previous.outcome, previous.resolved_at) == (outcome, resolved_at):
+    if previous is not None and same and previous.resolved_at == resolved_at:
         raise ResolutionError(
             f"“{question}” is already resolved {previous.get_outcome_display()} with that "
             "effective time: nothing to change."
@@ -87,6 +100,8 @@ def question_resolve(
         question=question,
         version=next_version(question),
         outcome=outcome,
+        option=option,
+        value=value,
         state=State.FINAL,
         source=source,
         decided_by=actor_or_none(user),

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from forecasts import typed
 from forecasts.history import pool_history
 from forecasts.models import CrowdPoint, CrowdState
 from forecasts.privacy import public_series
-from forecasts.services import crowd_params, crowd_weights
+from forecasts.services import crowd_params, crowd_weights, vector_history, vector_log
 from forecasts.store import load_events
 from markets.models import Question, Tournament
 from scoring.track_record import weights_mismatches
@@ -63,6 +65,10 @@ class Command(BaseCommand):
             disable=opts["no_progress"],
             file=self.stderr._out,
         ):
+            if typed.is_vector(question):
+                checked += 1
+                points_checked += _verify_vector(question, problems)
+                continue
             ev = load_events(question.pk)
             stored = list(
                 CrowdPoint.objects.filter(question=question)
@@ -174,3 +180,77 @@ class Command(BaseCommand):
                 f"weights their scores: {summary}."
             )
         )
+
+
+def _verify_vector(question: Question, problems: list[str]) -> int:
+    """The checks of ``Command.handle`` for a multiple-choice or continuous question: every point
+    belongs to its event, its active count and summary (pooled option probabilities, or the
+    continuous summary) equal a recompute to ``TOLERANCE``, and so do the crowd state (events,
+    forecasters, the crowd vector) and the public series. Appends to ``problems``; returns the
+    points checked."""
+    name = f"{question.tournament.slug}/{question.key}"
+    ev = vector_log(question)
+    stored = list(
+        CrowdPoint.objects.filter(question=question)
+        .order_by("seq")
+        .values_list("forecasters", "summary", "forecast_id", "public_seq")
+    )
+    state = CrowdState.objects.filter(question=question).first()
+    if [row[2] for row in stored] != ev.ids.tolist():
+        problems.append(
+            f"{name}: {len(stored)} history points do not match the {len(ev.ids)} forecast events"
+        )
+        return 0
+    if not stored:
+        if state is not None and state.events:
+            problems.append(f"{name}: crowd state counts {state.events} events; log empty")
+        return 0
+    hist = vector_history(question, ev)
+    bad, worst = 0, 0.0
+    for i, (n, summary, _event, _public) in enumerate(stored):
+        fresh = hist.summary[i]
+        if summary is None or np.isnan(fresh).any():
+            differs = (summary is None) != bool(np.isnan(fresh).any())
+            gap = math.inf if differs else 0.0
+        else:
+            got = typed.from_bytes(summary)
+            gap = float(np.max(np.abs(got - fresh))) if got.shape == fresh.shape else math.inf
+        if n != hist.forecasters[i] or gap > TOLERANCE:
+            bad += 1
+            worst = max(worst, gap)
+    if bad:
+        problems.append(
+            f"{name}: {bad} of {len(stored)} points differ (largest summary difference {worst:.3g})"
+        )
+    last = len(stored) - 1
+    if state is None:
+        problems.append(f"{name}: no crowd state for {len(stored)} forecast events")
+    else:
+        fresh_vector = typed.crowd_vector(question, hist.last) if hist.forecasters[last] else None
+        stored_vector = None if state.vector is None else typed.from_bytes(state.vector)
+        vector_differs = (fresh_vector is None) != (stored_vector is None) or (
+            fresh_vector is not None
+            and stored_vector is not None
+            and (
+                stored_vector.shape != fresh_vector.shape
+                or float(np.max(np.abs(stored_vector - fresh_vector))) > TOLERANCE
+            )
+        )
+        if (
+            state.events != len(ev.ids)
+            or state.forecasters != hist.forecasters[last]
+            or vector_differs
+        ):
+            problems.append(
+                f"{name}: the crowd state ({state.forecasters} forecasters, {state.events} "
+                f"events) differs from a recompute ({hist.forecasters[last]} forecasters, "
+                f"{len(ev.ids)} events, or the crowd vector)"
+            )
+    public = public_series(ev.times, ev.forecaster, hist.forecasters)
+    if [row[3] or 0 for row in stored] != public.seq.tolist() or (
+        state is not None
+        and (state.public_points, state.batch_forecasters)
+        != (public.public_points, public.batch_forecasters)
+    ):
+        problems.append(f"{name}: the public series differs from a recompute")
+    return len(stored)
