@@ -9,7 +9,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MATH_MODULES = ("forecasts.pooling", "forecasts.history", "scoring.rules", "scoring.calibration")
+MATH_MODULES = (
+    "forecasts.pooling",
+    "forecasts.history",
+    "scoring.rules",
+    "scoring.rules_types",
+    "scoring.calibration",
+    "scoring.calibration_types",
+)
 
 
 def test_math_modules_import_without_django() -> None:
