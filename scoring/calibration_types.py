@@ -1,4 +1,4 @@
-"""Calibration of multiple-choice and continuous forecasts (docs/methods.md §12.7).
+"""Calibration of multiple-choice and continuous forecasts (docs/methods.md §5.6).
 
 Multiple choice: one-vs-rest reliability bins. A forecast p ∈ [0, 1]^k with outcome option o
 contributes k pairs (p_j, 1{j = o}), binned exactly as binary forecasts
@@ -15,7 +15,7 @@ Balabdaoui & Raftery 2007), so we report
   [F⁻¹((1 - α)/2), F⁻¹((1 + α)/2)], i.e. with (1 - α)/2 ≤ PIT ≤ (1 + α)/2, with its Wilson
   interval (α when calibrated).
 
-F is the CDF linear in value between its grid points, as for the CRPS (§12.4). An outcome
+F is the CDF linear in value between its grid points, as for the CRPS (§4.13). An outcome
 outside the range only says PIT ∈ [0, cdf[0]] (below) or [cdf[m-1], 1] (above): the PIT is then
 the middle of that interval by default, or a uniform draw from it (the randomised PIT of Czado,
 Gneiting & Held 2009) with a caller-seeded generator.
@@ -52,7 +52,7 @@ def mc_calibration_bins(
     ``probs``: shape (n, k), each row summing to 1 (±1e-6); ``outcomes``: shape (n,), the
     0-based index of the option that happened for each forecast. Every option of every forecast
     is one binary pair (p_j, 1{j = o}); the n·k pairs are binned by
-    ``scoring.calibration.calibration_bins`` (docs/methods.md §5.2, §12.7). Questions with
+    ``scoring.calibration.calibration_bins`` (docs/methods.md §5.2, §5.6). Questions with
     different numbers of options go in by concatenating their pairs — call this per question and
     merge, or flatten them yourself. ValueError as ``scoring.rules_types.mc_brier``.
     """
@@ -77,7 +77,7 @@ def pit_values(
     or one per CDF, in value units; -inf/+inf (or any value beyond a bound) mean below/above the
     range. In range, F is linear in value between grid points. Beyond the range the PIT lies in
     [0, cdf[0]] or [cdf[m-1], 1]: ``out_of_range="mid"`` takes the middle, ``"random"`` a
-    uniform draw from ``rng`` (required then, for reproducibility). docs/methods.md §12.7.
+    uniform draw from ``rng`` (required then, for reproducibility). docs/methods.md §5.6.
     ValueError for invalid CDFs, NaN values, mismatched shapes or a missing generator.
     """
     c = as_cdf_rows(cdf, nan_rows=False)
@@ -133,7 +133,7 @@ class PitHistogram:
 def pit_histogram(pit: ArrayLike, n_bins: int = 10, *, z: float = Z_95) -> PitHistogram:
     """Histogram of PIT values in ``n_bins`` equal-width bins (edges k/K as in
     ``scoring.calibration.bin_edges``), with each bin's fraction and Wilson interval
-    (docs/methods.md §5.3, §12.7). ValueError for values outside [0, 1] (NaN included) or
+    (docs/methods.md §5.3, §5.6). ValueError for values outside [0, 1] (NaN included) or
     n_bins < 1."""
     u = _pit_array(pit)
     edges = bin_edges(n_bins)
@@ -170,7 +170,7 @@ def interval_coverage(
     """Coverage of the central intervals: for level α an outcome is inside iff
     (1 - α)/2 ≤ PIT ≤ (1 + α)/2, the same as y ∈ [F⁻¹((1-α)/2), F⁻¹((1+α)/2)] for a CDF that
     increases strictly (standardised CDFs do in range). Calibrated forecasts cover α of the time
-    (docs/methods.md §12.7). ValueError for PIT values outside [0, 1] or levels outside (0, 1).
+    (docs/methods.md §5.6). ValueError for PIT values outside [0, 1] or levels outside (0, 1).
     """
     u = _pit_array(pit)
     n = int(u.shape[0])

@@ -151,7 +151,7 @@ def peer_from_logs(log_po: ArrayLike, scale: float = 100.0) -> FloatArray:
     i.e. scale · (ln p_o,i - mean_{j≠i} ln p_o,j): the scores sum to 0, a lone forecaster scores 0
     and no forecasters give an empty array. ``scale`` is 100 for binary and multiple-choice
     questions and 50 for continuous ones (Metaculus' continuous scores are halved) —
-    docs/methods.md §4.4 and §12. ``log_po`` has shape (n,); ValueError if an entry is NaN or
+    docs/methods.md §4.4 and §4.12. ``log_po`` has shape (n,); ValueError if an entry is NaN or
     positive (a log-probability is ≤ 0).
     """
     lp = np.asarray(log_po, dtype=np.float64).reshape(-1)
@@ -359,7 +359,7 @@ def score_events(
     gave the outcome; ``baseline`` = the baseline score / 100 (binary log2 p_o + 1, multiple
     choice ln(p_o N)/ln N, continuous ln(p_o/b)/2); ``extra`` = further rules averaged over
     covered time like the log score (Brier, CRPS). With T, e, C_i, n(t), L(t) as in
-    ``score_question`` (docs/methods.md §4.5, §12.6):
+    ``score_question`` (docs/methods.md §4.5, §4.14):
 
         log_i = ∫ ln p_o,i dt / C_i        x_i = ∫ x_i(t) dt / C_i   (each extra rule x)
         baseline_i = ∫ 100 · baseline_i(t) dt / T
@@ -582,7 +582,8 @@ def score_steps(
         cuts.append(np.clip(events.times, start, end))
     points = np.unique(np.concatenate(cuts))
     seg_start, seg = points[:-1], np.diff(points)
-    lp_seg = _value_at(ts, log_po, seg_start)
+    at_seg = _step_index(ts, seg_start)  # the point holding over each segment, -1 for none
+    lp_seg = _gather(log_po, at_seg)
     cov = ~np.isnan(lp_seg)
     lp = np.where(cov, lp_seg, 0.0)
     _require_finite_logs(lp)
@@ -591,10 +592,10 @@ def score_steps(
     log_avg = math.nan
     if covered > 0.0:
         for name, values in rules.items():
-            x = np.where(cov, _value_at(ts, values, seg_start), 0.0)
+            x = np.where(cov, _gather(values, at_seg), 0.0)
             averages[name] = float(np.sum(seg * x)) / covered
         log_avg = float(np.sum(seg * lp)) / covered
-    base = np.where(cov, 100.0 * _value_at(ts, baseline, seg_start), 0.0)
+    base = np.where(cov, 100.0 * _gather(baseline, at_seg), 0.0)
     baseline_avg = float(np.sum(seg * base)) / length
 
     k_end = int(np.searchsorted(ts, end, side="right")) - 1
@@ -637,9 +638,14 @@ def score_steps(
     )
 
 
-def _value_at(times: FloatArray, values: FloatArray, at: FloatArray) -> FloatArray:
-    """Value of the step function (times, values) at each instant of ``at``; NaN before it."""
-    if times.size == 0:
-        return np.full(at.shape, np.nan)
-    i = np.searchsorted(times, at, side="right") - 1
-    return np.asarray(np.where(i >= 0, values[np.maximum(i, 0)], np.nan), dtype=np.float64)
+def _step_index(times: FloatArray, at: FloatArray) -> NDArray[np.intp]:
+    """Index of the step function's point holding at each instant of ``at``; -1 before it."""
+    return np.asarray(np.searchsorted(times, at, side="right") - 1)
+
+
+def _gather(values: ArrayLike, index: NDArray[np.intp]) -> FloatArray:
+    """values[index], NaN where index is -1 (no point holds yet)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return np.full(index.shape, np.nan)
+    return np.asarray(np.where(index >= 0, v[np.maximum(index, 0)], np.nan), dtype=np.float64)

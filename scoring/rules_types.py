@@ -1,6 +1,6 @@
 """Proper scoring rules for multiple-choice and continuous questions, and their time averages.
 
-Multiple choice (docs/methods.md §12.1): a forecast is p ∈ [0, 1]^k summing to 1, the outcome
+Multiple choice (docs/methods.md §4.10): a forecast is p ∈ [0, 1]^k summing to 1, the outcome
 is the 0-based index o of the option that happened (SPEC's "option 1" is index 0):
 
     Brier     Σ_k (p_k - o_k)²                  in [0, 2], lower is better. Convention: the sum
@@ -9,7 +9,7 @@ is the 0-based index o of the option that happened (SPEC's "option 1" is index 0
     baseline  100 · ln(p_o · N) / ln N          0 at p_o = 1/N, 100 at p_o = 1 (N = k options)
     peer      100 · (ln p_o,i - mean_{j≠i} ln p_o,j)
 
-Continuous — numeric, date, discrete (§12.2–§12.4): a forecast is a CDF at 201 evenly spaced
+Continuous — numeric, date, discrete (§4.11–§4.13): a forecast is a CDF at 201 evenly spaced
 internal locations x_j = j/200 of the range, cdf[0] = P(X < min), cdf[200] = P(X ≤ max); its PMF
 has 202 buckets [cdf[0], cdf[1] - cdf[0], ..., cdf[200] - cdf[199], 1 - cdf[200]]: bucket 0 is
 below the range, 201 above it. With p_b the forecast's probability of the outcome's bucket b:
@@ -17,7 +17,7 @@ below the range, 201 above it. With p_b the forecast's probability of the outcom
     log       ln p_b
     baseline  100 · ln(p_b / β) / 2,   β = (1 - 0.05 · open bounds) / 200 in range, 0.05 out
     peer      100 · (ln p_b,i - mean_{j≠i} ln p_b,j) / 2
-    CRPS      ∫_min^max (F(y) - 1{y ≥ y_obs})² dy   in value units, lower is better (§12.4)
+    CRPS      ∫_min^max (F(y) - 1{y ≥ y_obs})² dy   in value units, lower is better (§4.13)
 
 Metaculus' continuous log, baseline and peer scores, halved. No clipping: the rules score the
 forecast as given; a probability of 0 for what happened scores -inf, which the time averages
@@ -92,7 +92,7 @@ OUT_OF_RANGE_BASE = 0.05
 in-range buckets' β)."""
 _CONTINUOUS_PEER_SCALE = 50.0  # 100 · (...) / 2: Metaculus' continuous scores are halved
 _BUCKET_SNAP = 1e-10  # bucket widths: a value this close above a grid point counts as on it
-_CHUNK_ROWS = 4096  # CDF rows per block of the CRPS and validation passes (bounds scratch memory)
+_CHUNK_ROWS = 512  # CDF rows per block of the CRPS and validation passes: scratch stays in cache
 
 
 # --- multiple choice ------------------------------------------------------------------------
@@ -169,7 +169,7 @@ def mc_brier(probs: ArrayLike, outcome: ArrayLike) -> float | FloatArray:
     ``outcome``: the 0-based index of the option that happened, one for all rows or shape (n,).
     Convention: summed over all k options (Brier 1950's original form), so a two-option question
     scores twice the single-outcome binary Brier of ``scoring.rules.brier`` (docs/methods.md
-    §12.1). ValueError for probabilities outside [0, 1], NaN, rows not summing to 1 (±1e-6),
+    §4.10). ValueError for probabilities outside [0, 1], NaN, rows not summing to 1 (±1e-6),
     fewer than 2 options or an outcome outside [0, k).
     """
     p = as_option_probs(probs)
@@ -184,7 +184,7 @@ def mc_log(probs: ArrayLike, outcome: ArrayLike) -> float | FloatArray: ...
 def mc_log(probs: ArrayLike, outcome: ArrayLike) -> float | FloatArray:
     """Multiple-choice log score ln p_o (natural log), ≤ 0, higher is better; -inf at p_o = 0.
 
-    Shapes and errors as ``mc_brier``; docs/methods.md §12.1 (Good 1952).
+    Shapes and errors as ``mc_brier``; docs/methods.md §4.10 (Good 1952).
     """
     p = as_option_probs(probs)
     o = as_option_index(outcome, p.shape[0], p.shape[1])
@@ -200,7 +200,7 @@ def mc_baseline(probs: ArrayLike, outcome: ArrayLike) -> float | FloatArray:
 
     0 for the uniform forecast p_o = 1/N, 100 for certainty of the truth; for N = 2 it equals
     the binary baseline 100 · (log2 p_o + 1). p = [0.6, 0.3, 0.1] with the first option
-    happening scores 53.502648. Shapes and errors as ``mc_brier``; docs/methods.md §12.1
+    happening scores 53.502648. Shapes and errors as ``mc_brier``; docs/methods.md §4.10
     (Metaculus scoring documentation, "baseline score").
     """
     p = as_option_probs(probs)
@@ -214,7 +214,7 @@ def mc_peer_scores(probs: ArrayLike, outcome: int) -> FloatArray:
     """Peer scores of the forecasters holding a forecast at one instant, shape (n,):
     100 · (ln p_o,i - mean_{j≠i} ln p_o,j), summing to 0; a lone forecaster scores 0.
 
-    ``probs`` has shape (n, k); ``outcome`` is the 0-based option index. docs/methods.md §12.1
+    ``probs`` has shape (n, k); ``outcome`` is the 0-based option index. docs/methods.md §4.10
     (as binary, §4.4). Errors as ``mc_brier``.
     """
     p = as_option_probs(np.asarray(probs, dtype=np.float64).reshape(-1, np.shape(probs)[-1]))
@@ -241,7 +241,7 @@ def score_question_mc(
     ``QuestionScores`` (index = forecaster code) with ``brier`` the multiple-choice Brier in
     [0, 2]; log, baseline (100 · ln(p_o N)/ln N) and peer as in ``mc_*``, time-averaged by the
     binary rules: Brier and log over covered time, baseline and peer over the window
-    (docs/methods.md §4.5, §12.5). ValueError as ``mc_brier`` and ``score_question``.
+    (docs/methods.md §4.5, §4.14). ValueError as ``mc_brier`` and ``score_question``.
     """
     p = as_option_probs(probs, nan_rows=True)
     withdrawn = np.isnan(p[:, 0])
@@ -341,7 +341,7 @@ class ContinuousScale:
     date questions), each bound open or closed, optional log scale with ``zero_point`` z.
 
     The value at internal location x ∈ [0, 1] is min + (max - min) · x, or with z
-    min + (max - min) · (r^x - 1)/(r - 1), r = (max - z)/(min - z) (docs/methods.md §12.2).
+    min + (max - min) · (r^x - 1)/(r - 1), r = (max - z)/(min - z) (docs/methods.md §4.11).
     ValueError for non-finite or empty ranges, or a zero point inside [min, max].
     """
 
@@ -408,7 +408,7 @@ class ContinuousScale:
         k ∈ [1, points - 1] with location x in ((k-1)/B, k/B] (B = inbound buckets; range_min
         itself is in bucket 1). A value within 1e-10 bucket widths above a grid point counts as
         on it (absorbs the rounding of the log scale). ±inf give 0 and points. ValueError for
-        NaN. docs/methods.md §12.2."""
+        NaN. docs/methods.md §4.11."""
         v = np.asarray(value, dtype=np.float64)
         x = self.location(v)
         b = self.inbound_buckets
@@ -437,7 +437,7 @@ def continuous_base_probability(
 ) -> float:
     """Baseline probability β of a PMF bucket: (1 - 0.05 · open bounds) / B inside the range
     (B = 200 inbound buckets), 0.05 for the bucket below (0) or above (B + 1) an open bound —
-    the uniform forecast over the range with 5% beyond each open bound (docs/methods.md §12.3).
+    the uniform forecast over the range with 5% beyond each open bound (docs/methods.md §4.12).
 
     ValueError for a bucket outside [0, B + 1] or beyond a closed bound (a question with a
     closed bound cannot resolve beyond it).
@@ -483,7 +483,7 @@ def pmf_from_cdf(cdf: ArrayLike) -> FloatArray:
     """The PMF [cdf[0], cdf[1] - cdf[0], ..., cdf[m-1] - cdf[m-2], 1 - cdf[m-1]] of each CDF.
 
     Shape (..., m) → (..., m + 1): 201 points give 202 buckets, bucket 0 below the range and
-    201 above it (docs/methods.md §12.2). ValueError for NaN, values outside [0, 1] or a
+    201 above it (docs/methods.md §4.11). ValueError for NaN, values outside [0, 1] or a
     decreasing CDF.
     """
     c = np.asarray(cdf, dtype=np.float64)
@@ -503,7 +503,11 @@ def bucket_probability(cdf: ArrayLike, bucket: int) -> FloatArray:
     """p_b = pmf[b]: each CDF's probability of PMF bucket ``bucket``, shape (n,) for (n, m) CDFs
     (a 1-d CDF gives shape (1,)). An all-NaN row (a withdrawal) gives NaN. Reads two columns,
     O(n) after validation. ValueError as ``pmf_from_cdf`` or for a bucket outside [0, m]."""
-    c = as_cdf_rows(cdf)
+    return _bucket_p(as_cdf_rows(cdf), bucket)
+
+
+def _bucket_p(c: FloatArray, bucket: int) -> FloatArray:
+    """``bucket_probability`` of validated (n, m) rows."""
     m = c.shape[1]
     k = _bucket_index(bucket, m)
     upper = c[:, k] if k < m else np.ones(c.shape[0])
@@ -520,7 +524,7 @@ def continuous_log(cdf: ArrayLike, bucket: int) -> FloatArray:
     """Continuous log score ln p_b (natural log) of each CDF for the outcome bucket b, shape (n,).
 
     -inf when p_b = 0 (e.g. the bucket beyond a closed bound); NaN for an all-NaN row.
-    docs/methods.md §12.3. ValueError as ``bucket_probability``.
+    docs/methods.md §4.12. ValueError as ``bucket_probability``.
     """
     return _log(bucket_probability(cdf, bucket))
 
@@ -532,14 +536,14 @@ def continuous_baseline(
 
     β from ``continuous_base_probability``; 0 for the uniform forecast. With 200 buckets and
     closed bounds, p_b = 0.2 scores +184.4440 and the floor 0.01/200 scores -230.2585
-    (docs/methods.md §12.3). ValueError as ``bucket_probability`` and
+    (docs/methods.md §4.12). ValueError as ``bucket_probability`` and
     ``continuous_base_probability``.
     """
     c = as_cdf_rows(cdf)
     beta = continuous_base_probability(
         bucket, open_lower=open_lower, open_upper=open_upper, inbound_buckets=c.shape[1] - 1
     )
-    return np.asarray(100.0 * _continuous_baseline_unit(_log(bucket_probability(c, bucket)), beta))
+    return np.asarray(100.0 * _continuous_baseline_unit(_log(_bucket_p(c, bucket)), beta))
 
 
 def _continuous_baseline_unit(lp: FloatArray, beta: float) -> FloatArray:
@@ -549,8 +553,8 @@ def _continuous_baseline_unit(lp: FloatArray, beta: float) -> FloatArray:
 def continuous_peer_scores(cdf: ArrayLike, bucket: int) -> FloatArray:
     """Peer scores at one instant, 100 · (ln p_b,i - mean_{j≠i} ln p_b,j) / 2, shape (n,), for
     the (n, m) CDFs of the forecasters holding one: sum 0, a lone forecaster scores 0
-    (docs/methods.md §12.3). ValueError as ``bucket_probability`` or for an all-NaN row."""
-    lp = _log(bucket_probability(as_cdf_rows(cdf, nan_rows=False), bucket))
+    (docs/methods.md §4.12). ValueError as ``bucket_probability`` or for an all-NaN row."""
+    lp = _log(_bucket_p(as_cdf_rows(cdf, nan_rows=False), bucket))
     return peer_from_logs(lp, _CONTINUOUS_PEER_SCALE)
 
 
@@ -570,10 +574,14 @@ def crps_cdf(cdf: ArrayLike, grid: ArrayLike, observation: ArrayLike) -> FloatAr
     h (a² + ab + b²)/3, split at the observation. ``cdf``: (m,) or (n, m), all-NaN rows give NaN;
     ``grid``: (m,) non-decreasing finite values (a repeated value is a jump, so step CDFs such as
     an ensemble's are exact too); ``observation``: a scalar or shape (n,), ±inf allowed (clipped).
-    Units: those of the grid. docs/methods.md §12.4. ValueError for invalid CDFs or grids, NaN
+    Units: those of the grid. docs/methods.md §4.13. ValueError for invalid CDFs or grids, NaN
     observations or mismatched shapes.
     """
-    c = as_cdf_rows(cdf)
+    return _crps_rows(as_cdf_rows(cdf), grid, observation)
+
+
+def _crps_rows(c: FloatArray, grid: ArrayLike, observation: ArrayLike) -> FloatArray:
+    """``crps_cdf`` of validated (n, m) CDF rows."""
     g = np.asarray(grid, dtype=np.float64).reshape(-1)
     n, m = c.shape
     if g.shape != (m,):
@@ -583,15 +591,45 @@ def crps_cdf(cdf: ArrayLike, grid: ArrayLike, observation: ArrayLike) -> FloatAr
     obs = np.asarray(observation, dtype=np.float64)
     if np.any(np.isnan(obs)):
         raise ValueError("the observation must not be NaN")
-    obs = np.broadcast_to(obs, (n,)) if obs.ndim == 0 else obs.reshape(-1)
+    out = np.empty(n, dtype=np.float64)
+    if obs.ndim == 0:  # one question's forecasts: one observation, one split segment for all
+        y0 = min(max(float(obs), g[0]), g[-1])
+        for start in range(0, n, _CHUNK_ROWS):
+            sl = slice(start, start + _CHUNK_ROWS)
+            out[sl] = _crps_block_shared(c[sl], g, y0)
+        return out
+    obs = obs.reshape(-1)
     if obs.shape != (n,):
         raise ValueError("give one observation, or one per CDF")
     y = np.clip(obs, g[0], g[-1])
-    out = np.empty(n, dtype=np.float64)
     for start in range(0, n, _CHUNK_ROWS):
         sl = slice(start, start + _CHUNK_ROWS)
         out[sl] = _crps_block(c[sl], g, y[sl])
     return out
+
+
+def _squares(a: FloatArray, b: FloatArray) -> FloatArray:
+    """a² + ab + b², elementwise (3h times the mean of the squared linear function)."""
+    t = a * a
+    t += a * b
+    t += b * b
+    return t
+
+
+def _crps_block_shared(c: FloatArray, g: FloatArray, y: float) -> FloatArray:
+    """``_crps_block`` for one observation y ∈ [g_0, g_{m-1}] shared by every row: the segments
+    below and above y are the same for all rows, so each side is one matrix-vector product."""
+    m = c.shape[1]
+    h = np.diff(g)
+    k = min(max(int(np.searchsorted(g, y, side="right")) - 1, 0), m - 2)
+    left = _squares(c[:, :k], c[:, 1 : k + 1]) @ h[:k] / 3.0
+    upper = 1.0 - c[:, k + 1 :]
+    right = _squares(upper[:, :-1], upper[:, 1:]) @ h[k + 1 :] / 3.0
+    fa, fb = c[:, k], c[:, k + 1]
+    left_w, right_w, hk = y - g[k], g[k + 1] - y, h[k]
+    f_y = fa + (fb - fa) * (left_w / hk) if hk > 0.0 else fa
+    split = left_w * _squares(fa, f_y) / 3.0 + right_w * _squares(1.0 - f_y, 1.0 - fb) / 3.0
+    return np.asarray(left + split + right, dtype=np.float64)
 
 
 def _crps_block(c: FloatArray, g: FloatArray, y: FloatArray) -> FloatArray:
@@ -627,12 +665,12 @@ def continuous_crps(cdf: ArrayLike, value: ArrayLike, scale: ContinuousScale) ->
     ``crps_cdf`` on the grid ``scale.values()``: the CDF is linear in value between grid points
     (on a log scale too), out-of-range mass and out-of-range outcomes sit on the bounds
     (±inf stands for "below/above the range" when the exact value is unknown). Not comparable
-    across questions of different ranges. docs/methods.md §12.4.
+    across questions of different ranges. docs/methods.md §4.13.
     """
     c = as_cdf_rows(cdf)
     if c.shape[1] != scale.points:
         raise ValueError(f"the CDF needs {scale.points} points for this scale")
-    return crps_cdf(c, scale.values(), value)
+    return _crps_rows(c, scale.values(), value)
 
 
 # --- continuous time averages ---------------------------------------------------------------
@@ -719,7 +757,7 @@ def score_question_continuous(
     (``continuous_crps``; omit it for discrete questions). Only these two numbers per event are
     needed, so a caller can stream the CDFs in blocks. Scores: log and CRPS averaged over covered
     time; baseline 100 · ln(p_b/β)/2 and peer 100 · (ln p_b,i - mean_{j≠i} ln p_b,j)/2 averaged
-    over the window (docs/methods.md §4.5, §12.5). ValueError as ``score_question``, for positive
+    over the window (docs/methods.md §4.5, §4.14). ValueError as ``score_question``, for positive
     log scores, or a bucket beyond a closed bound.
     """
     lp = _log_scores(log_po, "log_po")
@@ -774,7 +812,7 @@ def score_series_continuous(
     pooled CDF. With the forecast events (``forecast_times``, ``forecaster``,
     ``forecast_log_po`` as in ``score_question_continuous``) the crowd's peer score is
     100 · (ln p*_b - L/n) / 2 against the mean log score of the n active forecasters
-    (docs/methods.md §4.7, §12.5); without them ``peer`` and ``spot_peer`` are NaN.
+    (docs/methods.md §4.7, §4.14); without them ``peer`` and ``spot_peer`` are NaN.
     ValueError as ``score_question_continuous`` and ``scoring.rules.score_series``.
     """
     lp = _log_scores(log_po, "log_po")

@@ -1,4 +1,4 @@
-"""Scoring rules of multiple-choice and continuous questions (docs/methods.md §12): SPEC's
+"""Scoring rules of multiple-choice and continuous questions (docs/methods.md §4.10–§4.15): SPEC's
 reference values, parity with the binary rules and with ``scoringrules``' CRPS, properness, and
 the time averages against an instant-by-instant reference."""
 
@@ -451,6 +451,21 @@ def test_crps_of_random_cdfs_equals_fine_quadrature(seed: int) -> None:
     assert crps_cdf(cdf, grid, obs)[0] == pytest.approx(want, abs=1e-8)
 
 
+@pytest.mark.parametrize("m", [2, 3, 10, 201])
+def test_crps_with_one_shared_observation_equals_one_observation_per_row(m: int) -> None:
+    # A scalar observation takes the matrix-vector path; an array the per-row split path.
+    rng = np.random.default_rng(m)
+    for trial in range(100):
+        grid = np.sort(rng.uniform(-5.0, 5.0, m))
+        if trial % 5 == 0:  # repeated values (jumps)
+            grid = np.sort(np.round(grid))
+        cdfs = np.minimum(np.cumsum(rng.dirichlet(np.ones(m + 1), size=7), axis=1)[:, :m], 1.0)
+        cdfs[3] = np.nan
+        y = [float(rng.uniform(-6, 6)), grid[0], grid[-1], grid[m // 2], -math.inf, math.inf]
+        obs = y[trial % 6]
+        assert_close(crps_cdf(cdfs, grid, obs), crps_cdf(cdfs, grid, np.full(7, obs)), 1e-12)
+
+
 def test_crps_is_in_value_units_and_marks_withdrawals() -> None:
     cdf = cdf_from_inbound(np.full(200, 1 / 200))
     small = continuous_crps(cdf, 0.25, ContinuousScale(0.0, 1.0))[0]
@@ -783,3 +798,22 @@ def test_score_events_checks_the_per_event_arrays() -> None:
     ev = forecast_events([0.0, 1.0], [0, 0], [0.5, 0.5])
     with pytest.raises(ValueError, match="one entry per event"):
         score_events(ev, np.zeros(1), np.zeros(2), resolved_at=None, n_forecasters=1, **WINDOW)
+
+
+def test_multiple_choice_time_averaged_example_of_methods_doc() -> None:
+    # docs/methods.md §4.15: window [0, 100], first option happens; A from 0, B from 50.
+    s = score_question_mc(
+        [0.0, 50.0],
+        [0, 1],
+        [[0.6, 0.3, 0.1], [0.2, 0.3, 0.5]],
+        outcome=0,
+        resolved_at=None,
+        n_forecasters=2,
+        **WINDOW,
+    )
+    np.testing.assert_allclose(s.coverage, [1.0, 0.5])
+    np.testing.assert_allclose(s.brier, [0.26, 0.98], atol=1e-12)
+    np.testing.assert_allclose(s.log, [-0.510826, -1.609438], atol=1e-6)
+    np.testing.assert_allclose(s.baseline, [53.502648, -23.248676], atol=1e-6)
+    np.testing.assert_allclose(s.peer, [54.930614, -54.930614], atol=1e-6)
+    np.testing.assert_allclose(s.spot_peer, [109.861229, -109.861229], atol=1e-6)
