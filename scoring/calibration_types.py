@@ -37,6 +37,7 @@ __all__ = [
     "PitHistogram",
     "interval_coverage",
     "mc_calibration_bins",
+    "mc_calibration_pairs",
     "pit_histogram",
     "pit_values",
 ]
@@ -44,23 +45,30 @@ __all__ = [
 FloatArray = NDArray[np.float64]
 
 
-def mc_calibration_bins(
-    probs: ArrayLike, outcomes: ArrayLike, n_bins: int = 10, *, z: float = Z_95
-) -> list[CalibrationBin]:
-    """One-vs-rest reliability table of multiple-choice forecasts.
+def mc_calibration_pairs(probs: ArrayLike, outcomes: ArrayLike) -> tuple[FloatArray, FloatArray]:
+    """The one-vs-rest binary pairs of multiple-choice forecasts: (p, o), each of shape (n·k,).
 
-    ``probs``: shape (n, k), each row summing to 1 (±1e-6); ``outcomes``: shape (n,), the
-    0-based index of the option that happened for each forecast. Every option of every forecast
-    is one binary pair (p_j, 1{j = o}); the n·k pairs are binned by
-    ``scoring.calibration.calibration_bins`` (docs/methods.md §5.2, §5.6). Questions with
-    different numbers of options go in by concatenating their pairs — call this per question and
-    merge, or flatten them yourself. ValueError as ``scoring.rules_types.mc_brier``.
+    ``probs``: shape (n, k), each row summing to 1 (±1e-6); ``outcomes``: shape (n,) or one
+    integer, the 0-based index of the option that happened. Every option of every forecast is
+    one pair (p_j, 1{j = o}) (docs/methods.md §5.6). Questions with different numbers of options
+    are combined by concatenating their pairs before ``scoring.calibration.calibration_bins``.
+    ValueError as ``scoring.rules_types.mc_brier``.
     """
     p = as_option_probs(probs)
     o = as_option_index(outcomes, p.shape[0], p.shape[1])
     onehot = np.zeros_like(p)
     onehot[np.arange(p.shape[0]), o] = 1.0
-    return calibration_bins(p.reshape(-1), onehot.reshape(-1), n_bins, z=z)
+    return p.reshape(-1), onehot.reshape(-1)
+
+
+def mc_calibration_bins(
+    probs: ArrayLike, outcomes: ArrayLike, n_bins: int = 10, *, z: float = Z_95
+) -> list[CalibrationBin]:
+    """One-vs-rest reliability table of multiple-choice forecasts of one number of options:
+    ``calibration_bins`` over ``mc_calibration_pairs`` (docs/methods.md §5.2, §5.6).
+    ValueError as ``mc_calibration_pairs`` and ``calibration_bins``."""
+    p, o = mc_calibration_pairs(probs, outcomes)
+    return calibration_bins(p, o, n_bins, z=z)
 
 
 def pit_values(

@@ -217,7 +217,7 @@ def mc_peer_scores(probs: ArrayLike, outcome: int) -> FloatArray:
     ``probs`` has shape (n, k); ``outcome`` is the 0-based option index. docs/methods.md §4.10
     (as binary, §4.4). Errors as ``mc_brier``.
     """
-    p = as_option_probs(np.asarray(probs, dtype=np.float64).reshape(-1, np.shape(probs)[-1]))
+    p = as_option_probs(probs)
     o = as_option_index(outcome, p.shape[0], p.shape[1])
     return peer_from_logs(_mc_log_po(p, o))
 

@@ -11,6 +11,7 @@ from scoring.calibration import calibration_bins, wilson_interval
 from scoring.calibration_types import (
     interval_coverage,
     mc_calibration_bins,
+    mc_calibration_pairs,
     pit_histogram,
     pit_values,
 )
@@ -30,6 +31,18 @@ def test_multiple_choice_bins_are_one_vs_rest_pairs() -> None:
     assert sum(b.count for b in bins) == 6
     assert bins[3].count == 2 and bins[3].observed_frequency == 0.0  # both 0.3s missed
     assert bins[6].observed_frequency == 1.0
+
+
+def test_questions_with_different_numbers_of_options_combine_by_their_pairs() -> None:
+    p3, o3 = mc_calibration_pairs([[0.6, 0.3, 0.1]], [1])
+    p2, o2 = mc_calibration_pairs([[0.75, 0.25], [0.5, 0.5]], [0, 0])
+    np.testing.assert_array_equal(p3, [0.6, 0.3, 0.1])
+    np.testing.assert_array_equal(o3, [0, 1, 0])
+    bins = calibration_bins(np.r_[p3, p2], np.r_[o3, o2], 4)
+    # [0, .25): 0.1 | [.25, .5): 0.3, 0.25 | [.5, .75): 0.6, 0.5, 0.5 | [.75, 1]: 0.75
+    assert [b.count for b in bins] == [1, 2, 3, 1]
+    assert bins[1].observed_frequency == 0.5  # 0.3 happened, 0.25 did not
+    assert bins[2].observed_frequency == pytest.approx(1 / 3)  # of 0.6, 0.5, 0.5 only one
 
 
 def test_multiple_choice_bins_reject_invalid_forecasts() -> None:
