@@ -19,7 +19,7 @@ below the range, 201 above it. With p_b the forecast's probability of the outcom
     peer      100 · (ln p_b,i - mean_{j≠i} ln p_b,j) / 2
     CRPS      ∫_min^max (F(y) - 1{y ≥ y_obs})² dy   in value units, lower is better (§4.13)
 
-Metaculus' continuous log, baseline and peer scores, halved. No clipping: the rules score the
+Metaculus' continuous baseline and peer scores, halved. No clipping: the rules score the
 forecast as given; a probability of 0 for what happened scores -inf, which the time averages
 refuse (as for binary, ``scoring.rules``).
 
