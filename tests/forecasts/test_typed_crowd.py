@@ -657,3 +657,20 @@ def test_the_migrations_keep_existing_questions_and_forecasts_valid():
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db
+def test_model_validation_refuses_a_type_change_after_forecasts():
+    from django.core.exceptions import ValidationError
+
+    question = mc_question(2)
+    question.options = ["yes", "no", "maybe"]
+    question.full_clean()  # no forecasts yet: fine
+    forecast_submit(
+        question_id=question.pk, forecaster=ForecasterFactory(), values=[0.4, 0.6], at=T0
+    )
+    with pytest.raises(ValidationError, match="already has forecasts"):
+        question.full_clean()
+    question.options = ["a"]
+    with pytest.raises(ValidationError, match="at least two"):
+        question.full_clean()
