@@ -295,9 +295,7 @@ class Question(models.Model):
         from django.core.exceptions import ValidationError
 
         from markets.errors import QuestionTypeError
-        from markets.question_types import question_type_validate
-
-        from markets.question_types import CONFIG_FIELDS
+        from markets.question_types import CONFIG_FIELDS, question_type_validate
 
         super().clean()
         try:
