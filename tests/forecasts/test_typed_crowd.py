@@ -592,6 +592,8 @@ def test_rebasing_and_cancellation_keep_the_crowd_exact(kind, capsys):
         forecast_submit(
             question_id=question.pk, forecaster=who, values=make_values(question, rng), at=at
         )
+    # Each event came 600 half-lives after the last: the sums were rebased to it.
+    assert CrowdState.objects.get(question=question).t0 == at
     forecast_withdraw(question_id=question.pk, forecaster=people[7 % 3], at=at)
     assert "match a recompute" in verify(capsys)
     incremental = snapshot(question)
