@@ -67,9 +67,10 @@ CONTINUOUS_SUMMARY_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _CHUNK = 4096  # events per block of the history's prefix sums: bounds the scratch memory
 _LDEXP_FLOOR = -1100
 _WEIGHT_FLOOR = 2.0**-900
-CANCELLATION_LIMIT = 2.0**-30
+CANCELLATION_LIMIT = 2.0**-20
 """Re-pool an event from its active forecasts when W < CANCELLATION_LIMIT · Σ|changes of W|
-(as ``forecasts.history.CANCELLATION_LIMIT``)."""
+(as ``forecasts.history.CANCELLATION_LIMIT``; stricter, because the vector sums S_k are plain
+prefix sums — W alone is compensated)."""
 
 
 def _matrix(probs: ArrayLike) -> FloatArray:
@@ -118,11 +119,14 @@ def support_of(probs: ArrayLike) -> BoolArray:
 
 
 def _normalise(z: FloatArray, support: BoolArray) -> FloatArray:
-    """exp(z_k − logsumexp(z over the support)) on the support, 0 elsewhere; rows of a 2-D z."""
-    z = np.where(support, z, -np.inf)
-    top = np.max(z, axis=-1, keepdims=True)
-    e = np.exp(z - top)
-    return np.asarray(e / np.sum(e, axis=-1, keepdims=True), dtype=np.float64)
+    """exp(z_k − logsumexp(z over the support)) on the support, 0 elsewhere; rows of a 2-D z.
+    Overwrites ``z`` when it is a float64 array (the history passes its scratch)."""
+    z = np.asarray(z, dtype=np.float64)
+    z[..., ~support] = -np.inf
+    z -= np.max(z, axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= np.sum(z, axis=-1, keepdims=True)
+    return z
 
 
 def log_pool(
@@ -304,8 +308,8 @@ def pool_history_vectors(
     current forecast) are parallel; ``support`` (bool[k]) the outcomes that can be positive;
     ``track_record_weight`` a_i per event (default 1); ``extremize`` d; ``half_life`` h seconds
     or None. For the forecasts active after event j, the pool is ``log_pool`` of them with
-    weights a_i · 2^(-(t_j − t_i)/h) — computed from compensated prefix sums of each event's
-    change to S_k, W and L_k, in chunks of at most ``_CHUNK`` events and 512 half-lives
+    weights a_i · 2^(-(t_j − t_i)/h) — computed from prefix sums of each event's change to S_k
+    (plain) and W (compensated), in chunks of at most ``_CHUNK`` events and 512 half-lives
     (each with its own power-of-two scale, as ``forecasts.history.pool_history``), and re-pooled
     from the active forecasts where a withdrawal cancelled almost all of W. ``summarize`` maps
     pools (rows × k) to the stored summaries (rows × s). O(n·k) time, O(_CHUNK·k) scratch.
@@ -340,7 +344,7 @@ def pool_history_vectors(
     logs[~fc] = 1.0
     logs = log_terms(logs)
     zero_k = np.zeros(k, dtype=np.float64)
-    carry_s = (zero_k, zero_k)
+    carry_s = zero_k
     carry_w = (np.zeros(()), np.zeros(()))
     carry_a = 0.0
     summaries: list[FloatArray] = []
@@ -357,7 +361,13 @@ def pool_history_vectors(
         w_add = np.where(fc[sl], np.ldexp(mant[sl], q[sl] - origin), 0.0)
         w_rem = np.where(rm, np.ldexp(mant[o], np.maximum(q[o] - origin, _LDEXP_FLOOR)), 0.0)
         w_after, w_hi, w_lo = _chunk(w_rem, w_add, carry_w)
-        s_after, s_hi, s_lo = _chunk(w_rem[:, None] * logs[o], w_add[:, None] * logs[sl], carry_s)
+        # S_k: one row of change per event, plain prefix sums (a rounding error of about
+        # events · 2^-53 relative to Σ|terms|; where W cancels, the event is re-pooled below).
+        s_after = logs[sl] * w_add[:, None]
+        s_after -= logs[o] * w_rem[:, None]
+        s_after[0] += carry_s
+        np.cumsum(s_after, axis=0, out=s_after)
+        s_end = s_after[-1].copy()
         bound = np.cumsum(np.abs(w_rem) + w_add) + carry_a
         active = ev.count[sl] > 0
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -374,7 +384,7 @@ def pool_history_vectors(
         if stop < n:
             shift = origin - int(q[stop])
             carry_w = (np.ldexp(w_hi, shift), np.ldexp(w_lo, shift))
-            carry_s = (np.ldexp(s_hi, shift), np.ldexp(s_lo, shift))
+            carry_s = np.ldexp(s_end, shift)
             carry_a = math.ldexp(float(bound[-1]), shift)
         start = stop
     if n and ev.count[-1] > 0:
