@@ -197,7 +197,7 @@ class Question(models.Model):
     open_time = models.DateTimeField()
     close_time = models.DateTimeField(help_text="Scheduled close.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPCOMING)
-    # The question type and its configuration (markets.question_types, docs/methods.md §12).
+    # The question type and its configuration (markets.question_types, docs/methods.md §13).
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.BINARY)
     options = models.JSONField(
         default=list, blank=True, help_text="Multiple choice: the option labels, in order."
@@ -218,7 +218,7 @@ class Question(models.Model):
         null=True,
         blank=True,
         help_text=(
-            "Continuous, log scale: the zero point z outside the range (docs/methods.md §12.1)."
+            "Continuous, log scale: the zero point z outside the range (docs/methods.md §13.1)."
         ),
     )
     # Optional milestone criterion: resolves from benchmark results.
