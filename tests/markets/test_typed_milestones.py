@@ -179,7 +179,7 @@ def test_numeric_review_window_finalizes_and_is_idempotent(scoring_calls):
     assert (proposal.state, proposal.value) == (State.FINAL, 75.0)
     question.refresh_from_db()
     assert question.status == Question.Status.RESOLVED
-    assert actions(question) == [Action.PROPOSED, Action.FINALIZED]
+    assert actions(question) == [Action.CLOSED, Action.PROPOSED, Action.FINALIZED]
     assert question.audit.last().who == "review window"
     assert scoring_calls == [(question.pk, proposal.pk)]
 
