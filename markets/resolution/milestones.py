@@ -20,6 +20,13 @@ state). Once final, nothing here changes the outcome: a later revision of the ev
 its source withdrew (retired), or a qualifying result that contradicts a final NO, flags the
 question for review (``needs_review`` + a FLAGGED audit record, once per piece of evidence).
 
+Multiple-choice, numeric, date and discrete questions have their own verdicts
+(``markets.resolution.typed_rules``, docs/methods.md §8.8–§8.11): the best result as of a date,
+the date a threshold is first reached, the organisation holding the best result. The same
+proposals, review window, withdrawals and flags apply; a typed proposal holds while the verdict
+records the same outcome on the same evidence, and a verdict the rule cannot resolve with (a
+value beyond a closed bound, no result, an organisation no option fits) flags the question.
+
 Every function here is safe to run twice, late or concurrently: the question row is locked, and
 proposal transitions are compare-and-set on ``state`` under the one-proposed/one-final
 constraints, so a second run finds the work done and does nothing.
@@ -502,7 +509,7 @@ def _check_final(question: Question, final: Resolution, *, now: dt.datetime) -> 
     return flagged
 
 
-# --- Typed questions (docs/methods.md §8.8–§8.10) ----------------------------------------------
+# --- Typed questions (docs/methods.md §8.8–§8.11) ----------------------------------------------
 
 
 def _proposal_words(question: Question, resolution: Resolution) -> str:

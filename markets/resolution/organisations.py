@@ -1,5 +1,5 @@
 """Which organisation a benchmark result belongs to, and which multiple-choice option that is
-(docs/methods.md §8.9).
+(docs/methods.md §8.10).
 
 A result's organisation is, in order:
 

@@ -1,5 +1,5 @@
 """The milestone rules' verdicts for multiple-choice, numeric, date and discrete questions
-(docs/methods.md §8.8–§8.10). Reads only; ``markets.resolution.milestones`` proposes, withdraws,
+(docs/methods.md §8.8–§8.11). Reads only; ``markets.resolution.milestones`` proposes, withdraws,
 flags and finalizes with these verdicts exactly as it does for yes/no questions.
 
 - numeric, discrete: the best current result (highest, or lowest when the benchmark's
@@ -345,7 +345,7 @@ def _date_verdict(question: Question, now: dt.datetime, exclude: Iterable[int]) 
 
 def typed_verdict(question: Question, *, now: dt.datetime, exclude: Iterable[int] = ()) -> Verdict:
     """The verdict of a non-binary milestone question at ``now`` over its benchmark's current
-    results, without the results in ``exclude`` (module docstring; docs/methods.md §8.8–§8.10).
+    results, without the results in ``exclude`` (module docstring; docs/methods.md §8.8–§8.11).
     Raises ``ValueError`` for a binary question (``milestones.milestone_verdict`` owns those)."""
     if question.type in BEST_TYPES:
         return _best_verdict(question, now, exclude)

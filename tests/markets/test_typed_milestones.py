@@ -84,9 +84,7 @@ def date_question(**kwargs: Any) -> Question:
     kwargs.setdefault("range_max", unix(dt.date(2026, 12, 31)))
     kwargs.setdefault("open_lower_bound", True)
     kwargs.setdefault("open_upper_bound", True)
-    return typed_question(
-        Type.DATE, comparator=">=", threshold=80.0, deadline=None, **kwargs
-    )
+    return typed_question(Type.DATE, comparator=">=", threshold=80.0, deadline=None, **kwargs)
 
 
 def mc_question(options: list[str] | None = None, **kwargs: Any) -> Question:
@@ -431,9 +429,9 @@ def test_an_earlier_date_found_later_withdraws_and_reproposes():
     first.refresh_from_db()
     assert first.state == State.WITHDRAWN
     assert (second.value, second.version) == (unix(dt.date(2026, 4, 2)), 2)
-    assert "the rule now gives value 2026-04-02" in question.audit.get(
-        action=Action.WITHDRAWN
-    ).reason
+    assert (
+        "the rule now gives value 2026-04-02" in question.audit.get(action=Action.WITHDRAWN).reason
+    )
 
 
 def test_date_revision_below_the_threshold_withdraws():
@@ -562,9 +560,9 @@ def test_multiple_choice_revision_that_changes_the_leader_reproposes():
     first.refresh_from_db()
     assert (first.option, first.state) == (0, State.WITHDRAWN)
     assert (second.option, second.state) == (2, State.PROPOSED)
-    assert "the rule now gives option 2 (Google)" in question.audit.get(
-        action=Action.WITHDRAWN
-    ).reason
+    assert (
+        "the rule now gives option 2 (Google)" in question.audit.get(action=Action.WITHDRAWN).reason
+    )
 
 
 # --- Organisation mapping -------------------------------------------------------------------
