@@ -26,7 +26,7 @@ from markets.resolution.organisations import (
 )
 from markets.resolution.sweep import markets_sweep
 from tests.factories import QuestionFactory
-from tests.markets.conftest import sample
+from tests.markets.conftest import metr_yaml, sample
 
 pytestmark = pytest.mark.django_db
 
@@ -308,6 +308,41 @@ def test_a_late_result_that_beats_a_final_value_is_flagged_not_flipped():
     [flag] = flags(question)
     assert flag.evidence["key"].startswith(f"contradicted:{late.pk}:value")
     assert "resolved value 75 %, but the rule now gives value 81 %" in flag.reason
+
+
+def test_retired_evidence_withdraws_during_the_window_and_flags_after_final():
+    """METR publishes its whole table: a system missing from the next file is retired."""
+    question = typed_question(slug="metr-p50", range_min=0.0, range_max=2000.0)
+    both = metr_yaml({"best": (900.0, "2026-05-01"), "second": (700.0, "2026-04-01")})
+    with at(dt.datetime(2026, 6, 1, tzinfo=UTC)):
+        feed_ingest(feed="metr", raw=both, source="both.yaml")
+    with at(GRACE_END):
+        first = evaluate(question)
+    assert first.value == 900.0
+    with at(GRACE_END + dt.timedelta(hours=1)):
+        feed_ingest(feed="metr", raw=metr_yaml({"second": (700.0, "2026-04-01")}), source="b")
+        second = evaluate(question)
+    first.refresh_from_db()
+    assert first.state == State.WITHDRAWN
+    withdrawn = question.audit.get(action=Action.WITHDRAWN)
+    assert "is no longer a current result" in withdrawn.reason
+    assert "the rule now gives value 700 %" in withdrawn.reason
+    assert second.value == 700.0
+    with at(GRACE_END + dt.timedelta(hours=60)):
+        markets_sweep()
+    second.refresh_from_db()
+    assert second.state == State.FINAL
+    with at(GRACE_END + dt.timedelta(days=5)):
+        feed_ingest(feed="metr", raw=metr_yaml({"third": (650.0, "2026-04-01")}), source="c")
+    question.refresh_from_db()
+    assert question.needs_review is True
+    assert second.evidence_result.system == "second"
+    keys = [f.evidence["key"] for f in flags(question)]
+    assert keys[0].startswith("retired:")
+    assert "final value 700 % resolution is no longer a current result" in (
+        flags(question)[0].reason
+    )
+    assert question.resolutions.get(state=State.FINAL).value == 700.0
 
 
 def test_a_value_beyond_an_open_bound_resolves_below_or_above():
