@@ -266,6 +266,11 @@ class Question(models.Model):
                 )
                 | (Q(type="date") & Q(threshold__isnull=False) & ~Q(comparator="")),
                 name="milestone_complete",
+                violation_error_message=(
+                    "A milestone rule needs its parts: a yes/no question the comparator, "
+                    "threshold and deadline; a numeric, discrete or multiple-choice question "
+                    "the deadline (its as-of date); a date question the comparator and threshold."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(type__in=["binary", "multiple_choice", "numeric", "date", "discrete"]),

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from markets.benchmarks.ingest import benchmark_result_record, feed_ingest
@@ -661,6 +662,10 @@ def test_typed_rules_need_only_their_own_parts():
         )  # yes/no without comparator and threshold
     with pytest.raises(IntegrityError), transaction.atomic():
         typed_question(deadline=None)  # numeric without its as-of date
+    unsaved = typed_question()
+    unsaved.pk, unsaved.key, unsaved.deadline = None, "new", None
+    with pytest.raises(ValidationError, match="the deadline \\(its as-of date\\)"):
+        unsaved.full_clean()  # what the admin form shows
 
 
 def test_milestone_text_says_the_typed_rule():
