@@ -56,6 +56,7 @@ from markets.resolution.audit import audit_record
 from markets.resolution.organisations import organisation_of
 from markets.resolution.typed_rules import (
     Verdict,
+    chain_since,
     grace_end,
     outcome_words,
     typed_criterion,
@@ -90,17 +91,7 @@ def qualifying_since(question: Question, result: BenchmarkResult) -> dt.datetime
     """
     if not question.milestone_met_by(result.value):
         return None
-    seen = result.first_seen
-    previous_id = result.revision_of_id
-    while previous_id is not None:
-        previous = BenchmarkResult.objects.only("value", "first_seen", "revision_of_id").get(
-            pk=previous_id
-        )
-        if not question.milestone_met_by(previous.value):
-            break
-        seen = previous.first_seen
-        previous_id = previous.revision_of_id
-    return seen
+    return chain_since(result, question.milestone_met_by)
 
 
 def result_qualifies(question: Question, result: BenchmarkResult) -> bool:

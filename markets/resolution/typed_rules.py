@@ -126,6 +126,8 @@ def show_value(question: Question, value: float) -> str:
 
 
 def describe_result(question: Question, result: BenchmarkResult) -> str:
+    """A result in words: "system = value unit (achieved YYYY-MM-DD)", or when first seen for a
+    result without an achievement date."""
     when = (
         f"achieved {result.achieved_on:%Y-%m-%d}"
         if result.achieved_on
@@ -159,16 +161,19 @@ def typed_criterion(question: Question) -> str:
 
 def outcome_words(question: Question, outcome: str, option: int | None, value: float | None) -> str:
     """A typed resolution's outcome in words: "option 1 (Anthropic)", "value 75.2 % resolved",
-    "below the range (under 50 % resolved)"…"""
+    "below the range (under 50 % resolved)", "above the range (after 2026-12-31)"…"""
     if outcome == Outcome.OPTION and option is not None:
         label = question.options[option] if 0 <= option < len(question.options) else "?"
         return f"option {option} ({label})"
     if outcome == Outcome.VALUE and value is not None:
         return f"value {show_value(question, value)}"
+    dated = question.type == Type.DATE
     if outcome == Outcome.BELOW and question.range_min is not None:
-        return f"below the range (before/under {show_value(question, question.range_min)})"
+        side = "before" if dated else "under"
+        return f"below the range ({side} {show_value(question, question.range_min)})"
     if outcome == Outcome.ABOVE and question.range_max is not None:
-        return f"above the range (after/over {show_value(question, question.range_max)})"
+        side = "after" if dated else "over"
+        return f"above the range ({side} {show_value(question, question.range_max)})"
     return Outcome(outcome).label.lower()
 
 
