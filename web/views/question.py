@@ -131,8 +131,8 @@ def crowd_series(
 
 
 def _milestone(question: Question) -> charts.Milestone | None:
-    if not question.has_milestone:
-        return None
+    if not question.has_milestone or question.threshold is None:
+        return None  # a best-result rule (numeric, multiple choice) has no threshold to draw
     benchmark = question.benchmark
     results = []
     for system, value, achieved_on, first_seen in BenchmarkResult.objects.filter(
