@@ -27,7 +27,7 @@ import numpy as np
 from django.db.models.functions import Least
 
 from forecasts.models import CrowdPoint
-from forecasts.privacy import BATCH
+from forecasts.privacy import public_threshold
 from forecasts.services import vector_history, vector_log
 from forecasts.vector_pooling import cdf_from_buckets
 from markets.models import Question, Resolution, Tournament
@@ -115,7 +115,7 @@ def _public_upto(question: Question, cutoff: Any) -> int:
             question=question,
             time__lte=cutoff,
             public_seq__isnull=False,
-            forecasters__gte=max(BATCH, question.tournament.min_forecasters),
+            forecasters__gte=public_threshold(question.tournament.min_forecasters),
         )
         .order_by("-public_seq")
         .values_list("seq", flat=True)

@@ -271,3 +271,75 @@ def test_leaderboard_ranks_every_type_by_peer_and_keeps_brier_binary():
     assert entry.rank == 1
     # No yes/no question: no Brier mean (the multiple-choice Brier is on 0..2, not mixed in).
     assert entry.mean_brier is None
+
+
+def calibration(client, tournament, subject):
+    r = client.get(f"/api/v1/tournaments/{tournament.slug}/calibration/", {"subject": subject})
+    assert r.status_code == 200, r.content
+    return r.json()
+
+
+def test_calibration_endpoint_shows_pit_coverage_and_multiple_choice_bins():
+    from rest_framework.test import APIClient
+
+    from tests.factories import UserFactory
+
+    tournament = TournamentFactory()
+    people = [ForecasterFactory() for _ in range(4)]
+    num = numeric_question(tournament=tournament)
+    for i, who in enumerate(people):
+        submit(num, who, uniform_cdf(), OPEN + i * DAY)
+    resolve(num, "value", value=30.0)  # every PIT is F(30) = 0.3
+    mc = mc_question(3, tournament=tournament)
+    submit(mc, people[0], [0.6, 0.3, 0.1], OPEN)
+    submit(mc, people[1], [0.2, 0.5, 0.3], OPEN)
+    resolve(mc, "option", option=0)
+    body = calibration(APIClient(), tournament, "forecasters")
+    assert body["forecasts"] == 0 and body["questions"] == 0  # no yes/no question
+    cont = body["continuous"]
+    assert cont["questions"] == 1 and cont["forecasts"] == 4
+    counts = [b["count"] for b in cont["pit_histogram"]]
+    assert counts == [0, 0, 0, 4, 0, 0, 0, 0, 0, 0]
+    assert [c["hits"] for c in cont["interval_coverage"]] == [4, 4]
+    assert cont["interval_coverage"][0]["level"] == 0.5
+    assert cont["interval_coverage"][0]["wilson_low"] == pytest.approx(0.5101, abs=1e-4)
+    choice = body["multiple_choice"]
+    assert choice["questions"] == 1 and choice["forecasts"] == 2 and choice["pairs"] == 6
+    bins = {round(b["lower"], 1): b for b in choice["bins"] if b["count"]}
+    assert bins[0.6]["observed_frequency"] == 1.0  # the 0.6 on what happened
+    assert bins[0.5]["observed_frequency"] == 0.0
+    assert sum(b["count"] for b in choice["bins"]) == 6
+    # The crowd (staff: the full history): the log pool of four uniform CDFs is uniform.
+    staff = APIClient()
+    staff.force_authenticate(UserFactory(is_staff=True))
+    crowd = calibration(staff, tournament, "crowd")
+    assert crowd["continuous"]["forecasts"] == 1
+    assert crowd["continuous"]["pit_histogram"][3]["count"] == 1
+    assert crowd["multiple_choice"]["forecasts"] == 1
+    mean = calibration(staff, tournament, "mean")
+    assert mean["multiple_choice"]["pairs"] == 3
+    top = max(
+        (b for b in mean["multiple_choice"]["bins"] if b["count"]),
+        key=lambda b: b["mean_forecast"],
+    )
+    assert top["mean_forecast"] == pytest.approx(0.4)  # (0.6 + 0.2)/2 on option 0, and 0.4
+    assert "continuous" not in calibration(APIClient(), TournamentFactory(), "crowd")
+
+
+def test_score_export_holds_typed_rows_with_their_outcome():
+    from scoring.exports import render_scores_csv
+
+    tournament = TournamentFactory()
+    mc = mc_question(3, tournament=tournament, key="a-mc")
+    submit(mc, ForecasterFactory(), [0.6, 0.3, 0.1], OPEN)
+    score(mc, resolve(mc, "option", option=0))
+    num = numeric_question(tournament=tournament, key="b-num")
+    submit(num, ForecasterFactory(), uniform_cdf(), OPEN)
+    score(num, resolve(num, "value", value=30.0))
+    later = dt.datetime.now(UTC) + dt.timedelta(minutes=1)
+    text = b"".join(render_scores_csv(tournament, as_of=later)).decode()
+    lines = text.splitlines()
+    assert any(line.startswith("a-mc,1,option:0,crowd,,mc_brier,") for line in lines)
+    assert any(
+        line.startswith("b-num,1,value:30.0,forecaster,") and ",crps," in line for line in lines
+    )
