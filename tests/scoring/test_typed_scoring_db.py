@@ -343,3 +343,36 @@ def test_score_export_holds_typed_rows_with_their_outcome():
     assert any(
         line.startswith("b-num,1,value:30.0,forecaster,") and ",crps," in line for line in lines
     )
+
+
+def test_track_record_shows_typed_questions_with_their_own_brier():
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.factories import UserFactory
+
+    tournament = TournamentFactory()
+    user = UserFactory()
+    alice = ForecasterFactory(user=user)
+    mc = mc_question(3, tournament=tournament, title="Which lab first?")
+    mc.options = ["Lab A", "Lab B", "Lab C"]
+    mc.save()
+    submit(mc, alice, [0.6, 0.3, 0.1], OPEN)
+    score(mc, resolve(mc, "option", option=0))
+    num = numeric_question(tournament=tournament, title="How many parameters?")
+    submit(num, alice, peaked_cdf(101), OPEN)
+    score(num, resolve(num, "value", value=50.3))
+    client = Client()
+    client.force_login(user)
+    response = client.get(reverse("track-record", args=[alice.pk]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Which lab first?" in body and "How many parameters?" in body
+    assert "Lab A" in body and "50.3" in body
+    assert "Mean Brier, multiple choice" in body and "0.260" in body
+    assert "60%" in body and "20%" in body  # the probability held on what happened
+    # Peer totals over both types: 0 each for a lone forecaster.
+    summary = response.context["summary"]
+    assert summary["questions"] == 2 and summary["scored"] == 2
+    assert summary["mean_brier"] is None and summary["mean_mc_brier"] == pytest.approx(0.26)
+    assert summary["mean_coverage"] == pytest.approx(1.0)
