@@ -376,3 +376,26 @@ def test_track_record_shows_typed_questions_with_their_own_brier():
     assert summary["questions"] == 2 and summary["scored"] == 2
     assert summary["mean_brier"] is None and summary["mean_mc_brier"] == pytest.approx(0.26)
     assert summary["mean_coverage"] == pytest.approx(1.0)
+
+
+def test_question_page_lists_the_typed_rules():
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    alice = ForecasterFactory(user=user)
+    mc = mc_question(3)
+    submit(mc, alice, [0.6, 0.3, 0.1], OPEN)
+    score(mc, resolve(mc, "option", option=0))
+    num = numeric_question()
+    submit(num, alice, peaked_cdf(101), OPEN)
+    score(num, resolve(num, "value", value=50.3))
+    client = Client()
+    client.force_login(user)
+    mc_page = client.get(mc.get_absolute_url())
+    assert mc_page.status_code == 200
+    assert "Brier (multiple choice, 0–2)" in mc_page.content.decode()
+    num_page = client.get(num.get_absolute_url())
+    assert num_page.status_code == 200
+    assert "CRPS" in num_page.content.decode()
