@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -661,17 +661,24 @@ def _rebuild_state(
     state.save()
 
 
-def vector_history(question: Question, ev: store.VectorEventLog) -> Any:
+def vector_history(
+    question: Question,
+    ev: store.VectorEventLog,
+    *,
+    summarize: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Any:
     """The crowd history of a multiple-choice or continuous question from its log
     (``vector_pooling.pool_history_vectors`` with the question's support, summaries, pool
-    parameters and ``crowd_weights``); also what ``verify_crowd`` compares against."""
+    parameters and ``crowd_weights``); also what ``verify_crowd`` compares against.
+    ``summarize`` (pooled outcome probabilities, rows × k → rows × s) replaces the stored
+    history point's summary (``typed.summarizer``): scoring takes what it needs of each pool."""
     params = crowd_params(question)
     return vector_pooling.pool_history_vectors(
         ev.times,
         ev.forecaster,
         typed.outcomes(question, ev.values),
         typed.support(question),
-        summarize=typed.summarizer(question),
+        summarize=summarize or typed.summarizer(question),
         track_record_weight=crowd_weights(question, ev.forecaster),
         extremize=params.extremize,
         half_life=params.half_life,
