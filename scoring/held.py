@@ -80,9 +80,9 @@ def held_forecasts_warm(*, tournament_id: int) -> bool:
     read from the cache). Returns whether it computed. Raises ``Tournament.DoesNotExist`` for
     an unknown tournament."""
     tournament = Tournament.objects.get(pk=tournament_id)
-    finals: list[Final] = list(
-        scored_finals(tournament).values_list("question_id", "cutoff", "outcome")
-    )
+    # ``cutoff`` is an annotation (``with_cutoff``), which the type plugin does not see.
+    rows = scored_finals(tournament).values_list("question_id", "cutoff", "outcome")  # type: ignore[misc]
+    finals: list[Final] = list(rows)
     key = held_cache_key(tournament, finals)
     if cache.get(key) is not None:
         return False
