@@ -265,6 +265,17 @@ def main() -> None:
         measure(f"{name}, page 2", who, get(who, nxt), args.requests)
         measure(f"{name}, second-last page", who, get(who, _deep_cursor(url)), args.requests)
 
+    # The forecasters' calibration on its first request after a change, both ways in the same
+    # run: cold (the request reads the log, as before issue 19) and after the scoring run's
+    # warm-up (scoring.held.held_forecasts_warm, what tournament_scores_changed does).
+    name = "API calibration, forecasters, first request after a change"
+    if not args.only or args.only.lower() in name.lower():
+        _calibration_first_request(
+            acx,
+            get("anon", f"{api}/tournaments/{acx.slug}/calibration/?subject=forecasters"),
+            args.requests,
+        )
+
     if not args.no_export and (not args.only or "export" in args.only.lower()):
         _export(acx, args)
 
@@ -298,6 +309,44 @@ def _deep_cursor(url: str) -> str:
         .values_list(*fields)[1500]
     )
     return f"{url}&cursor={KeysetPagination().encode(list(row))}"
+
+
+def _calibration_first_request(acx: Any, request: Callable[[], Any], n: int) -> None:
+    """Time the calibration of all forecasters on its first request after its cache entry went
+    (a change gives a new key): without a warm-up (the visitor computes) and after
+    ``held_forecasts_warm`` (the scoring run computed; the warm-up itself timed apart)."""
+    from django.core.cache import cache
+
+    from scoring.held import held_cache_key, held_forecasts_warm, scored_finals
+
+    finals = list(scored_finals(acx).values_list("question_id", "cutoff", "outcome"))
+    key = held_cache_key(acx, finals)
+    cold, warm, warmups = [], [], []
+    for _ in range(n):
+        cache.delete(key)
+        t0 = time.perf_counter()
+        request()
+        cold.append(time.perf_counter() - t0)
+        cache.delete(key)
+        t0 = time.perf_counter()
+        held_forecasts_warm(tournament_id=acx.pk)
+        warmups.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        request()
+        warm.append(time.perf_counter() - t0)
+    for label, times in (
+        ("cold (the visitor computes)", cold),
+        ("after the scoring run's warm-up", warm),
+        ("the warm-up itself (in the task)", warmups),
+    ):
+        print(
+            f"calibration, forecasters, first request, {label}: "
+            f"p50 {percentile(times, 50) * 1000:.1f} ms, p95 {percentile(times, 95) * 1000:.1f} ms"
+        )
+    print(
+        f"  first request: {percentile(cold, 50) / percentile(warm, 50):.1f}x faster at p50 "
+        "with the warm-up"
+    )
 
 
 def _export(acx: Any, args: argparse.Namespace) -> None:
