@@ -7,8 +7,14 @@ validated (a malformed page size is a 400, not silently ignored).
 keyset ("cursor") list: each page is read from an index in the list's order, starting after the
 last row of the previous page, so every page costs the same however deep it is and no
 ``COUNT(*)`` runs. ``next`` carries an opaque ``cursor``; follow it until it is ``null``. With
-``page``, the page-number form as before (``count``, ``next`` and ``previous`` by page number),
-whose ``OFFSET`` and count grow with the list: kept for clients that jump to a page.
+``page``, the page-number form (``count``, ``next`` and ``previous`` by page number) over the
+first ``MAX_WINDOW`` rows only, as Elasticsearch's ``max_result_window``: ``page × page_size``
+beyond 10,000 rows is a 400 naming the cursor form, and the count stops at the window:
+``count`` is exact when the list holds at most 10,000 rows, else ``null`` with
+``count_at_least: 10001``, never a wrong number. The ``next`` link of the window's last page
+continues by cursor, so following ``next`` still reaches every row. Every page then costs at
+most an index read of 10,001 rows, not a ``COUNT(*)`` and an ``OFFSET`` over 1.2 million
+(issue 19, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -75,6 +81,10 @@ def keyset_after(fields: Sequence[str], values: Sequence[Any]) -> Q:
     return Q(**{f"{fields[0]}__gte": values[0]}) & after
 
 
+MAX_WINDOW = 10_000
+"""Rows reachable by page number in a keyset list (``page × page_size`` at most this)."""
+
+
 class KeysetPagination(Pagination):
     """Keyset pages without ``page`` (module doc), page numbers with it.
 
@@ -88,6 +98,7 @@ class KeysetPagination(Pagination):
 
     cursor_query_param = "cursor"
     invalid_cursor_message = "Invalid cursor: use the `next` link of the previous page."
+    max_window = MAX_WINDOW
 
     def paginate_queryset(
         self, queryset: QuerySet[Any], request: Request, view: Any = None
@@ -95,7 +106,7 @@ class KeysetPagination(Pagination):
         raw_cursor = param_single(request, self.cursor_query_param)
         self.keyset = raw_cursor is not None or param_single(request, self.page_query_param) is None
         if not self.keyset:
-            return super().paginate_queryset(queryset, request, view)
+            return self._page_number_rows(queryset, request, view)
         if raw_cursor is not None and param_single(request, self.page_query_param) is not None:
             raise ValidationError({self.cursor_query_param: ["Give either `page` or `cursor`."]})
         fields, types = view.keyset_fields, view.keyset_types
@@ -111,6 +122,54 @@ class KeysetPagination(Pagination):
             key = [last[f] if isinstance(last, dict) else getattr(last, f) for f in fields]
             self.next_cursor = self.encode(key)
         return rows
+
+    def _page_number_rows(self, queryset: QuerySet[Any], request: Request, view: Any) -> list[Any]:
+        """The page-number form within the window (module doc). Raises ValidationError (400)
+        for a page past the window or ``last`` over a list longer than it, NotFound (404) for a
+        page past the end of a shorter list."""
+        self.request = request
+        self.page_size = size = self.get_page_size(request)
+        page = self.get_page_number(request, None)
+        window = self.max_window
+        # COUNT over at most window + 1 rows: exact up to the window, "more" beyond it.
+        count = queryset.order_by().values("pk")[: window + 1].count()
+        self.count: int | None = count if count <= window else None
+        if page in self.last_page_strings:
+            if self.count is None:
+                raise ValidationError({self.page_query_param: [self._past_window(size)]})
+            page = max(-(-count // size), 1)
+        if page * size > window:
+            raise ValidationError({self.page_query_param: [self._past_window(size)]})
+        offset = (page - 1) * size
+        rows = list(queryset[offset : offset + size])
+        if not rows and page > 1:
+            raise NotFound(f"Invalid page: the list has {count} rows.")
+        self.page_number = page
+        more = offset + len(rows) < count
+        self.next_link: str | None = None
+        url = request.build_absolute_uri()
+        if more and (page + 1) * size <= window:
+            self.next_link = replace_query_param(url, self.page_query_param, page + 1)
+        elif more:  # the window's last page: the rest by cursor
+            last = rows[-1]
+            fields = view.keyset_fields
+            key = [last[f] if isinstance(last, dict) else getattr(last, f) for f in fields]
+            self.next_link = remove_query_param(
+                replace_query_param(url, self.cursor_query_param, self.encode(key)),
+                self.page_query_param,
+            )
+        self.previous_link = (
+            replace_query_param(url, self.page_query_param, page - 1) if page > 1 else None
+        )
+        return rows
+
+    def _past_window(self, size: int) -> str:
+        return (
+            f"Page numbers reach the first {self.max_window:,} rows of this list (page × "
+            f"page_size ≤ {self.max_window:,}; at page_size={size}, page ≤ "
+            f"{self.max_window // size}). Beyond, read it by cursor: leave out `page` and "
+            "follow the `next` links (docs/researcher-guide.md)."
+        )
 
     def encode(self, values: list[Any]) -> str:
         """The cursor after a row with these key values."""
@@ -143,7 +202,11 @@ class KeysetPagination(Pagination):
 
     def get_paginated_response(self, data: Any) -> Response:
         if not self.keyset:
-            return super().get_paginated_response(data)
+            body: dict[str, Any] = {"count": self.count}
+            if self.count is None:
+                body["count_at_least"] = self.max_window + 1
+            body |= {"next": self.next_link, "previous": self.previous_link, "results": data}
+            return Response(body)
         url = self.request.build_absolute_uri()
         next_url = None
         if self.next_cursor is not None:
@@ -154,9 +217,26 @@ class KeysetPagination(Pagination):
     def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
         body = super().get_paginated_response_schema(schema)
         body["required"] = ["next", "previous", "results"]
-        body["properties"]["count"]["description"] = "Only with `page` (page-number form)."
+        body["properties"]["count"] = {
+            "type": "integer",
+            "nullable": True,
+            "example": 123,
+            "description": (
+                f"Only with `page` (page-number form): the number of rows when the list holds "
+                f"at most {self.max_window:,}, else null (see `count_at_least`)."
+            ),
+        }
+        body["properties"]["count_at_least"] = {
+            "type": "integer",
+            "example": self.max_window + 1,
+            "description": (
+                f"Only with `page`, when `count` is null: the list holds more than "
+                f"{self.max_window:,} rows."
+            ),
+        }
         body["properties"]["next"]["description"] = (
-            "The next page (a `cursor` link, or the next page number with `page`); null at the end."
+            "The next page (a `cursor` link, or the next page number with `page`, by cursor "
+            "past the page-number window); null at the end."
         )
         body["properties"]["previous"]["description"] = (
             "The previous page with `page`; always null in the cursor form (forward only)."
@@ -168,7 +248,9 @@ class KeysetPagination(Pagination):
         for p in params:
             if p["name"] == self.page_query_param:
                 p["description"] = (
-                    "Page number (page-number form, with `count`). Without it the list is "
+                    f"Page number (page-number form, with `count`), over the first "
+                    f"{self.max_window:,} rows: page × page_size ≤ {self.max_window:,}, else "
+                    "400 (the window's last page links on by cursor). Without it the list is "
                     "read by cursor: follow `next`."
                 )
         params.append(

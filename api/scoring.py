@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
 import math
 from typing import Any
 
-from django.core.cache import cache
-from django.db.models import Max, QuerySet, Value
+from django.db.models import QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -55,6 +51,7 @@ from forecasts.privacy import full_history_access
 from forecasts.selectors import crowd_at_cutoff, forecasts_held_at
 from markets.models import Question, Resolution, Tournament
 from scoring import exports as score_exports
+from scoring.held import everyone_held, scored_finals
 from scoring.leaderboard import STANDINGS_ORDER, would_rank
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
 from scoring.typed_calibration import (
@@ -181,52 +178,6 @@ HELD_AT = "the forecast held at the scheduled close, or at resolution when that 
 CROWD_FIELDS = {"crowd": "probability", "median": "median", "mean": "mean"}
 
 
-def _finals(tournament: Tournament) -> QuerySet[Resolution]:
-    """Final YES/NO resolutions of the tournament, by question key, with each one's cutoff."""
-    return (
-        Resolution.objects.scored_finals()
-        .filter(question__tournament=tournament)
-        .with_cutoff()
-        .order_by("question__key")
-    )
-
-
-HELD_CACHE_SECONDS = 24 * 3600
-
-
-def _everyone_held(
-    tournament: Tournament, finals: list[tuple[int, dt.datetime, str]]
-) -> dict[int, list[float]]:
-    """Every forecaster's forecast held at each question's cutoff (withdrawals left out), by
-    question: ``forecasts_held_at`` over the whole log (150,720 forecasts on the ACX replay,
-    0.3 s), cached.
-
-    The cache key holds all the result depends on: the tournament, each final resolution's
-    question, cutoff and outcome, and the newest forecast id on those questions. The forecast
-    log is append-only (a withdrawal or a backdated import is a new row with a larger id), so
-    any change to what was held changes the key; a re-resolution or a withdrawn resolution
-    changes the finals. A stale entry is never read, only left to expire.
-    """
-    qids = [qid for qid, _, _ in finals]
-    newest = Forecast.objects.filter(question_id__in=qids).aggregate(newest=Max("id"))["newest"]
-    signature = json.dumps(
-        [
-            tournament.pk,
-            tournament.created_at.isoformat(),
-            newest,
-            [[qid, cutoff.isoformat(), outcome] for qid, cutoff, outcome in finals],
-        ]
-    )
-    key = "calibration-held:" + hashlib.sha256(signature.encode()).hexdigest()
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    latest = forecasts_held_at({qid: cutoff for qid, cutoff, _ in finals})
-    held = {qid: [p for p in latest[qid].values() if p is not None] for qid in qids}
-    cache.set(key, held, HELD_CACHE_SECONDS)
-    return held
-
-
 def calibration_inputs(
     tournament: Tournament, subject: str, user: Any
 ) -> tuple[list[float], list[int], int]:
@@ -236,7 +187,7 @@ def calibration_inputs(
     The crowd subjects take the crowd held at each cutoff; without full-history access the
     public series' point at the cutoff (docs/privacy.md).
     """
-    finals = _finals(tournament)
+    finals = scored_finals(tournament)
     held: list[tuple[int, list[float]]] = []  # (outcome, forecasts held at the cutoff)
     if subject in CROWD_FIELDS:
         public = not full_history_access(user)
@@ -251,7 +202,7 @@ def calibration_inputs(
                 qid: [p for p in latest[qid].values() if p is not None] for qid, _, _ in rows
             }
         else:
-            by_question = _everyone_held(tournament, rows)
+            by_question = everyone_held(tournament, rows)
         for qid, _, outcome in rows:
             value = 1 if outcome == Resolution.Outcome.YES else 0
             held.append((value, by_question[qid]))

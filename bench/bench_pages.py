@@ -10,7 +10,9 @@ over ``BENCH_REQUESTS`` requests (after one warm-up request), the queries of one
 flags every figure over the 200 ms target. The scores list is timed both ways in the same run:
 by cursor (``next``, issue 19) and by page number (``page``: a ``COUNT(*)`` and an ``OFFSET``,
 as every page was before). Also times the ACX score export
-(``scoring.exports.render_scores_csv``), with its SHA-256.
+(``scoring.exports.render_scores_csv``) against its straightforward version
+(``tests.reference.score_export``) in the same run, with the SHA-256 of both
+(``--only export`` for the export alone).
 
 The demo database is built once, outside this script (about 4 minutes):
 
@@ -52,6 +54,9 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--baseline", action="store_true", help="also time the naive versions")
     parser.add_argument("--only", default="", help="only the targets whose name contains this")
     parser.add_argument("--no-export", action="store_true", help="skip the score export")
+    parser.add_argument(
+        "--export-repeat", type=int, default=2, help="runs of each score export version"
+    )
     return parser.parse_args()
 
 
@@ -183,8 +188,13 @@ def main() -> None:
             ["staff"],
         ),
         (
-            "API scores, 1000, last page",
-            f"{api}/scores/?page_size=1000&page={deep(n_scores, 1000)}",
+            "API scores, 1000, page 10 (window's last)",
+            f"{api}/scores/?page_size=1000&page=10",
+            ["staff"],
+        ),
+        (
+            "API scores, 50, page 200 (window's last)",
+            f"{api}/scores/?page=200",
             ["staff"],
         ),
         ("API scores, mine", f"{api}/scores/?mine=true", ["ada"]),
@@ -255,6 +265,17 @@ def main() -> None:
         measure(f"{name}, page 2", who, get(who, nxt), args.requests)
         measure(f"{name}, second-last page", who, get(who, _deep_cursor(url)), args.requests)
 
+    # The forecasters' calibration on its first request after a change, both ways in the same
+    # run: cold (the request reads the log, as before issue 19) and after the scoring run's
+    # warm-up (scoring.held.held_forecasts_warm, what tournament_scores_changed does).
+    name = "API calibration, forecasters, first request after a change"
+    if not args.only or args.only.lower() in name.lower():
+        _calibration_first_request(
+            acx,
+            get("anon", f"{api}/tournaments/{acx.slug}/calibration/?subject=forecasters"),
+            args.requests,
+        )
+
     if not args.no_export and (not args.only or "export" in args.only.lower()):
         _export(acx, args)
 
@@ -290,25 +311,84 @@ def _deep_cursor(url: str) -> str:
     return f"{url}&cursor={KeysetPagination().encode(list(row))}"
 
 
+def _calibration_first_request(acx: Any, request: Callable[[], Any], n: int) -> None:
+    """Time the calibration of all forecasters on its first request after its cache entry went
+    (a change gives a new key): without a warm-up (the visitor computes) and after
+    ``held_forecasts_warm`` (the scoring run computed; the warm-up itself timed apart)."""
+    from django.core.cache import cache
+
+    from scoring.held import held_cache_key, held_forecasts_warm, scored_finals
+
+    finals = list(scored_finals(acx).values_list("question_id", "cutoff", "outcome"))
+    key = held_cache_key(acx, finals)
+    cold, warm, warmups = [], [], []
+    for _ in range(n):
+        cache.delete(key)
+        t0 = time.perf_counter()
+        request()
+        cold.append(time.perf_counter() - t0)
+        cache.delete(key)
+        t0 = time.perf_counter()
+        held_forecasts_warm(tournament_id=acx.pk)
+        warmups.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        request()
+        warm.append(time.perf_counter() - t0)
+    for label, times in (
+        ("cold (the visitor computes)", cold),
+        ("after the scoring run's warm-up", warm),
+        ("the warm-up itself (in the task)", warmups),
+    ):
+        print(
+            f"calibration, forecasters, first request, {label}: "
+            f"p50 {percentile(times, 50) * 1000:.1f} ms, p95 {percentile(times, 95) * 1000:.1f} ms"
+        )
+    print(
+        f"  first request: {percentile(cold, 50) / percentile(warm, 50):.1f}x faster at p50 "
+        "with the warm-up"
+    )
+
+
 def _export(acx: Any, args: argparse.Namespace) -> None:
-    """The ACX score export (``scoring.exports.render_scores_csv``): wall, CPU, size and the
-    SHA-256 of the bytes."""
+    """The ACX score export (``scoring.exports.render_scores_csv``) and its straightforward
+    version (``tests.reference.score_export``, the naive baseline) on the same data in the same
+    run, alternating: wall, CPU, size and the SHA-256 of the bytes, which must be the same."""
     import hashlib
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from scoring import exports
+    from tests.reference.score_export import reference_scores_csv
 
-    t0 = time.perf_counter()
-    cpu0 = time.process_time()
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in exports.render_scores_csv(acx):
-        digest.update(chunk)
-        size += len(chunk)
-    wall = time.perf_counter() - t0
-    cpu = time.process_time() - cpu0
+    runs: list[tuple[str, Callable[..., Any]]] = [
+        ("current", exports.render_scores_csv),
+        ("reference", reference_scores_csv),
+    ]
+    best: dict[str, tuple[float, float]] = {}
+    digests: dict[str, str] = {}
+    as_of = exports.score_export_plan(tournament=acx).as_of  # one as-of time for both
+    for _ in range(args.export_repeat):
+        for label, fn in runs:
+            t0 = time.perf_counter()
+            cpu0 = time.process_time()
+            digest = hashlib.sha256()
+            size = 0
+            for chunk in fn(acx, as_of=as_of):
+                digest.update(chunk)
+                size += len(chunk)
+            wall = time.perf_counter() - t0
+            cpu = time.process_time() - cpu0
+            digests[label] = digest.hexdigest()
+            best[label] = min(best.get(label, (wall, cpu)), (wall, cpu))
+            print(
+                f"export_scores ({label}): {wall:.2f} s wall, {cpu:.2f} s CPU (this process), "
+                f"{size / 1e6:.1f} MB, sha256 {digest.hexdigest()[:16]}…"
+            )
+    (w_new, c_new), (w_ref, c_ref) = best["current"], best["reference"]
+    same = "same bytes" if digests["current"] == digests["reference"] else "BYTES DIFFER"
     print(
-        f"export_scores: {wall:.2f} s wall, {cpu:.2f} s CPU (this process), {size / 1e6:.1f} MB, "
-        f"sha256 {digest.hexdigest()[:16]}…"
+        f"export_scores, best of {args.export_repeat}: current {w_new:.2f} s wall / "
+        f"{c_new:.2f} s CPU, reference {w_ref:.2f} s / {c_ref:.2f} s: "
+        f"{w_ref / w_new:.2f}x wall, {c_ref / c_new:.2f}x CPU; {same}"
     )
 
 

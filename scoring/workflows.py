@@ -20,11 +20,13 @@ here, and the Celery tasks (``scoring.tasks``) are one-line calls into these fun
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
 
+from config.celery import BROKER_ERRORS
 from forecasts.services import (
     crowd_recompute,
     crowd_unsettled_questions,
@@ -34,9 +36,12 @@ from forecasts.services import (
 from markets.models import Question, Resolution, Tournament
 from markets.resolution.sweep import SweepReport as MarketsSweep
 from markets.resolution.sweep import markets_sweep
+from scoring.held import held_forecasts_warm
 from scoring.leaderboard import leaderboard_rebuild
 from scoring.services import ScoresRepair, question_score, scores_delete, scores_repair
 from scoring.track_record import tournament_weights_refresh
+
+logger = logging.getLogger(__name__)
 
 EXTREMIZE_TOLERANCE = 1e-3
 """A refitted d closer than this to the stored one is not applied (docs/methods.md §3.2): the
@@ -120,9 +125,13 @@ def tournament_weighting_changed(*, tournament_id: int) -> int:
 
 
 def tournament_scores_changed(*, tournament_id: int) -> bool:
-    """Rebuild the leaderboard; with ``fit_extremize`` on, refit d (docs/methods.md §3.2) and
-    recompute every crowd when it moved. Returns whether a recompute was started."""
+    """Rebuild the leaderboard and cache every forecaster's held forecasts for the calibration
+    (``scoring.held.held_forecasts_warm``: the first visitor after a resolution or a scoring
+    run no longer pays the 0.3 s of reading the log); with ``fit_extremize`` on, refit d
+    (docs/methods.md §3.2) and recompute every crowd when it moved. Returns whether a
+    recompute was started."""
     leaderboard_rebuild(tournament_id=tournament_id)
+    _held_forecasts_warm(tournament_id)
     tournament = Tournament.objects.get(pk=tournament_id)
     if not tournament.fit_extremize:
         return False
@@ -133,6 +142,17 @@ def tournament_scores_changed(*, tournament_id: int) -> bool:
         return False
     tournament_recompute(tournament_id=tournament_id)
     return True
+
+
+def _held_forecasts_warm(tournament_id: int) -> None:
+    """Best effort: with the cache (Redis) down, the calibration computes on request as before,
+    and the rest of the workflow (the extremizing fit) must still run."""
+    try:
+        held_forecasts_warm(tournament_id=tournament_id)
+    except BROKER_ERRORS as exc:
+        logger.warning(
+            "could not warm the calibration cache of tournament %s: %s", tournament_id, exc
+        )
 
 
 @dataclass(frozen=True)

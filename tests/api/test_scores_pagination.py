@@ -214,3 +214,79 @@ def test_leaderboard_values_rows_serialize_exactly_as_the_serializer(world, who)
     assert [dict(e) for e in expected] == got
     assert [r["you"] for r in got] == [who == "forecaster", False, False]
     assert [r["forecaster"] for r in got][1:] == ["acx0007", "crowd"]
+
+
+# --- page numbers over a window (issue 19: a COUNT(*) and OFFSET over 1.2 M rows took 1.2 s) ---
+
+
+@pytest.fixture
+def window(monkeypatch):
+    """A window of 10 rows, so that a list of 27 scores overflows it (10,000 in production)."""
+    monkeypatch.setattr("api.pagination.KeysetPagination.max_window", 10)
+    return 10
+
+
+def test_a_page_past_the_window_is_a_400_naming_the_cursor(world, window):
+    _scores(world)
+    staff = token_client(world.staff)
+    assert staff.get("/api/v1/scores/", {"page": 2, "page_size": 5}).status_code == 200
+    for params in ({"page": 3, "page_size": 5}, {"page": 11}, {"page": "last", "page_size": 2}):
+        r = staff.get("/api/v1/scores/", params)
+        assert r.status_code == 400, params
+        message = r.json()["page"][0]
+        assert "first 10 rows" in message and "cursor" in message and "`next`" in message
+
+
+def test_the_count_is_exact_up_to_the_window_and_never_wrong_beyond(world, window):
+    _scores(world)
+    total = Score.objects.count()
+    assert total > window
+    staff = token_client(world.staff)
+    body = staff.get("/api/v1/scores/", {"page": 1, "page_size": 5}).json()
+    assert body["count"] is None and body["count_at_least"] == window + 1
+    # A filtered list inside the window has its exact count, and no count_at_least.
+    peer = staff.get("/api/v1/scores/", {"page": 1, "page_size": 2, "rule": "peer"}).json()
+    n_peer = Score.objects.filter(rule="peer").count()
+    assert n_peer <= window and peer["count"] == n_peer and "count_at_least" not in peer
+    last = staff.get("/api/v1/scores/", {"page": "last", "page_size": 2, "rule": "peer"}).json()
+    assert last["next"] is None and len(last["results"]) == n_peer - 2 * (-(-n_peer // 2) - 1)
+    # A list of exactly the window's size: exact.
+    Score.objects.filter(pk__in=Score.objects.order_by("pk").values("pk")[window:]).delete()
+    body = staff.get("/api/v1/scores/", {"page": 1, "page_size": 5}).json()
+    assert body["count"] == window and "count_at_least" not in body
+
+
+def test_following_next_from_page_numbers_reaches_every_row_by_cursor(world, window):
+    _scores(world)
+    staff = token_client(world.staff)
+    by_cursor = _walk(staff, {"page_size": 5})
+    body = staff.get("/api/v1/scores/", {"page": 1, "page_size": 5}).json()
+    rows = list(body["results"])
+    assert "page=2" in body["next"] and "cursor" not in body["next"]
+    body = staff.get(body["next"]).json()  # page 2: the window's last
+    rows += body["results"]
+    assert "cursor=" in body["next"] and "page=" not in body["next"]
+    assert "page=1" in body["previous"]
+    while body["next"]:
+        body = staff.get(body["next"]).json()
+        rows += body["results"]
+    assert rows == by_cursor and len(rows) == Score.objects.count()
+
+
+def test_a_page_past_the_end_of_a_short_list_is_a_404(world):
+    _scores(world)
+    r = token_client(world.staff).get("/api/v1/scores/", {"page": 9, "page_size": 5})
+    assert r.status_code == 404
+
+
+def test_the_openapi_schema_documents_the_window(db):
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    op = schema["paths"]["/api/v1/scores/"]["get"]
+    page = next(p for p in op["parameters"] if p["name"] == "page")
+    assert "10,000" in page["description"] and "400" in page["description"]
+    body = op["responses"]["200"]["content"]["application/json"]["schema"]
+    ref = body["$ref"].rsplit("/", 1)[1]
+    props = schema["components"]["schemas"][ref]["properties"]
+    assert props["count"]["nullable"] and "count_at_least" in props

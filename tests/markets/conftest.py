@@ -15,7 +15,8 @@ from tests.factories import QuestionFactory
 UTC = dt.UTC
 DATA = Path(__file__).resolve().parents[2] / "data" / "benchmarks"
 METR_SAMPLE = "metr_benchmark_results_1_1.2026-03.excerpt.yaml"
-OPUS = "claude_opus_4_6_inspect"
+OPUS_SLUG = "claude_opus_4_6_inspect"  # METR's slug
+OPUS = "Claude Opus 4.6"  # the system's name (markets.benchmarks.feeds.metr.SYSTEM_NAMES)
 
 
 def sample(name: str) -> bytes:
@@ -39,7 +40,7 @@ def metr_yaml(results: dict[str, tuple[float, str | None]]) -> bytes:
 def metr_sample_with_opus(value: float) -> bytes:
     """The real METR sample with Opus 4.6's p50 estimate replaced (870.0 was first published)."""
     document = yaml.safe_load(sample(METR_SAMPLE))
-    document["results"][OPUS]["metrics"]["p50_horizon_length"]["estimate"] = value
+    document["results"][OPUS_SLUG]["metrics"]["p50_horizon_length"]["estimate"] = value
     return yaml.safe_dump(document, sort_keys=False).encode()
 
 

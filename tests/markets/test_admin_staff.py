@@ -188,7 +188,7 @@ def test_staff_desk_lists_proposals_and_flagged_questions(client, staff, proposa
     assert page.status_code == 200
     html = page.content.decode()
     assert f'id="proposal-{proposal.pk}"' in html
-    assert "claude_opus_4_6_inspect = 718.807 minutes" in html
+    assert "Claude Opus 4.6 = 718.807 minutes" in html
     assert f'Snapshot <a href="/admin/markets/feedsnapshot/{proposal.evidence_snapshot_id}/' in html
     assert f'id="flagged-{flagged.pk}"' in html
     assert "Evidence revised: 870 -&gt; 719" in html

@@ -107,8 +107,10 @@ def test_parsers_do_not_import_django() -> None:
 def test_metr_gives_p50_minutes_release_dates_and_ci() -> None:
     results = by_system(parse("metr", METR))
 
-    assert set(results) == {"claude_opus_4_6_inspect", "davinci_002", "gpt_5_2025_08_07_inspect"}
-    opus = results["claude_opus_4_6_inspect"]
+    # METR's slugs of systems known by a name are ingested under it (SYSTEM_NAMES).
+    assert set(results) == {"Claude Opus 4.6", "davinci_002", "GPT-5"}
+    opus = results["Claude Opus 4.6"]
+    assert opus.extra["slug"] == "claude_opus_4_6_inspect"
     assert opus.benchmark == "metr-p50"
     assert opus.value == 718.80683
     assert opus.achieved_on == dt.date(2026, 2, 5)
@@ -120,7 +122,7 @@ def test_metr_gives_p50_minutes_release_dates_and_ci() -> None:
     davinci = results["davinci_002"]
     assert (davinci.value, davinci.achieved_on) == (0.144057, dt.date(2020, 5, 28))
     assert davinci.extra["benchmark_name"] == "METR-Horizon-v1.0"
-    gpt5 = results["gpt_5_2025_08_07_inspect"]
+    gpt5 = results["GPT-5"]
     assert (gpt5.value, gpt5.achieved_on) == (203.012577, dt.date(2025, 8, 7))
 
 
@@ -149,7 +151,7 @@ def test_metr_tolerates_added_unknown_fields() -> None:
 
     results = by_system(parse_feed("metr", raw))
 
-    assert results["claude_opus_4_6_inspect"].value == 718.80683
+    assert results["Claude Opus 4.6"].value == 718.80683
     assert "surprise" not in results
 
 

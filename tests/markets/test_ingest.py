@@ -95,6 +95,35 @@ def test_each_real_sample_ingests_with_a_snapshot(feed, name, expected, slugs):
     assert set(Benchmark.objects.values_list("slug", flat=True)) == slugs
 
 
+def test_a_system_known_by_its_name_is_not_counted_again_under_metrs_slug():
+    """The demo's history.csv and staff name systems as METR's page does ("GPT-5"); METR's
+    feed names them by slug ("gpt_5_2025_08_07_inspect"). Ingested under the alias, the
+    feed's result is a revision of the known system (a more precise value), not a second
+    system on the benchmark."""
+    feed_ingest(feed="metr", raw=sample(METR_SAMPLE), source=METR_SAMPLE)  # creates metr-p50
+    benchmark = Benchmark.objects.get(slug="metr-p50")
+    BenchmarkResult.objects.filter(benchmark=benchmark).delete()
+    FeedSnapshot.objects.all().delete()
+    for system, value, day in (("GPT-5", 203.0, "2025-08-07"), (OPUS, 718.8, "2026-02-05")):
+        benchmark_result_record(
+            benchmark_id=benchmark.pk,
+            system=system,
+            value=value,
+            achieved_on=dt.date.fromisoformat(day),
+        )
+    result = feed_ingest(feed="metr", raw=sample(METR_SAMPLE), source=METR_SAMPLE)
+    assert (result.added, result.revised) == (1, 2)  # davinci_002 is new
+    systems = list(
+        BenchmarkResult.objects.filter(benchmark=benchmark, is_current=True).values_list(
+            "system", flat=True
+        )
+    )
+    assert sorted(systems) == sorted(["GPT-5", OPUS, "davinci_002"])
+    gpt5 = current("metr-p50", "GPT-5")
+    assert gpt5.value == pytest.approx(203.012577) and gpt5.revision_of.value == 203.0
+    assert gpt5.extra["slug"] == "gpt_5_2025_08_07_inspect"
+
+
 def test_metr_values_and_release_dates_match_the_file():
     feed_ingest(feed="metr", raw=sample(METR_SAMPLE), source=METR_SAMPLE)
 
@@ -102,7 +131,7 @@ def test_metr_values_and_release_dates_match_the_file():
     assert opus.value == pytest.approx(718.80683)
     assert opus.achieved_on == dt.date(2026, 2, 5)
     assert opus.extra["ci_low"] == pytest.approx(316.685725)
-    gpt5 = current("metr-p50", "gpt_5_2025_08_07_inspect")
+    gpt5 = current("metr-p50", "GPT-5")
     assert gpt5.value == pytest.approx(203.012577)
     assert gpt5.achieved_on == dt.date(2025, 8, 7)
     assert current("metr-p50", "davinci_002").value == pytest.approx(0.144057)

@@ -74,3 +74,60 @@ def test_every_forecasters_held_forecasts_are_cached_until_the_log_or_a_resoluti
         question_id=q.pk, outcome="no", resolved_at=T + dt.timedelta(minutes=30), reason="early"
     )
     assert calibration_inputs(tournament, "forecasters", None) == ([0.6], [0], 1)
+
+
+def test_a_scoring_run_warms_the_cache_the_calibration_reads(monkeypatch):
+    """Issue 19: after scores change (the debounced leaderboard task), every forecaster's held
+    forecasts are computed and cached, so the next calibration request reads no log; what it
+    returns is what a cold computation returns."""
+    from forecasts.models import Forecast
+    from scoring import held
+    from scoring.tasks import leaderboard_rebuild_task
+
+    tournament = TournamentFactory()
+    q = QuestionFactory(tournament=tournament, key="q")
+    a, b = ForecasterFactory(), ForecasterFactory()
+    forecast_submit(question_id=q.pk, forecaster=a, probability=0.6, at=T)
+    forecast_submit(question_id=q.pk, forecaster=b, probability=0.3, at=T)
+    question_resolve(question_id=q.pk, outcome="yes", resolved_at=T + dt.timedelta(hours=4))
+    reads = []
+    real = held.forecasts_held_at
+
+    def counting(*args, **kwargs):
+        reads.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(held, "forecasts_held_at", counting)
+    leaderboard_rebuild_task(tournament.pk)  # what runs after a scoring run
+    assert len(reads) == 1
+    assert not held.held_forecasts_warm(tournament_id=tournament.pk)  # warm already
+    assert calibration_inputs(tournament, "forecasters", None) == ([0.6, 0.3], [1, 1], 1)
+    assert len(reads) == 1, "the calibration read the log although the cache was warm"
+    # A change after the warm-up is never answered from the old entry.
+    Forecast.objects.create(
+        question=q, forecaster=b, probability=0.9, time=T + dt.timedelta(hours=1)
+    )
+    assert calibration_inputs(tournament, "forecasters", None) == ([0.6, 0.9], [1, 1], 1)
+    assert len(reads) == 2
+
+
+def test_the_scoring_workflow_runs_on_when_the_cache_is_down(monkeypatch):
+    """Warming is best effort: a cache outage must not stop the leaderboard or the fit."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from scoring import workflows
+    from scoring.models import LeaderboardEntry
+
+    def down(**kwargs):
+        raise RedisConnectionError("cache down")
+
+    tournament = TournamentFactory()
+    q = QuestionFactory(tournament=tournament, key="q")
+    forecast_submit(question_id=q.pk, forecaster=ForecasterFactory(), probability=0.6, at=T)
+    question_resolve(question_id=q.pk, outcome="yes", resolved_at=T + dt.timedelta(hours=4))
+    from scoring.services import question_score
+
+    question_score(question_id=q.pk, resolution_id=q.resolutions.get(state="final").pk)
+    monkeypatch.setattr(workflows, "held_forecasts_warm", down)
+    assert workflows.tournament_scores_changed(tournament_id=tournament.pk) is False
+    assert LeaderboardEntry.objects.filter(tournament=tournament).exists()

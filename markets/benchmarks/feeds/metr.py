@@ -2,7 +2,8 @@
 
 ``results.<slug>.metrics.p50_horizon_length.estimate`` is the p50 horizon in minutes;
 ``release_date`` is the model's release (METR publishes no measurement date), used as
-``achieved_on``. The slug is the only name the file gives a system.
+``achieved_on``. The slug is the only name the file gives a system; ``SYSTEM_NAMES`` maps the
+slugs of systems known under another name to that name (``extra["slug"]`` keeps the slug).
 """
 
 from __future__ import annotations
@@ -25,10 +26,29 @@ from .base import (
 
 BENCHMARK = "metr-p50"
 
+SYSTEM_NAMES: dict[str, str] = {
+    "gpt_3_5_turbo_instruct": "gpt-3.5-turbo-instruct",
+    "gpt_4": "GPT-4 0314",
+    "o1_inspect": "o1",
+    "claude_3_7_sonnet_inspect": "Claude 3.7 Sonnet",
+    "o3_inspect": "o3",
+    "gpt_5_2025_08_07_inspect": "GPT-5",
+    "claude_opus_4_5_inspect": "Claude Opus 4.5",
+    "gpt_5_2": "GPT-5.2 (high)",
+    "claude_opus_4_6_inspect": "Claude Opus 4.6",
+}
+"""Aliases: METR's result slug → the system's name on METR's own time-horizon page, which is the
+name the demo's ``data/benchmarks/history.csv`` and staff use for it. Without it the same model
+was two systems on ``metr-p50`` (``GPT-5`` and ``gpt_5_2025_08_07_inspect``, both 203.0
+minutes) once the feed was fetched. A slug not listed keeps the slug as its name; two slugs of
+one name in a file are collapsed by ``finish`` (the best value kept, the other in ``extra``).
+Add a row when METR publishes a model the site already knows under its display name
+(docs/operations.md, benchmark feeds)."""
+
 
 class MetrFeed:
     name = "metr"
-    parser_version = "metr-1"
+    parser_version = "metr-2"  # 2: SYSTEM_NAMES
     default_benchmarks: tuple[str, ...] = (BENCHMARK,)
     # The YAML is METR's whole result set, and a new version (1.0 -> 1.1) replaces it whole.
     whole_table = True
@@ -81,7 +101,7 @@ class MetrFeed:
             parsed.append(
                 make_result(
                     benchmark=BENCHMARK,
-                    system=str(slug),
+                    system=SYSTEM_NAMES.get(str(slug), str(slug)),
                     value=estimate,
                     achieved_on=achieved_on,
                     where=where,
