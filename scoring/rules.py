@@ -28,6 +28,7 @@ the forecast held at the effective end (events at exactly that instant included)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -369,17 +370,49 @@ def score_series(
     ``peer`` and ``spot_peer`` are NaN. Breakpoints are the union of both event sets, each segment
     evaluated by binary search: O((n + m) log(n + m)).
     """
+    return score_series_many(
+        times,
+        [probs],
+        open_time=open_time,
+        close_time=close_time,
+        resolved_at=resolved_at,
+        outcome=outcome,
+        forecast_times=forecast_times,
+        forecaster=forecaster,
+        forecast_probs=forecast_probs,
+    )[0]
+
+
+def score_series_many(
+    times: ArrayLike,
+    series: Sequence[ArrayLike],
+    *,
+    open_time: float,
+    close_time: float,
+    resolved_at: float | None,
+    outcome: int,
+    forecast_times: ArrayLike | None = None,
+    forecaster: ArrayLike | None = None,
+    forecast_probs: ArrayLike | None = None,
+) -> list[SeriesScores]:
+    """``score_series`` of several series on the same ``times`` (the crowd's log pool, median
+    and mean: one history), in order. What they share — the breakpoints, the segments and the
+    forecasters' log scores for the peer score — is computed once; each series' scores are the
+    same operations as ``score_series`` on it alone, so the same values to the last bit.
+    Raises ValueError as ``score_series`` does."""
     yes = _outcome(outcome)
     end, length = _window(open_time, close_time, resolved_at)
     ts = np.asarray(times, dtype=np.float64).reshape(-1)
-    ps = np.asarray(probs, dtype=np.float64).reshape(-1)
-    if ts.shape != ps.shape:
-        raise ValueError("times and probs must have the same length")
+    all_ps = [np.asarray(probs, dtype=np.float64).reshape(-1) for probs in series]
+    for ps in all_ps:
+        if ts.shape != ps.shape:
+            raise ValueError("times and probs must have the same length")
     if not np.all(np.isfinite(ts)) or np.any(np.diff(ts) < 0):
         raise ValueError("times must be finite and sorted")
-    defined = ~np.isnan(ps)
-    if not np.all((ps[defined] >= 0.0) & (ps[defined] <= 1.0)):
-        raise ValueError("probabilities must lie in [0, 1] (NaN = no forecast)")
+    for ps in all_ps:
+        defined = ~np.isnan(ps)
+        if not np.all((ps[defined] >= 0.0) & (ps[defined] <= 1.0)):
+            raise ValueError("probabilities must lie in [0, 1] (NaN = no forecast)")
     given = [x is not None for x in (forecast_times, forecaster, forecast_probs)]
     if any(given) and not all(given):
         raise ValueError("give forecast_times, forecaster and forecast_probs together")
@@ -393,6 +426,32 @@ def score_series(
         cuts.append(np.clip(ev.times, start, end))
     points = np.unique(np.concatenate(cuts))
     seg_start, seg = points[:-1], np.diff(points)
+    peers = None
+    if ev is not None:
+        fp = np.where(ev.is_forecast, ev.probs, 0.5)
+        flp = np.where(ev.is_forecast, _log_po(fp, np.full(fp.shape, yes)), 0.0)
+        _require_finite_logs(flp)
+        count, total = _active_log_scores(ev, flp)
+        # State after the last event at or before each segment start (none: nobody active).
+        at = np.searchsorted(ev.times, seg_start, side="right") - 1
+        count, total = np.append(count, 0), np.append(total, 0.0)  # index -1 → the empty state
+        k = int(np.searchsorted(ev.times, end, side="right")) - 1
+        peers = (count[at], total[at], int(count[k]), float(total[k]))
+    return [_series_scores(ts, ps, seg_start, seg, yes, end, length, peers) for ps in all_ps]
+
+
+def _series_scores(
+    ts: FloatArray,
+    ps: FloatArray,
+    seg_start: FloatArray,
+    seg: FloatArray,
+    yes: bool,
+    end: float,
+    length: float,
+    peers: tuple[NDArray[np.int64], FloatArray, int, float] | None,
+) -> SeriesScores:
+    """One series' scores over the segments (``score_series_many``); ``peers`` holds the
+    active count and log-score total per segment and at the end, or None without forecasts."""
     p_seg = _value_at(ts, ps, seg_start)
     cov = ~np.isnan(p_seg)
     p_c = np.where(cov, p_seg, 0.5)
@@ -412,22 +471,14 @@ def score_series(
         spot[:3] = [(p_end - yes) ** 2, lp_end, 100.0 * (lp_end / _LN2 + 1.0)]
 
     peer_avg = math.nan
-    if ev is not None:
-        fp = np.where(ev.is_forecast, ev.probs, 0.5)
-        flp = np.where(ev.is_forecast, _log_po(fp, np.full(fp.shape, yes)), 0.0)
-        _require_finite_logs(flp)
-        count, total = _active_log_scores(ev, flp)
-        # State after the last event at or before each segment start (none: nobody active).
-        at = np.searchsorted(ev.times, seg_start, side="right") - 1
-        count, total = np.append(count, 0), np.append(total, 0.0)  # index -1 → the empty state
-        n_seg, l_seg = count[at], total[at]
+    if peers is not None:
+        n_seg, l_seg, n_end, l_end = peers
         live = cov & (n_seg > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             peer_seg = np.where(live, 100.0 * (lp - l_seg / n_seg), 0.0)
         peer_avg = float(np.sum(seg * peer_seg)) / length
-        k = int(np.searchsorted(ev.times, end, side="right")) - 1
-        if count[k] > 0 and not math.isnan(p_end):
-            spot[3] = 100.0 * (spot[1] - float(total[k]) / int(count[k]))
+        if n_end > 0 and not math.isnan(p_end):
+            spot[3] = 100.0 * (spot[1] - l_end / n_end)
     return SeriesScores(
         brier=brier_avg,
         log=log_avg,

@@ -213,19 +213,21 @@ def _crowd_rows_of(
         (2, AggregationMethod.MEDIAN),
         (3, AggregationMethod.MEAN),
     )
-    for index, method in methods:
-        subject = Subject(method.value)
-        series = np.array([np.nan if p[index] is None else p[index] for p in points])
-        s = rules.score_series(
-            times,
-            series,
-            forecast_times=ev.times,
-            forecaster=codes,
-            forecast_probs=ev.probs,
-            **window.kwargs(),
-        )
+    all_series = [
+        np.array([np.nan if p[index] is None else p[index] for p in points]) for index, _ in methods
+    ]
+    # One call for the three: they share the breakpoints and the forecasters' log scores.
+    scored = rules.score_series_many(
+        times,
+        all_series,
+        forecast_times=ev.times,
+        forecaster=codes,
+        forecast_probs=ev.probs,
+        **window.kwargs(),
+    )
+    for (_, method), series, s in zip(methods, all_series, scored, strict=True):
         rows += _subject_rows(
-            subject,
+            Subject(method.value),
             None,
             partial(_field, s),
             float(s.coverage),

@@ -40,9 +40,7 @@ def random_files(tmp_path: Path, seed: int, n_questions: int = 25) -> tuple[Path
         opened = START + dt.timedelta(days=rng.randrange(0, 300), seconds=rng.randrange(86400))
         closed = opened + dt.timedelta(days=rng.randrange(2, 200))
         outcome = rng.choice(["YES", "NO", "YES", "NO", "ANNULLED", ""])
-        q_lines.append(
-            f"q{i},Question {i}?,{outcome},{opened.isoformat()},{closed.isoformat()}"
-        )
+        q_lines.append(f"q{i},Question {i}?,{outcome},{opened.isoformat()},{closed.isoformat()}")
         n = 1 if i % 4 == 0 else rng.randrange(2, 12)
         span = int((closed - opened).total_seconds())
         for at in sorted(rng.sample(range(span), n)):
