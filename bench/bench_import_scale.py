@@ -180,11 +180,16 @@ def child_import(url: str, qpath: Path, fpath: Path, profile: bool) -> dict[str,
 
         profiler = cProfile.Profile()
         profiler.enable()
+    pid = _backend_pid()
+    db_cpu = _process_cpu(pid)
+    cpu = time.process_time()
     start = time.perf_counter()
     report = import_forecasts(
         tournament_slug=SLUG, questions_path=qpath, forecasts_path=fpath, on_stage=stage
     )
     wall = time.perf_counter() - start
+    cpu = time.process_time() - cpu
+    db_cpu = _process_cpu(pid) - db_cpu
     if profiler is not None:
         import pstats
 
@@ -199,6 +204,9 @@ def child_import(url: str, qpath: Path, fpath: Path, profile: bool) -> dict[str,
 
     return {
         "wall": wall,
+        "cpu": cpu,
+        "db_cpu": db_cpu,
+        "load": os.getloadavg()[0],
         "stages": stages,
         "questions": report.questions_created,
         "forecasts": report.forecasts_created,
@@ -206,6 +214,26 @@ def child_import(url: str, qpath: Path, fpath: Path, profile: bool) -> dict[str,
         "resolutions": report.resolutions_recorded,
         "scores": Score.objects.count(),
     }
+
+
+def _backend_pid() -> int | None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return int(cursor.fetchone()[0])
+
+
+def _process_cpu(pid: int | None) -> float:
+    """CPU seconds (user + system) of a local process (this connection's PostgreSQL backend);
+    0 without one (SQLite works in this process)."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def child_per_question(url: str, qpath: Path, fpath: Path) -> dict[str, object]:
@@ -326,7 +354,11 @@ def main() -> None:
         result = _run_child(["--child", "import", url, str(qpath), str(fpath), *extra])
         walls.append(float(result["wall"]))  # type: ignore[arg-type]
         stages = ", ".join(f"{k} {v:.1f} s" for k, v in result["stages"].items())  # type: ignore[attr-defined]
-        print(f"run {run + 1}: {result['wall']:.1f} s wall — {stages}")
+        print(
+            f"run {run + 1}: {result['wall']:.1f} s wall, {result['cpu']:.1f} s CPU in Python, "
+            f"{result['db_cpu']:.1f} s CPU in the PostgreSQL backend, load average "
+            f"{result['load']:.1f} — {stages}"
+        )
         print(
             f"       {result['questions']:,} questions, {result['forecasters']:,} forecasters, "
             f"{result['forecasts']:,} forecasts, {result['resolutions']:,} resolutions, "

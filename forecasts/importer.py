@@ -495,8 +495,6 @@ def _write(
             status=status,
         )
         created.append(questions[row.key])
-    if created:
-        stage(f"Creating {len(created):,} questions")
     Question.objects.bulk_create(created, batch_size=2_000)
     report.questions_created = len(created)
 

@@ -155,3 +155,19 @@ def test_bulk_scoring_skips_a_superseded_version_and_an_unknown_question_is_refu
     assert not Score.objects.filter(resolution=final).exists()
     with pytest.raises(Question.DoesNotExist):
         crowd_recompute_many(question_ids=[10**9])
+
+
+def test_the_command_shows_a_progress_bar_for_each_writing_stage(tmp_path, capsys):
+    qpath, fpath = random_files(tmp_path, 5, n_questions=4)
+    call_command(
+        "import_forecasts", "--tournament", "t", "--questions", str(qpath),
+        "--forecasts", str(fpath),
+    )  # fmt: skip
+    err = capsys.readouterr().err
+    for label in ("Writing", "Crowd history of 4 questions", "Resolutions of 4 questions"):
+        assert label in err
+    call_command(
+        "import_forecasts", "--tournament", "u", "--questions", str(qpath),
+        "--forecasts", str(fpath), "--no-progress",
+    )  # fmt: skip
+    assert "Crowd history" not in capsys.readouterr().err
