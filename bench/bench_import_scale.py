@@ -164,6 +164,16 @@ def _fresh(kind: str, tag: str) -> str:
     return f"postgres://postgres@127.0.0.1:5432/{name}"
 
 
+# The importer's stage announcements by first word; "Writing" alone is the tournament, the
+# questions, the forecasters and the window checks, "Writing N forecasts" the forecasts.
+STAGE_NAMES = {
+    "Validating": "validating",
+    "Computing": "crowd histories",
+    "Recording": "resolutions",
+    "Scoring": "scoring (after commit)",
+}
+
+
 def child_import(url: str, qpath: Path, fpath: Path, profile: bool) -> dict[str, object]:
     """Import the pair with ``import_forecasts``; the time of each announced stage."""
     _setup(url)
@@ -196,10 +206,12 @@ def child_import(url: str, qpath: Path, fpath: Path, profile: bool) -> dict[str,
         profiler.disable()
         pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
     marks.append(("end", start + wall))
-    stages = {
-        name.split(" ")[0] + " " + name.split(" ")[-1]: round(marks[i + 1][1] - at, 3)
-        for i, (name, at) in enumerate(marks[:-1])
-    }
+    marks = [("Writing forecasts" if n.startswith("Writing ") else n, t) for n, t in marks]
+    marks = [("Writing questions" if n == "Writing" else n, t) for n, t in marks]
+    stages: dict[str, float] = {}
+    for i, (name, at) in enumerate(marks[:-1]):
+        key = STAGE_NAMES.get(name.split(" ")[0], name.lower())
+        stages[key] = round(stages.get(key, 0.0) + marks[i + 1][1] - at, 3)
     from scoring.models import Score
 
     return {
