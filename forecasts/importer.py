@@ -46,11 +46,16 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from forecasts.bulk import crowd_recompute_many
 from forecasts.models import Forecast, Forecaster
-from forecasts.services import P_MAX, P_MIN, crowd_recompute
+from forecasts.services import P_MAX, P_MIN
 from forecasts.signals import send_log_changed
 from markets.models import AuditRecord, Question, Resolution, Tournament
-from markets.resolution.manual import question_resolve, question_unresolve
+from markets.resolution.manual import (
+    question_resolve,
+    question_unresolve,
+    questions_resolve_many,
+)
 
 RESOLUTIONS = {
     "YES": Resolution.Outcome.YES,
@@ -72,6 +77,7 @@ MAX_LENGTH = {
 ROW_SPACING = dt.timedelta(microseconds=1)
 UNDATED_SPAN = dt.timedelta(seconds=1)  # undated placements lie within a second of the open
 DEFAULT_WINDOW = dt.timedelta(days=1)
+BATCH = 5_000  # question ids per statement of the bulk reads
 
 
 class ImportFailed(Exception):
@@ -341,6 +347,7 @@ def import_forecasts(
     default_close: dt.datetime | None = None,
     progress: Callable[[int], None] | None = None,
     on_stage: Callable[[str], None] | None = None,
+    on_phase: Callable[[str, int], None] | None = None,
 ) -> ImportReport:
     """Validate both files completely, then write everything or nothing.
 
@@ -348,8 +355,22 @@ def import_forecasts(
     as it starts: validating the questions and the forecasts, writing the forecasts (with their
     count), computing the crowd histories (with the number of questions), recording the
     resolutions, and scoring (after the write commits: in-process without a broker, where it
-    takes the longest). ``load_demo`` and ``import_forecasts`` show them."""
+    takes the longest). ``load_demo`` and ``import_forecasts`` show them.
+
+    With ``on_phase(label, total)``, the writing stages are counted too: each announces its
+    label and its number of units (forecasts written, questions whose crowd is computed,
+    questions whose resolution is checked), then ``progress(n)`` counts those units. The import
+    command resets its progress bar there.
+
+    The work per question is batched (issue 14): questions, forecasts, crowd histories
+    (``forecasts.bulk.crowd_recompute_many``), first resolutions
+    (``questions_resolve_many``) and their scoring (one batch after commit) are written in a
+    few statements each, so a PredictionBook-size file (15,000 questions) imports in well
+    under a minute (docs/performance.md)."""
     stage = on_stage or (lambda _msg: None)
+    counted = on_phase is not None and progress is not None
+    phase = on_phase if counted and on_phase is not None else (lambda _label, _total: None)
+    step = progress if counted and progress is not None else (lambda _n: None)
     stage("Validating questions")
     errors = tournament_errors(tournament_slug, tournament_name)
     qrows, qerrors = parse_questions(questions_path)
@@ -372,6 +393,8 @@ def import_forecasts(
             default_open,
             default_close,
             stage=stage,
+            phase=phase,
+            step=step,
         )
         rescored = Resolution.objects.filter(
             question__tournament__slug=tournament_slug,
@@ -428,6 +451,8 @@ def _write(
     default_open: dt.datetime | None,
     default_close: dt.datetime | None,
     stage: Callable[[str], None] = lambda _msg: None,
+    phase: Callable[[str, int], None] = lambda _label, _total: None,
+    step: Callable[[int], None] = lambda _n: None,
 ) -> ImportReport:
     report = ImportReport(tournament=slug, clipped=clipped)
     tournament, report.tournament_created = Tournament.objects.get_or_create(
@@ -444,6 +469,7 @@ def _write(
 
     existing_q = {q.key: q for q in Question.objects.filter(tournament=tournament)}
     questions: dict[str, Question] = {}
+    created: list[Question] = []
     for row in qrows:
         if row.key in existing_q:
             questions[row.key] = existing_q[row.key]
@@ -460,7 +486,7 @@ def _write(
             if open_time <= now < close_time
             else (Question.Status.UPCOMING if now < open_time else Question.Status.CLOSED)
         )
-        questions[row.key] = Question.objects.create(
+        questions[row.key] = Question(
             tournament=tournament,
             key=row.key,
             title=row.title or row.key,
@@ -468,7 +494,9 @@ def _write(
             close_time=close_time,
             status=status,
         )
-        report.questions_created += 1
+        created.append(questions[row.key])
+    Question.objects.bulk_create(created, batch_size=2_000)
+    report.questions_created = len(created)
 
     keys = sorted({f.forecaster for f in frows})
     existing_f = dict(Forecaster.objects.filter(source=slug, key__in=keys).values_list("key", "id"))
@@ -540,22 +568,82 @@ def _write(
         raise ImportFailed(problems)  # inside the transaction: nothing was written
     if to_create:
         stage(f"Writing {len(to_create):,} forecasts")
-    Forecast.objects.bulk_create(to_create, batch_size=5000)
+        phase(f"Writing {len(to_create):,} forecasts", len(to_create))
+    for start in range(0, len(to_create), 5_000):
+        Forecast.objects.bulk_create(to_create[start : start + 5_000])
+        step(len(to_create[start : start + 5_000]))
     report.forecasts_created = len(to_create)
 
     if touched:
         stage(f"Computing the crowd history of {len(touched):,} questions")
-    for key, q in questions.items():
-        if q.pk in touched:
-            crowd_recompute(question_id=q.pk)
-            report.questions_recomputed.append(key)
+        phase(f"Crowd history of {len(touched):,} questions", len(touched))
+    crowd_recompute_many(question_ids=touched, progress=step)
+    report.questions_recomputed = [key for key, q in questions.items() if q.pk in touched]
     # Scores of questions already resolved now miss these forecasts: scoring subscribes.
     send_log_changed(question_ids=sorted(touched))
 
     stage("Recording resolutions")
+    phase(f"Resolutions of {len(qrows):,} questions", len(qrows))
+    finals = _finals([questions[row.key].pk for row in qrows])
+    # Who un-resolved a question last matters only to one without a final resolution.
+    staff = _unresolved_by_staff(
+        [questions[r.key].pk for r in qrows if r.outcome is not None and r.key not in finals]
+    )
+    pending: list[tuple[int, str, str, dt.datetime]] = []
     for row in qrows:
-        _apply_resolution(row, questions[row.key], slug=slug, now=now, report=report)
+        q = questions[row.key]
+        _apply_resolution(
+            row,
+            q,
+            current=finals.get(q.pk),
+            unresolved_by_staff=q.pk in staff,
+            slug=slug,
+            now=now,
+            report=report,
+            pending=pending,
+        )
+        step(1)
+    # First resolutions in one batch (scored as one batch after commit); the others, rare
+    # (re-resolutions and un-resolutions), went through question_resolve and question_unresolve.
+    questions_resolve_many(
+        resolutions=pending, source=Resolution.Source.IMPORT, actor_label="import"
+    )
     return report
+
+
+def _finals(question_ids: list[int]) -> dict[int, Resolution]:
+    """The final resolution of each of ``question_ids`` that has one, by question id."""
+    out: dict[int, Resolution] = {}
+    for start in range(0, len(question_ids), BATCH):
+        out.update(
+            (r.question_id, r)
+            for r in Resolution.objects.filter(
+                question_id__in=question_ids[start : start + BATCH], state=Resolution.State.FINAL
+            )
+        )
+    return out
+
+
+def _unresolved_by_staff(question_ids: list[int]) -> set[int]:
+    """Those of ``question_ids`` whose last audit record is an un-resolution that did not come
+    from an import (staff decided it: a re-import must not undo that, any more than a staff
+    resolution)."""
+    out: set[int] = set()
+    for start in range(0, len(question_ids), BATCH):
+        last: dict[int, tuple[str, str]] = {}
+        records = (
+            AuditRecord.objects.filter(question_id__in=question_ids[start : start + BATCH])
+            .order_by("question_id", "-at", "-id")
+            .values_list("question_id", "action", "actor_label")
+        )
+        for qid, action, label in records:
+            last.setdefault(qid, (action, label))
+        out.update(
+            qid
+            for qid, (action, label) in last.items()
+            if action == AuditRecord.Action.UNRESOLVED and label != "import"
+        )
+    return out
 
 
 DECIDED_BY = {Resolution.Source.MANUAL: "staff", Resolution.Source.RULE: "the milestone rule"}
@@ -566,24 +654,23 @@ def _spelled(outcome: str) -> str:
     return outcome.upper()
 
 
-def _unresolved_by_staff(q: Question) -> bool:
-    """Whether the question's last audit record is an un-resolution that did not come from an
-    import (staff decided it: a re-import must not undo that, any more than a staff resolution)."""
-    last = q.audit.order_by("-at", "-id").first()
-    return (
-        last is not None
-        and last.action == AuditRecord.Action.UNRESOLVED
-        and last.actor_label != "import"
-    )
-
-
 def _apply_resolution(
-    row: QuestionRow, q: Question, *, slug: str, now: dt.datetime, report: ImportReport
+    row: QuestionRow,
+    q: Question,
+    *,
+    current: Resolution | None,
+    unresolved_by_staff: bool,
+    slug: str,
+    now: dt.datetime,
+    report: ImportReport,
+    pending: list[tuple[int, str, str, dt.datetime]],
 ) -> None:
     """Bring ``q``'s resolution in line with its row (rules in the module docstring), through
-    the resolution services, and report what changed or was kept, naming the line."""
+    the resolution services, and report what changed or was kept, naming the line. ``current``
+    is its final resolution; ``unresolved_by_staff`` whether staff un-resolved it last. A first
+    resolution is appended to ``pending`` (question id, outcome, reason, effective time) for
+    ``questions_resolve_many``; a change of one is made here."""
     where = f"questions.csv line {row.line}"
-    current = q.resolutions.filter(state=Resolution.State.FINAL).first()
     if current is not None and current.source != Resolution.Source.IMPORT:
         decided_by = DECIDED_BY.get(Resolution.Source(current.source), current.source)
         if row.outcome is not None and row.outcome != current.outcome:
@@ -614,15 +701,19 @@ def _apply_resolution(
         return
     if current is not None and current.outcome == row.outcome:
         return
-    if current is None and _unresolved_by_staff(q):
+    if current is None and unresolved_by_staff:
         report.resolutions_kept.append(
             f"{where}: {q.key} was un-resolved by staff but the file says "
             f"{_spelled(row.outcome)}: kept unresolved (resolve it by hand if the file is right)"
         )
         return
     reason = f"Imported from {slug} ({where})"
-    if current is not None:
-        reason += f": the file now says {_spelled(row.outcome)}, was {_spelled(current.outcome)}"
+    if current is None:
+        pending.append((q.pk, row.outcome, reason, min(q.close_time, now)))
+        report.resolutions_recorded += 1
+        report.resolution_changes.append(f"{where}: {q.key} resolved {_spelled(row.outcome)}")
+        return
+    reason += f": the file now says {_spelled(row.outcome)}, was {_spelled(current.outcome)}"
     question_resolve(
         question_id=q.pk,
         outcome=row.outcome,
@@ -633,7 +724,5 @@ def _apply_resolution(
     )
     report.resolutions_recorded += 1
     report.resolution_changes.append(
-        f"{where}: {q.key} resolved {_spelled(row.outcome)}"
-        if current is None
-        else f"{where}: {q.key} re-resolved {_spelled(current.outcome)} → {_spelled(row.outcome)}"
+        f"{where}: {q.key} re-resolved {_spelled(current.outcome)} → {_spelled(row.outcome)}"
     )

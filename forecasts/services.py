@@ -109,12 +109,21 @@ def crowd_weights(question: Question, forecaster: np.ndarray) -> np.ndarray:
     its crowd pools them (docs/methods.md §6.2): the frozen weights of a settled question that
     has them, otherwise each forecaster's current a_i (``current_weights``). float64 array of
     the same length; 1 for a forecaster with neither. Two queries at most."""
-    ids, codes = np.unique(np.asarray(forecaster, dtype=np.int64), return_inverse=True)
     frozen = FrozenWeights.objects.filter(question_id=question.pk).first()
+    current = current_weights(question.tournament) if frozen is None else {}
+    return weights_of_events(forecaster, frozen=frozen, current=current)
+
+
+def weights_of_events(
+    forecaster: np.ndarray, *, frozen: FrozenWeights | None, current: dict[int, float]
+) -> np.ndarray:
+    """``crowd_weights`` from what it reads: a_i per event from the question's ``frozen``
+    weights when it has them, else from ``current`` (``current_weights``; 1 when absent).
+    No query: the bulk recompute reads both for many questions at once."""
+    ids, codes = np.unique(np.asarray(forecaster, dtype=np.int64), return_inverse=True)
     if frozen is not None:
         table = [frozen.weight_of(i) for i in ids.tolist()]
     else:
-        current = current_weights(question.tournament)
         table = [current.get(i, 1.0) for i in ids.tolist()]
     return np.asarray(table, dtype=np.float64)[codes.reshape(-1)]
 
@@ -622,6 +631,28 @@ def _rebuild_state(
 ) -> None:
     """Running sums from the current forecasts (``weights``: a_i per event), with t0 at the
     last event; the public series' batch state from ``public``."""
+    last_time = (
+        Forecast.objects.filter(question=question).order_by("-time", "-id")
+        .values_list("time", flat=True).first()
+    )  # fmt: skip
+    state, _ = CrowdState.objects.get_or_create(question=question)
+    for name, value in state_values(question, ev, weights, hist, public, last_time).items():
+        setattr(state, name, value)
+    state.save()
+
+
+def state_values(
+    question: Question,
+    ev: store.EventLog,
+    weights: np.ndarray,
+    hist: Any,
+    public: privacy.PublicSeries,
+    last_time: dt.datetime | None,
+) -> dict[str, Any]:
+    """The ``CrowdState`` fields of a rebuilt crowd, by name (every field but the question):
+    the running sums of the current forecasts (``weights``: a_i per event) with t0 at the last
+    event, the last values of ``hist``, and the public series' batch state from ``public``.
+    ``last_time`` is the time of the log's last event as stored (None for an empty log)."""
     params = crowd_params(question)
     n_events = len(ev.ids)
     # Each forecaster's last event; their current forecast unless it was a withdrawal.
@@ -634,31 +665,28 @@ def _rebuild_state(
     t0 = float(ev.times[-1]) if n_events else 0.0
     p = pooling.clip(ev.probs[current])
     w = weights[current] * pooling.recency_weights(ev.times[current], t0, params.half_life)
-    state, _ = CrowdState.objects.get_or_create(question=question)
-    state.sum_w = float(np.sum(w))
-    state.sum_wl = float(np.sum(w * pooling.logit(p)))
-    state.sum_p = float(np.sum(p))
-    state.forecasters = int(current.size)
-    state.t0 = dt.datetime.fromtimestamp(t0, tz=dt.UTC) if n_events else None
-    state.events = n_events
-    state.last_time = (
-        Forecast.objects.filter(question=question).order_by("-time", "-id")
-        .values_list("time", flat=True).first()
-    )  # fmt: skip
-    state.params = crowd_state_params(question)
     end = n_events - 1
-    state.probability = _none_if_nan(hist.probability[end]) if n_events else None
-    state.median = _none_if_nan(hist.median[end]) if n_events else None
-    state.mean = _none_if_nan(hist.mean[end]) if n_events else None
-    state.public_points = public.public_points
-    state.batch_since = (
-        None
-        if public.batch_since is None
-        else dt.datetime.fromtimestamp(public.batch_since, tz=dt.UTC)
-    )
-    state.batch_forecasters = public.batch_forecasters
-    state.updated_at = timezone.now()
-    state.save()
+    return {
+        "sum_w": float(np.sum(w)),
+        "sum_wl": float(np.sum(w * pooling.logit(p))),
+        "sum_p": float(np.sum(p)),
+        "forecasters": int(current.size),
+        "t0": dt.datetime.fromtimestamp(t0, tz=dt.UTC) if n_events else None,
+        "events": n_events,
+        "last_time": last_time,
+        "params": crowd_state_params(question),
+        "probability": _none_if_nan(hist.probability[end]) if n_events else None,
+        "median": _none_if_nan(hist.median[end]) if n_events else None,
+        "mean": _none_if_nan(hist.mean[end]) if n_events else None,
+        "public_points": public.public_points,
+        "batch_since": (
+            None
+            if public.batch_since is None
+            else dt.datetime.fromtimestamp(public.batch_since, tz=dt.UTC)
+        ),
+        "batch_forecasters": public.batch_forecasters,
+        "updated_at": timezone.now(),
+    }
 
 
 def vector_history(

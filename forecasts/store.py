@@ -215,6 +215,17 @@ _COPY_ROW = np.dtype(
         ("n_track_record_weight", ">i4"), ("track_record_weight", ">f8"),
     ]
 )  # fmt: skip
+_COPY_ROW_MANY = np.dtype(  # _load_events_copy_many: the question id, then _COPY_ROW's fields
+    [
+        ("fields", ">i2"),
+        ("n_question_id", ">i4"), ("question_id", ">i8"),
+        ("n_id", ">i4"), ("id", ">i8"),
+        ("n_time", ">i4"), ("time", ">f8"),
+        ("n_forecaster", ">i4"), ("forecaster", ">i8"),
+        ("n_probability", ">i4"), ("probability", ">f8"),
+        ("n_track_record_weight", ">i4"), ("track_record_weight", ">f8"),
+    ]
+)  # fmt: skip
 _COPY_HEADER = 19  # signature (11), flags (4), header extension length (4)
 _COPY_TRAILER = 2  # field count −1
 
@@ -357,6 +368,79 @@ def write_vector_points(
         forecasters.tolist(), blobs, ev.ids.tolist(), [s or None for s in public_seq.tolist()],
         strict=True,
     ))  # fmt: skip
+
+
+def load_events_many(question_ids: list[int]) -> dict[int, EventLog]:
+    """``load_events`` of many questions in a few statements (batches of ``MANY_BATCH`` ids):
+    each question's log as arrays in event order, the same values ``load_events`` reads (one
+    binary COPY per batch on PostgreSQL, the ORM elsewhere). A question without events is
+    absent from the result."""
+    out: dict[int, EventLog] = {}
+    ids = sorted(set(question_ids))
+    for start in range(0, len(ids), MANY_BATCH):
+        batch = ids[start : start + MANY_BATCH]
+        if connection.vendor == "postgresql":
+            qids, log = _load_events_copy_many(batch)
+        else:
+            rows = list(
+                Forecast.objects.filter(question_id__in=batch)
+                .order_by("question_id", "time", "id")
+                .values_list("question_id", "id", "time", "forecaster_id", "probability",
+                             "track_record_weight")
+            )  # fmt: skip
+            n = len(rows)
+            qids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+            log = EventLog(
+                ids=np.fromiter((r[1] for r in rows), dtype=np.int64, count=n),
+                times=np.fromiter((r[2].timestamp() for r in rows), dtype=np.float64, count=n),
+                forecaster=np.fromiter((r[3] for r in rows), dtype=np.int64, count=n),
+                probs=np.fromiter(
+                    (np.nan if r[4] is None else r[4] for r in rows), dtype=np.float64, count=n
+                ),
+                track_record_weight=np.fromiter((r[5] for r in rows), dtype=np.float64, count=n),
+            )
+        bounds = np.flatnonzero(np.diff(qids)) + 1
+        starts = [0, *bounds.tolist()]
+        ends = [*bounds.tolist(), len(qids)]
+        for a, b in zip(starts, ends, strict=True):
+            if a < b:
+                out[int(qids[a])] = EventLog(
+                    ids=log.ids[a:b].copy(),
+                    times=log.times[a:b].copy(),
+                    forecaster=log.forecaster[a:b].copy(),
+                    probs=log.probs[a:b].copy(),
+                    track_record_weight=log.track_record_weight[a:b].copy(),
+                )
+    return out
+
+
+MANY_BATCH = 5_000  # question ids per statement of the bulk reads
+
+
+def _load_events_copy_many(question_ids: list[int]) -> tuple[np.ndarray, EventLog]:
+    """PostgreSQL: the logs of ``question_ids`` as one binary COPY (``_load_events_copy``'s
+    expressions, with the question id first), ordered by question, then event order."""
+    table = Forecast._meta.db_table
+    listed = ",".join(str(int(q)) for q in question_ids)
+    sql = (
+        f"COPY (SELECT question_id, id, extract(epoch FROM time)::float8, forecaster_id, "
+        f"coalesce(probability, 'NaN'::float8), track_record_weight FROM {table} "
+        f"WHERE question_id IN ({listed}) ORDER BY question_id, time, id) "
+        f"TO STDOUT (FORMAT BINARY)"
+    )
+    buffer = bytearray()
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for chunk in copy:
+            buffer += chunk
+    body = memoryview(buffer)[_COPY_HEADER : len(buffer) - _COPY_TRAILER]
+    rows = np.frombuffer(body, dtype=_COPY_ROW_MANY)
+    return rows["question_id"].astype(np.int64), EventLog(
+        ids=rows["id"].astype(np.int64),
+        times=rows["time"].astype(np.float64),
+        forecaster=rows["forecaster"].astype(np.int64),
+        probs=rows["probability"].astype(np.float64),
+        track_record_weight=rows["track_record_weight"].astype(np.float64),
+    )
 
 
 def nullable(values: Any) -> list[float | None]:

@@ -7,17 +7,23 @@ class ScoringConfig(AppConfig):
 
     def ready(self) -> None:
         from forecasts.signals import log_changed
-        from markets.resolution.signals import resolution_finalized, resolution_withdrawn
+        from markets.resolution.signals import (
+            resolution_finalized,
+            resolution_withdrawn,
+            resolutions_finalized,
+        )
         from scoring.receivers import (
             on_log_changed,
             on_resolution_finalized,
             on_resolution_withdrawn,
+            on_resolutions_finalized,
         )
 
         # A final resolution version is scored after commit (markets never imports scoring);
         # an un-resolved question loses its scores; a resolved question whose log changed (an
         # import) is scored again.
         resolution_finalized.connect(on_resolution_finalized, dispatch_uid="scoring.score_final")
+        resolutions_finalized.connect(on_resolutions_finalized, dispatch_uid="scoring.score_finals")
         resolution_withdrawn.connect(
             on_resolution_withdrawn, dispatch_uid="scoring.unscore_withdrawn"
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from scoring.tasks import question_score_task
+from scoring.tasks import question_score_task, questions_score_many_task
 
 
 def schedule_scoring(*, question_id: int, resolution_id: int) -> None:
@@ -24,6 +24,12 @@ def on_resolution_finalized(
 ) -> None:
     """Receiver of ``markets.resolution.signals.resolution_finalized``."""
     schedule_scoring(question_id=question_id, resolution_id=resolution_id)
+
+
+def on_resolutions_finalized(sender: Any, *, pairs: list[tuple[int, int]], **kwargs: Any) -> None:
+    """Receiver of ``markets.resolution.signals.resolutions_finalized`` (many at once): one
+    batch scoring task after commit."""
+    questions_score_many_task.delay_on_commit([list(p) for p in pairs])
 
 
 def on_resolution_withdrawn(

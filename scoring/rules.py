@@ -28,7 +28,7 @@ the forecast held at the effective end (events at exactly that instant included)
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -532,6 +532,37 @@ def score_series(
         spot_baseline=s.spot_baseline,
         spot_peer=s.spot_peer,
     )
+
+
+def score_series_many(
+    times: ArrayLike,
+    series: Sequence[ArrayLike],
+    *,
+    open_time: float,
+    close_time: float,
+    resolved_at: float | None,
+    outcome: int,
+    forecast_times: ArrayLike | None = None,
+    forecaster: ArrayLike | None = None,
+    forecast_probs: ArrayLike | None = None,
+) -> list[SeriesScores]:
+    """``score_series`` of several series on the same ``times`` (the crowd's log pool, median
+    and mean: one history), in order, each exactly as ``score_series`` scores it alone.
+    Raises ValueError as ``score_series`` does."""
+    return [
+        score_series(
+            times,
+            probs,
+            open_time=open_time,
+            close_time=close_time,
+            resolved_at=resolved_at,
+            outcome=outcome,
+            forecast_times=forecast_times,
+            forecaster=forecaster,
+            forecast_probs=forecast_probs,
+        )
+        for probs in series
+    ]
 
 
 def _check_step_times(ts: FloatArray) -> None:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from config.bulk import bulk_insert
 from forecasts.models import CrowdPoint, Forecast
-from forecasts.store import EventLog, load_events
+from forecasts.store import EventLog, load_events, load_events_many
 from markets.models import Question, Resolution, Tournament
 from scoring import rules, typed_scores
 from scoring.models import AggregationMethod, Rule, Score, Subject
@@ -98,13 +98,26 @@ def _binary_rows(question: Question, resolution: Resolution) -> tuple[list[Any],
     ev = load_events(question.pk) if outcome is not None else None
     if outcome is None or ev is None or not len(ev.ids):
         return [], []
-    window = rules.ScoringWindow(
+    window = _window(question, resolution, outcome)
+    forecaster_ids, codes = np.unique(ev.forecaster, return_inverse=True)
+    rows = _forecaster_rows(ev, forecaster_ids, codes, window)
+    rows += _crowd_rows(question, ev, codes, window)
+    return rows, forecaster_ids.tolist()
+
+
+def _window(question: Question, resolution: Resolution, outcome: int) -> rules.ScoringWindow:
+    return rules.ScoringWindow(
         open_time=question.open_time.timestamp(),
         close_time=question.close_time.timestamp(),
         resolved_at=resolution.resolved_at.timestamp(),
         outcome=outcome,
     )
-    forecaster_ids, codes = np.unique(ev.forecaster, return_inverse=True)
+
+
+def _forecaster_rows(
+    ev: EventLog, forecaster_ids: np.ndarray, codes: np.ndarray, window: rules.ScoringWindow
+) -> list[tuple[Any, ...]]:
+    """Every forecaster's score rows on one question (``_subject_rows``' columns)."""
     scores = rules.score_question(
         ev.times, codes, ev.probs, n_forecasters=len(forecaster_ids), **window.kwargs()
     )
@@ -118,8 +131,7 @@ def _binary_rows(question: Question, resolution: Resolution) -> tuple[list[Any],
             float(scores.coverage[code]),
             float(held[code]),
         )
-    rows += _crowd_rows(question, ev, codes, window)
-    return rows, forecaster_ids.tolist()
+    return rows
 
 
 def scores_delete(
@@ -194,6 +206,17 @@ def _crowd_rows(
         .order_by("seq")
         .values_list("time", "probability", "median", "mean")
     )
+    return _crowd_rows_of(points, ev, codes, window)
+
+
+def _crowd_rows_of(
+    points: list[tuple[Any, ...]],
+    ev: EventLog,
+    codes: np.ndarray,
+    window: rules.ScoringWindow,
+) -> list[tuple[Any, ...]]:
+    """``_crowd_rows`` from the question's history points (time, probability, median, mean) in
+    ``seq`` order."""
     if not points:
         return []
     times = np.array([p[0].timestamp() for p in points])
@@ -203,19 +226,21 @@ def _crowd_rows(
         (2, AggregationMethod.MEDIAN),
         (3, AggregationMethod.MEAN),
     )
-    for index, method in methods:
-        subject = Subject(method.value)
-        series = np.array([np.nan if p[index] is None else p[index] for p in points])
-        s = rules.score_series(
-            times,
-            series,
-            forecast_times=ev.times,
-            forecaster=codes,
-            forecast_probs=ev.probs,
-            **window.kwargs(),
-        )
+    all_series = [
+        np.array([np.nan if p[index] is None else p[index] for p in points]) for index, _ in methods
+    ]
+    # One call for the three: they share the breakpoints and the forecasters' log scores.
+    scored = rules.score_series_many(
+        times,
+        all_series,
+        forecast_times=ev.times,
+        forecaster=codes,
+        forecast_probs=ev.probs,
+        **window.kwargs(),
+    )
+    for (_, method), series, s in zip(methods, all_series, scored, strict=True):
         rows += _subject_rows(
-            subject,
+            Subject(method.value),
             None,
             partial(_field, s),
             float(s.coverage),
@@ -304,3 +329,110 @@ def scores_repair(*, now: dt.datetime | None = None, batch: int = 200) -> Scores
             else:
                 transaction.on_commit(partial(_after_scoring, question.tournament_id))
     return ScoresRepair(stale=len(stale), missing=len(missing))
+
+
+MANY_BATCH = 5_000  # question ids per statement in questions_score_many
+
+
+@transaction.atomic
+def questions_score_many(
+    *, pairs: list[tuple[int, int]], progress: Callable[[int], None] | None = None
+) -> int:
+    """``question_score`` for many (question id, resolution id) pairs, batched: the same rows
+    per question (the same ``rules`` calls on the same arrays), read and written in a few
+    statements — the questions locked in id order, their logs and crowd histories in batches,
+    every score in one bulk insert — with each tournament's track-record weights refreshed once
+    and its leaderboard rebuilt once after commit.
+
+    A pair whose resolution is no longer the question's final version, or is already scored,
+    is skipped (as ``question_score`` skips it); other scores of those questions are deleted
+    first. ``progress(n)`` is called after each question with n = 1. Returns the rows written.
+    """
+    wanted = dict(pairs)
+    # Multiple-choice and continuous questions are scored one by one (``typed_scores``); the
+    # batched path below reads yes/no logs and histories only.
+    typed_ids = set(
+        Question.objects.filter(pk__in=list(wanted))
+        .exclude(type=Question.Type.BINARY)
+        .values_list("pk", flat=True)
+    )
+    written = sum(
+        question_score(question_id=qid, resolution_id=wanted.pop(qid)) for qid in sorted(typed_ids)
+    )
+    ids = sorted(wanted)
+    if not ids:
+        return written
+    questions: dict[int, Question] = {}
+    finals: dict[int, Resolution] = {}
+    scored: set[int] = set()
+    for start in range(0, len(ids), MANY_BATCH):
+        batch = ids[start : start + MANY_BATCH]
+        questions.update(
+            (q.pk, q)
+            for q in Question.objects.select_for_update(of=("self",))
+            .select_related("tournament")
+            .filter(pk__in=batch)
+            .order_by("pk")
+        )
+        versions = [wanted[q] for q in batch]
+        # By resolution id alone: SQLite probes a pair of IN lists as their product.
+        finals.update(
+            (r.question_id, r)
+            for r in Resolution.objects.filter(pk__in=versions, state=Resolution.State.FINAL)
+            if wanted.get(r.question_id) == r.pk
+        )
+        scored.update(
+            Score.objects.filter(resolution_id__in=versions)
+            .values_list("question_id", flat=True)
+            .distinct()
+        )
+    todo = [q for q in ids if q in finals and q in questions and q not in scored]
+    deleted: dict[int, set[int]] = {}  # tournament → forecasters whose scores went
+    for start in range(0, len(todo), MANY_BATCH):
+        batch = todo[start : start + MANY_BATCH]
+        old = Score.objects.filter(question_id__in=batch)
+        for qid, fid in (
+            old.filter(forecaster__isnull=False)
+            .values_list("question_id", "forecaster_id")
+            .distinct()
+        ):
+            deleted.setdefault(questions[qid].tournament_id, set()).add(fid)
+        old.delete()
+    scorable = [q for q in todo if finals[q].outcome_value is not None]
+    logs = load_events_many(scorable)
+    points: dict[int, list[tuple[Any, ...]]] = {}
+    for start in range(0, len(scorable), MANY_BATCH):
+        batch = scorable[start : start + MANY_BATCH]
+        for qid, *point in (
+            CrowdPoint.objects.filter(question_id__in=batch)
+            .order_by("question_id", "seq")
+            .values_list("question_id", "time", "probability", "median", "mean")
+        ):
+            points.setdefault(qid, []).append(tuple(point))
+    rows: list[tuple[Any, ...]] = []
+    touched: dict[int, set[int]] = {}  # tournament → forecasters scored
+    for qid in todo:
+        question, resolution = questions[qid], finals[qid]
+        outcome = resolution.outcome_value
+        ev = logs.get(qid)
+        touched.setdefault(question.tournament_id, set())
+        if outcome is not None and ev is not None:
+            window = _window(question, resolution, outcome)
+            forecaster_ids, codes = np.unique(ev.forecaster, return_inverse=True)
+            mine = _forecaster_rows(ev, forecaster_ids, codes, window)
+            mine += _crowd_rows_of(points.get(qid, []), ev, codes, window)
+            rows += [(qid, resolution.pk, *row) for row in mine]
+            touched[question.tournament_id].update(forecaster_ids.tolist())
+        if progress is not None:
+            progress(1)
+    now = timezone.now()
+    bulk_insert(Score, SCORE_COLUMNS, ((*row, now) for row in rows))
+    weighting = {q.tournament_id: q.tournament.track_record_weighting for q in questions.values()}
+    for tournament_id in sorted(touched):
+        if weighting[tournament_id]:
+            track_record_weights_refresh(
+                tournament_id=tournament_id,
+                forecaster_ids=deleted.get(tournament_id, set()) | touched[tournament_id],
+            )
+        transaction.on_commit(partial(_after_scoring, tournament_id))
+    return written + len(rows)

@@ -16,6 +16,14 @@ def question_score_task(question_id: int, resolution_id: int) -> None:
     question_score(question_id=question_id, resolution_id=resolution_id)
 
 
+@shared_task(**DB_TASK, name="scoring.score_questions", time_limit=1800, soft_time_limit=1700)
+def questions_score_many_task(pairs: list[tuple[int, int]]) -> None:
+    """Score many questions for their final resolutions in one batch (a bulk import)."""
+    from scoring.services import questions_score_many
+
+    questions_score_many(pairs=[(int(q), int(r)) for q, r in pairs])
+
+
 @shared_task(**DB_TASK, name="scoring.recompute_question", time_limit=1800, soft_time_limit=1700)
 def question_recompute_task(question_id: int) -> None:
     """Rebuild a question's crowd; a resolved question is then rescored."""

@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from markets.actors import actor_or_none
@@ -16,6 +17,7 @@ from markets.question_types import resolution_detail_validate
 from markets.resolution.audit import audit_record
 from markets.resolution.versions import (
     announce_final,
+    announce_final_many,
     announce_withdrawn,
     final_resolution,
     lock_question,
@@ -25,6 +27,7 @@ from markets.resolution.versions import (
 )
 
 Outcome = Resolution.Outcome
+MANY_BATCH = 5_000  # question ids per statement in questions_resolve_many
 State = Resolution.State
 
 
@@ -205,3 +208,126 @@ def question_review_clear(*, question_id: int, user: Any, reason: str) -> Questi
     )
     question.needs_review = False
     return question
+
+
+@transaction.atomic
+def questions_resolve_many(
+    *,
+    resolutions: list[tuple[int, str, str, dt.datetime]],
+    source: str = Resolution.Source.IMPORT,
+    actor_label: str = "",
+) -> list[Resolution]:
+    """``question_resolve`` for many questions that have no final resolution: a first final
+    version each, in a few statements (an import of thousands of questions).
+
+    ``resolutions`` holds (question id, outcome, reason, resolved_at) tuples, one per question.
+    For each: the question is locked, any proposal superseded, a final version written (numbered
+    after any earlier, superseded or withdrawn, version), the status set (resolved or annulled)
+    and the review flag cleared, and an audit record written — ``IMPORTED`` for an import
+    source, else ``RESOLVED`` — exactly as ``question_resolve`` writes them. Then
+    ``resolutions_finalized`` announces them all at once (scoring scores them in one batch after
+    commit).
+
+    Returns the new versions in the given order. Raises ``ResolutionError`` (nothing is
+    written) for an unknown outcome, a question given twice or already holding a final
+    resolution, or an effective time in the future or before the question opened;
+    ``Question.DoesNotExist`` for an unknown question.
+    """
+    if not resolutions:
+        return []
+    ids = [qid for qid, _, _, _ in resolutions]
+    if len(set(ids)) != len(ids):
+        raise ResolutionError("A question is given twice: one resolution per question.")
+    now = timezone.now()
+    questions: dict[int, Question] = {}
+    versions: dict[int, int] = {}
+    finals: set[int] = set()
+    for start in range(0, len(ids), MANY_BATCH):
+        batch = sorted(ids[start : start + MANY_BATCH])
+        questions.update(
+            (q.pk, q)
+            for q in Question.objects.select_for_update(of=("self",))
+            .filter(pk__in=batch)
+            .order_by("pk")
+        )
+        versions.update(
+            Resolution.objects.filter(question_id__in=batch)
+            .values("question_id")
+            .annotate(v=Max("version"))
+            .values_list("question_id", "v")
+        )
+        finals.update(
+            Resolution.objects.filter(question_id__in=batch, state=State.FINAL).values_list(
+                "question_id", flat=True
+            )
+        )
+    new: list[Resolution] = []
+    for qid, outcome, reason, resolved_at in resolutions:
+        question = questions.get(qid)
+        if question is None:
+            raise Question.DoesNotExist(f"no question with id {qid}")
+        if outcome not in Outcome.values:
+            raise ResolutionError(
+                f"Unknown outcome {outcome!r}: use one of {', '.join(Outcome.values)}."
+            )
+        if qid in finals:
+            raise ResolutionError(f"“{question}” already has a final resolution.")
+        if resolved_at > now:
+            raise ResolutionError(
+                f"“{question}”: the effective time cannot be in the future: it is when the "
+                "truth became known."
+            )
+        if resolved_at < question.open_time:
+            raise ResolutionError(
+                f"“{question}”: the effective time cannot be before the question opened "
+                f"({question.open_time:%Y-%m-%d %H:%M} UTC)."
+            )
+        new.append(
+            Resolution(
+                question_id=qid,
+                version=versions.get(qid, 0) + 1,
+                outcome=outcome,
+                state=State.FINAL,
+                source=source,
+                reason=reason.strip(),
+                resolved_at=resolved_at,
+                created_at=now,
+                finalized_at=now,
+            )
+        )
+    for start in range(0, len(ids), MANY_BATCH):
+        batch = ids[start : start + MANY_BATCH]
+        Resolution.objects.filter(question_id__in=batch, state=State.PROPOSED).update(
+            state=State.SUPERSEDED
+        )
+    Resolution.objects.bulk_create(new, batch_size=2_000)
+    by_status: dict[str, list[int]] = {}
+    for resolution in new:
+        by_status.setdefault(status_for(resolution.outcome), []).append(resolution.question_id)
+    for status, qids in by_status.items():
+        for start in range(0, len(qids), MANY_BATCH):
+            Question.objects.filter(pk__in=qids[start : start + MANY_BATCH]).update(
+                status=status, needs_review=False
+            )
+    action = (
+        AuditRecord.Action.IMPORTED
+        if source == Resolution.Source.IMPORT
+        else AuditRecord.Action.RESOLVED
+    )
+    AuditRecord.objects.bulk_create(
+        [
+            AuditRecord(
+                question_id=r.question_id,
+                resolution=r,
+                action=action,
+                actor_label=actor_label or source,
+                reason=r.reason,
+                evidence={},
+                at=now,
+            )
+            for r in new
+        ],
+        batch_size=2_000,
+    )
+    announce_final_many(new)
+    return new

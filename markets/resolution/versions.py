@@ -17,7 +17,11 @@ import datetime as dt
 from django.db.models import Max
 
 from markets.models import Question, Resolution
-from markets.resolution.signals import resolution_finalized, resolution_withdrawn
+from markets.resolution.signals import (
+    resolution_finalized,
+    resolution_withdrawn,
+    resolutions_finalized,
+)
 
 Outcome = Resolution.Outcome
 State = Resolution.State
@@ -63,6 +67,15 @@ def announce_final(resolution: Resolution) -> None:
     resolution_finalized.send(
         sender=Resolution, question_id=resolution.question_id, resolution_id=resolution.pk
     )
+
+
+def announce_final_many(resolutions: list[Resolution]) -> None:
+    """Tell subscribers that each of ``resolutions`` is now its question's final version, in one
+    ``resolutions_finalized`` message (scoring scores them as one batch)."""
+    if resolutions:
+        resolutions_finalized.send(
+            sender=Resolution, pairs=[(r.question_id, r.pk) for r in resolutions]
+        )
 
 
 def announce_withdrawn(resolution: Resolution) -> None:

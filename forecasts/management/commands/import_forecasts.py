@@ -96,6 +96,7 @@ class Command(BaseCommand):
                     default_close=_when(opts["close_time"]),
                     progress=bar.update,
                     on_stage=lambda msg: bar.set_description(msg),
+                    on_phase=lambda label, n: (bar.reset(total=n), bar.set_description(label)),
                 )
         except ImportFailed as exc:
             bar.close()
