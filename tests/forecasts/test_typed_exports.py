@@ -20,8 +20,8 @@ import pytest
 import time_machine
 from django.core.management import CommandError, call_command
 
-from forecasts import exports, typed
 from forecasts import distributions as dist
+from forecasts import exports, typed
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from forecasts.pseudonyms import pseudonym
 from forecasts.services import crowd_recompute, forecast_submit, forecast_withdraw
