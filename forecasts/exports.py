@@ -21,13 +21,21 @@ SHA-256 digests. What makes the bytes reproducible:
   the writer (``parquet-cpp-arrow version X``) and no timestamp, so the bytes depend only on the
   data and the pyarrow version (recorded in the manifest).
 
-**Input forecast set digest** (``input.sha256`` in the manifest): SHA-256 over one line per
+**Multiple-choice and continuous questions** (``forecasts.typed_exports``): the header gains
+``p_0…p_{K−1}`` and ``q05,q25,q50,q75,q95,below,above`` after the yes/no columns (each group only
+when a question of its kind is in the export; ``probability,median,mean`` only when a yes/no
+question is), and JSON and Parquet a ``cdf`` list on each continuous question's last row. An
+export of yes/no questions only is byte for byte what it always was. The manifest gains
+``types`` (each question's options or scale) and ``distribution``.
+
+ (``input.sha256`` in the manifest): SHA-256 over one line per
 forecast event (forecasts and withdrawals) of the exported questions with ``time <= as_of``::
 
     json.dumps([question_key, time_iso, forecaster, probability], separators=(",", ":")) + "\\n"
 
 with ``forecaster`` the export pseudonym (``forecasts.pseudonyms``), ``probability`` the float
-(JSON ``null`` for a withdrawal). Lines are sorted by question key (code-point order), then by
+(JSON ``null`` for a withdrawal; for a multiple-choice or continuous forecast its stored vector,
+a JSON list of floats). Lines are sorted by question key (code-point order), then by
 time, and events at the same instant by the line itself (the lines are ASCII, so this is byte
 order: effectively by forecaster). No database id takes part. The digest identifies the
 forecasts the crowd was computed from without revealing who made them; the raw forecasts export
