@@ -206,19 +206,24 @@ def cdf_from_buckets(pmf: ArrayLike) -> FloatArray:
 
 def quantile_locations(cdf: ArrayLike, quantiles: ArrayLike) -> FloatArray:
     """Locations x on the internal [0, 1] scale where the CDF (on the grid x_j = j/(m − 1))
-    reaches each quantile q, by linear interpolation between grid points. A quantile at or below
-    cdf[0] (mass below the range) gives 0, one above cdf[-1] gives 1. ``cdf``: m points or
-    rows × m; returns float64 of shape (…, len(quantiles)). The CDF must be non-decreasing.
+    reaches each quantile q, by linear interpolation between grid points (as ``numpy.interp`` of
+    the inverse). A quantile at or below cdf[0] (mass below the range) gives 0, one above
+    cdf[-1] gives 1. ``cdf``: m points or rows × m, non-decreasing; returns float64 of shape
+    (…, len(quantiles)). Vectorised over rows: one comparison pass per quantile.
     """
     c = np.asarray(cdf, dtype=np.float64)
     q = np.asarray(quantiles, dtype=np.float64).reshape(-1)
-    grid = np.linspace(0.0, 1.0, c.shape[-1])
-    if c.ndim == 1:
-        return np.asarray(np.interp(q, c, grid, left=0.0, right=1.0), dtype=np.float64)
-    flat = c.reshape(-1, c.shape[-1])
+    m = c.shape[-1]
+    flat = c.reshape(-1, m)
+    rows = np.arange(flat.shape[0])
     out = np.empty((flat.shape[0], q.shape[0]), dtype=np.float64)
-    for j, row in enumerate(flat):
-        out[j] = np.interp(q, row, grid, left=0.0, right=1.0)
+    for j, level in enumerate(q.tolist()):
+        first = np.sum(flat < level, axis=1)  # the first grid point with cdf ≥ q
+        inner = np.clip(first, 1, m - 1)
+        low, high = flat[rows, inner - 1], flat[rows, inner]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = (inner - 1 + (level - low) / (high - low)) / (m - 1)
+        out[:, j] = np.where(first == 0, 0.0, np.where(first == m, 1.0, x))
     return out.reshape(*c.shape[:-1], q.shape[0])
 
 
@@ -330,10 +335,12 @@ def pool_history_vectors(
         q = np.floor(e).astype(np.int64)
         mant = ev.track_record_weight / top * np.exp2(e - q)
     old = np.where(ev.removes, ev.prev, 0)
-    logs = np.where(fc[:, None], log_terms(np.nan_to_num(v)), 0.0)
-    lin = np.where(fc[:, None], np.nan_to_num(v), 0.0)
+    # ln p of every forecast; a withdrawal's row (NaN) becomes 1 first, so its terms are 0.
+    logs = v.copy()
+    logs[~fc] = 1.0
+    logs = log_terms(logs)
     zero_k = np.zeros(k, dtype=np.float64)
-    carry_s = carry_l = (zero_k, zero_k)
+    carry_s = (zero_k, zero_k)
     carry_w = (np.zeros(()), np.zeros(()))
     carry_a = 0.0
     summaries: list[FloatArray] = []
@@ -351,28 +358,27 @@ def pool_history_vectors(
         w_rem = np.where(rm, np.ldexp(mant[o], np.maximum(q[o] - origin, _LDEXP_FLOOR)), 0.0)
         w_after, w_hi, w_lo = _chunk(w_rem, w_add, carry_w)
         s_after, s_hi, s_lo = _chunk(w_rem[:, None] * logs[o], w_add[:, None] * logs[sl], carry_s)
-        l_after, l_hi, l_lo = _chunk(w_rem[:, None] * lin[o], w_add[:, None] * lin[sl], carry_l)
         bound = np.cumsum(np.abs(w_rem) + w_add) + carry_a
         active = ev.count[sl] > 0
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            pooled = _normalise(d * s_after / w_after[:, None], mask)
-            linear = l_after / w_after[:, None]
+            s_after *= d / w_after[:, None]
+            pooled = _normalise(s_after, mask)
         trusted = (w_after >= CANCELLATION_LIMIT * bound) & (w_after >= _WEIGHT_FLOOR)
         for j in np.flatnonzero(active & ~trusted).tolist():
-            pooled[j], linear[j] = _pool_at(ev, v, start + j, d, half_life, mask)
+            pooled[j] = _pool_at(ev, v, start + j, d, half_life, mask)[0]
         pooled[~active] = np.nan
-        linear[~active] = np.nan
         out = np.asarray(summarize(pooled), dtype=np.float64)
         out[~active] = np.nan
         summaries.append(out)
-        last, last_linear = pooled[-1], linear[-1]
+        last = pooled[-1]
         if stop < n:
             shift = origin - int(q[stop])
             carry_w = (np.ldexp(w_hi, shift), np.ldexp(w_lo, shift))
             carry_s = (np.ldexp(s_hi, shift), np.ldexp(s_lo, shift))
-            carry_l = (np.ldexp(l_hi, shift), np.ldexp(l_lo, shift))
             carry_a = math.ldexp(float(bound[-1]), shift)
         start = stop
+    if n and ev.count[-1] > 0:
+        last_linear = _pool_at(ev, v, n - 1, d, half_life, mask)[1]
     width = summaries[0].shape[1] if summaries else summarize(np.full((1, k), 1.0 / k)).shape[1]
     summary = np.concatenate(summaries) if summaries else np.empty((0, width))
     return VectorHistory(
