@@ -17,9 +17,9 @@ order, each group present only when a question of its kind is:
 - JSON and Parquet only, when the export holds a continuous question: ``cdf``, the crowd's full
   pooled CDF at the 201 grid locations (docs/methods.md §12.1), on the **last exported row of
   each continuous question** only (null elsewhere). History points store the summary above,
-  not the distribution; the CDF is the log pool of the forecast log up to that row's event,
-  recomputed from the log (``forecasts.services.vector_history``), so the same as-of time
-  gives the same bytes. A multiple-choice row's ``p_i`` already are its full distribution.
+  not the distribution; the CDF is the log pool of the forecasts active after that row's
+  event, recomputed from the log (``final_cdf``), so the same as-of time gives the same bytes.
+  A multiple-choice row's ``p_i`` already are its full distribution.
 
 Cells of a group that does not apply to a row's question are empty (CSV) or null. Dates: the
 ``q`` columns of a date question are ISO 8601 UTC with microseconds in CSV and JSON (a quantile
@@ -226,33 +226,55 @@ def date_columns(layout: Layout) -> range:
 
 def final_cdf(question: Question, event_id: int) -> list[float] | None:
     """The crowd's pooled CDF (float[201]) right after forecast event ``event_id`` of continuous
-    ``question``: the vector log pool (docs/methods.md §13.3) of the log up to and including
-    that event, as ``forecasts.services.vector_history`` computes the history. None when nobody
-    is active after it. Raises ``LookupError`` when the event is not in the question's log.
+    ``question``: the vector log pool (docs/methods.md §13.3) of the forecasts active after
+    that event (each forecaster's latest event up to it in log order — time, then id — when it
+    is a forecast), with the weights the crowd uses (``forecasts.services.crowd_weights``,
+    recency ``pooling.recency_weights``, extremizing d). None when nobody is active.
+
+    Memory grows with the active forecasts, not the log: the log up to the event is read
+    without its vectors, then the active vectors alone. Sums run in (time, id) order with
+    numpy's pairwise summation, so the same log gives the same floats. Raises ``LookupError``
+    when the event is not one of the question's.
     """
-    from dataclasses import replace
+    from django.db.models import Q
 
-    from forecasts.services import vector_history, vector_log
+    from forecasts import pooling, vector_pooling
+    from forecasts.models import Forecast
+    from forecasts.services import crowd_params, crowd_weights
 
-    ev = vector_log(question)
-    where = np.flatnonzero(ev.ids == event_id)
-    if not where.size:
+    log = Forecast.objects.filter(question_id=question.pk)
+    at = log.filter(pk=event_id).values_list("time", flat=True).first()
+    if at is None:
         raise LookupError(f"event {event_id} is not in the log of question {question.pk}")
-    n = int(where[0]) + 1
-    prefix = replace(
-        ev,
-        ids=ev.ids[:n],
-        times=ev.times[:n],
-        forecaster=ev.forecaster[:n],
-        probs=ev.probs[:n],
-        track_record_weight=ev.track_record_weight[:n],
-        values=ev.values[:n],
-        stamps=ev.stamps[:n],
-    )
-    last = vector_history(question, prefix).last
-    if np.isnan(last).any():
+    latest: dict[int, tuple[int, str]] = {}
+    upto = log.filter(Q(time__lt=at) | Q(time=at, id__lte=event_id))
+    for fid, eid, kind in (
+        upto.order_by("time", "id").values_list("forecaster_id", "id", "kind").iterator(20_000)
+    ):
+        latest[fid] = (eid, kind)
+    active = [eid for eid, kind in latest.values() if kind == Forecast.Kind.FORECAST]
+    if not active:
         return None
-    return [float(v) for v in typed.crowd_vector(question, last).tolist()]
+    rows = list(
+        log.filter(id__in=active)
+        .order_by("time", "id")
+        .values_list("forecaster_id", "time", "values")
+    )
+    forecaster = np.array([r[0] for r in rows], dtype=np.int64)
+    times = np.array([r[1].timestamp() for r in rows], dtype=np.float64)
+    vectors = np.stack([typed.from_bytes(r[2]) for r in rows])
+    params = crowd_params(question)
+    weights = crowd_weights(question, forecaster) * pooling.recency_weights(
+        times, float(times.max()), params.half_life
+    )
+    logs = vector_pooling.log_terms(typed.outcomes(question, vectors))
+    pooled = vector_pooling.pool_from_sums(
+        np.sum(weights[:, None] * logs, axis=0),
+        float(np.sum(weights)),
+        typed.support(question),
+        extremize=params.extremize,
+    )
+    return [float(v) for v in typed.crowd_vector(question, pooled).tolist()]
 
 
 def values_json(raw: Any) -> str:

@@ -24,8 +24,14 @@ from forecasts import distributions as dist
 from forecasts import exports, typed
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from forecasts.pseudonyms import pseudonym
-from forecasts.services import crowd_recompute, forecast_submit, forecast_withdraw
-from forecasts.typed_exports import CONTINUOUS_COLUMNS, date_text
+from forecasts.services import (
+    crowd_recompute,
+    forecast_submit,
+    forecast_withdraw,
+    vector_history,
+    vector_log,
+)
+from forecasts.typed_exports import CONTINUOUS_COLUMNS, date_text, final_cdf
 from markets.models import Question, Tournament
 from tests.factories import ForecasterFactory, QuestionFactory
 
@@ -304,6 +310,53 @@ def test_parquet_has_typed_columns_dates_in_unix_seconds_and_a_cdf_list(world, t
                 assert ("" if value is None else repr(value)) == row_csv[column], column
     json_rows = json.loads(b"".join(exports.render(plan(world, "json"))))
     assert [r["cdf"] for r in rows] == [r["cdf"] for r in json_rows]
+
+
+@pytest.mark.parametrize(("extremize", "half_life_hours"), [(1.0, None), (1.7, 0.5)])
+def test_the_final_cdf_is_the_engines_pool_after_that_event(db, extremize, half_life_hours):
+    tournament = Tournament.objects.create(
+        slug="pool", name="Pool", extremize=extremize, half_life_hours=half_life_hours
+    )
+    q = QuestionFactory(
+        tournament=tournament,
+        type=Question.Type.NUMERIC,
+        range_min=-5.0,
+        range_max=5.0,
+        open_lower_bound=True,
+    )
+    rng = np.random.default_rng(3)
+    people = [ForecasterFactory() for _ in range(4)]
+    for i in range(12):
+        who = people[i % 4]
+        if i == 7:
+            forecast_withdraw(question_id=q.pk, forecaster=people[3], at=at(10 * i))
+        else:
+            forecast_submit(
+                question_id=q.pk, forecaster=who, values=values_for(q, rng), at=at(10 * i)
+            )
+    # Everyone withdraws at the end: no crowd, no CDF.
+    for who in people[:3]:
+        forecast_withdraw(question_id=q.pk, forecaster=who, at=at(500))
+    ev = vector_log(q)
+    for n, point in enumerate(CrowdPoint.objects.filter(question=q).order_by("seq"), 1):
+        got = final_cdf(q, point.forecast_id)
+        prefix = dataclasses.replace(
+            ev,
+            **{
+                f: getattr(ev, f)[:n]
+                for f in ("ids", "times", "forecaster", "probs", "track_record_weight", "values")
+            },
+            stamps=ev.stamps[:n],
+        )
+        last = vector_history(q, prefix).last
+        if point.summary is None:
+            assert got is None and np.isnan(last).all()
+            continue
+        assert got == pytest.approx(typed.crowd_vector(q, last).tolist(), abs=1e-12)
+        summary = typed.from_bytes(point.summary)
+        assert got[0] == pytest.approx(summary[5], abs=1e-12)
+    with pytest.raises(LookupError):
+        final_cdf(q, 10**9)
 
 
 # --- reproducibility, manifests, verify ------------------------------------------------------
