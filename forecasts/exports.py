@@ -68,6 +68,7 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from config.sqlite import read_transaction
@@ -604,9 +605,14 @@ def _typed_points(
                 raise ExportError(
                     f"{exc}: recompute the crowd of question {question.key}."
                 ) from None
+    on_pg = connection.vendor == "postgresql"
+    if on_pg:
+        # PostgreSQL writes the time text (``PG_TIME`` equals ``iso``, a test checks): parsing
+        # each timestamp into a datetime was a third of the export's time.
+        points = points.annotate(time_text=RawSQL(PG_TIME.format('"time"'), ()))
     rows = (
         points.order_by("seq")
-        .values_list("seq", "time", "forecasters", "summary")
+        .values_list("seq", "time_text" if on_pg else "time", "forecasters", "summary")
         .iterator(chunk_size=FETCH_ROWS)
     )
     while chunk := list(islice(rows, FETCH_ROWS)):
@@ -615,7 +621,7 @@ def _typed_points(
         except ValueError as exc:
             raise ExportError(f"Question {question_id}: {exc}.") from None
         yield [
-            (iso(t), n, row, cdf if seq == cdf_seq else None)
+            (t if on_pg else iso(t), n, row, cdf if seq == cdf_seq else None)
             for (seq, t, n, _), row in zip(chunk, cells, strict=True)
         ]
 
@@ -631,13 +637,19 @@ def _csv_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
         k = csv_text(key)
         spec = export.spec_of[qid]
         if not spec.is_binary:
+            is_date = spec.is_date
             for points in _typed_points(export, qid):
                 text = "".join(
                     [
                         f"{k},{t},{n}{binary_gap}"
                         + "".join(
                             [
-                                "," + _csv_cell(v, spec.is_date and j in dates)
+                                ","
+                                + (
+                                    _csv_cell(v, True)
+                                    if is_date and j in dates
+                                    else ("" if v is None else repr(v))
+                                )
                                 for j, v in enumerate(c)
                             ]
                         )
