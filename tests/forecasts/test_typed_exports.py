@@ -601,3 +601,38 @@ def test_typed_points_leave_the_median_fill_alone(world, monkeypatch):
     )
     exports.fill_pending_medians(plan(world, "csv"))
     assert world.mc.pk not in called and world.log.pk not in called
+
+
+def test_a_discrete_question_exports_values_of_its_scale(db, tmp_path):
+    tournament = Tournament.objects.create(slug="discrete", name="Discrete", min_forecasters=1)
+    scale = dist.discrete_scale(0, 10, 1)
+    q = QuestionFactory(
+        tournament=tournament,
+        key="count",
+        type=Question.Type.DISCRETE,
+        range_min=scale.range_min,
+        range_max=scale.range_max,
+    )
+    rng = np.random.default_rng(11)
+    for i in range(4):
+        forecast_submit(
+            question_id=q.pk, forecaster=ForecasterFactory(), values=values_for(q, rng), at=at(i)
+        )
+    export = exports.crowd_export_plan(tournament=tournament, fmt="csv", as_of=AS_OF)
+    out = write(tmp_path, export)
+    rows = csv_rows(out)
+    assert list(rows[0]) == ["question", "time", "forecasters", *CONTINUOUS_COLUMNS]
+    for row, point in zip(rows, points(q), strict=True):
+        values = [float(row[c]) for c in ("q05", "q25", "q50", "q75", "q95")]
+        assert values == scale.value(typed.from_bytes(point.summary)[:5]).tolist()
+        assert -0.5 <= values[0] <= values[-1] <= 10.5
+    manifest = json.loads(exports.manifest_path(out).read_text())
+    assert manifest["types"]["count"]["type"] == "discrete"
+    assert manifest["types"]["count"]["scale"]["range_min"] == -0.5
+
+
+def test_date_text_is_the_export_time_format_or_none_outside_the_calendar():
+    assert date_text(0.0) == "1970-01-01T00:00:00.000000Z"
+    assert date_text(1.9e9 + 0.25) == "2030-03-17T17:46:40.250000Z"
+    assert date_text(-86400.0) == "1969-12-31T00:00:00.000000Z"
+    assert date_text(1e12) is None and date_text(float("nan")) is None
