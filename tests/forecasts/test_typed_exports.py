@@ -636,3 +636,22 @@ def test_date_text_is_the_export_time_format_or_none_outside_the_calendar():
     assert date_text(1.9e9 + 0.25) == "2030-03-17T17:46:40.250000Z"
     assert date_text(-86400.0) == "1969-12-31T00:00:00.000000Z"
     assert date_text(1e12) is None and date_text(float("nan")) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_typed_manifest_read_on_two_connections_equals_one_read_on_one(tmp_path):
+    """On PostgreSQL the input digest is read on a second connection from the export's snapshot
+    (vectors formatted in Python there too); inside a caller's transaction, on one connection."""
+    world = build("typed-two")
+    export = plan(world, "parquet")
+    manifest = exports.write_export(export, tmp_path / "crowd.parquet")
+    from django.db import transaction
+
+    with transaction.atomic():
+        inner = exports.build_manifest(export, filename="crowd.parquet")
+    assert inner == manifest
+    assert (
+        manifest["input"]["forecast_events"]
+        == Forecast.objects.filter(question__tournament=world.tournament, time__lte=AS_OF).count()
+    )
+    assert exports.verify_manifest(exports.manifest_path(tmp_path / "crowd.parquet")).ok
