@@ -655,3 +655,24 @@ def test_a_typed_manifest_read_on_two_connections_equals_one_read_on_one(tmp_pat
         == Forecast.objects.filter(question__tournament=world.tournament, time__lte=AS_OF).count()
     )
     assert exports.verify_manifest(exports.manifest_path(tmp_path / "crowd.parquet")).ok
+
+
+def test_the_api_raw_forecasts_export_carries_vectors_under_the_recipients_pseudonyms(world):
+    from rest_framework.test import APIClient
+
+    from tests.factories import UserFactory
+
+    staff = UserFactory(is_staff=True)
+    client = APIClient()
+    client.force_authenticate(staff)
+    with time_machine.travel(AS_OF + dt.timedelta(days=5), tick=False):
+        response = client.get(
+            f"/api/v1/tournaments/{world.tournament.slug}/forecasts-export/",
+            {"as_of": exports.iso(AS_OF)},
+        )
+        assert response.status_code == 200
+        body = b"".join(response.streaming_content)
+    assert body == b"".join(exports.render_raw_forecasts(plan(world, "csv"), recipient=staff.pk))
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    assert list(rows[0]) == [*exports.RAW_COLUMNS, "values"]
+    assert {len(json.loads(r["values"])) for r in rows if r["values"]} == {2, 3, 201}
