@@ -28,7 +28,7 @@ question is), and JSON and Parquet a ``cdf`` list on each continuous question's 
 export of yes/no questions only is byte for byte what it always was. The manifest gains
 ``types`` (each question's options or scale) and ``distribution``.
 
- (``input.sha256`` in the manifest): SHA-256 over one line per
+**Input forecast set digest** (``input.sha256`` in the manifest): SHA-256 over one line per
 forecast event (forecasts and withdrawals) of the exported questions with ``time <= as_of``::
 
     json.dumps([question_key, time_iso, forecaster, probability], separators=(",", ":")) + "\\n"
