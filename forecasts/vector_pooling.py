@@ -2,8 +2,8 @@
 
 A forecast is a probability vector p_i over k outcomes: the options of a multiple-choice
 question, or the 202 PMF buckets of a continuous question's CDF on the 201-point grid
-(docs/methods.md §12.2: [cdf[0], cdf[1] − cdf[0], …, cdf[200] − cdf[199], 1 − cdf[200]]).
-The crowd is the weighted geometric mean per outcome, renormalised (docs/methods.md §12.3):
+(docs/methods.md §13.2: [cdf[0], cdf[1] − cdf[0], …, cdf[200] − cdf[199], 1 − cdf[200]]).
+The crowd is the weighted geometric mean per outcome, renormalised (docs/methods.md §13.3):
 
     p*_k ∝ exp(d · Σ_i w_i ln p_ik / Σ_i w_i)
 
@@ -67,9 +67,10 @@ CONTINUOUS_SUMMARY_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _CHUNK = 4096  # events per block of the history's prefix sums: bounds the scratch memory
 _LDEXP_FLOOR = -1100
 _WEIGHT_FLOOR = 2.0**-900
-CANCELLATION_LIMIT = 2.0**-30
+CANCELLATION_LIMIT = 2.0**-20
 """Re-pool an event from its active forecasts when W < CANCELLATION_LIMIT · Σ|changes of W|
-(as ``forecasts.history.CANCELLATION_LIMIT``)."""
+(as ``forecasts.history.CANCELLATION_LIMIT``; stricter, because the vector sums S_k are plain
+prefix sums — W alone is compensated)."""
 
 
 def _matrix(probs: ArrayLike) -> FloatArray:
@@ -118,17 +119,20 @@ def support_of(probs: ArrayLike) -> BoolArray:
 
 
 def _normalise(z: FloatArray, support: BoolArray) -> FloatArray:
-    """exp(z_k − logsumexp(z over the support)) on the support, 0 elsewhere; rows of a 2-D z."""
-    z = np.where(support, z, -np.inf)
-    top = np.max(z, axis=-1, keepdims=True)
-    e = np.exp(z - top)
-    return np.asarray(e / np.sum(e, axis=-1, keepdims=True), dtype=np.float64)
+    """exp(z_k − logsumexp(z over the support)) on the support, 0 elsewhere; rows of a 2-D z.
+    Overwrites ``z`` when it is a float64 array (the history passes its scratch)."""
+    z = np.asarray(z, dtype=np.float64)
+    z[..., ~support] = -np.inf
+    z -= np.max(z, axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= np.sum(z, axis=-1, keepdims=True)
+    return z
 
 
 def log_pool(
     probs: ArrayLike, weights: ArrayLike | None = None, *, extremize: float = 1.0
 ) -> FloatArray:
-    """Weighted, extremized log pool of probability vectors (docs/methods.md §12.3).
+    """Weighted, extremized log pool of probability vectors (docs/methods.md §13.3).
 
     ``probs``: n × k (n forecasts over k outcomes, each row a distribution); ``weights``: n
     non-negative weights (default 1); ``extremize``: d. Returns float64[k] summing to 1:
@@ -172,7 +176,7 @@ def pool_from_sums(
 
 
 def linear_pool(probs: ArrayLike, weights: ArrayLike | None = None) -> FloatArray:
-    """The linear pool (weighted mean of the vectors, a comparator; docs/methods.md §12.3):
+    """The linear pool (weighted mean of the vectors, a comparator; docs/methods.md §13.3):
     Σ_i w_i p_ik / Σ_i w_i, float64[k]. Raises ValueError as ``log_pool``."""
     p = _matrix(probs)
     w = _weights(weights, p.shape[0])
@@ -181,7 +185,7 @@ def linear_pool(probs: ArrayLike, weights: ArrayLike | None = None) -> FloatArra
 
 def median_pool(probs: ArrayLike) -> FloatArray:
     """The per-outcome median of the forecasts, renormalised to sum 1 (a comparator;
-    docs/methods.md §12.3). float64[k]. Raises ValueError as ``log_pool`` or when every median
+    docs/methods.md §13.3). float64[k]. Raises ValueError as ``log_pool`` or when every median
     is 0."""
     med = np.median(_matrix(probs), axis=0)
     total = float(np.sum(med))
@@ -304,8 +308,8 @@ def pool_history_vectors(
     current forecast) are parallel; ``support`` (bool[k]) the outcomes that can be positive;
     ``track_record_weight`` a_i per event (default 1); ``extremize`` d; ``half_life`` h seconds
     or None. For the forecasts active after event j, the pool is ``log_pool`` of them with
-    weights a_i · 2^(-(t_j − t_i)/h) — computed from compensated prefix sums of each event's
-    change to S_k, W and L_k, in chunks of at most ``_CHUNK`` events and 512 half-lives
+    weights a_i · 2^(-(t_j − t_i)/h) — computed from prefix sums of each event's change to S_k
+    (plain) and W (compensated), in chunks of at most ``_CHUNK`` events and 512 half-lives
     (each with its own power-of-two scale, as ``forecasts.history.pool_history``), and re-pooled
     from the active forecasts where a withdrawal cancelled almost all of W. ``summarize`` maps
     pools (rows × k) to the stored summaries (rows × s). O(n·k) time, O(_CHUNK·k) scratch.
@@ -340,7 +344,7 @@ def pool_history_vectors(
     logs[~fc] = 1.0
     logs = log_terms(logs)
     zero_k = np.zeros(k, dtype=np.float64)
-    carry_s = (zero_k, zero_k)
+    carry_s = zero_k
     carry_w = (np.zeros(()), np.zeros(()))
     carry_a = 0.0
     summaries: list[FloatArray] = []
@@ -357,7 +361,13 @@ def pool_history_vectors(
         w_add = np.where(fc[sl], np.ldexp(mant[sl], q[sl] - origin), 0.0)
         w_rem = np.where(rm, np.ldexp(mant[o], np.maximum(q[o] - origin, _LDEXP_FLOOR)), 0.0)
         w_after, w_hi, w_lo = _chunk(w_rem, w_add, carry_w)
-        s_after, s_hi, s_lo = _chunk(w_rem[:, None] * logs[o], w_add[:, None] * logs[sl], carry_s)
+        # S_k: one row of change per event, plain prefix sums (a rounding error of about
+        # events · 2^-53 relative to Σ|terms|; where W cancels, the event is re-pooled below).
+        s_after = logs[sl] * w_add[:, None]
+        s_after -= logs[o] * w_rem[:, None]
+        s_after[0] += carry_s
+        np.cumsum(s_after, axis=0, out=s_after)
+        s_end = s_after[-1].copy()
         bound = np.cumsum(np.abs(w_rem) + w_add) + carry_a
         active = ev.count[sl] > 0
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
@@ -374,7 +384,7 @@ def pool_history_vectors(
         if stop < n:
             shift = origin - int(q[stop])
             carry_w = (np.ldexp(w_hi, shift), np.ldexp(w_lo, shift))
-            carry_s = (np.ldexp(s_hi, shift), np.ldexp(s_lo, shift))
+            carry_s = np.ldexp(s_end, shift)
             carry_a = math.ldexp(float(bound[-1]), shift)
         start = stop
     if n and ev.count[-1] > 0:
