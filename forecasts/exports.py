@@ -21,13 +21,21 @@ SHA-256 digests. What makes the bytes reproducible:
   the writer (``parquet-cpp-arrow version X``) and no timestamp, so the bytes depend only on the
   data and the pyarrow version (recorded in the manifest).
 
+**Multiple-choice and continuous questions** (``forecasts.typed_exports``): the header gains
+``p_0…p_{K−1}`` and ``q05,q25,q50,q75,q95,below,above`` after the yes/no columns (each group only
+when a question of its kind is in the export; ``probability,median,mean`` only when a yes/no
+question is), and JSON and Parquet a ``cdf`` list on each continuous question's last row. An
+export of yes/no questions only is byte for byte what it always was. The manifest gains
+``types`` (each question's options or scale) and ``distribution``.
+
 **Input forecast set digest** (``input.sha256`` in the manifest): SHA-256 over one line per
 forecast event (forecasts and withdrawals) of the exported questions with ``time <= as_of``::
 
     json.dumps([question_key, time_iso, forecaster, probability], separators=(",", ":")) + "\\n"
 
 with ``forecaster`` the export pseudonym (``forecasts.pseudonyms``), ``probability`` the float
-(JSON ``null`` for a withdrawal). Lines are sorted by question key (code-point order), then by
+(JSON ``null`` for a withdrawal; for a multiple-choice or continuous forecast its stored vector,
+a JSON list of floats). Lines are sorted by question key (code-point order), then by
 time, and events at the same instant by the line itself (the lines are ASCII, so this is byte
 order: effectively by forecaster). No database id takes part. The digest identifies the
 forecasts the crowd was computed from without revealing who made them; the raw forecasts export
@@ -53,19 +61,31 @@ import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from config.sqlite import read_transaction
 from forecasts.models import CrowdPoint, Forecast, Forecaster
 from forecasts.privacy import public_threshold
 from forecasts.pseudonyms import PseudonymCache
+from forecasts.typed_exports import (
+    DATE_NOTE,
+    DISTRIBUTION_NOTE,
+    Layout,
+    QuestionSpec,
+    date_columns,
+    date_text,
+    final_cdf,
+    typed_cells,
+    values_json,
+)
 from markets.models import Question, Tournament
 
 FORMATS = ("csv", "json", "parquet")
@@ -85,6 +105,10 @@ FLOAT_FORMAT = (
     "Python repr: shortest round-trip decimal (≤ 17 significant digits); empty/null = missing"
 )
 TIME_FORMAT = "ISO 8601 UTC with microseconds, e.g. 2026-01-31T12:00:00.000000Z"
+TYPED_CANONICAL_FORM = (
+    "; a multiple-choice or continuous forecast's probability is its stored vector, a JSON "
+    "list of floats (option probabilities, or the CDF at the 201 grid locations)"
+)
 INPUT_CANONICAL_FORM = (
     "SHA-256 of json.dumps([question, time, forecaster, probability], "
     'separators=(",", ":")) + "\\n" '
@@ -155,6 +179,30 @@ class CrowdExport:
     as_of: dt.datetime
     question_key: str | None = None  # set when one question was asked for
     public: bool = False  # only the public series (docs/privacy.md)
+    # The type of each question, in the order of ``questions`` (forecasts.typed_exports);
+    # empty: all yes/no.
+    specs: tuple[QuestionSpec, ...] = ()
+
+    @cached_property
+    def spec_of(self) -> dict[int, QuestionSpec]:
+        """Question id → its type spec (yes/no for a question ``specs`` does not cover)."""
+        binary = QuestionSpec(Question.Type.BINARY)
+        given = dict(zip((qid for qid, _ in self.questions), self.specs, strict=False))
+        return {qid: given.get(qid, binary) for qid, _ in self.questions}
+
+    @cached_property
+    def layout(self) -> Layout:
+        """The export's column groups (forecasts.typed_exports)."""
+        return Layout.of(self.spec_of.values(), self.fmt)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.layout.columns()
+
+    @property
+    def typed(self) -> bool:
+        """Whether a multiple-choice or continuous question is in the export."""
+        return any(not spec.is_binary for spec in self.spec_of.values())
 
     @property
     def series(self) -> str:
@@ -202,9 +250,12 @@ def crowd_export_plan(
         if found != wanted:
             missing = ", ".join(sorted(wanted - found))
             raise ExportError(f"Tournament {tournament.slug} no longer has question(s) {missing}.")
-    questions = [q for q in qs if include is None or include(q)]
-    ordered = tuple(sorted(((q.pk, q.key) for q in questions), key=lambda item: item[1]))
+    questions = sorted(
+        (q for q in qs if include is None or include(q)), key=lambda question: question.key
+    )
+    ordered = tuple((q.pk, q.key) for q in questions)
     return CrowdExport(
+        specs=tuple(QuestionSpec.of(q) for q in questions),
         tournament=tournament,
         questions=ordered,
         fmt=fmt,
@@ -308,7 +359,13 @@ def fill_pending_medians(export: CrowdExport) -> None:
     ids = [qid for qid, _ in export.questions]
     pending = set(
         CrowdPoint.objects.filter(
-            question_id__in=ids, median__isnull=True, forecasters__gt=0, time__lte=export.as_of
+            question_id__in=ids,
+            median__isnull=True,
+            forecasters__gt=0,
+            # Multiple-choice and continuous points have no median to fill (their summary is
+            # complete when written): only yes/no points, which always carry a probability.
+            probability__isnull=False,
+            time__lte=export.as_of,
         ).values_list("question_id", flat=True)
     )
     if not pending:
@@ -377,7 +434,11 @@ SQL_CHUNK = 20_000  # rows per query of the PostgreSQL fast paths
 
 
 def _pg_csv_rows(
-    question_id: int, key_field: str, as_of: dt.datetime, min_public: int | None = None
+    question_id: int,
+    key_field: str,
+    as_of: dt.datetime,
+    min_public: int | None = None,
+    tail: str = "",
 ) -> Iterator[tuple[bytes, int]]:
     """CSV rows of one question, formatted by PostgreSQL, fetched as one array of lines per chunk.
 
@@ -388,6 +449,8 @@ def _pg_csv_rows(
     does not sort the chunk again (``string_agg(... ORDER BY seq)`` did, for a quarter of the
     query's time). LIMIT never cuts a range (``seq`` is unique per question); it makes the
     planner read the range in index order rather than through a bitmap and a sort.
+    ``tail`` ends every line before its newline: the empty cells of the typed columns of an
+    export that also holds multiple-choice or continuous questions (forecasts.typed_exports).
     """
     import psycopg
 
@@ -404,14 +467,16 @@ def _pg_csv_rows(
     if min_public is not None:
         where += " AND public_seq IS NOT NULL AND forecasters >= %(min_public)s"
     sql = (
-        f"SELECT ARRAY(SELECT {line} || E'\\n' {where} AND seq > %(lo)s AND seq <= %(hi)s "
-        f"ORDER BY seq LIMIT {SQL_CHUNK}), (SELECT min(seq) {where} AND seq > %(hi)s)"
+        f"SELECT ARRAY(SELECT {line} || %(tail)s::text || E'\\n' {where} AND seq > %(lo)s "
+        f"AND seq <= %(hi)s ORDER BY seq LIMIT {SQL_CHUNK}), "
+        f"(SELECT min(seq) {where} AND seq > %(hi)s)"
     )
     params: dict[str, Any] = {
         "key": key_field,
         "question": question_id,
         "as_of": as_of,
         "min_public": min_public,
+        "tail": tail,
     }
     lo: int | None = 0  # seq > 0: the first point is seq 1
     connection.ensure_connection()
@@ -513,36 +578,160 @@ def csv_number(value: float | int | None) -> str:
     return "" if value is None else repr(value)
 
 
+def _typed_points(
+    export: CrowdExport, question_id: int
+) -> Iterator[list[tuple[str, int, list[float | None], list[float] | None]]]:
+    """Chunks of one multiple-choice or continuous question's exported points in ``seq`` order:
+    (time ISO, forecasters, the ``layout.typed_columns`` cells, the ``cdf`` or None).
+
+    The ``cdf`` (JSON and Parquet exports of continuous questions) goes with the last exported
+    point only: the pool of the log up to that point's event (``typed_exports.final_cdf``).
+    Raises ``ExportError`` when a stored point does not fit the question's type.
+    """
+    spec, layout = export.spec_of[question_id], export.layout
+    points = CrowdPoint.objects.filter(question_id=question_id, time__lte=export.as_of)
+    if export.public:
+        points = points.filter(
+            public_seq__isnull=False, forecasters__gte=export.min_public_forecasters
+        )
+    cdf_seq, cdf = None, None
+    if layout.distribution and spec.is_continuous:
+        last = points.order_by("-seq").values_list("seq", "forecast_id", "summary").first()
+        if last is not None and last[2] is not None and last[1] is not None:
+            question = Question.objects.select_related("tournament").get(pk=question_id)
+            try:
+                cdf_seq, cdf = last[0], final_cdf(question, last[1])
+            except LookupError as exc:
+                raise ExportError(
+                    f"{exc}: recompute the crowd of question {question.key}."
+                ) from None
+    on_pg = connection.vendor == "postgresql"
+    if on_pg:
+        # PostgreSQL writes the time text (``PG_TIME`` equals ``iso``, a test checks): parsing
+        # each timestamp into a datetime was a third of the export's time.
+        points = points.annotate(time_text=RawSQL(PG_TIME.format('"time"'), ()))
+    rows = (
+        points.order_by("seq")
+        .values_list("seq", "time_text" if on_pg else "time", "forecasters", "summary")
+        .iterator(chunk_size=FETCH_ROWS)
+    )
+    while chunk := list(islice(rows, FETCH_ROWS)):
+        try:
+            cells = typed_cells(spec, layout, [summary for *_, summary in chunk])
+        except ValueError as exc:
+            raise ExportError(f"Question {question_id}: {exc}.") from None
+        yield [
+            (t if on_pg else iso(t), n, row, cdf if seq == cdf_seq else None)
+            for (seq, t, n, _), row in zip(chunk, cells, strict=True)
+        ]
+
+
 def _csv_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
-    yield (",".join(COLUMNS) + "\n").encode(), 0
+    layout = export.layout
+    yield (",".join(layout.columns()) + "\n").encode(), 0
+    # The empty cells of the columns a row's question does not have.
+    typed_tail = "," * len(layout.typed_columns)
+    binary_gap = ",,," if layout.binary else ""
+    dates = set(date_columns(layout))
     for qid, key in export.questions:
         k = csv_text(key)
+        spec = export.spec_of[qid]
+        if not spec.is_binary:
+            is_date = spec.is_date
+            for points in _typed_points(export, qid):
+                text = "".join(
+                    [
+                        f"{k},{t},{n}{binary_gap}"
+                        + "".join(
+                            [
+                                ","
+                                + (
+                                    _csv_cell(v, True)
+                                    if is_date and j in dates
+                                    else ("" if v is None else repr(v))
+                                )
+                                for j, v in enumerate(c)
+                            ]
+                        )
+                        + "\n"
+                        for t, n, c, _ in points
+                    ]
+                )
+                yield text.encode(), len(points)
+            continue
         if connection.vendor == "postgresql":
-            yield from _pg_csv_rows(qid, k, export.as_of, export.min_public_forecasters)
+            yield from _pg_csv_rows(
+                qid, k, export.as_of, export.min_public_forecasters, tail=typed_tail
+            )
             continue
         for rows in iter_points(qid, export.as_of, export.min_public_forecasters):
             text = "".join(
                 [
                     f"{k},{t},{n},{'' if p is None else repr(p)},"
-                    f"{'' if m is None else repr(m)},{'' if a is None else repr(a)}\n"
+                    f"{'' if m is None else repr(m)},{'' if a is None else repr(a)}{typed_tail}\n"
                     for t, n, p, m, a in rows
                 ]
             )
             yield text.encode(), len(rows)
 
 
+def _csv_cell(value: float | None, is_date: bool) -> str:
+    """A typed cell in CSV: ``repr``, empty when missing; a date quantile as ISO 8601."""
+    if value is None:
+        return ""
+    if is_date:
+        return date_text(value) or repr(value)
+    return repr(value)
+
+
+def _json_cell(value: float | None, is_date: bool) -> str:
+    """A typed cell in JSON: ``repr``, ``null`` when missing; a date quantile as an ISO string."""
+    if value is None:
+        return "null"
+    if is_date and (text := date_text(value)) is not None:
+        return f'"{text}"'
+    return repr(value)
+
+
 def _json_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
     """JSON array, one row object per line: ``[\\n{...},\\n{...}\\n]\\n`` (``[]`` when empty)."""
+    layout = export.layout
+    names = [json.dumps(c) for c in layout.typed_columns]
+    typed_tail = "".join(f",{name}:null" for name in names)
+    if layout.distribution:
+        typed_tail += ',"cdf":null'
+    binary_gap = ',"probability":null,"median":null,"mean":null' if layout.binary else ""
+    dates = set(date_columns(layout))
     first = True
     yield b"[", 0
     for qid, key in export.questions:
         k = json.dumps(key)
+        spec = export.spec_of[qid]
+        if not spec.is_binary:
+            for points in _typed_points(export, qid):
+                parts = []
+                for t, n, cells, cdf in points:
+                    body = "".join(
+                        f",{name}:{_json_cell(v, spec.is_date and j in dates)}"
+                        for j, (name, v) in enumerate(zip(names, cells, strict=True))
+                    )
+                    if layout.distribution:
+                        body += ',"cdf":' + (
+                            "null" if cdf is None else "[" + ",".join(map(repr, cdf)) + "]"
+                        )
+                    parts.append(
+                        f'{{"question":{k},"time":"{t}","forecasters":{n}{binary_gap}{body}}}'
+                    )
+                text = ("\n" if first else ",\n") + ",\n".join(parts)
+                first = False
+                yield text.encode(), len(points)
+            continue
         for rows in iter_points(qid, export.as_of, export.min_public_forecasters):
             parts = [
                 f'{{"question":{k},"time":"{t}","forecasters":{n},'
                 f'"probability":{"null" if p is None else repr(p)},'
                 f'"median":{"null" if m is None else repr(m)},'
-                f'"mean":{"null" if a is None else repr(a)}}}'
+                f'"mean":{"null" if a is None else repr(a)}{typed_tail}}}'
                 for t, n, p, m, a in rows
             ]
             text = ("\n" if first else ",\n") + ",\n".join(parts)
@@ -571,26 +760,31 @@ class _Sink(io.RawIOBase):
         return out
 
 
-def parquet_schema() -> Any:
+def parquet_schema(layout: Layout | None = None) -> Any:
+    """The Parquet schema of an export with ``layout`` (None: yes/no questions only)."""
     import pyarrow as pa
 
-    return pa.schema(
-        [
-            ("question", pa.string()),
-            ("time", pa.timestamp("us", tz="UTC")),
-            ("forecasters", pa.int64()),
-            ("probability", pa.float64()),
-            ("median", pa.float64()),
-            ("mean", pa.float64()),
-        ]
-    )
+    fields = [
+        ("question", pa.string()),
+        ("time", pa.timestamp("us", tz="UTC")),
+        ("forecasters", pa.int64()),
+    ]
+    if layout is None or layout.binary:
+        fields += [("probability", pa.float64()), ("median", pa.float64()), ("mean", pa.float64())]
+    if layout is not None:
+        fields += [(name, pa.float64()) for name in layout.typed_columns]
+        if layout.distribution:
+            fields.append(("cdf", pa.list_(pa.float64())))
+    return pa.schema(fields)
 
 
 def _parquet_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    schema = parquet_schema()
+    layout = export.layout
+    columns = layout.columns()
+    schema = parquet_schema(layout)
     sink = _Sink()
     writer = pq.ParquetWriter(
         sink,
@@ -601,32 +795,46 @@ def _parquet_chunks(export: CrowdExport) -> Iterator[tuple[bytes, int]]:
         write_statistics=True,
         store_schema=True,
     )
-    buffer: dict[str, list] = {c: [] for c in COLUMNS}
+    buffer: dict[str, list] = {c: [] for c in columns}
+    binary_columns = ("probability", "median", "mean") if layout.binary else ()
+    typed_columns = layout.typed_columns + (("cdf",) if layout.distribution else ())
 
     def flush(n_rows: int) -> bytes:
-        table = pa.table(
-            {
-                "question": pa.array(buffer["question"][:n_rows], pa.string()),
-                "time": pa.array(buffer["time"][:n_rows], pa.string()).cast(
-                    schema.field("time").type
-                ),
-                "forecasters": pa.array(buffer["forecasters"][:n_rows], pa.int64()),
-                "probability": pa.array(buffer["probability"][:n_rows], pa.float64()),
-                "median": pa.array(buffer["median"][:n_rows], pa.float64()),
-                "mean": pa.array(buffer["mean"][:n_rows], pa.float64()),
-            },
-            schema=schema,
-        )
-        for c in COLUMNS:
+        arrays = {
+            "question": pa.array(buffer["question"][:n_rows], pa.string()),
+            "time": pa.array(buffer["time"][:n_rows], pa.string()).cast(schema.field("time").type),
+        }
+        for c in columns[2:]:
+            arrays[c] = pa.array(buffer[c][:n_rows], schema.field(c).type)
+        table = pa.table(arrays, schema=schema)
+        for c in columns:
             del buffer[c][:n_rows]
         writer.write_table(table, row_group_size=PARQUET_ROW_GROUP)
         return sink.drain()
 
     for qid, key in export.questions:
-        for rows in iter_points(qid, export.as_of, export.min_public_forecasters):
+        spec = export.spec_of[qid]
+        if spec.is_binary:
+            chunks: Iterator[list] = iter_points(qid, export.as_of, export.min_public_forecasters)
+        else:
+            chunks = _typed_points(export, qid)
+        for rows in chunks:
             buffer["question"].extend([key] * len(rows))
-            for col, values in zip(COLUMNS[1:], zip(*rows, strict=True), strict=True):
-                buffer[col].extend(values)
+            if spec.is_binary:
+                names: tuple[str, ...] = ("time", "forecasters", *binary_columns)
+                for col, values in zip(names, zip(*rows, strict=True), strict=True):
+                    buffer[col].extend(values)
+                for col in typed_columns:
+                    buffer[col].extend([None] * len(rows))
+            else:
+                buffer["time"].extend([t for t, *_ in rows])
+                buffer["forecasters"].extend([n for _, n, *_ in rows])
+                for col in binary_columns:
+                    buffer[col].extend([None] * len(rows))
+                for j, col in enumerate(layout.typed_columns):
+                    buffer[col].extend([cells[j] for *_, cells, _ in rows])
+                if layout.distribution:
+                    buffer["cdf"].extend([cdf for *_, cdf in rows])
             while len(buffer["time"]) >= PARQUET_ROW_GROUP:
                 yield flush(PARQUET_ROW_GROUP), 0
             yield b"", len(rows)
@@ -671,29 +879,38 @@ def render(
 
 
 def _events(question_id: int, as_of: dt.datetime) -> Iterator[tuple[str, int, str]]:
-    """(time ISO, forecaster id, probability repr or ``null``) in time order."""
+    """(time ISO, forecaster id, value) in time order. The value is the probability's ``repr``,
+    a multiple-choice or continuous forecast's vector as a JSON list of ``repr`` floats
+    (``typed_exports.values_json``), or ``null`` for a withdrawal."""
     rows = (
         Forecast.objects.filter(question_id=question_id, time__lte=as_of)
         .order_by("time", "id")
-        .values_list("time", "forecaster_id", "probability")
+        .values_list("time", "forecaster_id", "probability", "values")
         .iterator(chunk_size=FETCH_ROWS)
     )
-    for t, fid, p in rows:
-        yield iso(t), fid, "null" if p is None else repr(p)
+    for t, fid, p, v in rows:
+        if p is not None:
+            yield iso(t), fid, repr(p)
+        else:
+            yield iso(t), fid, "null" if v is None else values_json(v)
 
 
 def iter_events(
-    export: CrowdExport, recipient: int | None = None
+    export: CrowdExport, recipient: int | None = None, only: int | None = None
 ) -> Iterator[tuple[str, str, str, str, str]]:
     """The input forecast set in canonical order: (key, time, forecaster, probability, line).
 
     ``probability`` is its ``repr`` (``null`` for a withdrawal); ``line`` is the event's
     canonical JSON line (module doc); events of one question at the same instant are ordered by
     the line. ``recipient`` (a user id) names forecasters with that recipient's pseudonyms
-    (``forecasts.pseudonyms``); the canonical form (None) uses the server's.
+    (``forecasts.pseudonyms``); the canonical form (None) uses the server's. ``only``: the
+    events of that question alone. A multiple-choice or continuous forecast's value is its
+    vector as a JSON list (``_events``).
     """
     named = _names(export, recipient)
     for qid, key in export.questions:
+        if only is not None and qid != only:
+            continue
         k = json.dumps(key)
         group: list[tuple[str, str, str, str, str]] = []
         group_time = None
@@ -736,6 +953,12 @@ def input_digest(export: CrowdExport) -> tuple[str, int]:
     if connection.vendor == "postgresql":
         named = {fid: js for fid, (_, js) in _names(export).items()}
         for qid, key in export.questions:
+            if not export.spec_of[qid].is_binary:
+                # Vectors are formatted in Python (``_events``): no SQL fast path for them.
+                for *_, line in iter_events(export, only=qid):
+                    h.update(line.encode())
+                    count += 1
+                continue
             for block, n in _pg_event_lines(qid, json.dumps(key), named, export.as_of):
                 h.update(block)
                 count += n
@@ -747,24 +970,109 @@ def input_digest(export: CrowdExport) -> tuple[str, int]:
 
 
 RAW_COLUMNS = ("question", "time", "forecaster", "kind", "probability")
+RAW_VALUES_COLUMN = "values"
+RAW_FORMATS = ("csv", "parquet")
 
 
-def render_raw_forecasts(export: CrowdExport, recipient: int | None = None) -> Iterator[bytes]:
-    """CSV of the input forecast set (staff and permitted researchers), canonical order, with
-    ``recipient``'s pseudonyms (``forecasts.pseudonyms``; None: the server's)."""
-    yield (",".join(RAW_COLUMNS) + "\n").encode()
+def raw_columns(export: CrowdExport) -> tuple[str, ...]:
+    """The raw forecasts export's columns: ``RAW_COLUMNS``, then ``values`` when a
+    multiple-choice or continuous question is in the export."""
+    return RAW_COLUMNS + ((RAW_VALUES_COLUMN,) if export.typed else ())
+
+
+def render_raw_forecasts(
+    export: CrowdExport, recipient: int | None = None, fmt: str = "csv"
+) -> Iterator[bytes]:
+    """The input forecast set (staff and permitted researchers), canonical order, with
+    ``recipient``'s pseudonyms (``forecasts.pseudonyms``; None: the server's).
+
+    ``fmt`` ``csv``: columns ``raw_columns(export)``; a yes/no forecast's ``probability``, a
+    multiple-choice or continuous forecast's stored vector in ``values`` as a JSON list of
+    floats (option probabilities, or the CDF at the 201 grid locations; docs/methods.md §12.1),
+    both empty for a withdrawal. ``parquet``: the same columns, ``time`` as timestamp[us, UTC],
+    ``probability`` float64 and ``values`` list<float64>. Raises ``ExportError`` for another
+    format.
+    """
+    if fmt not in RAW_FORMATS:
+        raise ExportError(f"Unknown format {fmt!r}: use one of {', '.join(RAW_FORMATS)}.")
+    if fmt == "parquet":
+        yield from _raw_parquet(export, recipient)
+        return
+    typed = export.typed
+    yield (",".join(raw_columns(export)) + "\n").encode()
     with snapshot():
         lines: list[str] = []
         for key, ts, name, p, _ in iter_events(export, recipient):
             kind = "withdrawal" if p == "null" else "forecast"
+            if p.startswith("["):
+                value = f',"{p}"'  # a JSON list holds commas: always quoted
+                p = ""
+            else:
+                value = "," if typed else ""
             lines.append(
-                f"{csv_text(key)},{ts},{csv_text(name)},{kind},{'' if p == 'null' else p}\n"
+                f"{csv_text(key)},{ts},{csv_text(name)},{kind},{'' if p == 'null' else p}{value}\n"
             )
             if len(lines) >= FETCH_ROWS:
                 yield "".join(lines).encode()
                 lines.clear()
         if lines:
             yield "".join(lines).encode()
+
+
+def _raw_parquet(export: CrowdExport, recipient: int | None) -> Iterator[bytes]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fields = [
+        ("question", pa.string()),
+        ("time", pa.timestamp("us", tz="UTC")),
+        ("forecaster", pa.string()),
+        ("kind", pa.string()),
+        ("probability", pa.float64()),
+    ]
+    if export.typed:
+        fields.append((RAW_VALUES_COLUMN, pa.list_(pa.float64())))
+    schema = pa.schema(fields)
+    sink = _Sink()
+    writer = pq.ParquetWriter(
+        sink,
+        schema,
+        compression="snappy",
+        version="2.6",
+        use_dictionary=["question", "forecaster", "kind"],
+        write_statistics=True,
+        store_schema=True,
+    )
+    buffer: dict[str, list] = {name: [] for name, _ in fields}
+
+    def flush() -> bytes:
+        arrays = {
+            "question": pa.array(buffer["question"], pa.string()),
+            "time": pa.array(buffer["time"], pa.string()).cast(schema.field("time").type),
+        }
+        for name, kind in fields[2:]:
+            arrays[name] = pa.array(buffer[name], kind)
+        writer.write_table(pa.table(arrays, schema=schema), row_group_size=PARQUET_ROW_GROUP)
+        for values in buffer.values():
+            values.clear()
+        return sink.drain()
+
+    with snapshot():
+        for key, ts, name, p, _ in iter_events(export, recipient):
+            buffer["question"].append(key)
+            buffer["time"].append(ts)
+            buffer["forecaster"].append(name)
+            buffer["kind"].append("withdrawal" if p == "null" else "forecast")
+            is_vector = p.startswith("[")
+            buffer["probability"].append(None if p == "null" or is_vector else float(p))
+            if export.typed:
+                buffer[RAW_VALUES_COLUMN].append(json.loads(p) if is_vector else None)
+            if len(buffer["time"]) >= PARQUET_ROW_GROUP:
+                yield flush()
+        if buffer["time"]:
+            yield flush()
+        writer.close()
+        yield sink.drain()
 
 
 # --- files and manifests -------------------------------------------------------------------
@@ -778,7 +1086,7 @@ def manifest_for(
         import pyarrow
 
         software["pyarrow"] = pyarrow.__version__
-    return {
+    manifest = {
         "manifest_version": MANIFEST_VERSION,
         "kind": CROWD_KIND,
         "tournament": export.tournament.slug,
@@ -786,7 +1094,7 @@ def manifest_for(
         "questions": export.keys,
         "format": export.fmt,
         "series": export.series,
-        "columns": list(COLUMNS),
+        "columns": list(export.columns),
         "method": method_description(export.tournament),
         "software": software,
         "as_of": iso(export.as_of),
@@ -803,6 +1111,29 @@ def manifest_for(
             "row_order": "question key, then seq",
         },
     }
+    if export.typed:
+        _describe_types(export, manifest)
+    return manifest
+
+
+def _describe_types(export: CrowdExport, manifest: dict[str, Any]) -> None:
+    """What a manifest says of an export that holds multiple-choice or continuous questions:
+    each question's type and options or scale (``types``), the vector pool, what the typed
+    columns hold, and how a vector enters the input digest (forecasts.typed_exports)."""
+    manifest["types"] = {key: export.spec_of[qid].describe() for qid, key in export.questions}
+    manifest["method"]["vector"] = {
+        "name": "logarithmic pooling of option probabilities or PMF buckets",
+        "formula": (
+            "p*_k = exp(d * S_k / W) / sum_j exp(d * S_j / W), S_k = sum w_i ln p_ik, W = sum w_i"
+        ),
+        "source": "docs/methods.md §13.3",
+    }
+    manifest["distribution"] = DISTRIBUTION_NOTE
+    manifest["formatting"]["typed_columns"] = (
+        "p_i: option i's probability (labels in 'types'); q05..q95: the crowd's quantiles in "
+        "value units; below, above: P(value below / above the range); " + DATE_NOTE
+    )
+    manifest["input"]["canonical_form"] = INPUT_CANONICAL_FORM + TYPED_CANONICAL_FORM
 
 
 def build_manifest(
@@ -987,6 +1318,8 @@ def verify_manifest(
     problems: list[str] = []
     if recomputed["method"] != manifest.get("method"):
         problems.append("method parameters differ from the manifest's")
+    if recomputed.get("types") != manifest.get("types"):
+        problems.append("question types, options or scales differ from the manifest's")
     if recomputed["input"]["sha256"] != manifest["input"]["sha256"]:
         problems.append(
             f"input forecast set differs: {recomputed['input']['forecast_events']} events, "
