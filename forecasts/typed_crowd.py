@@ -1,5 +1,5 @@
 """The crowd of a multiple-choice or continuous question as pages and the API show it
-(docs/methods.md §12.3, §12.6; docs/privacy.md).
+(docs/methods.md §13.3, §12.6; docs/privacy.md).
 
 A history point keeps only a summary (the option probabilities, or five quantile locations and
 the mass beyond each bound). The full pooled CDF, its mean and the comparators (the linear
@@ -61,7 +61,7 @@ def crowd_at(question: Question, seq: int) -> TypedCrowd | None:
     ``seq`` (its first ``seq`` events in log order), or None when nobody is active then or the
     log is shorter. Pooled as ``forecasts.services.vector_history`` pools it: extremizing d
     and half-life h of the tournament, a_i of ``crowd_weights``, recency relative to the
-    point's event (docs/methods.md §12.3)."""
+    point's event (docs/methods.md §13.3)."""
     if seq < 1:
         return None
     ev = vector_log(question)

@@ -2,7 +2,7 @@
 today; staff forms and importers can call it the same way).
 
 A question gets a tournament, a key unique within it, a title, texts, its forecasting window
-and its type configuration (``markets.question_types``, docs/methods.md §12). Its status
+and its type configuration (``markets.question_types``, docs/methods.md §13.1). Its status
 follows from the window at creation (upcoming, open or closed), as the periodic sweep would
 set it.
 """
@@ -21,8 +21,8 @@ from markets.errors import QuestionError, QuestionTypeError
 from markets.models import Question, Tournament
 from markets.question_types import CONFIG_FIELDS, question_type_validate
 
-KEY_MAX = Question._meta.get_field("key").max_length
-TITLE_MAX = Question._meta.get_field("title").max_length
+KEY_MAX: int = Question._meta.get_field("key").max_length or 100
+TITLE_MAX: int = Question._meta.get_field("title").max_length or 300
 
 
 def _status_at(open_time: dt.datetime, close_time: dt.datetime, now: dt.datetime) -> str:

@@ -290,7 +290,7 @@ class AuditRecordSerializer(serializers.ModelSerializer):
 
 class QuestionCreateSerializer(serializers.Serializer):
     """A new question (``markets.questions.question_create``). The type settings follow
-    docs/methods.md §12: ``options`` for multiple choice; ``range_min``, ``range_max``, the
+    docs/methods.md §13.1: ``options`` for multiple choice; ``range_min``, ``range_max``, the
     bounds and ``zero_point`` for numeric, date and discrete (dates: ISO 8601 or Unix
     seconds)."""
 

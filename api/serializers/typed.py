@@ -1,5 +1,5 @@
 """API representations of multiple-choice and continuous questions, forecasts and crowds
-(docs/methods.md §12; docs/researcher-guide.md, "Question types").
+(docs/methods.md §12, §13; docs/researcher-guide.md, "Question types").
 
 Continuous values are in the question's units; a date question's are ISO 8601 strings (UTC),
 its range also in Unix seconds. Quantiles are keyed by level: "0.05", "0.25", "0.5", "0.75",
@@ -94,7 +94,7 @@ def scale_data(q: Question) -> dict[str, Any] | None:
 
 class OptionProbabilitySerializer(serializers.Serializer):
     option = serializers.CharField(help_text="The option's label.")
-    probability = serializers.FloatField(help_text="Log pool p*_k (docs/methods.md §12.3).")
+    probability = serializers.FloatField(help_text="Log pool p*_k (docs/methods.md §13.3).")
     linear_pool = serializers.FloatField(
         required=False, help_text="Detail view: the linear pool (weighted mean), a comparator."
     )
@@ -120,7 +120,8 @@ class ContinuousSummarySerializer(serializers.Serializer):
 
 
 class ContinuousCrowdSerializer(serializers.Serializer):
-    """The crowd of a numeric, date or discrete question (log pool of the PMFs, §12.3)."""
+    """The crowd of a numeric, date or discrete question: the log pool of the PMFs
+    (docs/methods.md §13.3)."""
 
     quantiles = QuantilesSerializer()
     mean = ValueField(help_text="Mean of the pooled forecast clamped to the range (§12.6).")
@@ -246,7 +247,7 @@ class TypedForecastSerializer(serializers.Serializer):
     values = serializers.ListField(
         child=serializers.FloatField(),
         help_text="Multiple choice: the option probabilities (renormalised to sum 1). "
-        "Continuous: the standardised CDF at the 201 grid points (docs/methods.md §12.2).",
+        "Continuous: the standardised CDF at the 201 grid points (docs/methods.md §12.3).",
     )
     quantiles = QuantilesSerializer(allow_null=True, help_text="Continuous only; else null.")
     mean = NullableValueField(help_text="Continuous only; else null.")

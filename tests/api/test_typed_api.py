@@ -492,3 +492,45 @@ def test_too_few_forecasters_shows_no_typed_crowd(tournament, api):
     detail = api.get(f"{QUESTIONS}{q.pk}/").json()
     assert detail["crowd"] is None and detail["crowd_hidden_reason"]
     assert api.get(f"{QUESTIONS}{q.pk}/history/").status_code == 403
+
+
+# --- the OpenAPI examples ---------------------------------------------------------------------
+
+
+def _examples(path: str) -> dict[str, dict]:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    body = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]
+    return {name: example["value"] for name, example in body["examples"].items()}
+
+
+def test_every_submit_example_of_the_schema_is_accepted(staff):
+    """The request examples of POST /forecasts/ (one per payload kind), sent as they are to a
+    question of their type: each is stored."""
+    t = TournamentFactory(slug="examples", min_forecasters=1)
+    questions = {
+        1: QuestionFactory(tournament=t, open_time=T0),
+        2: mc_question(t),
+        3: numeric_question(
+            t, range_min=0.0, range_max=2000.0, open_lower_bound=True, open_upper_bound=True
+        ),
+        4: date_question(t),
+    }
+    examples = _examples("/api/v1/forecasts/")
+    assert len(examples) == 6
+    for name, body in examples.items():
+        user = UserFactory(username=f"ex-{len(name)}-{name[:5]}")
+        r = submit(user, **{**body, "question": questions[body["question"]].pk})
+        assert r.status_code == 201, (name, r.json())
+
+
+def test_every_create_example_of_the_schema_is_accepted(staff):
+    TournamentFactory(slug="ai-2027")
+    examples = _examples("/api/v1/questions/")
+    assert {b.get("type", "binary") for b in examples.values()} == {
+        "binary", "multiple_choice", "numeric", "date", "discrete"
+    }  # fmt: skip
+    for name, body in examples.items():
+        r = token_client(staff).post(QUESTIONS, body, format="json")
+        assert r.status_code == 201, (name, r.json())
