@@ -42,12 +42,17 @@ from api.params import (
 )
 from api.parsers import JSONParser
 from api.serializers.forecasts import (
+    BinarySubmitSerializer,
+    CdfSubmitSerializer,
+    ComponentsSubmitSerializer,
     CrowdPointSerializer,
     ExportManifestSerializer,
     ForecastSerializer,
     ForecastSubmitSerializer,
     ForecastWithdrawSerializer,
     HiddenCrowdSerializer,
+    MultipleChoiceSubmitSerializer,
+    PercentilesSubmitSerializer,
 )
 from api.serializers.typed import (
     TYPED_INPUTS,
@@ -254,7 +259,17 @@ class ForecastViewSet(
             "field (e.g. `cdf[37]`, `percentiles[0.25]`); nothing is written. "
             'docs/researcher-guide.md, "Question types".'
         ),
-        request=ForecastSubmitSerializer,
+        request=PolymorphicProxySerializer(
+            component_name="ForecastSubmit",
+            serializers=[
+                BinarySubmitSerializer,
+                MultipleChoiceSubmitSerializer,
+                CdfSubmitSerializer,
+                PercentilesSubmitSerializer,
+                ComponentsSubmitSerializer,
+            ],
+            resource_type_field_name=None,
+        ),
         examples=SUBMIT_EXAMPLES,
         responses={
             201: FORECAST_EVENT,

@@ -127,3 +127,48 @@ class ExportManifestSerializer(serializers.Serializer):
     rows = serializers.IntegerField()
     output = serializers.DictField()
     formatting = serializers.DictField(child=serializers.CharField())
+
+
+# The request body as documented: one alternative per payload kind (``ForecastSubmitSerializer``
+# validates them all at once). Which one fits depends on the question's type.
+
+
+class _SubmitBase(serializers.Serializer):
+    question = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Question id.")
+    rationale = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+
+
+class BinarySubmitSerializer(_SubmitBase):
+    """Yes/no questions."""
+
+    probability = serializers.FloatField(
+        min_value=EPS,
+        max_value=1 - EPS,
+        help_text="Probability of YES, from 0.001 to 0.999 (not a percentage).",
+    )
+
+
+class MultipleChoiceSubmitSerializer(_SubmitBase):
+    """Multiple-choice questions."""
+
+    probabilities = ProbabilitiesInput()
+
+
+class CdfSubmitSerializer(_SubmitBase):
+    """Numeric, date and discrete questions: the CDF itself."""
+
+    cdf = CdfInput()
+
+
+class PercentilesSubmitSerializer(_SubmitBase):
+    """Numeric, date and discrete questions: percentiles, and the mass beyond an open bound."""
+
+    percentiles = PercentilesInput()
+    below = MassInput(required=False)
+    above = MassInput(required=False)
+
+
+class ComponentsSubmitSerializer(_SubmitBase):
+    """Numeric, date and discrete questions: a mixture of logistic components."""
+
+    components = ComponentsInput()
