@@ -313,7 +313,7 @@ class VectorEventLog(EventLog):
 
 def load_vector_events(question_id: int, width: int) -> VectorEventLog:
     """The question's log with each forecast's stored vector (``width`` float64 values, see
-    ``forecasts.typed``), in event order. One ORM query; about 1 s per 100,000 events."""
+    ``forecasts.typed``), in event order. One ORM query."""
     rows = list(
         Forecast.objects.filter(question_id=question_id)
         .order_by("time", "id")

@@ -67,9 +67,10 @@ CONTINUOUS_SUMMARY_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 _CHUNK = 4096  # events per block of the history's prefix sums: bounds the scratch memory
 _LDEXP_FLOOR = -1100
 _WEIGHT_FLOOR = 2.0**-900
-CANCELLATION_LIMIT = 2.0**-30
+CANCELLATION_LIMIT = 2.0**-20
 """Re-pool an event from its active forecasts when W < CANCELLATION_LIMIT · Σ|changes of W|
-(as ``forecasts.history.CANCELLATION_LIMIT``)."""
+(as ``forecasts.history.CANCELLATION_LIMIT``; stricter, because the vector sums S_k are plain
+prefix sums — W alone is compensated)."""
 
 
 def _matrix(probs: ArrayLike) -> FloatArray:
@@ -118,11 +119,14 @@ def support_of(probs: ArrayLike) -> BoolArray:
 
 
 def _normalise(z: FloatArray, support: BoolArray) -> FloatArray:
-    """exp(z_k − logsumexp(z over the support)) on the support, 0 elsewhere; rows of a 2-D z."""
-    z = np.where(support, z, -np.inf)
-    top = np.max(z, axis=-1, keepdims=True)
-    e = np.exp(z - top)
-    return np.asarray(e / np.sum(e, axis=-1, keepdims=True), dtype=np.float64)
+    """exp(z_k − logsumexp(z over the support)) on the support, 0 elsewhere; rows of a 2-D z.
+    Overwrites ``z`` when it is a float64 array (the history passes its scratch)."""
+    z = np.asarray(z, dtype=np.float64)
+    z[..., ~support] = -np.inf
+    z -= np.max(z, axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= np.sum(z, axis=-1, keepdims=True)
+    return z
 
 
 def log_pool(
@@ -206,19 +210,24 @@ def cdf_from_buckets(pmf: ArrayLike) -> FloatArray:
 
 def quantile_locations(cdf: ArrayLike, quantiles: ArrayLike) -> FloatArray:
     """Locations x on the internal [0, 1] scale where the CDF (on the grid x_j = j/(m − 1))
-    reaches each quantile q, by linear interpolation between grid points. A quantile at or below
-    cdf[0] (mass below the range) gives 0, one above cdf[-1] gives 1. ``cdf``: m points or
-    rows × m; returns float64 of shape (…, len(quantiles)). The CDF must be non-decreasing.
+    reaches each quantile q, by linear interpolation between grid points (as ``numpy.interp`` of
+    the inverse). A quantile at or below cdf[0] (mass below the range) gives 0, one above
+    cdf[-1] gives 1. ``cdf``: m points or rows × m, non-decreasing; returns float64 of shape
+    (…, len(quantiles)). Vectorised over rows: one comparison pass per quantile.
     """
     c = np.asarray(cdf, dtype=np.float64)
     q = np.asarray(quantiles, dtype=np.float64).reshape(-1)
-    grid = np.linspace(0.0, 1.0, c.shape[-1])
-    if c.ndim == 1:
-        return np.asarray(np.interp(q, c, grid, left=0.0, right=1.0), dtype=np.float64)
-    flat = c.reshape(-1, c.shape[-1])
+    m = c.shape[-1]
+    flat = c.reshape(-1, m)
+    rows = np.arange(flat.shape[0])
     out = np.empty((flat.shape[0], q.shape[0]), dtype=np.float64)
-    for j, row in enumerate(flat):
-        out[j] = np.interp(q, row, grid, left=0.0, right=1.0)
+    for j, level in enumerate(q.tolist()):
+        first = np.sum(flat < level, axis=1)  # the first grid point with cdf ≥ q
+        inner = np.clip(first, 1, m - 1)
+        low, high = flat[rows, inner - 1], flat[rows, inner]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = (inner - 1 + (level - low) / (high - low)) / (m - 1)
+        out[:, j] = np.where(first == 0, 0.0, np.where(first == m, 1.0, x))
     return out.reshape(*c.shape[:-1], q.shape[0])
 
 
@@ -299,8 +308,8 @@ def pool_history_vectors(
     current forecast) are parallel; ``support`` (bool[k]) the outcomes that can be positive;
     ``track_record_weight`` a_i per event (default 1); ``extremize`` d; ``half_life`` h seconds
     or None. For the forecasts active after event j, the pool is ``log_pool`` of them with
-    weights a_i · 2^(-(t_j − t_i)/h) — computed from compensated prefix sums of each event's
-    change to S_k, W and L_k, in chunks of at most ``_CHUNK`` events and 512 half-lives
+    weights a_i · 2^(-(t_j − t_i)/h) — computed from prefix sums of each event's change to S_k
+    (plain) and W (compensated), in chunks of at most ``_CHUNK`` events and 512 half-lives
     (each with its own power-of-two scale, as ``forecasts.history.pool_history``), and re-pooled
     from the active forecasts where a withdrawal cancelled almost all of W. ``summarize`` maps
     pools (rows × k) to the stored summaries (rows × s). O(n·k) time, O(_CHUNK·k) scratch.
@@ -330,10 +339,12 @@ def pool_history_vectors(
         q = np.floor(e).astype(np.int64)
         mant = ev.track_record_weight / top * np.exp2(e - q)
     old = np.where(ev.removes, ev.prev, 0)
-    logs = np.where(fc[:, None], log_terms(np.nan_to_num(v)), 0.0)
-    lin = np.where(fc[:, None], np.nan_to_num(v), 0.0)
+    # ln p of every forecast; a withdrawal's row (NaN) becomes 1 first, so its terms are 0.
+    logs = v.copy()
+    logs[~fc] = 1.0
+    logs = log_terms(logs)
     zero_k = np.zeros(k, dtype=np.float64)
-    carry_s = carry_l = (zero_k, zero_k)
+    carry_s = zero_k
     carry_w = (np.zeros(()), np.zeros(()))
     carry_a = 0.0
     summaries: list[FloatArray] = []
@@ -350,29 +361,34 @@ def pool_history_vectors(
         w_add = np.where(fc[sl], np.ldexp(mant[sl], q[sl] - origin), 0.0)
         w_rem = np.where(rm, np.ldexp(mant[o], np.maximum(q[o] - origin, _LDEXP_FLOOR)), 0.0)
         w_after, w_hi, w_lo = _chunk(w_rem, w_add, carry_w)
-        s_after, s_hi, s_lo = _chunk(w_rem[:, None] * logs[o], w_add[:, None] * logs[sl], carry_s)
-        l_after, l_hi, l_lo = _chunk(w_rem[:, None] * lin[o], w_add[:, None] * lin[sl], carry_l)
+        # S_k: one row of change per event, plain prefix sums (a rounding error of about
+        # events · 2^-53 relative to Σ|terms|; where W cancels, the event is re-pooled below).
+        s_after = logs[sl] * w_add[:, None]
+        s_after -= logs[o] * w_rem[:, None]
+        s_after[0] += carry_s
+        np.cumsum(s_after, axis=0, out=s_after)
+        s_end = s_after[-1].copy()
         bound = np.cumsum(np.abs(w_rem) + w_add) + carry_a
         active = ev.count[sl] > 0
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            pooled = _normalise(d * s_after / w_after[:, None], mask)
-            linear = l_after / w_after[:, None]
+            s_after *= d / w_after[:, None]
+            pooled = _normalise(s_after, mask)
         trusted = (w_after >= CANCELLATION_LIMIT * bound) & (w_after >= _WEIGHT_FLOOR)
         for j in np.flatnonzero(active & ~trusted).tolist():
-            pooled[j], linear[j] = _pool_at(ev, v, start + j, d, half_life, mask)
+            pooled[j] = _pool_at(ev, v, start + j, d, half_life, mask)[0]
         pooled[~active] = np.nan
-        linear[~active] = np.nan
         out = np.asarray(summarize(pooled), dtype=np.float64)
         out[~active] = np.nan
         summaries.append(out)
-        last, last_linear = pooled[-1], linear[-1]
+        last = pooled[-1]
         if stop < n:
             shift = origin - int(q[stop])
             carry_w = (np.ldexp(w_hi, shift), np.ldexp(w_lo, shift))
-            carry_s = (np.ldexp(s_hi, shift), np.ldexp(s_lo, shift))
-            carry_l = (np.ldexp(l_hi, shift), np.ldexp(l_lo, shift))
+            carry_s = np.ldexp(s_end, shift)
             carry_a = math.ldexp(float(bound[-1]), shift)
         start = stop
+    if n and ev.count[-1] > 0:
+        last_linear = _pool_at(ev, v, n - 1, d, half_life, mask)[1]
     width = summaries[0].shape[1] if summaries else summarize(np.full((1, k), 1.0 / k)).shape[1]
     summary = np.concatenate(summaries) if summaries else np.empty((0, width))
     return VectorHistory(

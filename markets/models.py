@@ -290,17 +290,28 @@ class Question(models.Model):
         return reverse("question-detail", args=[self.pk])
 
     def clean(self) -> None:
-        """Model validation (admin forms): the type configuration (markets.question_types)."""
+        """Model validation (admin forms): the type configuration (markets.question_types), and
+        no change to it once the question has forecasts."""
         from django.core.exceptions import ValidationError
 
         from markets.errors import QuestionTypeError
-        from markets.question_types import question_type_validate
+        from markets.question_types import CONFIG_FIELDS, question_type_validate
 
         super().clean()
         try:
             question_type_validate(self)
         except QuestionTypeError as exc:
             raise ValidationError(str(exc)) from exc
+        if self.pk is not None:
+            stored = Question.objects.filter(pk=self.pk).values(*CONFIG_FIELDS).first()
+            changed = stored is not None and any(
+                stored[name] != getattr(self, name) for name in CONFIG_FIELDS
+            )
+            if changed and self.forecasts.exists():
+                raise ValidationError(
+                    "This question already has forecasts: its type and its options or range "
+                    "can no longer change."
+                )
 
     @property
     def is_binary(self) -> bool:

@@ -571,3 +571,108 @@ def test_verify_crowd_detects_a_tampered_vector_crowd(capsys):
         verify(capsys)
     history = vector_history(question, vector_log(question))
     assert len(history) == Forecast.objects.filter(question=question).count()
+
+
+# --- Fallbacks, the median fill, and the migration -------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["multiple choice", "numeric open"])
+def test_rebasing_and_cancellation_keep_the_crowd_exact(kind, capsys):
+    # A 36-second half-life and gaps of hours: t0 is rebased (more than 512 half-lives), and
+    # withdrawing the newest forecast leaves almost no weight (a recompute).
+    tournament = TournamentFactory(half_life_hours=0.01)
+    question = QUESTIONS[kind](tournament)
+    rng = np.random.default_rng(4)
+    people = [ForecasterFactory() for _ in range(3)]
+    at = T0
+    for step in range(8):
+        at += dt.timedelta(hours=6)
+        who = people[step % 3]
+        forecast_submit(
+            question_id=question.pk, forecaster=who, values=make_values(question, rng), at=at
+        )
+    # Each event came 600 half-lives after the last: the sums were rebased to it.
+    assert CrowdState.objects.get(question=question).t0 == at
+    forecast_withdraw(question_id=question.pk, forecaster=people[7 % 3], at=at)
+    assert "match a recompute" in verify(capsys)
+    incremental = snapshot(question)
+    crowd_recompute(question_id=question.pk)
+    assert_close(incremental, snapshot(question))
+    assert CrowdState.objects.get(question=question).forecasters == 2
+
+
+@pytest.mark.django_db
+def test_the_median_fill_leaves_vector_questions_alone():
+    from forecasts.services import crowd_fill_medians
+    from forecasts.store import pending_medians
+
+    question = mc_question(3)
+    rng = np.random.default_rng(8)
+    for i in range(3):
+        forecast_submit(
+            question_id=question.pk,
+            forecaster=ForecasterFactory(),
+            values=options(rng, 3),
+            at=T0 + dt.timedelta(minutes=i),
+        )
+    assert pending_medians(question.pk).size == 0
+    assert crowd_fill_medians(question_id=question.pk) == 0
+    assert not CrowdPoint.objects.filter(question=question, median__isnull=False).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migrations_keep_existing_questions_and_forecasts_valid():
+    from django.db.migrations.executor import MigrationExecutor
+
+    before = [("markets", "0005_audit_unresolved"), ("forecasts", "0012_verbose_names")]
+    after = [("markets", "0006_question_types"), ("forecasts", "0013_vector_forecasts")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps
+    tournament = old.get_model("markets", "Tournament").objects.create(slug="old", name="Old")
+    question = old.get_model("markets", "Question").objects.create(
+        tournament=tournament, key="q", title="Old?", open_time=T0, close_time=T0.replace(year=2031)
+    )
+    user = old.get_model("auth", "User").objects.create(username="old-user")
+    forecaster = old.get_model("forecasts", "Forecaster").objects.create(user=user)
+    Old = old.get_model("forecasts", "Forecast")
+    Old.objects.create(question=question, forecaster=forecaster, probability=0.3, time=T0)
+    Old.objects.create(question=question, forecaster=forecaster, kind="withdrawal", time=T0)
+    old.get_model("markets", "Resolution").objects.create(
+        question=question, version=1, outcome="yes", state="final", source="manual"
+    )
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(after)
+    new = MigrationExecutor(connection).loader.project_state(after).apps
+    migrated = new.get_model("markets", "Question").objects.get(pk=question.pk)
+    assert (migrated.type, migrated.options, migrated.range_min) == ("binary", [], None)
+    events = new.get_model("forecasts", "Forecast").objects.filter(question_id=question.pk)
+    assert sorted((e.kind, e.probability, e.values) for e in events) == [
+        ("forecast", 0.3, None),
+        ("withdrawal", None, None),
+    ]
+    resolution = new.get_model("markets", "Resolution").objects.get(question_id=question.pk)
+    assert (resolution.outcome, resolution.option, resolution.value) == ("yes", None, None)
+    # Bring every app back to the latest state for the tests that follow.
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+@pytest.mark.django_db
+def test_model_validation_refuses_a_type_change_after_forecasts():
+    from django.core.exceptions import ValidationError
+
+    question = mc_question(2)
+    question.options = ["yes", "no", "maybe"]
+    question.full_clean()  # no forecasts yet: fine
+    forecast_submit(
+        question_id=question.pk, forecaster=ForecasterFactory(), values=[0.4, 0.6], at=T0
+    )
+    with pytest.raises(ValidationError, match="already has forecasts"):
+        question.full_clean()
+    question.options = ["a"]
+    with pytest.raises(ValidationError, match="at least two"):
+        question.full_clean()
