@@ -28,6 +28,7 @@ the forecast held at the effective end (events at exactly that instant included)
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, overload
 
@@ -37,14 +38,20 @@ from numpy.typing import ArrayLike, NDArray
 from forecasts.history import ForecastEvents, compensated_cumsum, forecast_events
 
 __all__ = [
+    "EventScores",
     "QuestionScores",
+    "ScoringWindow",
     "SeriesScores",
+    "StepScores",
     "baseline_score",
     "brier",
     "log_score",
+    "peer_from_logs",
     "peer_scores",
+    "score_events",
     "score_question",
     "score_series",
+    "score_steps",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -133,8 +140,27 @@ def peer_scores(probs: ArrayLike, o: int) -> FloatArray:
     n = p.shape[0]
     if n < 2:
         return np.zeros(n, dtype=np.float64)
-    lp = _log_po(p, np.broadcast_to(yes, p.shape))
-    return np.asarray(100.0 * (n * lp - lp.sum()) / (n - 1), dtype=np.float64)
+    return peer_from_logs(_log_po(p, np.broadcast_to(yes, p.shape)))
+
+
+def peer_from_logs(log_po: ArrayLike, scale: float = 100.0) -> FloatArray:
+    """Peer scores at one instant from the log scores ln p_o,i of the n forecasters holding one.
+
+        peer_i = scale · (n · ln p_o,i - L) / (n - 1),   L = Σ_j ln p_o,j
+
+    i.e. scale · (ln p_o,i - mean_{j≠i} ln p_o,j): the scores sum to 0, a lone forecaster scores 0
+    and no forecasters give an empty array. ``scale`` is 100 for binary and multiple-choice
+    questions and 50 for continuous ones (Metaculus' continuous scores are halved) —
+    docs/methods.md §4.4 and §4.12. ``log_po`` has shape (n,); ValueError if an entry is NaN or
+    positive (a log-probability is ≤ 0).
+    """
+    lp = np.asarray(log_po, dtype=np.float64).reshape(-1)
+    if np.any(np.isnan(lp) | (lp > 0.0)):
+        raise ValueError("log scores must be ≤ 0 (the log of a probability)")
+    n = lp.shape[0]
+    if n < 2:
+        return np.zeros(n, dtype=np.float64)
+    return np.asarray(scale * (n * lp - lp.sum()) / (n - 1), dtype=np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +201,45 @@ class SeriesScores:
     spot_log: float
     spot_baseline: float
     spot_peer: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventScores:
+    """``score_events``' result, one entry per forecaster code (any question type).
+
+    ``log`` and every ``extra`` rule (Brier, CRPS, ...) are averaged over covered time (NaN when
+    coverage is 0); ``baseline`` and ``peer`` over the whole window, uncovered time counting 0;
+    ``spot_*`` score the forecast held at the effective end (NaN for forecasters holding none).
+    """
+
+    log: FloatArray
+    baseline: FloatArray
+    peer: FloatArray
+    coverage: FloatArray
+    spot_log: FloatArray
+    spot_baseline: FloatArray
+    spot_peer: FloatArray
+    extra: dict[str, FloatArray]
+    spot_extra: dict[str, FloatArray]
+
+
+@dataclass(frozen=True, slots=True)
+class StepScores:
+    """``score_steps``' result for one piecewise-constant series (any question type).
+
+    Conventions of ``EventScores``; ``peer`` and ``spot_peer`` are NaN when no forecast events
+    were given to compare with.
+    """
+
+    log: float
+    baseline: float
+    peer: float
+    coverage: float
+    spot_log: float
+    spot_baseline: float
+    spot_peer: float
+    extra: dict[str, float]
+    spot_extra: dict[str, float]
 
 
 def _window(open_time: float, close_time: float, resolved_at: float | None) -> tuple[float, float]:
@@ -245,22 +310,79 @@ def score_question(
         baseline_i = ∫ 100 (log2 p_o,i(t) + 1) dt / T
         peer_i = ∫ 100 (n(t) ln p_o,i(t) - L(t)) / (n(t) - 1) dt / T     (0 where n(t) < 2)
 
-    with n(t) the active forecasters and L(t) = Σ_j ln p_o,j(t). Vectorized sweep, no loop over
-    instants: n and L after each event come from prefix sums of per-event changes; the peer
-    integral splits into ln p_o,i · ∫ n/(n-1) dt - ∫ L/(n-1) dt, and both integrals are prefix
-    sums over the segments between events, read at each holding interval's ends. O(n log n).
+    with n(t) the active forecasters and L(t) = Σ_j ln p_o,j(t). The sweep is ``score_events``
+    (docs/methods.md §4.5). O(n log n).
     """
     ev = forecast_events(times, forecaster, probs)
     yes = _outcome(outcome)
+    p = np.where(ev.is_forecast, ev.probs, 0.5)  # placeholder on withdrawals, masked out
+    lp = _log_po(p, np.full(p.shape, yes))
+    s = score_events(
+        ev,
+        lp,
+        lp / _LN2 + 1.0,
+        extra={"brier": (p - yes) ** 2},
+        open_time=open_time,
+        close_time=close_time,
+        resolved_at=resolved_at,
+        n_forecasters=n_forecasters,
+    )
+    return QuestionScores(
+        brier=s.extra["brier"],
+        log=s.log,
+        baseline=s.baseline,
+        peer=s.peer,
+        coverage=s.coverage,
+        spot_brier=s.spot_extra["brier"],
+        spot_log=s.spot_log,
+        spot_baseline=s.spot_baseline,
+        spot_peer=s.spot_peer,
+    )
+
+
+def score_events(
+    ev: ForecastEvents,
+    log_po: FloatArray,
+    baseline: FloatArray,
+    *,
+    extra: Mapping[str, FloatArray] | None = None,
+    peer_scale: float = 100.0,
+    open_time: float,
+    close_time: float,
+    resolved_at: float | None,
+    n_forecasters: int,
+) -> EventScores:
+    """Time-averaged and spot scores of every forecaster, for any question type.
+
+    ``ev`` is the linked forecast log (``forecasts.history.forecast_events``); per event (shape
+    (n,), entries of withdrawals ignored): ``log_po`` = ln p_o, the log-probability the forecast
+    gave the outcome; ``baseline`` = the baseline score / 100 (binary log2 p_o + 1, multiple
+    choice ln(p_o N)/ln N, continuous ln(p_o/b)/2); ``extra`` = further rules averaged over
+    covered time like the log score (Brier, CRPS). With T, e, C_i, n(t), L(t) as in
+    ``score_question`` (docs/methods.md §4.5, §4.14):
+
+        log_i = ∫ ln p_o,i dt / C_i        x_i = ∫ x_i(t) dt / C_i   (each extra rule x)
+        baseline_i = ∫ 100 · baseline_i(t) dt / T
+        peer_i = ∫ s (n(t) ln p_o,i(t) - L(t)) / (n(t) - 1) dt / T      (s = ``peer_scale``)
+
+    Vectorized sweep, no loop over instants: n and L after each event come from prefix sums of
+    per-event changes; the peer integral splits into ln p_o,i · ∫ n/(n-1) dt - ∫ L/(n-1) dt, and
+    both integrals are prefix sums over the segments between events, read at each holding
+    interval's ends. O(n log n). ValueError for an empty window, codes outside [0,
+    n_forecasters), arrays of another length, or a forecast with ln p_o = -inf.
+    """
     end, length = _window(open_time, close_time, resolved_at)
     n_f = int(n_forecasters)
     f = ev.forecaster
     if f.size and (f.min() < 0 or f.max() >= n_f):
         raise ValueError("forecaster codes must lie in [0, n_forecasters)")
     n = ev.times.shape[0]
+    rules = dict(extra or {})
+    for values in (log_po, baseline, *rules.values()):
+        if np.shape(values) != (n,):
+            raise ValueError("per-event rule values need one entry per event")
     fc = ev.is_forecast
-    p = np.where(fc, ev.probs, 0.5)  # placeholder on withdrawals, masked out below
-    lp = np.where(fc, _log_po(p, np.full(n, yes)), 0.0)
+    lp = np.where(fc, log_po, 0.0)
     _require_finite_logs(lp)
 
     # Holding interval of each event, clipped to the window.
@@ -269,10 +391,16 @@ def score_question(
     held = np.where(fc, t_after[ev.next] - t, 0.0)
 
     covered = np.bincount(f, weights=held, minlength=n_f)
+    averages: dict[str, FloatArray] = {}
     with np.errstate(invalid="ignore", divide="ignore"):
-        brier_avg = np.bincount(f, weights=held * (p - yes) ** 2, minlength=n_f) / covered
+        for name, values in rules.items():
+            weights = held * np.where(fc, values, 0.0)
+            averages[name] = np.asarray(
+                np.bincount(f, weights=weights, minlength=n_f) / covered, dtype=np.float64
+            )
         log_avg = np.bincount(f, weights=held * lp, minlength=n_f) / covered
-    baseline_avg = np.bincount(f, weights=held * 100.0 * (lp / _LN2 + 1.0), minlength=n_f) / length
+    base = np.where(fc, baseline, 0.0)
+    baseline_avg = np.bincount(f, weights=held * 100.0 * base, minlength=n_f) / length
 
     # Segment k = [t_k, t_{k+1}) carries the state after event k.
     count, total_lp = _active_log_scores(ev, lp)
@@ -286,20 +414,30 @@ def score_question(
     k, nxt = np.arange(n), ev.next
     int_a = (a_hi[nxt] - a_hi[k]) + (a_lo[nxt] - a_lo[k])
     int_b = (b_hi[nxt] - b_hi[k]) + (b_lo[nxt] - b_lo[k])
-    peer_part = np.where(fc, 100.0 * (lp * int_a - int_b), 0.0)
+    peer_part = np.where(fc, peer_scale * (lp * int_a - int_b), 0.0)
     peer_avg = np.bincount(f, weights=peer_part, minlength=n_f) / length
 
-    spot = _spot(ev, yes, end, n_f)
-    return QuestionScores(
-        brier=np.asarray(brier_avg, dtype=np.float64),
+    # The forecasts held at instant e (events at exactly e included).
+    m = int(np.searchsorted(ev.times, end, side="right"))
+    holding = np.flatnonzero(fc[:m] & (ev.next[:m] >= m))
+    who = ev.forecaster[holding]
+    lp_held = np.asarray(log_po, dtype=np.float64)[holding]
+
+    def spot(values: ArrayLike) -> FloatArray:
+        out = np.full(n_f, np.nan)
+        out[who] = values
+        return out
+
+    return EventScores(
         log=np.asarray(log_avg, dtype=np.float64),
         baseline=np.asarray(baseline_avg, dtype=np.float64),
         peer=np.asarray(peer_avg, dtype=np.float64),
         coverage=np.asarray(covered / length, dtype=np.float64),
-        spot_brier=spot[0],
-        spot_log=spot[1],
-        spot_baseline=spot[2],
-        spot_peer=spot[3],
+        spot_log=spot(lp_held),
+        spot_baseline=spot(100.0 * np.asarray(baseline)[holding]),
+        spot_peer=spot(peer_from_logs(lp_held, peer_scale)),
+        extra=averages,
+        spot_extra={name: spot(np.asarray(v)[holding]) for name, v in rules.items()},
     )
 
 
@@ -329,21 +467,6 @@ def _active_log_scores(ev: ForecastEvents, lp: FloatArray) -> tuple[NDArray[np.i
     return ev.count, np.asarray(hi[1::2] + lo[1::2], dtype=np.float64)
 
 
-def _spot(ev: ForecastEvents, yes: bool, end: float, n_f: int) -> tuple[FloatArray, ...]:
-    """Spot brier, log, baseline and peer of the forecasts held at instant ``end``."""
-    m = int(np.searchsorted(ev.times, end, side="right"))  # events at or before the end
-    holding = np.flatnonzero(ev.is_forecast[:m] & (ev.next[:m] >= m))
-    who = ev.forecaster[holding]
-    p = ev.probs[holding]
-    lp = _log_po(p, np.full(p.shape, yes))
-    out = tuple(np.full(n_f, np.nan) for _ in range(4))
-    out[0][who] = (p - yes) ** 2
-    out[1][who] = lp
-    out[2][who] = 100.0 * (lp / _LN2 + 1.0)
-    out[3][who] = peer_scores(p, int(yes))
-    return out
-
-
 def score_series(
     times: ArrayLike,
     probs: ArrayLike,
@@ -366,84 +489,163 @@ def score_series(
         peer = ∫ 100 (ln p_o(t) - L(t) / n(t)) dt / T      (0 where n(t) = 0 or no series value)
 
     compares the series with the mean log score of the n(t) active forecasters; without them
-    ``peer`` and ``spot_peer`` are NaN. Breakpoints are the union of both event sets, each segment
-    evaluated by binary search: O((n + m) log(n + m)).
+    ``peer`` and ``spot_peer`` are NaN. The sweep is ``score_steps`` (docs/methods.md §4.7).
     """
     yes = _outcome(outcome)
-    end, length = _window(open_time, close_time, resolved_at)
+    _window(open_time, close_time, resolved_at)
     ts = np.asarray(times, dtype=np.float64).reshape(-1)
     ps = np.asarray(probs, dtype=np.float64).reshape(-1)
     if ts.shape != ps.shape:
         raise ValueError("times and probs must have the same length")
-    if not np.all(np.isfinite(ts)) or np.any(np.diff(ts) < 0):
-        raise ValueError("times must be finite and sorted")
+    _check_step_times(ts)
     defined = ~np.isnan(ps)
     if not np.all((ps[defined] >= 0.0) & (ps[defined] <= 1.0)):
         raise ValueError("probabilities must lie in [0, 1] (NaN = no forecast)")
     given = [x is not None for x in (forecast_times, forecaster, forecast_probs)]
     if any(given) and not all(given):
         raise ValueError("give forecast_times, forecaster and forecast_probs together")
-    ev = None
+    ev = flp = None
     if forecast_times is not None and forecaster is not None and forecast_probs is not None:
         ev = forecast_events(forecast_times, forecaster, forecast_probs)
+        fp = np.where(ev.is_forecast, ev.probs, 0.5)
+        flp = _log_po(fp, np.full(fp.shape, yes))
+    lp = _log_po(ps, np.full(ps.shape, yes))  # NaN where ps is NaN
+    s = score_steps(
+        ts,
+        lp,
+        lp / _LN2 + 1.0,
+        extra={"brier": (ps - yes) ** 2},
+        open_time=open_time,
+        close_time=close_time,
+        resolved_at=resolved_at,
+        events=ev,
+        event_log_po=flp,
+    )
+    return SeriesScores(
+        brier=s.extra["brier"],
+        log=s.log,
+        baseline=s.baseline,
+        peer=s.peer,
+        coverage=s.coverage,
+        spot_brier=s.spot_extra["brier"],
+        spot_log=s.spot_log,
+        spot_baseline=s.spot_baseline,
+        spot_peer=s.spot_peer,
+    )
 
+
+def _check_step_times(ts: FloatArray) -> None:
+    if not np.all(np.isfinite(ts)) or np.any(np.diff(ts) < 0):
+        raise ValueError("times must be finite and sorted")
+
+
+def score_steps(
+    times: FloatArray,
+    log_po: FloatArray,
+    baseline: FloatArray,
+    *,
+    extra: Mapping[str, FloatArray] | None = None,
+    peer_scale: float = 100.0,
+    open_time: float,
+    close_time: float,
+    resolved_at: float | None,
+    events: ForecastEvents | None = None,
+    event_log_po: FloatArray | None = None,
+) -> StepScores:
+    """Time-averaged and spot scores of a piecewise-constant series, for any question type.
+
+    Point k holds from ``times[k]`` (sorted, shape (m,)) until the next point, the last one
+    until the effective end. Per point: ``log_po`` = ln p_o (NaN = no value: uncovered),
+    ``baseline`` = the baseline score / 100 and ``extra`` rules (Brier, CRPS) as in
+    ``score_events``. With ``events`` and their per-event ``event_log_po`` (withdrawals
+    ignored), the series' peer score against the mean log score of the n(t) active forecasters
+
+        peer = ∫ s (ln p_o(t) - L(t) / n(t)) dt / T     (0 where n(t) = 0 or no series value)
+
+    with s = ``peer_scale`` (docs/methods.md §4.7); without events ``peer`` and ``spot_peer``
+    are NaN. Breakpoints are the union of both event sets, each segment evaluated by binary
+    search: O((n + m) log(n + m)). ValueError for an empty window, unsorted times, arrays of
+    another length, or ln p_o = -inf.
+    """
+    end, length = _window(open_time, close_time, resolved_at)
+    ts = np.asarray(times, dtype=np.float64).reshape(-1)
+    _check_step_times(ts)
+    rules = dict(extra or {})
+    for values in (log_po, baseline, *rules.values()):
+        if np.shape(values) != ts.shape:
+            raise ValueError("per-point rule values need one entry per point")
+    if (events is None) != (event_log_po is None):
+        raise ValueError("give events and event_log_po together")
     start = float(open_time)
     cuts = [np.array([start, end]), np.clip(ts, start, end)]
-    if ev is not None:
-        cuts.append(np.clip(ev.times, start, end))
+    if events is not None:
+        cuts.append(np.clip(events.times, start, end))
     points = np.unique(np.concatenate(cuts))
     seg_start, seg = points[:-1], np.diff(points)
-    p_seg = _value_at(ts, ps, seg_start)
-    cov = ~np.isnan(p_seg)
-    p_c = np.where(cov, p_seg, 0.5)
-    lp = np.where(cov, _log_po(p_c, np.full(p_c.shape, yes)), 0.0)
+    at_seg = _step_index(ts, seg_start)  # the point holding over each segment, -1 for none
+    lp_seg = _gather(log_po, at_seg)
+    cov = ~np.isnan(lp_seg)
+    lp = np.where(cov, lp_seg, 0.0)
     _require_finite_logs(lp)
     covered = float(np.sum(seg[cov]))
-    brier_avg = log_avg = math.nan
+    averages = dict.fromkeys(rules, math.nan)
+    log_avg = math.nan
     if covered > 0.0:
-        brier_avg = float(np.sum(seg * np.where(cov, (p_c - yes) ** 2, 0.0))) / covered
+        for name, values in rules.items():
+            x = np.where(cov, _gather(values, at_seg), 0.0)
+            averages[name] = float(np.sum(seg * x)) / covered
         log_avg = float(np.sum(seg * lp)) / covered
-    baseline_avg = float(np.sum(seg * np.where(cov, 100.0 * (lp / _LN2 + 1.0), 0.0))) / length
+    base = np.where(cov, 100.0 * _gather(baseline, at_seg), 0.0)
+    baseline_avg = float(np.sum(seg * base)) / length
 
-    p_end = _value_at(ts, ps, np.array([end]))[0]
-    spot = [math.nan] * 4
-    if not math.isnan(p_end):
-        lp_end = float(_log_po(np.array(p_end), np.array(yes)))
-        spot[:3] = [(p_end - yes) ** 2, lp_end, 100.0 * (lp_end / _LN2 + 1.0)]
+    k_end = int(np.searchsorted(ts, end, side="right")) - 1
+    lp_end = float(log_po[k_end]) if k_end >= 0 else math.nan
+    lp_end = math.nan if math.isnan(lp_end) else lp_end  # one NaN for "no value", whatever its sign
+    spot_extra = dict.fromkeys(rules, math.nan)
+    spot_baseline = math.nan
+    if not math.isnan(lp_end):
+        spot_extra = {name: float(values[k_end]) for name, values in rules.items()}
+        spot_baseline = 100.0 * float(baseline[k_end])
 
-    peer_avg = math.nan
-    if ev is not None:
-        fp = np.where(ev.is_forecast, ev.probs, 0.5)
-        flp = np.where(ev.is_forecast, _log_po(fp, np.full(fp.shape, yes)), 0.0)
+    peer_avg = spot_peer = math.nan
+    if events is not None and event_log_po is not None:
+        if np.shape(event_log_po) != events.times.shape:
+            raise ValueError("event_log_po needs one entry per event")
+        flp = np.where(events.is_forecast, event_log_po, 0.0)
         _require_finite_logs(flp)
-        count, total = _active_log_scores(ev, flp)
+        count, total = _active_log_scores(events, flp)
         # State after the last event at or before each segment start (none: nobody active).
-        at = np.searchsorted(ev.times, seg_start, side="right") - 1
+        at = np.searchsorted(events.times, seg_start, side="right") - 1
         count, total = np.append(count, 0), np.append(total, 0.0)  # index -1 → the empty state
         n_seg, l_seg = count[at], total[at]
         live = cov & (n_seg > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            peer_seg = np.where(live, 100.0 * (lp - l_seg / n_seg), 0.0)
+            peer_seg = np.where(live, peer_scale * (lp - l_seg / n_seg), 0.0)
         peer_avg = float(np.sum(seg * peer_seg)) / length
-        k = int(np.searchsorted(ev.times, end, side="right")) - 1
-        if count[k] > 0 and not math.isnan(p_end):
-            spot[3] = 100.0 * (spot[1] - float(total[k]) / int(count[k]))
-    return SeriesScores(
-        brier=brier_avg,
+        k = int(np.searchsorted(events.times, end, side="right")) - 1
+        if count[k] > 0 and not math.isnan(lp_end):
+            spot_peer = peer_scale * (lp_end - float(total[k]) / int(count[k]))
+    return StepScores(
         log=log_avg,
         baseline=baseline_avg,
         peer=peer_avg,
         coverage=covered / length,
-        spot_brier=spot[0],
-        spot_log=spot[1],
-        spot_baseline=spot[2],
-        spot_peer=spot[3],
+        spot_log=lp_end,
+        spot_baseline=spot_baseline,
+        spot_peer=spot_peer,
+        extra=averages,
+        spot_extra=spot_extra,
     )
 
 
-def _value_at(times: FloatArray, values: FloatArray, at: FloatArray) -> FloatArray:
-    """Value of the step function (times, values) at each instant of ``at``; NaN before it."""
-    if times.size == 0:
-        return np.full(at.shape, np.nan)
-    i = np.searchsorted(times, at, side="right") - 1
-    return np.asarray(np.where(i >= 0, values[np.maximum(i, 0)], np.nan), dtype=np.float64)
+def _step_index(times: FloatArray, at: FloatArray) -> NDArray[np.intp]:
+    """Index of the step function's point holding at each instant of ``at``; -1 before it."""
+    return np.asarray(np.searchsorted(times, at, side="right") - 1)
+
+
+def _gather(values: ArrayLike, index: NDArray[np.intp]) -> FloatArray:
+    """values[index], NaN where index is -1 (no point holds yet)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return np.full(index.shape, np.nan)
+    return np.asarray(np.where(index >= 0, v[np.maximum(index, 0)], np.nan), dtype=np.float64)

@@ -16,6 +16,8 @@ MATH_MODULES = (
     "forecasts.vector_pooling",
     "scoring.rules",
     "scoring.calibration",
+    "scoring.rules_types",
+    "scoring.calibration_types",
 )
 
 

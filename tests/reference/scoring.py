@@ -161,3 +161,78 @@ def naive_score_series(
         spot_baseline=baseline_score(p_end, yes) if defined else math.nan,
         spot_peer=peer_at(p_end, state_end) if defined and state_end else math.nan,
     )
+
+
+def naive_score_events(
+    times: ArrayLike,
+    forecaster: ArrayLike,
+    log_po: ArrayLike,
+    baseline: ArrayLike,
+    extra: ArrayLike,
+    *,
+    peer_scale: float,
+    open_time: float,
+    close_time: float,
+    resolved_at: float | None,
+    n_forecasters: int,
+) -> dict[str, np.ndarray]:
+    """``scoring.rules.score_events`` the slow way, for any question type: per event the log
+    score (NaN = withdrawal), baseline / 100 and one extra rule (Brier or CRPS); segment by
+    segment over the exact breakpoints, peer as peer_scale · (own log - plain mean of the others).
+    """
+    end, length = _window(open_time, close_time, resolved_at)
+    t = [float(x) for x in np.asarray(times, dtype=np.float64).reshape(-1)]
+    who = [int(x) for x in np.asarray(forecaster).reshape(-1)]
+    events = list(
+        zip(
+            np.asarray(log_po, dtype=float).tolist(),
+            np.asarray(baseline, dtype=float).tolist(),
+            np.asarray(extra, dtype=float).tolist(),
+            strict=True,
+        )
+    )
+    n_f = int(n_forecasters)
+
+    def held_at(instant: float) -> dict[int, tuple[float, float, float]]:
+        state: dict[int, tuple[float, float, float]] = {}
+        for ti, i, e in zip(t, who, events, strict=True):
+            if ti > instant:
+                break
+            if math.isnan(e[0]):
+                state.pop(i, None)
+            else:
+                state[i] = e
+        return state
+
+    def peer(i: int, state: dict[int, tuple[float, float, float]]) -> float:
+        others = [e[0] for j, e in state.items() if j != i]
+        return peer_scale * (state[i][0] - sum(others) / len(others)) if others else 0.0
+
+    covered = [0.0] * n_f
+    sums = {rule: [0.0] * n_f for rule in ("log", "baseline", "extra", "peer")}
+    for a, b in pairwise(_breakpoints(t, float(open_time), end)):
+        state = held_at(a)
+        for i, (lp, base, x) in state.items():
+            covered[i] += b - a
+            sums["log"][i] += (b - a) * lp
+            sums["baseline"][i] += (b - a) * 100.0 * base
+            sums["extra"][i] += (b - a) * x
+            sums["peer"][i] += (b - a) * peer(i, state)
+    at_end = held_at(end)
+    spot = {rule: [math.nan] * n_f for rule in ("log", "baseline", "extra", "peer")}
+    for i, (lp, base, x) in at_end.items():
+        spot["log"][i], spot["baseline"][i], spot["extra"][i] = lp, 100.0 * base, x
+        spot["peer"][i] = peer(i, at_end)
+
+    def per_covered(rule: str) -> np.ndarray:
+        pairs = zip(sums[rule], covered, strict=True)
+        return np.array([s / c if c else math.nan for s, c in pairs])
+
+    return {
+        "log": per_covered("log"),
+        "extra": per_covered("extra"),
+        "baseline": np.array(sums["baseline"]) / length,
+        "peer": np.array(sums["peer"]) / length,
+        "coverage": np.array(covered) / length,
+        **{f"spot_{rule}": np.array(values) for rule, values in spot.items()},
+    }

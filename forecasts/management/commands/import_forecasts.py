@@ -8,6 +8,7 @@ from django.utils.dateparse import parse_datetime
 from tqdm import tqdm
 
 from forecasts.importer import ImportFailed, import_forecasts
+from forecasts.metaculus_import import import_metaculus
 
 
 def _when(raw: str | None) -> dt.datetime | None:
@@ -30,8 +31,20 @@ class Command(BaseCommand):
             "--tournament", required=True, help="Tournament slug (created if missing)"
         )
         parser.add_argument("--name", help="Tournament name when it is created")
-        parser.add_argument("--questions", required=True, type=Path)
-        parser.add_argument("--forecasts", required=True, type=Path)
+        parser.add_argument(
+            "file",
+            nargs="?",
+            type=Path,
+            help="With --format metaculus: Metaculus's forecast CSV (one row per forecast)",
+        )
+        parser.add_argument(
+            "--format",
+            choices=["native", "metaculus"],
+            default="native",
+            help="native: --questions and --forecasts CSVs; metaculus: one forecast-data CSV",
+        )
+        parser.add_argument("--questions", type=Path)
+        parser.add_argument("--forecasts", type=Path)
         parser.add_argument(
             "--clip",
             action="store_true",
@@ -42,7 +55,14 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **opts) -> None:
-        forecasts: Path = opts["forecasts"]
+        if opts["format"] == "metaculus":
+            if opts["file"] is None or opts["questions"] or opts["forecasts"]:
+                raise CommandError("--format metaculus takes one FILE (no --questions/--forecasts)")
+            forecasts: Path = opts["file"]
+        else:
+            if opts["file"] is not None or not (opts["questions"] and opts["forecasts"]):
+                raise CommandError("the native format takes --questions and --forecasts")
+            forecasts = opts["forecasts"]
         total = None
         try:  # only for the progress bar: an unreadable file is the importer's to report
             with forecasts.open("rb") as fh:
@@ -57,17 +77,26 @@ class Command(BaseCommand):
             file=self.stderr._out,
         )
         try:
-            report = import_forecasts(
-                tournament_slug=opts["tournament"],
-                tournament_name=opts["name"],
-                questions_path=opts["questions"],
-                forecasts_path=forecasts,
-                clip=opts["clip"],
-                default_open=_when(opts["open_time"]),
-                default_close=_when(opts["close_time"]),
-                progress=bar.update,
-                on_stage=lambda msg: bar.set_description(msg),
-            )
+            if opts["format"] == "metaculus":
+                report = import_metaculus(
+                    tournament_slug=opts["tournament"],
+                    tournament_name=opts["name"],
+                    path=forecasts,
+                    progress=bar.update,
+                    on_stage=lambda msg: bar.set_description(msg),
+                )
+            else:
+                report = import_forecasts(
+                    tournament_slug=opts["tournament"],
+                    tournament_name=opts["name"],
+                    questions_path=opts["questions"],
+                    forecasts_path=forecasts,
+                    clip=opts["clip"],
+                    default_open=_when(opts["open_time"]),
+                    default_close=_when(opts["close_time"]),
+                    progress=bar.update,
+                    on_stage=lambda msg: bar.set_description(msg),
+                )
         except ImportFailed as exc:
             bar.close()
             raise CommandError(str(exc)) from None
