@@ -64,7 +64,7 @@ from api.serializers.typed import (
 )
 from api.throttling import SubmitThrottle
 from forecasts import distributions, exports, typed
-from forecasts.errors import QuestionNotFound
+from forecasts.errors import InvalidForecastValues, QuestionNotFound
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from forecasts.privacy import full_history_access
 from forecasts.reveal import crowd_reveal
@@ -284,13 +284,16 @@ class ForecastViewSet(
         # Domain errors (404 not visible, 409 not open, 400 bad probability) are mapped by
         # api.errors.exception_handler. The service checks visibility on the row it locks.
         if "probability" in given:
-            forecast = forecast_submit(
-                question_id=given["question"],
-                forecaster=forecaster_for_user(request.user),
-                probability=given["probability"],
-                rationale=given["rationale"],
-                viewer=request.user,
-            )
+            try:
+                forecast = forecast_submit(
+                    question_id=given["question"],
+                    forecaster=forecaster_for_user(request.user),
+                    probability=given["probability"],
+                    rationale=given["rationale"],
+                    viewer=request.user,
+                )
+            except InvalidForecastValues:  # not a yes/no question; nothing was written
+                raise serializers.ValidationError({"probability": [NOT_YES_NO]}) from None
         else:
             forecast = forecast_submit(
                 question_id=given["question"],
@@ -320,6 +323,12 @@ class ForecastViewSet(
             viewer=request.user,
         )
         return Response(forecast_data(event), status=status.HTTP_201_CREATED)
+
+
+NOT_YES_NO = (
+    "This question is not yes/no: send probabilities (multiple choice), or one of cdf, "
+    "percentiles or components (numeric, date, discrete)."
+)
 
 
 def _distribution(request: Request, given: dict[str, Any]) -> Any:
