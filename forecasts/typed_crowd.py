@@ -6,8 +6,9 @@ the mass beyond each bound). The full pooled CDF, its mean and the comparators (
 pool and the per-option median) are recomputed here from the log **as of a history point**:
 the first ``seq`` events, the forecasts active after them, pooled with the weights the crowd
 uses (``forecasts.services.crowd_weights``, recency relative to that point's event). Whoever
-may see a point may see this: it is the same crowd, at the same event. Cost O(n·k) for n
-events and k outcomes (one query for the log).
+may see a point may see this: it is the same crowd, at the same event. Cost: the first n events
+as ids only, then the times and vectors of the m forecasts active then (three queries);
+O(n + m·k) for k outcomes.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 import numpy as np
+from django.db.models import Q
 
 from forecasts import distributions, pooling, typed, vector_pooling
-from forecasts.services import crowd_params, crowd_weights, vector_log
+from forecasts.models import Forecast
+from forecasts.services import crowd_params, crowd_weights
 from markets.models import Question
 
 SUMMARY_LEVELS = vector_pooling.CONTINUOUS_SUMMARY_QUANTILES
@@ -64,31 +67,46 @@ def crowd_at(question: Question, seq: int) -> TypedCrowd | None:
     point's event (docs/methods.md §13.3)."""
     if seq < 1:
         return None
-    ev = vector_log(question)
-    if len(ev.ids) < seq:
+    # The point's event, then the first ``seq`` events as (id, forecaster, kind) only, then the
+    # time and vector of the forecasts active after them (at most one per forecaster): a log's
+    # vectors are most of its bytes, and parsing its timestamps most of the rest.
+    events = Forecast.objects.filter(question_id=question.pk)
+    nth = list(events.order_by("time", "id").values_list("id", "time")[seq - 1 : seq])
+    if not nth:
         return None
-    n = seq
-    forecaster = ev.forecaster[:n]
-    # Each forecaster's last event among the first n; active when it is a forecast.
-    _, first_from_end = np.unique(forecaster[::-1], return_index=True)
-    last = np.sort(np.arange(n)[::-1][first_from_end])
-    active = last[~np.isnan(ev.values[last, 0])]
-    if not active.size:
+    nth_id, nth_time = nth[0]
+    prefix = events.filter(Q(time__lt=nth_time) | Q(time=nth_time, id__lte=nth_id))
+    last: dict[int, tuple[int, str]] = {}
+    for event_id, forecaster_id, kind in prefix.order_by("time", "id").values_list(
+        "id", "forecaster_id", "kind"
+    ):
+        last[forecaster_id] = (event_id, kind)
+    active = sorted(event_id for event_id, kind in last.values() if kind == Forecast.Kind.FORECAST)
+    if not active:
         return None
+    rows = list(
+        Forecast.objects.filter(pk__in=active)
+        .order_by("id")
+        .values_list("time", "forecaster_id", "values")
+    )
+    values = np.stack([typed.from_bytes(raw) for _, _, raw in rows])
+    times = np.array([time.timestamp() for time, _, _ in rows], dtype=np.float64)
+    forecasters = np.array([f for _, f, _ in rows], dtype=np.int64)
     params = crowd_params(question)
-    a = crowd_weights(question, ev.forecaster)[active]
-    w = a * pooling.recency_weights(ev.times[active], float(ev.times[n - 1]), params.half_life)
-    outs = typed.outcomes(question, ev.values[active])
-    support = typed.support(question)
-    d = params.extremize
+    a = crowd_weights(question, forecasters)
+    w = a * pooling.recency_weights(times, nth_time.timestamp(), params.half_life)
+    outs = typed.outcomes(question, values)
     pooled = vector_pooling.pool_from_sums(
-        w @ vector_pooling.log_terms(outs), float(np.sum(w)), support, extremize=d
+        w @ vector_pooling.log_terms(outs),
+        float(np.sum(w)),
+        typed.support(question),
+        extremize=params.extremize,
     )
     linear = vector_pooling.linear_pool(outs, w)
     median = (
         vector_pooling.median_pool(outs) if question.type == Question.Type.MULTIPLE_CHOICE else None
     )
-    return TypedCrowd(int(active.size), pooled, linear, median)
+    return TypedCrowd(len(rows), pooled, linear, median)
 
 
 def iso_of(seconds: float) -> str:
