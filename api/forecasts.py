@@ -13,8 +13,10 @@ from django.db.models import QuerySet
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
+    PolymorphicProxySerializer,
     extend_schema,
     extend_schema_view,
 )
@@ -40,20 +42,35 @@ from api.params import (
 )
 from api.parsers import JSONParser
 from api.serializers.forecasts import (
+    BinarySubmitSerializer,
+    CdfSubmitSerializer,
+    ComponentsSubmitSerializer,
     CrowdPointSerializer,
     ExportManifestSerializer,
     ForecastSerializer,
     ForecastSubmitSerializer,
     ForecastWithdrawSerializer,
     HiddenCrowdSerializer,
+    MultipleChoiceSubmitSerializer,
+    PercentilesSubmitSerializer,
+)
+from api.serializers.typed import (
+    TYPED_INPUTS,
+    ContinuousPointSerializer,
+    MultipleChoicePointSerializer,
+    TypedForecastSerializer,
+    typed_forecast_data,
+    typed_point_data,
 )
 from api.throttling import SubmitThrottle
-from forecasts import exports
+from forecasts import distributions, exports, typed
+from forecasts.errors import InvalidForecastValues, QuestionNotFound
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from forecasts.privacy import full_history_access
 from forecasts.reveal import crowd_reveal
 from forecasts.selectors import public_crowds, public_points
 from forecasts.services import forecast_submit, forecast_withdraw, forecaster_for_user
+from forecasts.typed_crowd import question_scale
 from markets.models import Question, Tournament
 
 # --- forecasts -------------------------------------------------------------------------------
@@ -65,6 +82,83 @@ def _conflict(message: str) -> OpenApiResponse:
     return OpenApiResponse(ErrorSerializer, description=message)
 
 
+def _cdf_example() -> list[float]:
+    # A uniform CDF on a closed range, rounded as a client would send it.
+    return [round(i / 200, 6) for i in range(201)]
+
+
+SUBMIT_EXAMPLES = [
+    OpenApiExample(
+        "Yes/no",
+        value={"question": 1, "probability": 0.72, "rationale": "Trend extrapolation."},
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Multiple choice",
+        value={"question": 2, "probabilities": [0.5, 0.3, 0.2]},
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Continuous: a CDF at 201 points",
+        value={"question": 3, "cdf": _cdf_example()},
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Continuous: percentiles",
+        value={
+            "question": 3,
+            "percentiles": {"0.05": 120, "0.25": 300, "0.5": 450, "0.75": 700, "0.95": 1200},
+            "below": 0.01,
+            "above": 0.02,
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Date: percentiles as ISO 8601",
+        value={
+            "question": 4,
+            "percentiles": {
+                "0.05": "2026-03-01",
+                "0.25": "2026-09-01",
+                "0.5": "2027-01-01",
+                "0.75": "2027-09-01",
+                "0.95": "2029-01-01",
+            },
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Continuous: a logistic mixture",
+        value={"question": 3, "components": [[0.7, 450, 0.05], [0.3, 900, 0.1]]},
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Multiple-choice forecast as stored",
+        value={
+            "id": 17,
+            "question": 2,
+            "question_key": "top-lab-2027",
+            "tournament": "ai-2027",
+            "kind": "forecast",
+            "values": [0.5, 0.3, 0.2],
+            "quantiles": None,
+            "mean": None,
+            "below": None,
+            "above": None,
+            "time": "2026-11-30T05:00:00Z",
+            "rationale": "",
+        },
+        response_only=True,
+        status_codes=["201"],
+    ),
+    OpenApiExample(
+        "Bad distribution",
+        value={"percentiles[0.5]": ["The percentile values must increase with the level."]},
+        response_only=True,
+        status_codes=["400"],
+    ),
+]
+
 _TIME = serializers.DateTimeField(read_only=True)  # stateless when used unbound, as here
 
 
@@ -74,7 +168,7 @@ def forecast_data(event: Forecast) -> dict[str, Any]:
     A DRF serializer deep-copies its eight fields on each use, about a tenth of a submission's
     CPU. ``ForecastSerializer`` stays the documented schema; a test holds the two equal.
     """
-    return {
+    data = {
         "id": event.pk,
         "question": event.question_id,
         "question_key": event.question.key,
@@ -84,6 +178,33 @@ def forecast_data(event: Forecast) -> dict[str, Any]:
         "time": _TIME.to_representation(event.time),
         "rationale": event.rationale,
     }
+    if event.values is not None:  # a multiple-choice or continuous forecast
+        return typed_forecast_data(event, data)
+    return data
+
+
+class ForecastEventSerializer(ForecastSerializer):
+    """``ForecastSerializer`` for a yes/no forecast or a withdrawal, ``TypedForecastSerializer``
+    for a forecast with values (the list and detail of your forecasts)."""
+
+    def to_representation(self, instance: Forecast) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if instance.values is not None:
+            return typed_forecast_data(instance, data)
+        return data
+
+
+FORECAST_EVENT = PolymorphicProxySerializer(
+    component_name="ForecastEvent",
+    serializers=[ForecastSerializer, TypedForecastSerializer],
+    resource_type_field_name=None,
+)
+FORECAST_EVENTS = PolymorphicProxySerializer(
+    component_name="ForecastEvent",
+    serializers=[ForecastSerializer, TypedForecastSerializer],
+    resource_type_field_name=None,
+    many=True,
+)
 
 
 @extend_schema_view(
@@ -93,11 +214,11 @@ def forecast_data(event: Forecast) -> dict[str, Any]:
             OpenApiParameter("question", POSITIVE_INT, description="Question id."),
             OpenApiParameter("tournament", str, description="Tournament slug."),
         ],
-        responses={200: ForecastSerializer(many=True), **errors(*READ_ERRORS)},
+        responses={200: FORECAST_EVENTS, **errors(*READ_ERRORS)},
     ),
     retrieve=extend_schema(
         summary="One of your forecast events",
-        responses={200: ForecastSerializer, **errors(*READ_ERRORS)},
+        responses={200: FORECAST_EVENT, **errors(*READ_ERRORS)},
     ),
 )
 class ForecastViewSet(
@@ -105,7 +226,7 @@ class ForecastViewSet(
 ):
     """Your own forecast log. Submitting appends a forecast; withdrawing appends a withdrawal."""
 
-    serializer_class = ForecastSerializer
+    serializer_class = ForecastEventSerializer
     permission_classes = [IsAuthenticated]
     throttle_classes = [SubmitThrottle]
     parser_classes = [JSONParser]
@@ -130,9 +251,28 @@ class ForecastViewSet(
 
     @extend_schema(
         summary="Submit a forecast (a new event; your previous forecast is replaced)",
-        request=ForecastSubmitSerializer,
+        description=(
+            "By question type: yes/no `probability`; multiple choice `probabilities` (one per "
+            "option, in order); numeric, date and discrete exactly one of `cdf` (201 points), "
+            "`percentiles` (with `below`/`above` optional) or `components` (logistic mixture). "
+            "Dates may be ISO 8601 strings. An invalid distribution answers 400 naming the "
+            "field (e.g. `cdf[37]`, `percentiles[0.25]`); nothing is written. "
+            'docs/researcher-guide.md, "Question types".'
+        ),
+        request=PolymorphicProxySerializer(
+            component_name="ForecastSubmit",
+            serializers=[
+                BinarySubmitSerializer,
+                MultipleChoiceSubmitSerializer,
+                CdfSubmitSerializer,
+                PercentilesSubmitSerializer,
+                ComponentsSubmitSerializer,
+            ],
+            resource_type_field_name=None,
+        ),
+        examples=SUBMIT_EXAMPLES,
         responses={
-            201: ForecastSerializer,
+            201: FORECAST_EVENT,
             409: _conflict("The question is not open for forecasts."),
             **errors(400, 401, 404, 413, 429),
         },
@@ -140,15 +280,28 @@ class ForecastViewSet(
     def create(self, request: Request) -> Response:
         data = ForecastSubmitSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        given = data.validated_data
         # Domain errors (404 not visible, 409 not open, 400 bad probability) are mapped by
         # api.errors.exception_handler. The service checks visibility on the row it locks.
-        forecast = forecast_submit(
-            question_id=data.validated_data["question"],
-            forecaster=forecaster_for_user(request.user),
-            probability=data.validated_data["probability"],
-            rationale=data.validated_data["rationale"],
-            viewer=request.user,
-        )
+        if "probability" in given:
+            try:
+                forecast = forecast_submit(
+                    question_id=given["question"],
+                    forecaster=forecaster_for_user(request.user),
+                    probability=given["probability"],
+                    rationale=given["rationale"],
+                    viewer=request.user,
+                )
+            except InvalidForecastValues:  # not a yes/no question; nothing was written
+                raise serializers.ValidationError({"probability": [NOT_YES_NO]}) from None
+        else:
+            forecast = forecast_submit(
+                question_id=given["question"],
+                forecaster=forecaster_for_user(request.user),
+                values=_distribution(request, given),
+                rationale=given["rationale"],
+                viewer=request.user,
+            )
         return Response(forecast_data(forecast), status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -172,6 +325,35 @@ class ForecastViewSet(
         return Response(forecast_data(event), status=status.HTTP_201_CREATED)
 
 
+NOT_YES_NO = (
+    "This question is not yes/no: send probabilities (multiple choice), or one of cdf, "
+    "percentiles or components (numeric, date, discrete)."
+)
+
+
+def _distribution(request: Request, given: dict[str, Any]) -> Any:
+    """The stored vector of a multiple-choice or continuous forecast payload
+    (``forecasts.distributions.forecast_from_payload``); a ValidationError naming the field
+    when it is not valid for the question (nothing is written)."""
+    question = Question.objects.visible_one(request.user, given["question"])
+    if question is None:
+        raise QuestionNotFound("No such question.")
+    if not typed.is_vector(question):
+        raise serializers.ValidationError(
+            {"probability": ["This is a yes/no question: give a probability."]}
+        )
+    payload = {name: given[name] for name in TYPED_INPUTS if name in given}
+    try:
+        return distributions.forecast_from_payload(
+            payload,
+            question_type=question.type,
+            scale=question_scale(question) if question.is_continuous else None,
+            n_options=len(question.options) if question.options else None,
+        )
+    except distributions.DistributionError as error:
+        raise serializers.ValidationError({error.field: [str(error)]}) from None
+
+
 # --- crowd history ---------------------------------------------------------------------------
 
 
@@ -181,7 +363,9 @@ def _reveal_for(question: Question, request: Request) -> Any:
 
 
 class QuestionHistoryView(ApiViewMixin, GenericAPIView):
-    """The crowd after forecast events: time, forecasters, log pool, median and mean.
+    """The crowd after forecast events: time, forecasters, log pool, median and mean (yes/no);
+    the pooled option probabilities (multiple choice); five quantiles and the mass beyond each
+    bound (numeric, date, discrete).
 
     Staff and permitted researchers get a point after every event; everyone else the public
     series, released in batches (docs/privacy.md).
@@ -200,7 +384,16 @@ class QuestionHistoryView(ApiViewMixin, GenericAPIView):
             "forecast can be recovered from two points (docs/privacy.md)."
         ),
         responses={
-            200: CrowdPointSerializer(many=True),
+            200: PolymorphicProxySerializer(
+                component_name="CrowdHistoryPoint",
+                serializers=[
+                    CrowdPointSerializer,
+                    MultipleChoicePointSerializer,
+                    ContinuousPointSerializer,
+                ],
+                resource_type_field_name=None,
+                many=True,
+            ),
             403: OpenApiResponse(
                 HiddenCrowdSerializer, description="The crowd forecast is hidden from you."
             ),
@@ -217,6 +410,8 @@ class QuestionHistoryView(ApiViewMixin, GenericAPIView):
         else:
             qs = public_points(question)
         page = self.paginate_queryset(qs)
+        if typed.is_vector(question):
+            return self.get_paginated_response(typed_point_data(question, list(page or [])))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 

@@ -10,31 +10,39 @@ from typing import Any
 
 from django.db.models import Count, Prefetch, QuerySet
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     extend_schema,
     extend_schema_view,
 )
 from rest_framework import viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.base import ApiViewMixin, visible_question
+from api.base import ApiViewMixin, visible_question, visible_tournament
 from api.errors import READ_ERRORS, errors
 from api.params import (
     param_bool,
     param_choice,
     param_text,
 )
+from api.parsers import JSONParser
 from api.serializers.markets import (
     AuditRecordSerializer,
     BenchmarkResultSerializer,
     BenchmarkSerializer,
+    QuestionCreateSerializer,
     QuestionSerializer,
     ResolutionSerializer,
     TournamentSerializer,
 )
+from api.throttling import SubmitThrottle
+from markets.errors import QuestionTypeError
 from markets.models import AuditRecord, Benchmark, BenchmarkResult, Question, Resolution, Tournament
+from markets.questions import question_create
 
 # --- tournaments ---------------------------------------------------------------------------
 
@@ -63,6 +71,85 @@ class TournamentViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
         )
 
 
+class CanAddQuestion(BasePermission):
+    """Staff, or a user holding ``markets.add_question`` (admin: user permissions)."""
+
+    message = "Only staff and users allowed to add questions can create them."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(user.is_staff or user.has_perm("markets.add_question"))
+
+
+CREATE_EXAMPLES = [
+    OpenApiExample(
+        "Yes/no",
+        value={
+            "tournament": "ai-2027",
+            "title": "Will a model score 90% on SWE-bench Verified by 2027?",
+            "open_time": "2026-12-01T00:00:00Z",
+            "close_time": "2027-12-31T00:00:00Z",
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Multiple choice",
+        value={
+            "tournament": "ai-2027",
+            "key": "top-lab-2027",
+            "title": "Which lab tops the leaderboard at the end of 2027?",
+            "open_time": "2026-12-01T00:00:00Z",
+            "close_time": "2027-12-31T00:00:00Z",
+            "type": "multiple_choice",
+            "options": ["Lab A", "Lab B", "Another lab"],
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Numeric, log scale",
+        value={
+            "tournament": "ai-2027",
+            "title": "METR p50 time horizon (minutes) at the end of 2027?",
+            "open_time": "2026-12-01T00:00:00Z",
+            "close_time": "2027-12-31T00:00:00Z",
+            "type": "numeric",
+            "range_min": 10,
+            "range_max": 10000,
+            "open_lower_bound": False,
+            "open_upper_bound": True,
+            "zero_point": 0,
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Date",
+        value={
+            "tournament": "ai-2027",
+            "title": "When will a model first reach 50% on the benchmark?",
+            "open_time": "2026-12-01T00:00:00Z",
+            "close_time": "2027-12-31T00:00:00Z",
+            "type": "date",
+            "range_min": "2026-01-01",
+            "range_max": "2032-01-01",
+            "open_upper_bound": True,
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Discrete",
+        value={
+            "tournament": "ai-2027",
+            "title": "How many labs will release a frontier model in 2027?",
+            "open_time": "2026-12-01T00:00:00Z",
+            "close_time": "2027-12-31T00:00:00Z",
+            "type": "discrete",
+            "range_min": -0.5,
+            "range_max": 10.5,
+        },
+        request_only=True,
+    ),
+]
+
 # --- questions ------------------------------------------------------------------------------
 
 QUESTION_FILTERS = [
@@ -87,6 +174,42 @@ QUESTION_FILTERS = [
 class QuestionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = QuestionSerializer
     lookup_value_regex = r"[0-9]+"
+    parser_classes = [JSONParser]
+
+    def get_permissions(self) -> list[Any]:
+        if self.action == "create":
+            return [IsAuthenticated(), CanAddQuestion()]
+        return super().get_permissions()
+
+    def get_throttles(self) -> list[Any]:
+        if self.action == "create":
+            return [SubmitThrottle()]
+        return super().get_throttles()
+
+    @extend_schema(
+        summary="Create a question of any type (staff, or users allowed to add questions)",
+        description=(
+            "Yes/no by default. `multiple_choice` takes `options`; `numeric`, `date` and "
+            "`discrete` take `range_min` < `range_max`, `open_lower_bound`, "
+            "`open_upper_bound` and optionally `zero_point` (log scale). Date ranges may be "
+            "ISO 8601 strings. The status follows from the times (upcoming, open, closed)."
+        ),
+        request=QuestionCreateSerializer,
+        examples=CREATE_EXAMPLES,
+        responses={201: QuestionSerializer, **errors(400, 401, 403, 404, 413, 429)},
+    )
+    def create(self, request: Request) -> Response:
+        data = QuestionCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        given = dict(data.validated_data)
+        tournament = visible_tournament(request, given.pop("tournament"))
+        try:
+            question = question_create(tournament=tournament, **given)
+        except QuestionTypeError as error:
+            raise ValidationError({"type": [str(error)]}) from None
+        question = self.get_queryset().get(pk=question.pk)
+        context = {**self.get_serializer_context(), "detail": True}
+        return Response(QuestionSerializer(question, context=context).data, status=201)
 
     def get_queryset(self) -> QuerySet[Question]:
         qs = (
@@ -115,6 +238,8 @@ class QuestionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_context(self) -> dict[str, Any]:
         context = super().get_serializer_context()
+        # One question: multiple-choice and continuous crowds carry their comparators and CDF.
+        context["detail"] = self.action == "retrieve"
         user = self.request.user
         if user.is_authenticated:
             from forecasts.models import Forecast

@@ -146,6 +146,12 @@ class CrowdAt:
     forecasters: int
     updated_at: dt.datetime
     seq: int | None = None  # the history point's place in the log (its event count)
+    # Multiple choice and continuous questions: the point's summary bytes (``CrowdPoint.summary``).
+    summary: bytes | None = None
+
+
+def _raw(summary: bytes | memoryview | None) -> bytes | None:
+    return None if summary is None else bytes(summary)
 
 
 def settled_crowds(question_ids: Iterable[int]) -> dict[int, CrowdAt]:
@@ -169,7 +175,7 @@ def settled_crowds(question_ids: Iterable[int]) -> dict[int, CrowdAt]:
     for qid, pid in rows:
         p = points.get(pid) if pid is not None else None
         out[qid] = (
-            CrowdAt(p.probability, p.median, p.mean, p.forecasters, p.time, p.seq)
+            CrowdAt(p.probability, p.median, p.mean, p.forecasters, p.time, p.seq, _raw(p.summary))
             if p is not None
             else CrowdAt(None, None, None, 0, dt.datetime.min.replace(tzinfo=dt.UTC))
         )
@@ -210,7 +216,9 @@ def public_crowds(questions: Iterable[Any]) -> dict[int, CrowdAt]:
             .values("point_id")
         )
     return {
-        p.question_id: CrowdAt(p.probability, p.median, p.mean, p.forecasters, p.time, p.seq)
+        p.question_id: CrowdAt(
+            p.probability, p.median, p.mean, p.forecasters, p.time, p.seq, _raw(p.summary)
+        )
         for p in found
     }
 

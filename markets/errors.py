@@ -14,3 +14,14 @@ class QuestionTypeError(DomainError):
     a type change on a question that already has forecasts."""
 
     status_code = 400
+
+
+class QuestionError(DomainError):
+    """A question that cannot be created as asked (title, key, window); ``field`` names the
+    input the message is about."""
+
+    status_code = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

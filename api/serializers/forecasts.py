@@ -6,6 +6,14 @@ from typing import Any
 
 from rest_framework import serializers
 
+from api.serializers.typed import (
+    TYPED_INPUTS,
+    CdfInput,
+    ComponentsInput,
+    MassInput,
+    PercentilesInput,
+    ProbabilitiesInput,
+)
 from forecasts.models import EPS, CrowdPoint, Forecast
 
 
@@ -52,13 +60,34 @@ class StrictCharField(serializers.CharField):
 
 
 class ForecastSubmitSerializer(serializers.Serializer):
+    """A forecast: ``probability`` for a yes/no question; ``probabilities`` for a multiple-choice
+    one; exactly one of ``cdf``, ``percentiles`` (with ``below``/``above`` optional) or
+    ``components`` for a numeric, date or discrete one (docs/methods.md §12.8)."""
+
     question = StrictIntegerField(min_value=1, max_value=2**63 - 1, help_text="Question id.")
     probability = StrictFloatField(
         min_value=EPS,
         max_value=1 - EPS,
-        help_text="Probability of YES, from 0.001 to 0.999 (not a percentage).",
+        required=False,
+        help_text="Yes/no questions: probability of YES, from 0.001 to 0.999 (not a percentage).",
     )
+    probabilities = ProbabilitiesInput(required=False)
+    cdf = CdfInput(required=False)
+    percentiles = PercentilesInput(required=False)
+    below = MassInput(required=False)
+    above = MassInput(required=False)
+    components = ComponentsInput(required=False)
     rationale = StrictCharField(required=False, allow_blank=True, default="", max_length=10_000)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        given = [name for name in TYPED_INPUTS if name in attrs]
+        if "probability" not in attrs and not given:
+            raise serializers.ValidationError({"probability": ["This field is required."]})
+        if "probability" in attrs and given:
+            raise serializers.ValidationError(
+                {given[0]: ["Give a probability (yes/no questions) or a distribution, not both."]}
+            )
+        return attrs
 
 
 class ForecastWithdrawSerializer(serializers.Serializer):
@@ -98,3 +127,48 @@ class ExportManifestSerializer(serializers.Serializer):
     rows = serializers.IntegerField()
     output = serializers.DictField()
     formatting = serializers.DictField(child=serializers.CharField())
+
+
+# The request body as documented: one alternative per payload kind (``ForecastSubmitSerializer``
+# validates them all at once). Which one fits depends on the question's type.
+
+
+class _SubmitBase(serializers.Serializer):
+    question = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Question id.")
+    rationale = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+
+
+class BinarySubmitSerializer(_SubmitBase):
+    """Yes/no questions."""
+
+    probability = serializers.FloatField(
+        min_value=EPS,
+        max_value=1 - EPS,
+        help_text="Probability of YES, from 0.001 to 0.999 (not a percentage).",
+    )
+
+
+class MultipleChoiceSubmitSerializer(_SubmitBase):
+    """Multiple-choice questions."""
+
+    probabilities = ProbabilitiesInput()
+
+
+class CdfSubmitSerializer(_SubmitBase):
+    """Numeric, date and discrete questions: the CDF itself."""
+
+    cdf = CdfInput()
+
+
+class PercentilesSubmitSerializer(_SubmitBase):
+    """Numeric, date and discrete questions: percentiles, and the mass beyond an open bound."""
+
+    percentiles = PercentilesInput()
+    below = MassInput(required=False)
+    above = MassInput(required=False)
+
+
+class ComponentsSubmitSerializer(_SubmitBase):
+    """Numeric, date and discrete questions: a mixture of logistic components."""
+
+    components = ComponentsInput()

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
+from api.serializers.typed import (
+    ContinuousCrowdSerializer,
+    MultipleChoiceCrowdSerializer,
+    NullableValueField,
+    ScaleSerializer,
+    scale_data,
+    typed_crowd_data,
+)
+from forecasts import distributions
 from forecasts.selectors import crowd_headlines
 from markets.models import AuditRecord, Benchmark, BenchmarkResult, Question, Resolution, Tournament
 
@@ -60,11 +70,28 @@ class MilestoneSerializer(serializers.Serializer):
     text = serializers.CharField()
 
 
+CROWD_SCHEMA = PolymorphicProxySerializer(
+    component_name="QuestionCrowd",
+    serializers=[CrowdSerializer, MultipleChoiceCrowdSerializer, ContinuousCrowdSerializer],
+    resource_type_field_name=None,
+    allow_null=True,
+)
+
+
 class QuestionSerializer(serializers.ModelSerializer):
     tournament = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    options = serializers.ListField(
+        child=serializers.CharField(),
+        read_only=True,
+        help_text="Multiple choice: the option labels, in order; empty for other types.",
+    )
+    scale = serializers.SerializerMethodField(
+        help_text="Numeric, date and discrete questions: the range; null for other types."
+    )
     milestone = serializers.SerializerMethodField()
     outcome = serializers.SerializerMethodField(
-        help_text="Outcome of the final resolution: yes, no, annulled, or null."
+        help_text="Outcome of the final resolution: yes, no, option, value, below, above, "
+        "annulled, or null."
     )
     crowd = serializers.SerializerMethodField(
         help_text="Current crowd forecast, or null while it is hidden from you."
@@ -83,12 +110,19 @@ class QuestionSerializer(serializers.ModelSerializer):
             "open_time",
             "close_time",
             "status",
+            "type",
+            "options",
+            "scale",
             "milestone",
             "outcome",
             "crowd",
             "crowd_hidden_reason",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(ScaleSerializer(allow_null=True))
+    def get_scale(self, q: Question) -> dict[str, Any] | None:
+        return scale_data(q)
 
     @extend_schema_field(MilestoneSerializer(allow_null=True))
     def get_milestone(self, q: Question) -> dict[str, Any] | None:
@@ -138,12 +172,14 @@ class QuestionSerializer(serializers.ModelSerializer):
             )
         return cache[q.pk]
 
-    @extend_schema_field(CrowdSerializer(allow_null=True))
+    @extend_schema_field(CROWD_SCHEMA)
     def get_crowd(self, q: Question) -> dict[str, Any] | None:
         reveal, headline = self._reveal(q)
         # A live state with no event yet has nothing to show.
         if not reveal.visible or headline is None or getattr(headline, "events", None) == 0:
             return None
+        if q.type != Question.Type.BINARY:
+            return typed_crowd_data(q, headline, detail=bool(self.context.get("detail")))
         return CrowdSerializer(headline).data
 
     def _headlines(self, user: Any) -> dict[int, Any]:
@@ -223,6 +259,8 @@ class ResolutionSerializer(serializers.ModelSerializer):
         fields = [
             "version",
             "outcome",
+            "option",
+            "value",
             "state",
             "source",
             "decided_by",
@@ -254,3 +292,71 @@ class AuditRecordSerializer(serializers.ModelSerializer):
         model = AuditRecord
         fields = ["at", "action", "who", "reason", "resolution_version", "evidence"]
         read_only_fields = fields
+
+
+class QuestionCreateSerializer(serializers.Serializer):
+    """A new question (``markets.questions.question_create``). The type settings follow
+    docs/methods.md §13.1: ``options`` for multiple choice; ``range_min``, ``range_max``, the
+    bounds and ``zero_point`` for numeric, date and discrete (dates: ISO 8601 or Unix
+    seconds)."""
+
+    tournament = serializers.CharField(help_text="Tournament slug.")
+    key = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=100,
+        help_text="Stable key within the tournament; default: the slug of the title.",
+    )  # fmt: skip
+    title = serializers.CharField(max_length=300)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    resolution_criteria = serializers.CharField(required=False, allow_blank=True, default="")
+    open_time = serializers.DateTimeField()
+    close_time = serializers.DateTimeField()
+    type = serializers.ChoiceField(choices=Question.Type.choices, default=Question.Type.BINARY)
+    options = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, default=list,
+        help_text="Multiple choice: the option labels, in order (at least two, unique).",
+    )  # fmt: skip
+    range_min = NullableValueField(required=False, default=None)
+    range_max = NullableValueField(required=False, default=None)
+    open_lower_bound = serializers.BooleanField(required=False, default=False)
+    open_upper_bound = serializers.BooleanField(required=False, default=False)
+    zero_point = NullableValueField(
+        required=False, default=None,
+        help_text="Log scale: the zero point, outside the range (docs/methods.md §12.1).",
+    )  # fmt: skip
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """Range values as floats (a date question's ISO strings as Unix seconds), and a
+        continuous range checked as a ``distributions.Scale`` (naming the field)."""
+        kind = attrs["type"]
+        for name in ("range_min", "range_max", "zero_point"):
+            raw = attrs.get(name)
+            if raw is None:
+                continue
+            if kind == Question.Type.DATE and isinstance(raw, str):
+                try:
+                    attrs[name] = distributions.parse_date_value(raw, field=name)
+                except distributions.DistributionError as error:
+                    raise serializers.ValidationError({name: [str(error)]}) from None
+            elif isinstance(raw, bool) or not isinstance(raw, int | float):
+                raise serializers.ValidationError({name: ["A number is required."]})
+            else:
+                attrs[name] = float(raw)
+            if not math.isfinite(attrs[name]):
+                raise serializers.ValidationError({name: ["A finite number is required."]})
+        if kind in (Question.Type.NUMERIC, Question.Type.DATE, Question.Type.DISCRETE):
+            for name in ("range_min", "range_max"):
+                if attrs.get(name) is None:
+                    raise serializers.ValidationError(
+                        {name: ["A numeric, date or discrete question needs a range."]}
+                    )
+            try:
+                distributions.Scale(
+                    attrs["range_min"],
+                    attrs["range_max"],
+                    attrs["open_lower_bound"],
+                    attrs["open_upper_bound"],
+                    attrs.get("zero_point"),
+                ).validate()
+            except distributions.DistributionError as error:
+                raise serializers.ValidationError({error.field: [str(error)]}) from None
+        return attrs

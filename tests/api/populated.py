@@ -9,6 +9,9 @@
   closed and resolved questions, a private tournament, and one forecast each.
 - In the world's public tournament, a question with a **proposed** resolution (the milestone
   rule's, from a benchmark result) and an **annulled** one.
+- Question types (docs/methods.md §13), in the same tournament: a **multiple-choice** and a
+  **numeric** (log scale, open upper bound) question with a public batch of three forecasts,
+  and a **date** question with a single forecast (its crowd hidden from the public).
 
 Every final YES/NO resolution is scored and each tournament's leaderboard built, through the
 services the Celery tasks call.
@@ -40,6 +43,73 @@ class Populated:
     acx: Tournament
     proposed_q: Question
     annulled_q: Question
+    mc_q: Question
+    numeric_q: Question
+    date_q: Question
+
+
+def _typed_questions(world: World) -> tuple[Question, Question, Question]:
+    """The multiple-choice, numeric and date questions, with their forecasts (submitted
+    through the service, as the API does)."""
+    from forecasts import distributions
+    from forecasts.services import forecast_submit
+
+    mc_q = QuestionFactory(
+        tournament=world.public,
+        key="top-lab",
+        title="Which lab leads at the end of 2026?",
+        type=Question.Type.MULTIPLE_CHOICE,
+        options=["Lab A", "Lab B", "Another lab"],
+        open_time=T0,
+    )
+    numeric_q = QuestionFactory(
+        tournament=world.public,
+        key="metr-minutes",
+        title="METR p50 time horizon at the end of 2026 (minutes)?",
+        type=Question.Type.NUMERIC,
+        range_min=10.0,
+        range_max=10000.0,
+        zero_point=0.0,
+        open_upper_bound=True,
+        open_time=T0,
+    )
+    date_q = QuestionFactory(
+        tournament=world.public,
+        key="swe-90-date",
+        title="When will a model reach 90% on SWE-bench Verified?",
+        type=Question.Type.DATE,
+        range_min=distributions.parse_date_value("2025-01-01"),
+        range_max=distributions.parse_date_value("2032-01-01"),
+        open_lower_bound=True,
+        open_upper_bound=True,
+        open_time=T0,
+    )
+    scale = distributions.Scale(10.0, 10000.0, False, True, 0.0)
+    date_scale = distributions.Scale(date_q.range_min, date_q.range_max, True, True)
+    for i, (forecaster, probs, median) in enumerate(
+        zip(
+            world.forecasters,
+            ([0.5, 0.3, 0.2], [0.4, 0.4, 0.2], [0.2, 0.3, 0.5]),
+            (200.0, 400.0, 900.0),
+            strict=True,
+        )
+    ):
+        at = T0 + dt.timedelta(hours=i + 1)
+        forecast_submit(
+            question_id=mc_q.pk, forecaster=forecaster, values=probs, at=at, rationale="mc"
+        )
+        cdf = distributions.forecast_from_payload(
+            {"percentiles": {"0.05": median / 4, "0.25": median / 2, "0.5": median,
+                             "0.75": median * 2, "0.95": median * 4}},
+            question_type="numeric", scale=scale, n_options=None,
+        )  # fmt: skip
+        forecast_submit(question_id=numeric_q.pk, forecaster=forecaster, values=cdf, at=at)
+    cdf = distributions.forecast_from_payload(
+        {"components": [[1.0, "2027-06-01", 0.1]]},
+        question_type="date", scale=date_scale, n_options=None,
+    )  # fmt: skip
+    forecast_submit(question_id=date_q.pk, forecaster=world.forecasters[0], values=cdf, at=T0)
+    return mc_q, numeric_q, date_q
 
 
 def acx_subset(directory: Path, forecasters: int = ACX_FORECASTERS) -> tuple[Path, Path]:
@@ -120,10 +190,20 @@ def build_populated(directory: Path) -> Populated:
         resolved_at=T0 + dt.timedelta(days=10),
     )
 
+    mc_q, numeric_q, date_q = _typed_questions(world)
+
     for resolution in Resolution.objects.scored_finals():
         question_score(question_id=resolution.question_id, resolution_id=resolution.pk)
     for tournament in (world.public, world.private, acx):
         leaderboard_rebuild(tournament_id=tournament.pk)
     proposed_q.refresh_from_db()
     annulled_q.refresh_from_db()
-    return Populated(world=world, acx=acx, proposed_q=proposed_q, annulled_q=annulled_q)
+    return Populated(
+        world=world,
+        acx=acx,
+        proposed_q=proposed_q,
+        annulled_q=annulled_q,
+        mc_q=mc_q,
+        numeric_q=numeric_q,
+        date_q=date_q,
+    )

@@ -2,7 +2,8 @@
 
 The examples are the documentation researchers copy from; if one stops working, this fails.
 Each runs in a fresh directory with TAKEOFF (the live server), TOKEN (a forecaster's API token,
-with the raw-forecasts permission) and QUESTION (an open question's id) set.
+with the raw-forecasts permission), QUESTION (an open question's id), MC_QUESTION and
+NUMERIC_QUESTION (a multiple-choice and a numeric question's) set.
 """
 
 from __future__ import annotations
@@ -101,7 +102,45 @@ def guide_world(transactional_db, monkeypatch):
     user = people[0].user
     user.user_permissions.add(Permission.objects.get(codename="view_forecast"))
     token = Token.objects.create(user=user)
-    return {"TOKEN": token.key, "QUESTION": str(open_q.pk)}
+    # Question types (the guide's "Question types" examples): a public batch of three forecasts
+    # by the others, so the crowd and a history point are public. In a tournament of their own:
+    # the other examples read yes/no crowds.
+    types = TournamentFactory(slug="ai-types", min_forecasters=1)
+    mc_q = QuestionFactory(
+        tournament=types,
+        key="top-lab-2026",
+        type="multiple_choice",
+        options=["Lab A", "Lab B", "Another lab"],
+        open_time=t0,
+    )
+    numeric_q = QuestionFactory(
+        tournament=types,
+        key="metr-minutes-2026",
+        type="numeric",
+        range_min=10.0,
+        range_max=10000.0,
+        zero_point=0.0,
+        open_upper_bound=True,
+        open_time=t0,
+    )
+    from forecasts import distributions
+
+    scale = distributions.Scale(10.0, 10000.0, False, True, 0.0)
+    for i, f in enumerate(people[1:]):
+        at = t0 + dt.timedelta(days=i, hours=5)
+        forecast_submit(question_id=mc_q.pk, forecaster=f, values=[0.4, 0.4, 0.2], at=at)
+        cdf = distributions.forecast_from_payload(
+            {"percentiles": {"0.05": 50 * (i + 1), "0.25": 100 * (i + 1), "0.5": 200 * (i + 1),
+                             "0.75": 400 * (i + 1), "0.95": 800 * (i + 1)}},
+            question_type="numeric", scale=scale, n_options=None,
+        )  # fmt: skip
+        forecast_submit(question_id=numeric_q.pk, forecaster=f, values=cdf, at=at)
+    return {
+        "TOKEN": token.key,
+        "QUESTION": str(open_q.pk),
+        "MC_QUESTION": str(mc_q.pk),
+        "NUMERIC_QUESTION": str(numeric_q.pk),
+    }
 
 
 def _run(lang: str, code: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
