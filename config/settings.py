@@ -191,6 +191,7 @@ CELERY_TASK_ROUTES = {
     name: {"queue": CELERY_HEAVY_QUEUE}
     for name in (
         "scoring.score_question",
+        "scoring.score_questions",
         "scoring.recompute_question",
         "scoring.rebuild_leaderboard",
         "forecasts.fill_medians",

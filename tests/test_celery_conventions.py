@@ -25,6 +25,7 @@ def test_every_task_has_an_explicit_name_not_its_module_path(tasks) -> None:
         "markets.fetch_feed",
         "forecasts.fill_medians",
         "scoring.score_question",
+        "scoring.score_questions",
         "scoring.recompute_question",
         "scoring.rebuild_leaderboard",
         "scoring.repair_scores",
@@ -49,6 +50,7 @@ def test_heavy_work_is_routed_away_from_the_sweep(tasks) -> None:
         assert queue(name) == settings.CELERY_TASK_DEFAULT_QUEUE == "default", name
     for name in (
         "scoring.score_question",
+        "scoring.score_questions",
         "scoring.recompute_question",
         "scoring.rebuild_leaderboard",
         "forecasts.fill_medians",
