@@ -50,13 +50,18 @@ from api.serializers.scoring import (
     subject_labels,
 )
 from forecasts import exports
-from forecasts.models import Forecast
+from forecasts.models import Forecast, Forecaster
 from forecasts.privacy import full_history_access
 from forecasts.selectors import crowd_at_cutoff, forecasts_held_at
 from markets.models import Question, Resolution, Tournament
 from scoring import exports as score_exports
 from scoring.leaderboard import STANDINGS_ORDER, would_rank
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
+from scoring.typed_calibration import (
+    has_typed_finals,
+    typed_calibration,
+    typed_calibration_inputs,
+)
 from scoring.visibility import scores_visible_to
 
 # --- scores ----------------------------------------------------------------------------------
@@ -305,7 +310,9 @@ class CalibrationView(ApiViewMixin, GenericAPIView):
             "Over the tournament's questions resolved YES or NO, each subject's forecast held at "
             "the scheduled close (or at resolution when earlier). `subject`: the crowd (log "
             "pool), its median or mean, all forecasters together, or `me`. `?format=csv` gives "
-            "the bins as CSV."
+            "the bins as CSV. A tournament with resolved multiple-choice or continuous "
+            "questions adds `multiple_choice` (one-vs-rest bins) and `continuous` (PIT "
+            "histogram, central 50%/90% interval coverage with Wilson intervals)."
         ),
         parameters=[
             OpenApiParameter("subject", str, enum=list(CALIBRATION_SUBJECTS), default="crowd"),
@@ -360,6 +367,19 @@ class CalibrationView(ApiViewMixin, GenericAPIView):
             ],
             "decomposition": decomposition,
         }
+        if has_typed_finals(tournament):  # docs/methods.md §5.7: extra sections, binary as was
+            mine = None
+            if subject == "me":
+                mine = set(
+                    Forecaster.objects.filter(user=request.user).values_list("pk", flat=True)
+                )
+            typed_inputs = typed_calibration_inputs(
+                tournament,
+                subject,
+                forecaster_ids=mine,
+                public=not full_history_access(request.user),
+            )
+            data.update(typed_calibration(typed_inputs, n_bins))
         return Response(data)
 
 

@@ -31,11 +31,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from forecasts.distributions import Scale, resolution_bucket
 from scoring.rules_types import (
-    ContinuousScale,
     continuous_crps,
     continuous_log,
     crps_cdf,
+    grid_values,
     score_question_continuous,
     score_question_mc,
     score_series_continuous,
@@ -73,13 +74,13 @@ def main() -> None:
     window = {"open_time": 0.0, "close_time": YEAR, "resolved_at": None}
 
     print(f"continuous question: {n:,} forecasts, {n_f:,} forecasters, 201-point CDFs")
-    scale = ContinuousScale(1.0, 10_000.0, zero_point=0.0, open_lower=True, open_upper=True)
+    scale = Scale(1.0, 10_000.0, zero_point=0.0, open_lower=True, open_upper=True)
     pmf = rng.dirichlet(np.full(202, 0.5), size=n) * 0.99 + 0.01 / 202
     cdfs = np.cumsum(pmf, axis=1)[:, :201]
     del pmf
     cdfs[withdrawn] = np.nan
     value = 420.0
-    bucket = int(scale.bucket(value))
+    bucket = resolution_bucket(value, scale)
     line("per-event ln p_b (validation included)", timed(lambda: continuous_log(cdfs, bucket)))
     line("per-event CRPS (validation included)", timed(lambda: continuous_crps(cdfs, value, scale)))
     lp = continuous_log(cdfs, bucket)
@@ -111,7 +112,7 @@ def main() -> None:
         ),
     )
     rows = min(2_000, n)
-    grid = scale.values()
+    grid = grid_values(scale)
     held = cdfs[~withdrawn][:rows]
 
     def naive() -> None:

@@ -1,4 +1,4 @@
-"""The vector crowd history's math (docs/methods.md §12.3): ``pool_history_vectors`` on a
+"""The vector crowd history's math (docs/methods.md §13.3): ``pool_history_vectors`` on a
 continuous question's log, against a naive re-pool of the active forecasts at every event.
 
 Prints figures, asserts nothing. Usage:

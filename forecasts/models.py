@@ -128,7 +128,7 @@ class Forecast(models.Model):
     forecaster = models.ForeignKey(Forecaster, on_delete=models.CASCADE, related_name="forecasts")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.FORECAST)
     probability = models.FloatField(null=True, blank=True)
-    # Multiple choice and continuous questions (docs/methods.md §12): the option probabilities
+    # Multiple choice and continuous questions (docs/methods.md §13): the option probabilities
     # (float64[k]) or the standardised CDF at the 201 grid locations (float64[201]), as
     # little-endian float64 bytes. NULL for a yes/no forecast and for a withdrawal.
     values = models.BinaryField(null=True, blank=True)
@@ -182,7 +182,7 @@ class CrowdState(models.Model):
     S = Σ w'_i ℓ_i and W = Σ w'_i with w'_i = a_i · 2^((t_i − t0)/h); P = Σ p_i for the mean.
     The question row is locked while these are read and written.
 
-    Multiple choice and continuous questions (docs/methods.md §12.3) keep W in ``sum_w`` and
+    Multiple choice and continuous questions (docs/methods.md §13.3) keep W in ``sum_w`` and
     vectors instead of S and P: ``sums`` Σ w'_i ln p_ik per option or PMF bucket (a bucket that
     is zero in every forecast — beyond a closed bound — holds 0), ``linear_sums`` Σ w'_i p_ik
     for the linear pool, and ``vector`` the crowd itself (option probabilities float64[k], or

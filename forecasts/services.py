@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -212,7 +212,7 @@ def forecast_submit(
 
     A yes/no question takes ``probability``; a multiple-choice or continuous one takes
     ``values`` (array-like: k option probabilities, or the standardised CDF at 201 points;
-    checked by ``forecasts.typed.values_validate``, docs/methods.md §12.2). With ``viewer`` (a
+    checked by ``forecasts.typed.values_validate``, docs/methods.md §13.2). With ``viewer`` (a
     user), a question they may not see is reported as not found. Raises
     ``InvalidProbability`` / ``InvalidForecastValues`` for input that does not fit the question,
     ``QuestionNotFound``, ``QuestionNotOpen``; nothing is written then.
@@ -468,7 +468,7 @@ def _vector_terms(
     half_life: float | None,
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """(w', w'·ln p_k, w'·p_k) of one multiple-choice or continuous forecast, relative to t0:
-    its terms of W, S and L (docs/methods.md §12.3)."""
+    its terms of W, S and L (docs/methods.md §13.3)."""
     b = typed.outcomes(question, typed.from_bytes(forecast.values))
     w = weight * pooling.recency_factor(_seconds(forecast.time), t0, half_life)
     return w, w * vector_pooling.log_terms(b), w * b
@@ -483,7 +483,7 @@ def _crowd_apply_vector(
 ) -> None:
     """``_crowd_apply`` for a multiple-choice or continuous question: the vector sums S_k, L_k
     and the scalar W change by one term each for the previous and the new forecast, O(k) and
-    independent of the number of forecasters (docs/methods.md §12.3). The same fallbacks to a
+    independent of the number of forecasters (docs/methods.md §13.3). The same fallbacks to a
     full recompute (backdated event, changed parameters, cancellation). The point's summary:
     ``forecasts.typed.summarizer``. No median fill: the per-option median is a comparator
     computed on demand, not kept per point.
@@ -661,17 +661,24 @@ def _rebuild_state(
     state.save()
 
 
-def vector_history(question: Question, ev: store.VectorEventLog) -> Any:
+def vector_history(
+    question: Question,
+    ev: store.VectorEventLog,
+    *,
+    summarize: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Any:
     """The crowd history of a multiple-choice or continuous question from its log
     (``vector_pooling.pool_history_vectors`` with the question's support, summaries, pool
-    parameters and ``crowd_weights``); also what ``verify_crowd`` compares against."""
+    parameters and ``crowd_weights``); also what ``verify_crowd`` compares against.
+    ``summarize`` (pooled outcome probabilities, rows × k → rows × s) replaces the stored
+    history point's summary (``typed.summarizer``): scoring takes what it needs of each pool."""
     params = crowd_params(question)
     return vector_pooling.pool_history_vectors(
         ev.times,
         ev.forecaster,
         typed.outcomes(question, ev.values),
         typed.support(question),
-        summarize=typed.summarizer(question),
+        summarize=summarize or typed.summarizer(question),
         track_record_weight=crowd_weights(question, ev.forecaster),
         extremize=params.extremize,
         half_life=params.half_life,

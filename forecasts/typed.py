@@ -1,5 +1,5 @@
 """Forecasts on multiple-choice and continuous questions: the shape of a forecast for a question,
-its validation, and the stored byte form (docs/methods.md §12.2).
+its validation, and the stored byte form (docs/methods.md §13.2).
 
 A multiple-choice forecast is k option probabilities, each in [0.001, 0.999], summing to 1
 (±1e-6; stored renormalised). A continuous forecast is a standardised CDF at the 201 grid
@@ -138,7 +138,7 @@ def _cdf_validate(v: np.ndarray, open_lower: bool, open_upper: bool) -> np.ndarr
     if np.any(steps < MIN_STEP - _SLACK) or np.any(steps > MAX_STEP + _SLACK):
         raise InvalidForecastValues(
             f"Every step of the CDF must lie between {MIN_STEP:g} and {MAX_STEP:g} (a standardised "
-            "CDF: docs/methods.md §12.2)."
+            "CDF: docs/methods.md §13.2)."
         )
     if open_lower and v[0] < OUTSIDE_MIN - _SLACK:
         raise InvalidForecastValues(

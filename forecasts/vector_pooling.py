@@ -2,8 +2,8 @@
 
 A forecast is a probability vector p_i over k outcomes: the options of a multiple-choice
 question, or the 202 PMF buckets of a continuous question's CDF on the 201-point grid
-(docs/methods.md §12.2: [cdf[0], cdf[1] − cdf[0], …, cdf[200] − cdf[199], 1 − cdf[200]]).
-The crowd is the weighted geometric mean per outcome, renormalised (docs/methods.md §12.3):
+(docs/methods.md §13.2: [cdf[0], cdf[1] − cdf[0], …, cdf[200] − cdf[199], 1 − cdf[200]]).
+The crowd is the weighted geometric mean per outcome, renormalised (docs/methods.md §13.3):
 
     p*_k ∝ exp(d · Σ_i w_i ln p_ik / Σ_i w_i)
 
@@ -132,7 +132,7 @@ def _normalise(z: FloatArray, support: BoolArray) -> FloatArray:
 def log_pool(
     probs: ArrayLike, weights: ArrayLike | None = None, *, extremize: float = 1.0
 ) -> FloatArray:
-    """Weighted, extremized log pool of probability vectors (docs/methods.md §12.3).
+    """Weighted, extremized log pool of probability vectors (docs/methods.md §13.3).
 
     ``probs``: n × k (n forecasts over k outcomes, each row a distribution); ``weights``: n
     non-negative weights (default 1); ``extremize``: d. Returns float64[k] summing to 1:
@@ -176,7 +176,7 @@ def pool_from_sums(
 
 
 def linear_pool(probs: ArrayLike, weights: ArrayLike | None = None) -> FloatArray:
-    """The linear pool (weighted mean of the vectors, a comparator; docs/methods.md §12.3):
+    """The linear pool (weighted mean of the vectors, a comparator; docs/methods.md §13.3):
     Σ_i w_i p_ik / Σ_i w_i, float64[k]. Raises ValueError as ``log_pool``."""
     p = _matrix(probs)
     w = _weights(weights, p.shape[0])
@@ -185,7 +185,7 @@ def linear_pool(probs: ArrayLike, weights: ArrayLike | None = None) -> FloatArra
 
 def median_pool(probs: ArrayLike) -> FloatArray:
     """The per-outcome median of the forecasts, renormalised to sum 1 (a comparator;
-    docs/methods.md §12.3). float64[k]. Raises ValueError as ``log_pool`` or when every median
+    docs/methods.md §13.3). float64[k]. Raises ValueError as ``log_pool`` or when every median
     is 0."""
     med = np.median(_matrix(probs), axis=0)
     total = float(np.sum(med))

@@ -197,7 +197,7 @@ class Question(models.Model):
     open_time = models.DateTimeField()
     close_time = models.DateTimeField(help_text="Scheduled close.")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.UPCOMING)
-    # The question type and its configuration (markets.question_types, docs/methods.md §12).
+    # The question type and its configuration (markets.question_types, docs/methods.md §13).
     type = models.CharField(max_length=16, choices=Type.choices, default=Type.BINARY)
     options = models.JSONField(
         default=list, blank=True, help_text="Multiple choice: the option labels, in order."
@@ -218,7 +218,7 @@ class Question(models.Model):
         null=True,
         blank=True,
         help_text=(
-            "Continuous, log scale: the zero point z outside the range (docs/methods.md §12.1)."
+            "Continuous, log scale: the zero point z outside the range (docs/methods.md §13.1)."
         ),
     )
     # Optional milestone criterion: resolves from benchmark results.
@@ -250,10 +250,27 @@ class Question(models.Model):
             models.CheckConstraint(
                 condition=Q(close_time__gt=models.F("open_time")), name="question_closes_after_open"
             ),
+            # A milestone rule's parts (docs/methods.md §8.1, §8.8–§8.10): yes/no needs the
+            # comparator, threshold and deadline; numeric, discrete and multiple choice an as-of
+            # deadline; a date question the comparator and threshold (its range ends the watch).
             models.CheckConstraint(
                 condition=Q(benchmark__isnull=True)
-                | (Q(threshold__isnull=False) & Q(deadline__isnull=False) & ~Q(comparator="")),
+                | (
+                    Q(type="binary")
+                    & Q(threshold__isnull=False, deadline__isnull=False)
+                    & ~Q(comparator="")
+                )
+                | (
+                    Q(type__in=["numeric", "discrete", "multiple_choice"])
+                    & Q(deadline__isnull=False)
+                )
+                | (Q(type="date") & Q(threshold__isnull=False) & ~Q(comparator="")),
                 name="milestone_complete",
+                violation_error_message=(
+                    "A milestone rule needs its parts: a yes/no question the comparator, "
+                    "threshold and deadline; a numeric, discrete or multiple-choice question "
+                    "the deadline (its as-of date); a date question the comparator and threshold."
+                ),
             ),
             models.CheckConstraint(
                 condition=Q(type__in=["binary", "multiple_choice", "numeric", "date", "discrete"]),
@@ -341,14 +358,47 @@ class Question(models.Model):
         )
 
     def milestone_text(self) -> str:
+        """The milestone rule in words (docs/methods.md §8.1, §8.8–§8.10); "" without one."""
         if self.benchmark is None:
             return ""
+        if self.type != self.Type.BINARY:
+            return self._typed_milestone_text(self.benchmark)
         return (
             f"Resolves YES if a {self.benchmark.name} result {self.get_comparator_display()} "
             f"{self.threshold:g} {self.benchmark.unit} is recorded with an achievement date on or "
             f"before {self.deadline:%d %B %Y} (a result without a date counts if first seen "
             f"within {self.grace_days} days after). Resolves NO once {self.grace_days} days after "
             f"the deadline pass without one."
+        )
+
+    def _typed_milestone_text(self, benchmark: Benchmark) -> str:
+        best = "highest" if benchmark.higher_is_better else "lowest"
+        undated = (
+            f"a result without an achievement date counts if first seen within "
+            f"{self.grace_days} days after"
+        )
+        if self.type == self.Type.DATE:
+            beyond = (
+                " Resolves “above the range” if none is by then."
+                if self.open_upper_bound
+                else " If none is by then, staff resolve it."
+            )
+            return (
+                f"Resolves to the date on which a {benchmark.name} result "
+                f"{self.get_comparator_display()} {self.threshold:g} {benchmark.unit} is first "
+                f"achieved (or, without an achievement date, first seen), once one is recorded; "
+                f"watched until {self.grace_days} days after the range ends.{beyond}"
+            )
+        if self.type == self.Type.MULTIPLE_CHOICE:
+            return (
+                f"Resolves to the organisation holding the best ({best}) {benchmark.name} "
+                f"result achieved on or before {self.deadline:%d %B %Y} ({undated}); decided "
+                f"{self.grace_days} days after that date."
+            )
+        return (
+            f"Resolves to the best ({best}) {benchmark.name} result, in {benchmark.unit}, "
+            f"achieved on or before {self.deadline:%d %B %Y} ({undated}); decided "
+            f"{self.grace_days} days after that date."
         )
 
     def milestone_met_by(self, value: float) -> bool:

@@ -1,5 +1,5 @@
 """Question types beyond yes/no: what a valid configuration is, how a type is changed, and what a
-valid resolution of each type is (docs/methods.md §12).
+valid resolution of each type is (docs/methods.md §13).
 
 - ``binary``: no options, no range.
 - ``multiple_choice``: ``options``, at least two labels, unique and non-empty; no range.
@@ -99,7 +99,7 @@ def _validate_range(low: float | None, high: float | None, zero: float | None) -
         if low <= zero <= high:
             raise QuestionTypeError(
                 f"The zero point ({zero:g}) must lie outside the range [{low:g}, {high:g}] "
-                "(docs/methods.md §12.1)."
+                "(docs/methods.md §13.1)."
             )
 
 

@@ -29,8 +29,15 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from forecasts.distributions import Scale
 from scoring.calibration import Z_95, CalibrationBin, bin_edges, calibration_bins, wilson_interval
-from scoring.rules_types import ContinuousScale, as_cdf_rows, as_option_index, as_option_probs
+from scoring.rules_types import (
+    CDF_POINTS,
+    as_cdf_rows,
+    as_option_index,
+    as_option_probs,
+    grid_values,
+)
 
 __all__ = [
     "IntervalCoverage",
@@ -74,14 +81,14 @@ def mc_calibration_bins(
 def pit_values(
     cdf: ArrayLike,
     value: ArrayLike,
-    scale: ContinuousScale,
+    scale: Scale,
     *,
     out_of_range: Literal["mid", "random"] = "mid",
     rng: np.random.Generator | None = None,
 ) -> FloatArray:
     """PIT = F(y) of each CDF at the resolved value, shape (n,).
 
-    ``cdf``: (m,) or (n, m) on ``scale``'s grid (m = scale.points); ``value``: one resolved value
+    ``cdf``: (m,) or (n, m) on ``scale``'s grid (m = 201); ``value``: one resolved value
     or one per CDF, in value units; -inf/+inf (or any value beyond a bound) mean below/above the
     range. In range, F is linear in value between grid points. Beyond the range the PIT lies in
     [0, cdf[0]] or [cdf[m-1], 1]: ``out_of_range="mid"`` takes the middle, ``"random"`` a
@@ -90,8 +97,8 @@ def pit_values(
     """
     c = as_cdf_rows(cdf, nan_rows=False)
     n, m = c.shape
-    if m != scale.points:
-        raise ValueError(f"the CDF needs {scale.points} points for this scale")
+    if m != CDF_POINTS:
+        raise ValueError(f"the CDF needs {CDF_POINTS} points for this scale")
     y = np.asarray(value, dtype=np.float64)
     if np.any(np.isnan(y)):
         raise ValueError("a resolved value must not be NaN")
@@ -108,7 +115,7 @@ def pit_values(
         below, above = u * low, high + u * (1.0 - high)
     else:
         raise ValueError('out_of_range must be "mid" or "random"')
-    g = scale.values()
+    g = grid_values(scale)
     rows = np.arange(n)
     inside = np.clip(y, g[0], g[-1])
     j = np.clip(np.searchsorted(g, inside, side="right") - 1, 0, m - 2)

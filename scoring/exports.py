@@ -70,7 +70,8 @@ SCORE_COLUMNS = (
     "score",
     "coverage",
 )
-"""``resolution_version`` and ``outcome`` (``yes`` or ``no``) name the final resolution the row
+"""``resolution_version`` and ``outcome`` (``yes`` or ``no``; ``option:<index>``, ``value:<v>``,
+``below`` or ``above`` for the other types, ``outcome_text``) name the final resolution the row
 was scored against. ``subject`` is ``forecaster`` or the aggregation method (``crowd``: the log
 pool); the ``forecaster`` column is empty for the crowd. A separate column, so that a
 researcher's own forecaster key (an imported ``crowd``, say) can never be mistaken for the
@@ -95,7 +96,7 @@ class ScoredResolution:
     question: str  # key
     resolution_id: int
     version: int
-    outcome: str  # "yes" or "no"
+    outcome: str  # "yes", "no", "option:<i>", "value:<v>", "below" or "above" (outcome_text)
     resolved_at: dt.datetime
 
     @property
@@ -139,8 +140,34 @@ def scored_resolutions(export: ScoreExport) -> list[ScoredResolution]:
         question__tournament=export.tournament,
         state=Resolution.State.FINAL,
         pk__in=computed,
-    ).values_list("question_id", "question__key", "pk", "version", "outcome", "resolved_at")
-    return sorted((ScoredResolution(*row) for row in rows), key=lambda r: r.question)
+    ).values_list(
+        "question_id",
+        "question__key",
+        "pk",
+        "version",
+        "outcome",
+        "resolved_at",
+        "option",
+        "value",
+    )
+    return sorted(
+        (
+            ScoredResolution(qid, key, pk, version, outcome_text(outcome, option, value), at)
+            for qid, key, pk, version, outcome, at, option, value in rows
+        ),
+        key=lambda r: r.question,
+    )
+
+
+def outcome_text(outcome: str, option: int | None, value: float | None) -> str:
+    """The ``outcome`` cell of a score export: ``yes``/``no``; ``option:<index>`` (0-based, as
+    ``Resolution.option``) for multiple choice; ``value:<value>`` (Python repr, dates in Unix
+    seconds), ``below`` or ``above`` for a continuous question."""
+    if outcome == Resolution.Outcome.OPTION:
+        return f"option:{option}"
+    if outcome == Resolution.Outcome.VALUE:
+        return f"value:{value!r}"
+    return outcome
 
 
 def iter_score_rows(

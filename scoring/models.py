@@ -19,6 +19,13 @@ class Rule(models.TextChoices):
     SPOT_LOG = "spot_log", "Log at close"
     SPOT_BASELINE = "spot_baseline", "Baseline at close"
     SPOT_PEER = "spot_peer", "Peer at close"
+    # Multiple choice: Σ_k (p_k - o_k)² on [0, 2], apart from the binary Brier on [0, 1] so that
+    # no average mixes the two (docs/methods.md §4.10, §4.16).
+    MC_BRIER = "mc_brier", "Brier, multiple choice (0–2, time-averaged)"
+    SPOT_MC_BRIER = "spot_mc_brier", "Brier, multiple choice (0–2) at close"
+    # Numeric and date questions: CRPS in the question's value units (docs/methods.md §4.13).
+    CRPS = "crps", "CRPS (value units, time-averaged)"
+    SPOT_CRPS = "spot_crps", "CRPS (value units) at close"
 
 
 class AggregationMethod(models.TextChoices):
@@ -53,7 +60,10 @@ class Score(models.Model):
     )
     coverage = models.FloatField()
     forecast = models.FloatField(
-        null=True, blank=True, help_text="Spot rules: the probability held at the end."
+        null=True,
+        blank=True,
+        help_text="Spot rules: the probability held at the end (yes/no: of YES; multiple choice "
+        "and continuous: of the option or PMF bucket that happened).",
     )
     computed_at = models.DateTimeField(auto_now_add=True)
 

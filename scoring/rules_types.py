@@ -37,6 +37,7 @@ from typing import overload
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from forecasts.distributions import LOCATIONS, Scale
 from forecasts.history import forecast_events
 from scoring.rules import (
     QuestionScores,
@@ -52,7 +53,6 @@ __all__ = [
     "PMF_BUCKETS",
     "SUM_TOLERANCE",
     "ContinuousQuestionScores",
-    "ContinuousScale",
     "ContinuousSeriesScores",
     "as_cdf_rows",
     "as_option_index",
@@ -64,6 +64,7 @@ __all__ = [
     "continuous_log",
     "continuous_peer_scores",
     "crps_cdf",
+    "grid_values",
     "mc_baseline",
     "mc_brier",
     "mc_log",
@@ -91,7 +92,6 @@ OUT_OF_RANGE_BASE = 0.05
 """Baseline probability β of an out-of-range bucket (and the mass an open bound takes from the
 in-range buckets' β)."""
 _CONTINUOUS_PEER_SCALE = 50.0  # 100 · (...) / 2: Metaculus' continuous scores are halved
-_BUCKET_SNAP = 1e-10  # bucket widths: a value this close above a grid point counts as on it
 _CHUNK_ROWS = 512  # CDF rows per block of the CRPS and validation passes: scratch stays in cache
 
 
@@ -335,97 +335,18 @@ def score_series_mc(
 # --- continuous: the scale, the CDF and its buckets -------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ContinuousScale:
-    """A continuous question's range: [range_min, range_max] in value units (Unix seconds for
-    date questions), each bound open or closed, optional log scale with ``zero_point`` z.
+def grid_values(scale: Scale) -> FloatArray:
+    """The values of the 201 CDF grid points of ``scale`` (``forecasts.distributions.Scale``,
+    the one scale of the project), shape (201,), increasing, in value units (Unix seconds for
+    dates); the ends are exactly range_min and range_max (the log scale's rounding aside).
 
-    The value at internal location x ∈ [0, 1] is min + (max - min) · x, or with z
-    min + (max - min) · (r^x - 1)/(r - 1), r = (max - z)/(min - z) (docs/methods.md §4.11).
-    ValueError for non-finite or empty ranges, or a zero point inside [min, max].
+    v_i = scale.value(i/200) (docs/methods.md §12.1). ValueError (``DistributionError``) for an
+    invalid scale: non-finite or empty range, a zero point inside it.
     """
-
-    range_min: float
-    range_max: float
-    zero_point: float | None = None
-    open_lower: bool = False
-    open_upper: bool = False
-    points: int = CDF_POINTS
-
-    def __post_init__(self) -> None:
-        lo, hi = self.range_min, self.range_max
-        if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
-            raise ValueError("a continuous range needs finite range_min < range_max")
-        z = self.zero_point
-        if z is not None and not (math.isfinite(z) and (z < lo or z > hi)):
-            raise ValueError("the zero point of a log scale must be finite and outside the range")
-        if self.points < 2:
-            raise ValueError("a CDF needs at least 2 points")
-
-    @property
-    def _ratio(self) -> float | None:
-        z = self.zero_point
-        return None if z is None else (self.range_max - z) / (self.range_min - z)
-
-    @property
-    def inbound_buckets(self) -> int:
-        """Buckets inside the range: points - 1 (200 for the standard grid)."""
-        return self.points - 1
-
-    @property
-    def open_bounds(self) -> int:
-        """How many of the two bounds are open (0, 1 or 2)."""
-        return int(self.open_lower) + int(self.open_upper)
-
-    def values(self) -> FloatArray:
-        """The values of the CDF's grid points, shape (points,), increasing; the ends are
-        exactly range_min and range_max."""
-        x = np.arange(self.points, dtype=np.float64) / (self.points - 1)
-        span = self.range_max - self.range_min
-        r = self._ratio
-        v = self.range_min + span * (x if r is None else np.expm1(x * math.log(r)) / (r - 1.0))
-        v[0], v[-1] = self.range_min, self.range_max
-        return np.asarray(v, dtype=np.float64)
-
-    def location(self, value: ArrayLike) -> FloatArray:
-        """Internal location x of each value (the inverse of the scale; outside [0, 1] for values
-        outside the range, ±inf for ±inf). ValueError for NaN."""
-        v = np.asarray(value, dtype=np.float64)
-        if np.any(np.isnan(v)):
-            raise ValueError("a value must not be NaN")
-        frac = (v - self.range_min) / (self.range_max - self.range_min)
-        r = self._ratio
-        if r is None:
-            return np.asarray(frac, dtype=np.float64)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            x = np.log1p(frac * (r - 1.0)) / math.log(r)
-        # Beyond the pole of the inverse (far outside the range) only the side matters.
-        side = np.where(v < self.range_min, -np.inf, np.inf)
-        return np.asarray(np.where(np.isnan(x), side, x), dtype=np.float64)
-
-    def bucket(self, value: ArrayLike) -> IntArray:
-        """PMF bucket of each value: 0 below range_min, points (201) above range_max, otherwise
-        k ∈ [1, points - 1] with location x in ((k-1)/B, k/B] (B = inbound buckets; range_min
-        itself is in bucket 1). A value within 1e-10 bucket widths above a grid point counts as
-        on it (absorbs the rounding of the log scale). ±inf give 0 and points. ValueError for
-        NaN. docs/methods.md §4.11."""
-        v = np.asarray(value, dtype=np.float64)
-        x = self.location(v)
-        b = self.inbound_buckets
-        with np.errstate(invalid="ignore"):
-            inner = np.ceil(np.clip(x, 0.0, 1.0) * b - _BUCKET_SNAP)
-        k = np.clip(inner, 1, b).astype(np.int64)
-        k = np.where(v < self.range_min, 0, np.where(v > self.range_max, b + 1, k))
-        return np.asarray(k, dtype=np.int64)
-
-    def base_probability(self, bucket: int) -> float:
-        """Baseline probability β of ``bucket`` (``continuous_base_probability``)."""
-        return continuous_base_probability(
-            bucket,
-            open_lower=self.open_lower,
-            open_upper=self.open_upper,
-            inbound_buckets=self.inbound_buckets,
-        )
+    scale.validate()
+    v = np.array(scale.value(LOCATIONS), dtype=np.float64)
+    v[0], v[-1] = scale.range_min, scale.range_max
+    return v
 
 
 def continuous_base_probability(
@@ -658,19 +579,19 @@ def _crps_block(c: FloatArray, g: FloatArray, y: FloatArray) -> FloatArray:
     return np.asarray(left + split + right, dtype=np.float64)
 
 
-def continuous_crps(cdf: ArrayLike, value: ArrayLike, scale: ContinuousScale) -> FloatArray:
+def continuous_crps(cdf: ArrayLike, value: ArrayLike, scale: Scale) -> FloatArray:
     """CRPS (lower is better) of each CDF on ``scale``'s grid for the resolved ``value``, in the
     question's value units (seconds for date questions), shape (n,).
 
-    ``crps_cdf`` on the grid ``scale.values()``: the CDF is linear in value between grid points
+    ``crps_cdf`` on the grid ``grid_values(scale)``: the CDF is linear in value between grid points
     (on a log scale too), out-of-range mass and out-of-range outcomes sit on the bounds
     (±inf stands for "below/above the range" when the exact value is unknown). Not comparable
     across questions of different ranges. docs/methods.md §4.13.
     """
     c = as_cdf_rows(cdf)
-    if c.shape[1] != scale.points:
-        raise ValueError(f"the CDF needs {scale.points} points for this scale")
-    return _crps_rows(c, scale.values(), value)
+    if c.shape[1] != CDF_POINTS:
+        raise ValueError(f"the CDF needs {CDF_POINTS} points for this scale")
+    return _crps_rows(c, grid_values(scale), value)
 
 
 # --- continuous time averages ---------------------------------------------------------------

@@ -24,7 +24,7 @@ from config.bulk import bulk_insert
 from forecasts.models import CrowdPoint, Forecast
 from forecasts.store import EventLog, load_events
 from markets.models import Question, Resolution, Tournament
-from scoring import rules
+from scoring import rules, typed_scores
 from scoring.models import AggregationMethod, Rule, Score, Subject
 from scoring.track_record import track_record_weights_refresh
 
@@ -56,7 +56,8 @@ def _value(x: float) -> float | None:
 
 @transaction.atomic
 def question_score(*, question_id: int, resolution_id: int) -> int:
-    """Score every forecaster and the crowd (log pool, median, mean). Returns rows written."""
+    """Score every forecaster and the crowd (log pool, median, mean; multiple-choice and
+    continuous questions: log pool and mean, ``scoring.typed_scores``). Returns rows written."""
     question = Question.objects.select_for_update(of=("self",)).get(pk=question_id)
     resolution = Resolution.objects.filter(pk=resolution_id, question_id=question_id).first()
     if resolution is None or resolution.state != Resolution.State.FINAL:
@@ -68,15 +69,35 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
         question_id=question.pk, tournament_id=question.tournament_id, refresh_weights=False
     )
     weighting = question.tournament.track_record_weighting
-    outcome = resolution.outcome_value
-    ev = load_events(question_id) if outcome is not None else None
-    if outcome is None or ev is None or not len(ev.ids):  # annulled, or nobody forecast
+    if question.is_binary:
+        rows, scored = _binary_rows(question, resolution)
+    else:  # multiple choice, numeric, date, discrete: docs/methods.md §4.16
+        rows, scored = typed_scores.question_rows(question, resolution)
+    if not rows:  # annulled, or nobody forecast
         if weighting:
             track_record_weights_refresh(
                 tournament_id=question.tournament_id, forecaster_ids=deleted
             )
         transaction.on_commit(lambda: _after_scoring(question.tournament_id))
         return 0
+    now = timezone.now()
+    bulk_insert(Score, SCORE_COLUMNS, ((question.pk, resolution.pk, *row, now) for row in rows))
+    if weighting:  # in the scores' transaction: the stored weights always match them
+        track_record_weights_refresh(
+            tournament_id=question.tournament_id,
+            forecaster_ids=deleted | set(scored),
+        )
+    transaction.on_commit(lambda: _after_scoring(question.tournament_id))
+    return len(rows)
+
+
+def _binary_rows(question: Question, resolution: Resolution) -> tuple[list[Any], list[int]]:
+    """Score rows of a yes/no question (``_subject_rows``' columns) and the forecasters scored;
+    ([], []) when annulled or nobody forecast."""
+    outcome = resolution.outcome_value
+    ev = load_events(question.pk) if outcome is not None else None
+    if outcome is None or ev is None or not len(ev.ids):
+        return [], []
     window = rules.ScoringWindow(
         open_time=question.open_time.timestamp(),
         close_time=question.close_time.timestamp(),
@@ -98,15 +119,7 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
             float(held[code]),
         )
     rows += _crowd_rows(question, ev, codes, window)
-    now = timezone.now()
-    bulk_insert(Score, SCORE_COLUMNS, ((question.pk, resolution.pk, *row, now) for row in rows))
-    if weighting:  # in the scores' transaction: the stored weights always match them
-        track_record_weights_refresh(
-            tournament_id=question.tournament_id,
-            forecaster_ids=deleted | set(forecaster_ids.tolist()),
-        )
-    transaction.on_commit(lambda: _after_scoring(question.tournament_id))
-    return len(rows)
+    return rows, forecaster_ids.tolist()
 
 
 def scores_delete(
@@ -245,7 +258,8 @@ again (a queued task would find the work done: scoring is idempotent)."""
 @dataclass(frozen=True)
 class ScoresRepair:
     """What ``scores_repair`` found: questions holding scores of a superseded or withdrawn
-    version (``stale``), and final YES/NO versions with forecasts but no scores (``missing``)."""
+    version (``stale``), and final versions with an outcome to score (every one but annulled,
+    every question type) with forecasts but no scores (``missing``)."""
 
     stale: int
     missing: int
@@ -272,7 +286,8 @@ def scores_repair(*, now: dt.datetime | None = None, batch: int = 200) -> Scores
     has_scores = Score.objects.filter(resolution=OuterRef("pk"))
     has_events = Forecast.objects.filter(question=OuterRef("question_id"))
     missing = list(
-        Resolution.objects.scored_finals()
+        Resolution.objects.filter(state=Resolution.State.FINAL)
+        .exclude(outcome=Resolution.Outcome.ANNULLED)
         .filter(finalized_at__lte=now - REPAIR_GRACE)
         .filter(~Exists(has_scores), Exists(has_events))
         .values_list("question_id", flat=True)
@@ -284,7 +299,7 @@ def scores_repair(*, now: dt.datetime | None = None, batch: int = 200) -> Scores
             final = question.resolutions.filter(state=Resolution.State.FINAL).first()
             if Score.objects.filter(question=question).exclude(resolution=final).exists():
                 scores_delete(question_id=question.pk, tournament_id=question.tournament_id)
-            if final is not None and final.outcome_value is not None:
+            if final is not None and final.outcome != Resolution.Outcome.ANNULLED:
                 question_score_task.delay_on_commit(question.pk, final.pk)
             else:
                 transaction.on_commit(partial(_after_scoring, question.tournament_id))

@@ -47,9 +47,15 @@ class CrowdSerializer(serializers.Serializer):
 
 class MilestoneSerializer(serializers.Serializer):
     benchmark = serializers.CharField(help_text="Benchmark slug.")
-    comparator = serializers.ChoiceField(choices=[">=", ">", "<=", "<"])
-    threshold = serializers.FloatField()
-    deadline = serializers.DateField()
+    comparator = serializers.ChoiceField(
+        choices=[">=", ">", "<=", "<"],
+        allow_null=True,
+        help_text="Null for numeric, discrete and multiple-choice rules (best result as of).",
+    )
+    threshold = serializers.FloatField(allow_null=True)
+    deadline = serializers.DateField(
+        allow_null=True, help_text="Null for a date rule: its range ends the watch."
+    )
     grace_days = serializers.IntegerField()
     text = serializers.CharField()
 
@@ -90,7 +96,7 @@ class QuestionSerializer(serializers.ModelSerializer):
             return None
         return {
             "benchmark": q.benchmark.slug,
-            "comparator": q.comparator,
+            "comparator": q.comparator or None,
             "threshold": q.threshold,
             "deadline": q.deadline,
             "grace_days": q.grace_days,

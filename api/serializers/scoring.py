@@ -267,3 +267,15 @@ class CalibrationSerializer(serializers.Serializer):
     held_at = serializers.CharField(help_text="Which forecast of a question counts.")
     bins = CalibrationBinSerializer(many=True)
     decomposition = BrierDecompositionSerializer(allow_null=True)
+    multiple_choice = serializers.JSONField(
+        required=False,
+        help_text="Multiple-choice questions (only when the tournament has resolved ones): "
+        "questions, forecasts, one-vs-rest pairs and their reliability bins "
+        "(docs/methods.md §5.7).",
+    )
+    continuous = serializers.JSONField(
+        required=False,
+        help_text="Numeric, date and discrete questions (only when the tournament has resolved "
+        "ones): questions, forecasts, the PIT histogram and the central 50%/90% interval "
+        "coverage, each with a 95% Wilson interval (docs/methods.md §5.7).",
+    )

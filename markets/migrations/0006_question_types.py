@@ -45,7 +45,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='question',
             name='zero_point',
-            field=models.FloatField(blank=True, help_text='Continuous, log scale: the zero point z outside the range (docs/methods.md §12.1).', null=True),
+            field=models.FloatField(blank=True, help_text='Continuous, log scale: the zero point z outside the range (docs/methods.md §13.1).', null=True),
         ),
         migrations.AddField(
             model_name='resolution',

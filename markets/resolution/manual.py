@@ -49,7 +49,7 @@ def question_resolve(
     does not move when the truth was known. A multiple-choice question resolves with
     ``outcome="option"`` and ``option`` (the index); a continuous one with ``outcome="value"``
     and ``value``, or ``"below"`` / ``"above"`` (``markets.question_types``,
-    docs/methods.md §12.4).
+    docs/methods.md §13.4).
 
     Raises ``ResolutionError`` for an unknown outcome or one that does not fit the question's
     type (an option out of range, a value beyond a closed bound), an effective time before the

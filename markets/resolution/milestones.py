@@ -20,6 +20,13 @@ state). Once final, nothing here changes the outcome: a later revision of the ev
 its source withdrew (retired), or a qualifying result that contradicts a final NO, flags the
 question for review (``needs_review`` + a FLAGGED audit record, once per piece of evidence).
 
+Multiple-choice, numeric, date and discrete questions have their own verdicts
+(``markets.resolution.typed_rules``, docs/methods.md §8.8–§8.11): the best result as of a date,
+the date a threshold is first reached, the organisation holding the best result. The same
+proposals, review window, withdrawals and flags apply; a typed proposal holds while the verdict
+records the same outcome on the same evidence, and a verdict the rule cannot resolve with (a
+value beyond a closed bound, no result, an organisation no option fits) flags the question.
+
 Every function here is safe to run twice, late or concurrently: the question row is locked, and
 proposal transitions are compare-and-set on ``state`` under the one-proposed/one-final
 constraints, so a second run finds the work done and does nothing.
@@ -30,7 +37,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -47,6 +53,15 @@ from markets.models import (
     Resolution,
 )
 from markets.resolution.audit import audit_record
+from markets.resolution.organisations import organisation_of
+from markets.resolution.typed_rules import (
+    Verdict,
+    chain_since,
+    grace_end,
+    outcome_words,
+    typed_criterion,
+    typed_verdict,
+)
 from markets.resolution.versions import lock_question, next_version
 
 logger = logging.getLogger("markets.resolution.milestones")
@@ -68,13 +83,6 @@ _VALUE_LOOKUP = {
 # --- The rule itself (reads only) ------------------------------------------------------------
 
 
-def grace_end(question: Question) -> dt.datetime:
-    """First instant after deadline + grace days (UTC)."""
-    assert question.deadline is not None
-    day = question.deadline + dt.timedelta(days=question.grace_days + 1)
-    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
-
-
 def qualifying_since(question: Question, result: BenchmarkResult) -> dt.datetime | None:
     """When the qualifying value of ``result`` was first seen, or None if it does not qualify.
 
@@ -83,17 +91,7 @@ def qualifying_since(question: Question, result: BenchmarkResult) -> dt.datetime
     """
     if not question.milestone_met_by(result.value):
         return None
-    seen = result.first_seen
-    previous_id = result.revision_of_id
-    while previous_id is not None:
-        previous = BenchmarkResult.objects.only("value", "first_seen", "revision_of_id").get(
-            pk=previous_id
-        )
-        if not question.milestone_met_by(previous.value):
-            break
-        seen = previous.first_seen
-        previous_id = previous.revision_of_id
-    return seen
+    return chain_since(result, question.milestone_met_by)
 
 
 def result_qualifies(question: Question, result: BenchmarkResult) -> bool:
@@ -110,21 +108,15 @@ def _qualifies(question: Question, result: BenchmarkResult, since: dt.datetime |
     return since < grace_end(question)
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """What the rule says now: YES with its evidence, NO, or None (not yet decided)."""
-
-    outcome: str | None
-    result: BenchmarkResult | None = None
-    seen_at: dt.datetime | None = None
-
-
 def milestone_verdict(
     question: Question, *, now: dt.datetime, exclude: Iterable[int] = ()
 ) -> Verdict:
-    """Apply the rule to the current results; ``exclude`` holds result ids staff rejected."""
+    """Apply the rule to the current results; ``exclude`` holds result ids staff rejected.
+    Non-binary questions get their typed verdict (``typed_rules.typed_verdict``)."""
     if question.benchmark_id is None:
         return Verdict(None)
+    if not question.is_binary:
+        return typed_verdict(question, now=now, exclude=exclude)
     lookup = _VALUE_LOOKUP[Comparator(question.comparator)]
     candidates = (
         BenchmarkResult.objects.filter(
@@ -236,6 +228,8 @@ def _describe(question: Question, result: BenchmarkResult) -> str:
 
 
 def _criterion(question: Question) -> str:
+    if not question.is_binary:
+        return typed_criterion(question)
     benchmark = _benchmark(question)
     return (
         f"{benchmark.name} {question.comparator} {question.threshold:g} "
@@ -246,7 +240,9 @@ def _criterion(question: Question) -> str:
 
 def evidence_for(question: Question, result: BenchmarkResult | None, **more: Any) -> dict[str, Any]:
     """The evidence dict of an audit record: the criterion, the result (with its snapshot's
-    SHA-256) and ``more`` (empty values dropped). JSON-ready."""
+    SHA-256) and ``more`` (empty values dropped). JSON-ready. A non-binary question adds its
+    type, its rule in words and its range (continuous) or the result's organisation (multiple
+    choice); callers add the verdict in words as ``verdict``."""
     data: dict[str, Any] = {}
     if question.has_milestone:
         data.update(
@@ -256,6 +252,19 @@ def evidence_for(question: Question, result: BenchmarkResult | None, **more: Any
             deadline=question.deadline.isoformat() if question.deadline else None,
             grace_days=question.grace_days,
         )
+        if not question.is_binary:
+            data.update(
+                type=question.type,
+                rule=typed_criterion(question),
+                higher_is_better=_benchmark(question).higher_is_better,
+            )
+            if question.is_continuous:
+                data.update(
+                    range_min=question.range_min,
+                    range_max=question.range_max,
+                    open_lower_bound=question.open_lower_bound,
+                    open_upper_bound=question.open_upper_bound,
+                )
     if result is not None:
         data.update(
             result_id=result.pk,
@@ -268,6 +277,8 @@ def evidence_for(question: Question, result: BenchmarkResult | None, **more: Any
             snapshot_sha256=result.snapshot.sha256 if result.snapshot is not None else None,
             entered_by=result.entered_by_id,
         )
+        if question.type == Question.Type.MULTIPLE_CHOICE:
+            data["organisation"] = organisation_of(result.system, result.extra)
     data.update({k: v for k, v in more.items() if v not in (None, "")})
     return data
 
@@ -323,6 +334,7 @@ def _withdraw(question: Question, proposal: Resolution, why: str, now: dt.dateti
             evidence,
             revised_to=current.pk if current is not None and current != evidence else None,
             revised_value=current.value if current is not None and current != evidence else None,
+            withdrawn=None if question.is_binary else _proposal_words(question, proposal),
         ),
         at=now,
     )
@@ -333,7 +345,10 @@ def _withdraw(question: Question, proposal: Resolution, why: str, now: dt.dateti
 def _propose(question: Question, verdict: Verdict, *, now: dt.datetime, trigger: str) -> Resolution:
     result = verdict.result
     assert verdict.outcome is not None
-    if verdict.outcome == Outcome.YES:
+    if not question.is_binary:
+        reason = f"Milestone rule, {_criterion(question)}: {verdict.words}."
+        known_at = verdict.seen_at if verdict.seen_at is not None else grace_end(question)
+    elif verdict.outcome == Outcome.YES:
         assert result is not None and verdict.seen_at is not None
         reason = f"Milestone met: {_describe(question, result)} meets {_criterion(question)}."
         known_at = verdict.seen_at
@@ -348,6 +363,8 @@ def _propose(question: Question, verdict: Verdict, *, now: dt.datetime, trigger:
         question=question,
         version=next_version(question),
         outcome=verdict.outcome,
+        option=verdict.option,
+        value=verdict.value,
         state=State.PROPOSED,
         source=Resolution.Source.RULE,
         evidence_result=result,
@@ -364,7 +381,13 @@ def _propose(question: Question, verdict: Verdict, *, now: dt.datetime, trigger:
         label=RULE_LABEL,
         reason=reason,
         evidence=evidence_for(
-            question, result, trigger=trigger, finalizes_at=finalizes_at.isoformat()
+            question,
+            result,
+            trigger=trigger,
+            finalizes_at=finalizes_at.isoformat(),
+            verdict=verdict.words,
+            option=verdict.option,
+            resolved_value=verdict.value,
         ),
         at=now,
     )
@@ -403,16 +426,20 @@ def _flag(
 
 def _check_final(question: Question, final: Resolution, *, now: dt.datetime) -> bool:
     """Flag a final resolution whose evidence was revised after it became final, or a final NO
-    that a qualifying result now contradicts. Returns whether a new flag was raised."""
+    that a qualifying result now contradicts (typed: a final the rule's verdict now
+    contradicts). Returns whether a new flag was raised."""
     flagged = False
     evidence = final.evidence_result
     if evidence is not None and final.finalized_at is not None:
         current = current_version(evidence)
-        if (
+        revised = (
             current is not None
             and current.pk != evidence.pk
             and current.first_seen > final.finalized_at
-        ):
+        )
+        if revised and current is not None and not question.is_binary and question.has_milestone:
+            flagged |= _flag_typed_revision(question, final, evidence, current, now=now)
+        elif revised and current is not None:
             still = question.has_milestone and result_qualifies(question, current)
             flagged |= _flag(
                 question,
@@ -441,7 +468,7 @@ def _check_final(question: Question, final: Resolution, *, now: dt.datetime) -> 
             final,
             key=f"retired:{retired.pk}",
             reason=(
-                f"The evidence of the final {final.get_outcome_display()} resolution is no "
+                f"The evidence of the final {_proposal_words(question, final)} resolution is no "
                 f"longer a current result: {evidence.system} = {evidence.value:g}"
                 + (f" {_benchmark(question).unit}" if question.has_milestone else "")
                 + f"; {_retirement(retired)}."
@@ -454,7 +481,9 @@ def _check_final(question: Question, final: Resolution, *, now: dt.datetime) -> 
             },
             now=now,
         )
-    if final.outcome == Outcome.NO and question.has_milestone:
+    if not question.is_binary and question.has_milestone:
+        flagged |= _check_final_typed(question, final, now=now)
+    elif final.outcome == Outcome.NO and question.has_milestone:
         verdict = milestone_verdict(question, now=now, exclude=_rejected_evidence(question))
         if verdict.outcome == Outcome.YES and verdict.result is not None:
             flagged |= _flag(
@@ -469,6 +498,181 @@ def _check_final(question: Question, final: Resolution, *, now: dt.datetime) -> 
                 now=now,
             )
     return flagged
+
+
+# --- Typed questions (docs/methods.md §8.8–§8.11) ----------------------------------------------
+
+
+def _proposal_words(question: Question, resolution: Resolution) -> str:
+    """A resolution's outcome in words: "YES" style for yes/no, the typed outcome otherwise."""
+    if question.is_binary:
+        return resolution.get_outcome_display()
+    return outcome_words(question, resolution.outcome, resolution.option, resolution.value)
+
+
+def _same_decision(resolution: Resolution, verdict: Verdict) -> bool:
+    return (resolution.outcome, resolution.option, resolution.value) == (
+        verdict.outcome,
+        verdict.option,
+        verdict.value,
+    )
+
+
+def _rejected_typed(question: Question) -> set[int]:
+    """Evidence of every rejected rule proposal of a typed question: never proposed again."""
+    return set(
+        question.resolutions.filter(
+            state=State.REJECTED, source=Resolution.Source.RULE, evidence_result__isnull=False
+        ).values_list("evidence_result_id", flat=True)
+    )
+
+
+def _challenge_typed(question: Question, proposal: Resolution, verdict: Verdict) -> str | None:
+    """Why a typed proposal no longer holds, or None: it holds while the verdict records the
+    same outcome on the same evidence (the current version of the proposal's result)."""
+    evidence = proposal.evidence_result
+    current = current_version(evidence) if evidence is not None else None
+    same_evidence = (
+        verdict.result is None
+        if evidence is None
+        else current is not None and verdict.result is not None and verdict.result.pk == current.pk
+    )
+    if _same_decision(proposal, verdict) and same_evidence:
+        return None
+    now_says = (
+        f"the rule now gives {verdict.words}"
+        if verdict.outcome is not None
+        else "the rule reaches no verdict now"
+    )
+    was = _proposal_words(question, proposal)
+    if evidence is not None and current is None:
+        retired = retired_version(evidence)
+        where = _retirement(retired) if retired is not None else "it is not current"
+        return (
+            f"The evidence of the proposed {was}, {evidence.system} = {evidence.value:g} "
+            f"{_benchmark(question).unit}, is no longer a current result: {where}; {now_says}."
+        )
+    if evidence is not None and current is not None and current.pk != evidence.pk:
+        return (
+            f"The evidence of the proposed {was} was revised: {evidence.system} "
+            f"{evidence.value:g} -> {_describe(question, current)}; {now_says}."
+        )
+    return f"The proposed {was} no longer holds under {_criterion(question)}: {now_says}."
+
+
+def _flag_typed_revision(
+    question: Question,
+    final: Resolution,
+    evidence: BenchmarkResult,
+    current: BenchmarkResult,
+    *,
+    now: dt.datetime,
+) -> bool:
+    """Flag a typed final whose evidence was revised after finality, saying what the rule
+    gives now."""
+    verdict = milestone_verdict(question, now=now, exclude=_rejected_typed(question))
+    holds = verdict.outcome is not None and _same_decision(final, verdict)
+    now_says = verdict.words if verdict.outcome is not None else "no verdict"
+    return _flag(
+        question,
+        final,
+        key=f"revised:{current.pk}",
+        reason=(
+            f"The evidence of the final {_proposal_words(question, final)} resolution was "
+            f"revised: {evidence.system} {evidence.value:g} -> {current.value:g}; the rule now "
+            f"gives {now_says}" + (" (the same outcome)." if holds else ".")
+        ),
+        evidence=evidence_for(question, evidence, revised_to=current.pk)
+        | {"revised_value": current.value, "still_holds": holds, "verdict_now": now_says},
+        now=now,
+    )
+
+
+def _check_final_typed(question: Question, final: Resolution, *, now: dt.datetime) -> bool:
+    """Flag a typed final that the rule's current verdict contradicts (another outcome, option
+    or value), unless a revision of its own evidence explains it (flagged as a revision)."""
+    verdict = milestone_verdict(question, now=now, exclude=_rejected_typed(question))
+    if verdict.outcome is None or _same_decision(final, verdict):
+        return False
+    evidence = final.evidence_result
+    if evidence is not None and verdict.result is not None:
+        current = current_version(evidence)
+        if current is not None and current.pk == verdict.result.pk and current.pk != evidence.pk:
+            return False  # the revision flag covers it
+    result_key = verdict.result.pk if verdict.result is not None else "none"
+    return _flag(
+        question,
+        final,
+        key=f"contradicted:{result_key}:{verdict.outcome}:{verdict.option}:{verdict.value}",
+        reason=(
+            f"The question resolved {_proposal_words(question, final)}, but the rule now gives "
+            f"{verdict.words}."
+        ),
+        evidence=evidence_for(question, verdict.result, verdict=verdict.words),
+        now=now,
+    )
+
+
+def _evaluate_typed(
+    question: Question, proposal: Resolution | None, *, now: dt.datetime, trigger: str
+) -> Resolution | None:
+    """``question_evaluate_milestone`` for a typed question (unsettled, no final): propose,
+    keep or withdraw (and re-propose) as for yes/no; a flagged result that would change the
+    verdict, or a verdict the rule cannot resolve with (a problem), flags the question for
+    staff and withdraws any standing proposal."""
+    rejected = _rejected_typed(question)
+    verdict = milestone_verdict(question, now=now, exclude=rejected | _flagged(question))
+    with_flagged = milestone_verdict(question, now=now, exclude=rejected)
+    culprit = with_flagged.result
+    if with_flagged.decision != verdict.decision and culprit is not None and culprit.flag:
+        reason = (
+            f"A flagged result would change the verdict of {_criterion(question)} to "
+            f"{with_flagged.words or 'no verdict'}: {_describe(question, culprit)} — "
+            f"{culprit.flag}. Staff review it instead of an automatic proposal."
+        )
+        if proposal is not None:
+            _withdraw(question, proposal, reason, now)
+        _flag(
+            question,
+            None,
+            key=f"flagged-result:{culprit.pk}",
+            reason=reason,
+            evidence=evidence_for(question, culprit, flag=culprit.flag, verdict=with_flagged.words),
+            now=now,
+        )
+        return None
+    if verdict.problem:
+        if proposal is not None:
+            _withdraw(question, proposal, verdict.problem, now)
+        _flag(
+            question,
+            None,
+            key=verdict.problem_key,
+            reason=verdict.problem,
+            evidence=evidence_for(question, verdict.result, verdict=verdict.words),
+            now=now,
+        )
+        return None
+    if proposal is not None:
+        why = _challenge_typed(question, proposal, verdict)
+        if why is None:
+            return proposal
+        _withdraw(question, proposal, why, now)
+    if verdict.outcome is None:
+        return None
+    if (
+        verdict.result is None
+        and question.resolutions.filter(
+            state=State.REJECTED,
+            source=Resolution.Source.RULE,
+            evidence_result__isnull=True,
+            outcome=verdict.outcome,
+            option=verdict.option,
+            value=verdict.value,
+        ).exists()
+    ):
+        return None  # staff rejected this very verdict: resolving it is theirs now
+    return _propose(question, verdict, now=now, trigger=trigger)
 
 
 @transaction.atomic
@@ -496,6 +700,8 @@ def question_evaluate_milestone(
     proposal = (
         question.resolutions.filter(state=State.PROPOSED).select_related("evidence_result").first()
     )
+    if not question.is_binary:
+        return _evaluate_typed(question, proposal, now=now, trigger=trigger)
     rejected = _rejected_evidence(question)
     verdict = milestone_verdict(question, now=now, exclude=rejected | _flagged(question))
     if verdict.outcome != Outcome.YES:

@@ -294,3 +294,25 @@ def test_a_nul_character_in_a_filter_is_a_400_not_a_database_error(world, name):
     response = APIClient().get("/api/v1/questions/", {name: "a\x00b"})
     assert response.status_code == 400
     assert name in response.json()
+
+
+def test_a_typed_milestone_rule_has_null_comparator_and_threshold(world, api):
+    """Numeric best-result rules (docs/methods.md §8.8) have neither comparator nor threshold."""
+    from markets.models import Benchmark, Question
+    from tests.factories import QuestionFactory
+
+    public = Question.objects.get(key="metr-6000").tournament
+    QuestionFactory(
+        tournament=public,
+        key="best-metr",
+        type="numeric",
+        range_min=0.0,
+        range_max=10000.0,
+        benchmark=Benchmark.objects.get(slug="metr-p50"),
+        deadline=dt.date(2026, 6, 30),
+    )
+    r = api.get("/api/v1/questions/", {"benchmark": "metr-p50"})
+    milestone = {q["key"]: q["milestone"] for q in r.json()["results"]}["best-metr"]
+    assert (milestone["comparator"], milestone["threshold"]) == (None, None)
+    assert milestone["deadline"] == "2026-06-30"
+    assert milestone["text"].startswith("Resolves to the best (highest)")

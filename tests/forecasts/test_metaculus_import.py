@@ -16,6 +16,7 @@ from forecasts import distributions
 from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster
 from forecasts.services import crowd_recompute
 from markets.models import Question, Resolution, Tournament
+from scoring.models import Score
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +91,23 @@ def test_the_sample_imports_every_type() -> None:
     assert snapshot() == before
     mc = CrowdState.objects.get(question=qs["metaculus-102"])
     assert distributions.from_bytes(bytes(mc.vector)).sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_the_sample_is_scored_by_type(django_capture_on_commit_callbacks) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        run(SAMPLE)
+    rules = {
+        key: set(Score.objects.filter(question__key=key).values_list("rule", flat=True))
+        for key in ("metaculus-101", "metaculus-102", "metaculus-103", "metaculus-104")
+    }
+    assert {"brier", "log", "baseline", "peer"} <= rules["metaculus-101"]
+    assert {"mc_brier", "log", "baseline", "peer"} <= rules["metaculus-102"]
+    assert {"crps", "log", "baseline", "peer"} <= rules["metaculus-103"]
+    assert "crps" in rules["metaculus-104"] and "mc_brier" not in rules["metaculus-104"]
+    # every forecaster and the crowd
+    subjects = Score.objects.filter(question__key="metaculus-103", rule="log")
+    assert subjects.filter(forecaster__isnull=False).count() == 4
+    assert subjects.filter(forecaster__isnull=True).exists()
 
 
 def test_reimport_changes_nothing() -> None:

@@ -1,6 +1,6 @@
 """Multiple-choice and continuous questions in the crowd engine: submit, update, withdraw and
 recompute agree to 1e-9, verify_crowd covers them, bad input writes nothing, and the type
-configuration and resolution rules hold (docs/methods.md §12)."""
+configuration and resolution rules hold (docs/methods.md §13)."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ GRID = np.linspace(0.0, 1.0, 201)
 
 def standard_cdf(rng: np.random.Generator, open_lower: bool, open_upper: bool) -> np.ndarray:
     """A random CDF standardised as Metaculus does (1% uniform floor, mass kept outside open
-    bounds): docs/methods.md §12.2."""
+    bounds): docs/methods.md §13.2."""
     g = np.concatenate([[0.0], np.cumsum(rng.dirichlet(np.full(200, 3.0)))])
     g[-1] = 1.0
     if open_lower and open_upper:

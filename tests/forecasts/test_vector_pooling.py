@@ -1,5 +1,5 @@
 """The vector log pool (multiple choice and continuous): SPEC reference values, properties, and
-the vectorised history against a re-pool at every event (docs/methods.md §12.3)."""
+the vectorised history against a re-pool at every event (docs/methods.md §13.3)."""
 
 from __future__ import annotations
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from forecasts.distributions import Scale
 from scoring.calibration import calibration_bins, wilson_interval
 from scoring.calibration_types import (
     interval_coverage,
@@ -15,7 +16,7 @@ from scoring.calibration_types import (
     pit_histogram,
     pit_values,
 )
-from scoring.rules_types import ContinuousScale
+from scoring.rules_types import grid_values
 
 
 def uniform_cdf(below: float = 0.0, above: float = 0.0) -> np.ndarray:
@@ -53,20 +54,20 @@ def test_multiple_choice_bins_reject_invalid_forecasts() -> None:
 
 
 def test_pit_interpolates_the_cdf_in_value_units() -> None:
-    scale = ContinuousScale(0.0, 100.0)
+    scale = Scale(0.0, 100.0)
     cdf = uniform_cdf()
     np.testing.assert_allclose(pit_values(cdf, 37.3, scale), [0.373])
     np.testing.assert_allclose(pit_values(cdf, 0.0, scale), [0.0])
     np.testing.assert_allclose(pit_values(cdf, 100.0, scale), [1.0])
     # On a log scale the grid values are not evenly spaced: F is linear in value between them.
-    log_scale = ContinuousScale(1.0, 10_000.0, zero_point=0.0)
-    g = log_scale.values()
+    log_scale = Scale(1.0, 10_000.0, zero_point=0.0)
+    g = grid_values(log_scale)
     y = 0.25 * g[120] + 0.75 * g[121]
     np.testing.assert_allclose(pit_values(cdf, y, log_scale), [(0.25 * 120 + 0.75 * 121) / 200])
 
 
 def test_pit_of_an_out_of_range_outcome_is_the_middle_of_the_mass_beyond_the_bound() -> None:
-    scale = ContinuousScale(0.0, 10.0, open_lower=True, open_upper=True)
+    scale = Scale(0.0, 10.0, open_lower=True, open_upper=True)
     cdf = uniform_cdf(below=0.1, above=0.3)
     np.testing.assert_allclose(pit_values(cdf, -math.inf, scale), [0.05])
     np.testing.assert_allclose(pit_values(cdf, -3.0, scale), [0.05])
@@ -74,7 +75,7 @@ def test_pit_of_an_out_of_range_outcome_is_the_middle_of_the_mass_beyond_the_bou
 
 
 def test_randomised_pit_draws_inside_the_mass_beyond_the_bound_reproducibly() -> None:
-    scale = ContinuousScale(0.0, 10.0, open_lower=True, open_upper=True)
+    scale = Scale(0.0, 10.0, open_lower=True, open_upper=True)
     cdfs = np.tile(uniform_cdf(below=0.1, above=0.3), (500, 1))
     values = np.where(np.arange(500) % 2 == 0, -1.0, 20.0)
     a = pit_values(cdfs, values, scale, out_of_range="random", rng=np.random.default_rng(7))
@@ -87,7 +88,7 @@ def test_randomised_pit_draws_inside_the_mass_beyond_the_bound_reproducibly() ->
 
 
 def test_pit_rejects_bad_input() -> None:
-    scale = ContinuousScale(0.0, 1.0)
+    scale = Scale(0.0, 1.0)
     with pytest.raises(ValueError, match="201 points"):
         pit_values(np.linspace(0, 1, 11), 0.5, scale)
     with pytest.raises(ValueError, match="NaN"):
@@ -98,9 +99,9 @@ def test_pit_rejects_bad_input() -> None:
         pit_values(uniform_cdf(), 0.1, scale, out_of_range="nearest")  # type: ignore[arg-type]
 
 
-def sample_from(cdf: np.ndarray, scale: ContinuousScale, u: np.ndarray) -> np.ndarray:
+def sample_from(cdf: np.ndarray, scale: Scale, u: np.ndarray) -> np.ndarray:
     """Inverse-transform samples of the piecewise-linear CDF (values beyond a bound → ±inf)."""
-    g = scale.values()
+    g = grid_values(scale)
     inside = np.interp(u, cdf, g)
     return np.where(u < cdf[0], -np.inf, np.where(u > cdf[-1], np.inf, inside))
 
@@ -108,7 +109,7 @@ def sample_from(cdf: np.ndarray, scale: ContinuousScale, u: np.ndarray) -> np.nd
 def test_pit_inverts_the_quantile_function_in_range() -> None:
     # PIT(F⁻¹(u)) = u: the PIT is uniform exactly when outcomes follow the forecast.
     rng = np.random.default_rng(10)
-    scale = ContinuousScale(1.0, 1000.0, zero_point=0.0, open_lower=True, open_upper=True)
+    scale = Scale(1.0, 1000.0, zero_point=0.0, open_lower=True, open_upper=True)
     pmf = rng.dirichlet(np.full(202, 0.5), size=300) * 0.99 + 0.01 / 202
     cdfs = np.cumsum(pmf, axis=1)[:, :201]
     u = rng.uniform(cdfs[:, 0], cdfs[:, -1])
@@ -124,7 +125,7 @@ def test_calibrated_forecasts_have_a_flat_pit_histogram_and_nominal_coverage() -
     # intervals tested at once; fixed seed).
     z = 3.290526731491926
     rng = np.random.default_rng(11)
-    scale = ContinuousScale(0.0, 50.0, open_lower=True, open_upper=True)
+    scale = Scale(0.0, 50.0, open_lower=True, open_upper=True)
     pmf = rng.dirichlet(np.full(202, 0.5), size=2000) * 0.99 + 0.01 / 202
     cdfs = np.cumsum(pmf, axis=1)[:, :201]
     values = np.array([sample_from(c, scale, rng.random(1))[0] for c in cdfs])
@@ -139,8 +140,8 @@ def test_calibrated_forecasts_have_a_flat_pit_histogram_and_nominal_coverage() -
 def test_overconfident_forecasts_have_a_u_shaped_pit_and_low_coverage() -> None:
     # Narrow forecasts around 25 while outcomes spread over the whole range.
     rng = np.random.default_rng(12)
-    scale = ContinuousScale(0.0, 50.0)
-    x = scale.values()
+    scale = Scale(0.0, 50.0)
+    x = grid_values(scale)
     cdf = 1.0 / (1.0 + np.exp(-(x - 25.0) / 1.0))
     cdf = (cdf - cdf[0]) / (cdf[-1] - cdf[0])
     pit = pit_values(np.tile(cdf, (1000, 1)), rng.uniform(0.0, 50.0, 1000), scale)

@@ -5,6 +5,7 @@ the time averages against an instant-by-instant reference."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import scoringrules as sr
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from forecasts.distributions import Scale, resolution_bucket
 from forecasts.history import forecast_events, pool_history
 from scoring.rules import (
     baseline_score,
@@ -24,7 +26,6 @@ from scoring.rules import (
 )
 from scoring.rules_types import (
     CDF_POINTS,
-    ContinuousScale,
     bucket_probability,
     continuous_base_probability,
     continuous_baseline,
@@ -32,6 +33,7 @@ from scoring.rules_types import (
     continuous_log,
     continuous_peer_scores,
     crps_cdf,
+    grid_values,
     mc_baseline,
     mc_brier,
     mc_log,
@@ -244,30 +246,34 @@ def test_invalid_cdfs_are_rejected(cdf: np.ndarray, match: str) -> None:
 
 def test_a_cdf_of_the_wrong_length_is_rejected_for_a_201_point_scale() -> None:
     with pytest.raises(ValueError, match="201 points"):
-        continuous_crps(np.linspace(0, 1, 200), 0.5, ContinuousScale(0.0, 1.0))
+        continuous_crps(np.linspace(0, 1, 200), 0.5, Scale(0.0, 1.0))
+
+
+def buckets(scale: Scale, values: Iterable[float]) -> list[int]:
+    return [resolution_bucket(float(v), scale) for v in values]
 
 
 def test_bucket_of_a_value_follows_the_grid() -> None:
-    scale = ContinuousScale(10.0, 30.0, open_lower=True, open_upper=True)
-    values = scale.values()
+    scale = Scale(10.0, 30.0, open_lower=True, open_upper=True)
+    values = grid_values(scale)
     assert values[0] == 10.0 and values[-1] == 30.0
-    np.testing.assert_array_equal(scale.bucket([9.99, -math.inf, 10.0]), [0, 0, 1])
-    np.testing.assert_array_equal(scale.bucket([30.0, 30.01, math.inf]), [200, 201, 201])
+    assert buckets(scale, [9.99, -math.inf, 10.0]) == [0, 0, 1]
+    assert buckets(scale, [30.0, 30.01, math.inf]) == [200, 201, 201]
     # Bucket k ≥ 1 holds locations ((k-1)/200, k/200]: a grid value closes its bucket.
-    np.testing.assert_array_equal(scale.bucket(values[1:]), np.arange(1, 201))
-    np.testing.assert_array_equal(scale.bucket(values[1:-1] + 1e-6), np.arange(2, 201))
-    with pytest.raises(ValueError, match="NaN"):
-        scale.bucket(math.nan)
+    assert buckets(scale, values[1:]) == list(range(1, 201))
+    assert buckets(scale, values[1:-1] + 1e-6) == list(range(2, 201))
+    with pytest.raises(ValueError, match="not NaN"):
+        resolution_bucket(math.nan, scale)
 
 
 def test_log_scale_grid_and_its_inverse_agree() -> None:
     # METR-like range in minutes with a log scale: zero point 0.
-    scale = ContinuousScale(1.0, 10_000.0, zero_point=0.0)
-    values = scale.values()
+    scale = Scale(1.0, 10_000.0, zero_point=0.0, open_lower=True, open_upper=True)
+    values = grid_values(scale)
     assert values[100] == pytest.approx(100.0)  # the geometric middle of [1, 10000]
     np.testing.assert_allclose(scale.location(values), np.arange(201) / 200, atol=1e-12)
-    np.testing.assert_array_equal(scale.bucket(values[1:]), np.arange(1, 201))
-    assert scale.bucket(0.5) == 0 and scale.bucket(20_000.0) == 201
+    assert buckets(scale, values[1:]) == list(range(1, 201))
+    assert buckets(scale, [0.5, 20_000.0]) == [0, 201]
     assert scale.location(-5.0) == -math.inf  # beyond the zero point: below the range
 
 
@@ -281,7 +287,7 @@ def test_log_scale_grid_and_its_inverse_agree() -> None:
 )
 def test_invalid_scales_are_rejected(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        ContinuousScale(**kwargs)
+        grid_values(Scale(**kwargs))
 
 
 # --- continuous: log, baseline, peer ------------------------------------------------------------
@@ -361,8 +367,8 @@ def test_crps_of_a_fine_normal_cdf_matches_the_closed_form() -> None:
 
 def test_crps_of_a_normal_on_the_201_point_grid_is_within_its_discretisation_error() -> None:
     # Linear interpolation between 201 points over [-8, 8] (spacing 0.08) costs ~1e-4.
-    scale = ContinuousScale(-8.0, 8.0)
-    cdf = normal_cdf(scale.values())
+    scale = Scale(-8.0, 8.0)
+    cdf = normal_cdf(grid_values(scale))
     got = continuous_crps(cdf, np.array([0.0]), scale)
     assert got[0] == pytest.approx(0.233695, abs=2e-4)
     assert continuous_crps(cdf, 1.0, scale)[0] == pytest.approx(0.602441, abs=2e-4)
@@ -468,8 +474,8 @@ def test_crps_with_one_shared_observation_equals_one_observation_per_row(m: int)
 
 def test_crps_is_in_value_units_and_marks_withdrawals() -> None:
     cdf = cdf_from_inbound(np.full(200, 1 / 200))
-    small = continuous_crps(cdf, 0.25, ContinuousScale(0.0, 1.0))[0]
-    big = continuous_crps(cdf, 250.0, ContinuousScale(0.0, 1000.0))[0]
+    small = continuous_crps(cdf, 0.25, Scale(0.0, 1.0))[0]
+    big = continuous_crps(cdf, 250.0, Scale(0.0, 1000.0))[0]
     assert small == pytest.approx(7 / 48)  # ∫ x² on [0, .25] + ∫ (1 - x)² on [.25, 1]
     assert big == pytest.approx(1000 * small)
     np.testing.assert_array_equal(
@@ -591,13 +597,13 @@ def test_multiple_choice_question_scores_equal_the_instant_by_instant_reference(
 @pytest.mark.parametrize("seed", range(40))
 def test_continuous_question_scores_equal_the_instant_by_instant_reference(seed: int) -> None:
     times, who, n_f, rng, window = random_log(seed)
-    scale = ContinuousScale(0.0, 50.0, open_lower=True, open_upper=bool(seed % 2))
+    scale = Scale(0.0, 50.0, open_lower=True, open_upper=bool(seed % 2))
     cdfs = random_cdfs(rng, times.size)
     if not scale.open_upper:
         cdfs[:, -1] = 1.0
     cdfs[rng.random(times.size) < 0.25] = np.nan
     value = float(rng.uniform(-5.0, 50.0))
-    bucket = int(scale.bucket(value))
+    bucket = resolution_bucket(value, scale)
     lp = continuous_log(cdfs, bucket) if times.size else np.empty(0)
     crps = continuous_crps(cdfs, value, scale) if times.size else np.empty(0)
     fast = score_question_continuous(
@@ -611,7 +617,9 @@ def test_continuous_question_scores_equal_the_instant_by_instant_reference(seed:
         n_forecasters=n_f,
         **window,  # type: ignore[arg-type]
     )
-    beta = scale.base_probability(bucket)
+    beta = continuous_base_probability(
+        bucket, open_lower=scale.open_lower, open_upper=scale.open_upper
+    )
     slow = naive_score_events(
         times,
         who,
@@ -634,7 +642,7 @@ def test_continuous_question_scores_equal_the_instant_by_instant_reference(seed:
 
 def test_lone_continuous_forecaster_holding_all_window_scores_the_rules() -> None:
     cdf = cdf_from_inbound(np.full(200, 0.9 / 200), below=0.05)
-    scale = ContinuousScale(0.0, 10.0, open_lower=True, open_upper=True)
+    scale = Scale(0.0, 10.0, open_lower=True, open_upper=True)
     lp = continuous_log(cdf, 120)
     crps = continuous_crps(cdf, 6.0, scale)
     s = score_question_continuous(

@@ -517,3 +517,24 @@ def test_home_query_count_does_not_grow_with_tournaments(django_assert_max_num_q
         response = client.get(reverse("home"))
     assert response.status_code == 200
     assert text(response).count("Many ") >= 6
+
+
+def test_typed_milestone_questions_show_their_rule_without_a_threshold(site):
+    """A numeric best-result rule has no comparator or threshold (docs/methods.md §8.8): the
+    benchmark page lists it with its rule in words and draws no threshold line for it."""
+    bench = site.milestone_q.benchmark
+    numeric = QuestionFactory(
+        tournament=site.milestone_q.tournament,
+        title="Best result by mid-2026?",
+        type="numeric",
+        range_min=0.0,
+        range_max=100.0,
+        benchmark=bench,
+        deadline=dt.date(2026, 6, 30),
+    )
+    body = text(Client().get(bench.get_absolute_url())).replace("&#x27;", "'")
+    assert numeric.title in body
+    assert numeric.milestone_text() in body
+    assert "best (highest)" in numeric.milestone_text()
+    page = text(Client().get(numeric.get_absolute_url())).replace("&#x27;", "'")
+    assert numeric.milestone_text() in page

@@ -54,7 +54,11 @@ def benchmark_detail(request: HttpRequest, slug: str) -> HttpResponse:
     )
     best_keys = {(s, v) for _, v, s in best}
     thresholds = sorted(
-        {(q.threshold, f"{q.get_comparator_display()} {q.threshold:g}") for q in questions}
+        {
+            (q.threshold, f"{q.get_comparator_display()} {q.threshold:g}")
+            for q in questions
+            if q.threshold is not None
+        }
     )
     chart = charts.responsive(
         charts.benchmark_chart,

@@ -62,6 +62,8 @@ SCORE_RULES = {
     Rule.BASELINE: "Baseline",
     Rule.PEER: "Peer",
     Rule.SPOT_BRIER: "Brier at close",
+    Rule.MC_BRIER: "Brier (multiple choice, 0–2)",
+    Rule.CRPS: "CRPS",
 }
 # Where the scoring page (web.views.scoring_help) explains each rule, and a one-line hint.
 SCORE_HELP = {
@@ -73,6 +75,15 @@ SCORE_HELP = {
     Rule.BASELINE: ("baseline", "100 · (log₂ p_o + 1) over the whole window; 0 is a coin flip"),
     Rule.PEER: ("peer", "Your log score minus the others' mean, × 100, over the whole window"),
     Rule.SPOT_BRIER: ("spot", "(p − o)² of the forecast in force at the close"),
+    Rule.MC_BRIER: (
+        "brier",
+        "Σ (p_k − o_k)² over the options, time-averaged; 0 to 2, lower is better",
+    ),
+    Rule.CRPS: (
+        "brier",
+        "Continuous ranked probability score in the question's units, time-averaged; lower is "
+        "better",
+    ),
 }
 
 
@@ -131,8 +142,8 @@ def crowd_series(
 
 
 def _milestone(question: Question) -> charts.Milestone | None:
-    if not question.has_milestone:
-        return None
+    if not question.has_milestone or question.threshold is None:
+        return None  # a best-result rule (numeric, multiple choice) has no threshold to draw
     benchmark = question.benchmark
     results = []
     for system, value, achieved_on, first_seen in BenchmarkResult.objects.filter(

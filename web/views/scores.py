@@ -25,7 +25,10 @@ from web import charts
 from web.views._common import FAR_FROM_CROWD, STALE_AFTER, active_forecasts
 
 LEADERBOARD_PAGE = 100
-TABLE_RULES = [Rule.BRIER, Rule.LOG, Rule.BASELINE, Rule.PEER]
+TABLE_RULES = [Rule.BRIER, Rule.LOG, Rule.BASELINE, Rule.PEER, Rule.SPOT_BRIER]
+# Multiple choice and continuous: their own Brier (0..2) and CRPS, and the spot log row whose
+# ``forecast`` is the probability held on what happened (docs/methods.md §4.16).
+TYPED_TABLE_RULES = [Rule.MC_BRIER, Rule.CRPS, Rule.SPOT_LOG]
 CALIBRATION_BINS = 10
 
 
@@ -72,9 +75,11 @@ def leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
 class QuestionScore:
     question: Question
     resolution: Resolution
-    outcome: int
+    outcome: int | None  # 1 YES, 0 NO; None for the other question types (``outcome_text``)
     cutoff: dt.datetime  # the scheduled close, or the resolution when that came first
-    forecast: float | None = None  # in force at the cutoff
+    # In force at the cutoff: the probability of YES; for the other types the probability held
+    # on what happened (the spot rows' ``forecast``, docs/methods.md §4.16).
+    forecast: float | None = None
     scores: dict[str, float | None] = field(default_factory=dict)
     coverage: float | None = None
 
@@ -82,17 +87,33 @@ class QuestionScore:
     def scored(self) -> bool:
         return bool(self.scores)
 
+    @property
+    def outcome_text(self) -> str:
+        """What happened, for a question that is not yes/no: the option's label, the value
+        (a date for date questions), or below / above the range."""
+        r, q = self.resolution, self.question
+        if r.outcome == Resolution.Outcome.OPTION and r.option is not None:
+            return str(q.options[r.option]) if r.option < len(q.options) else f"option {r.option}"
+        if r.outcome == Resolution.Outcome.VALUE and r.value is not None:
+            if q.type == Question.Type.DATE:
+                return dt.datetime.fromtimestamp(r.value, tz=dt.UTC).date().isoformat()
+            return f"{r.value:g}"
+        return {"below": "below the range", "above": "above the range"}.get(r.outcome, r.outcome)
+
 
 def _resolved(
     request: HttpRequest, tournament: Tournament | None, *, forecaster: Forecaster | None = None
 ) -> list[QuestionScore]:
-    """Questions resolved YES or NO that the viewer may see (and the forecaster forecast).
+    """Resolved questions of every type (not annulled) that the viewer may see (and the
+    forecaster forecast).
 
     Built from resolutions rather than from scores, so calibration shows as soon as a question
     resolves and the table says which scores are still being computed.
     """
-    finals = Resolution.objects.scored_finals().filter(
-        question__in=Question.objects.visible_to(request.user)
+    finals = (
+        Resolution.objects.filter(state=Resolution.State.FINAL)
+        .exclude(outcome=Resolution.Outcome.ANNULLED)
+        .filter(question__in=Question.objects.visible_to(request.user))
     )
     if tournament is not None:
         finals = finals.filter(question__tournament=tournament)
@@ -127,17 +148,19 @@ def _attach_scores(rows: list[QuestionScore], who: Q, viewer: Any = None) -> lis
     (``scoring.visibility``)."""
     by_resolution = {r.resolution.pk: r for r in rows}
     scores = Score.objects.filter(
-        who, resolution_id__in=by_resolution, rule__in=[*TABLE_RULES, Rule.SPOT_BRIER]
+        who, resolution_id__in=by_resolution, rule__in=[*TABLE_RULES, *TYPED_TABLE_RULES]
     )
     if viewer is not None:
         scores = scores_visible_to(viewer, scores)
-    for resolution_id, rule, score, coverage in scores.values_list(
-        "resolution_id", "rule", "score", "coverage"
+    for resolution_id, rule, score, coverage, held in scores.values_list(
+        "resolution_id", "rule", "score", "coverage", "forecast"
     ):
         row = by_resolution[resolution_id]
         row.scores[rule] = score
-        if rule == Rule.BRIER or row.coverage is None:
+        if rule in (Rule.BRIER, Rule.LOG, Rule.BASELINE, Rule.PEER):  # one coverage for all
             row.coverage = coverage
+        if rule == Rule.SPOT_LOG and not row.question.is_binary:
+            row.forecast = held
     return rows
 
 
@@ -152,7 +175,8 @@ def _attach_forecaster_probs(rows: list[QuestionScore], forecaster: Forecaster) 
         {r.question.pk: r.cutoff for r in rows}, Forecast.objects.filter(forecaster=forecaster)
     )
     for row in rows:
-        row.forecast = held[row.question.pk].get(forecaster.pk)
+        if row.question.is_binary:
+            row.forecast = held[row.question.pk].get(forecaster.pk)
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -161,13 +185,19 @@ def _mean(values: list[float | None]) -> float | None:
 
 
 def _summary(rows: list[QuestionScore]) -> dict[str, Any]:
+    """Totals over the rows. Peer, baseline and coverage are comparable across question types
+    and averaged over all; the Brier and log means are per type (docs/methods.md §4.16): yes/no
+    (Brier on [0, 1]) and multiple choice (Brier on [0, 2]); a continuous log score is of a
+    1/200-wide bucket, not comparable with either."""
     scored = [r for r in rows if r.scored]
+    binary = [r for r in scored if r.question.is_binary]
     peers = [r.scores.get(Rule.PEER) for r in scored]
     return {
         "questions": len(rows),
         "scored": len(scored),
-        "mean_brier": _mean([r.scores.get(Rule.BRIER) for r in scored]),
-        "mean_log": _mean([r.scores.get(Rule.LOG) for r in scored]),
+        "mean_brier": _mean([r.scores.get(Rule.BRIER) for r in binary]),
+        "mean_mc_brier": _mean([r.scores.get(Rule.MC_BRIER) for r in scored]),
+        "mean_log": _mean([r.scores.get(Rule.LOG) for r in binary]),
         "mean_baseline": _mean([r.scores.get(Rule.BASELINE) for r in scored]),
         "mean_peer": _mean(peers),
         "total_peer": sum(p for p in peers if p is not None) if scored else None,
@@ -176,7 +206,9 @@ def _summary(rows: list[QuestionScore]) -> dict[str, Any]:
 
 
 def _calibration(rows: list[QuestionScore]) -> dict[str, Any]:
-    pairs = [(r.forecast, r.outcome) for r in rows if r.forecast is not None]
+    pairs = [
+        (r.forecast, r.outcome) for r in rows if r.forecast is not None and r.outcome is not None
+    ]
     probs = [p for p, _ in pairs]
     outcomes = [o for _, o in pairs]
     bins = calibration_bins(probs, outcomes, CALIBRATION_BINS)
