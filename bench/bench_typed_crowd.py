@@ -361,7 +361,7 @@ def main() -> None:
         same_read = bool(
             np.array_equal(orm_ev.values, ev.values, equal_nan=True)
             and np.array_equal(orm_ev.times, ev.times)
-            and orm_ev.stamps == ev.stamps
+            and list(orm_ev.stamps) == list(ev.stamps)
         )
         orm_ev = None
 

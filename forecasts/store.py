@@ -27,9 +27,10 @@ holder of the lock wrote — instead of the version from before the wait.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from django.db import connection
@@ -308,7 +309,7 @@ class VectorEventLog(EventLog):
     withdrawal) and ``stamps`` (the events' times as stored, for the history points)."""
 
     values: np.ndarray
-    stamps: list[dt.datetime]
+    stamps: Sequence[dt.datetime]
 
 
 def load_vector_events(question_id: int, width: int) -> VectorEventLog:
@@ -361,11 +362,29 @@ def _vector_copy_row(width: int) -> np.dtype:
     )  # fmt: skip
 
 
-def _stamps(times: np.ndarray) -> list[dt.datetime]:
-    """Epoch seconds read from the database (each within 0.25 µs of a whole microsecond) back
-    to the aware datetimes they were."""
-    us = np.rint(np.asarray(times, dtype=np.float64) * 1e6).astype("datetime64[us]")
-    return [t.replace(tzinfo=dt.UTC) for t in us.astype(object).tolist()]
+class EpochStamps(Sequence[dt.datetime]):
+    """Event times read from the database as epoch seconds (each within 0.25 µs of a whole
+    microsecond), seen as the aware datetimes they were — converted when an item or slice is
+    read, not 100,000 datetime objects up front (the recompute reads the last one, scoring
+    none)."""
+
+    def __init__(self, times: np.ndarray) -> None:
+        self._us = np.rint(np.asarray(times, dtype=np.float64) * 1e6).astype("datetime64[us]")
+
+    def __len__(self) -> int:
+        return int(self._us.shape[0])
+
+    @overload
+    def __getitem__(self, index: int) -> dt.datetime: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dt.datetime]: ...
+    def __getitem__(self, index: int | slice) -> dt.datetime | list[dt.datetime]:
+        if isinstance(index, slice):
+            return [t.replace(tzinfo=dt.UTC) for t in self._us[index].astype(object).tolist()]
+        return self._us[index].astype(object).replace(tzinfo=dt.UTC)
+
+    def __iter__(self) -> Iterator[dt.datetime]:
+        return iter(self[:])
 
 
 def _load_vector_events_copy(question_id: int, width: int) -> VectorEventLog | None:
@@ -399,7 +418,7 @@ def _load_vector_events_copy(question_id: int, width: int) -> VectorEventLog | N
         probs=np.full(len(rows), np.nan, dtype=np.float64),
         track_record_weight=rows["track_record_weight"].astype(np.float64),
         values=rows["values"].astype(np.float64),
-        stamps=_stamps(times),
+        stamps=EpochStamps(times),
     )
 
 

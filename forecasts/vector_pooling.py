@@ -198,7 +198,11 @@ def buckets_from_cdf(cdf: ArrayLike) -> FloatArray:
     """The PMF buckets of CDF(s) on the grid: [cdf[0], diff(cdf), 1 − cdf[-1]] along the last
     axis (201 points → 202 buckets). No validation (see ``forecasts.services``)."""
     c = np.asarray(cdf, dtype=np.float64)
-    return np.concatenate([c[..., :1], np.diff(c, axis=-1), 1.0 - c[..., -1:]], axis=-1)
+    out = np.empty((*c.shape[:-1], c.shape[-1] + 1), dtype=np.float64)
+    out[..., 0] = c[..., 0]
+    np.subtract(c[..., 1:], c[..., :-1], out=out[..., 1:-1])
+    np.subtract(1.0, c[..., -1], out=out[..., -1])
+    return out
 
 
 def cdf_from_buckets(pmf: ArrayLike) -> FloatArray:
