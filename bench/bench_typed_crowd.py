@@ -29,8 +29,9 @@ forecasters over a year, 5% withdrawals: the log of ``bench_vector_history_math.
     path SQLite takes, and PostgreSQL's before the binary COPY), and the naive history
     (re-pool every active forecast at each event) on a prefix, extrapolated in proportion to
     Σ active forecasters.
-(c) scoring the 100,000-forecast continuous question database to database, when the scoring
-    service handles continuous questions (see ``score_phase``).
+(c) ``scoring.services.question_score`` database to database after ``question_resolve``: the
+    100,000-event question (10,000 forecasters, as the yes/no scoring bench) three times, and
+    the 100,000-forecaster question once (``--no-score`` skips both).
 """
 
 from __future__ import annotations
