@@ -15,10 +15,14 @@ and extrapolated in proportion to Σ active forecasters over the events.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository root
 
 from forecasts import vector_pooling as vp
 

@@ -27,9 +27,10 @@ holder of the lock wrote — instead of the version from before the wait.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from django.db import connection
@@ -319,12 +320,23 @@ class VectorEventLog(EventLog):
     withdrawal) and ``stamps`` (the events' times as stored, for the history points)."""
 
     values: np.ndarray
-    stamps: list[dt.datetime]
+    stamps: Sequence[dt.datetime]
 
 
 def load_vector_events(question_id: int, width: int) -> VectorEventLog:
     """The question's log with each forecast's stored vector (``width`` float64 values, see
-    ``forecasts.typed``), in event order. One ORM query."""
+    ``forecasts.typed``), in event order. On PostgreSQL one binary COPY read straight into
+    numpy (``_load_vector_events_copy``); elsewhere, or should a stored vector not have
+    ``width`` values, one ORM query."""
+    if connection.vendor == "postgresql":
+        log = _load_vector_events_copy(question_id, width)
+        if log is not None:
+            return log
+    return _load_vector_events_orm(question_id, width)
+
+
+def _load_vector_events_orm(question_id: int, width: int) -> VectorEventLog:
+    """``load_vector_events`` through the ORM: one query, a Python row per event."""
     rows = list(
         Forecast.objects.filter(question_id=question_id)
         .order_by("time", "id")
@@ -346,6 +358,81 @@ def load_vector_events(question_id: int, width: int) -> VectorEventLog:
     )
 
 
+def _vector_copy_row(width: int) -> np.dtype:
+    """One row of the binary COPY in ``_load_vector_events_copy``: fixed-width fields, the
+    vector last (bytea: its stored little-endian float64 values)."""
+    return np.dtype(
+        [
+            ("fields", ">i2"),
+            ("n_id", ">i4"), ("id", ">i8"),
+            ("n_time", ">i4"), ("time", ">f8"),
+            ("n_forecaster", ">i4"), ("forecaster", ">i8"),
+            ("n_track_record_weight", ">i4"), ("track_record_weight", ">f8"),
+            ("n_values", ">i4"), ("values", "<f8", (width,)),
+        ]
+    )  # fmt: skip
+
+
+class EpochStamps(Sequence[dt.datetime]):
+    """Event times read from the database as epoch seconds (each within 0.25 µs of a whole
+    microsecond), seen as the aware datetimes they were — converted when an item or slice is
+    read, not 100,000 datetime objects up front (the recompute reads the last one, scoring
+    none)."""
+
+    def __init__(self, times: np.ndarray) -> None:
+        self._us = np.rint(np.asarray(times, dtype=np.float64) * 1e6).astype("datetime64[us]")
+
+    def __len__(self) -> int:
+        return int(self._us.shape[0])
+
+    @overload
+    def __getitem__(self, index: int) -> dt.datetime: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[dt.datetime]: ...
+    def __getitem__(self, index: int | slice) -> dt.datetime | list[dt.datetime]:
+        if isinstance(index, slice):
+            return [t.replace(tzinfo=dt.UTC) for t in self._us[index].astype(object).tolist()]
+        return self._us[index].astype(object).replace(tzinfo=dt.UTC)
+
+    def __iter__(self) -> Iterator[dt.datetime]:
+        return iter(self[:])
+
+
+def _load_vector_events_copy(question_id: int, width: int) -> VectorEventLog | None:
+    """PostgreSQL: ``load_vector_events`` as one binary COPY read into numpy — no Python row
+    objects but the event times. A withdrawal's NULL vector is sent as ``width`` NaN, so every
+    row has the same size. None when a stored vector is not ``width`` values long (the caller
+    then reads through the ORM, which reports it)."""
+    table = Forecast._meta.db_table
+    nan = "000000000000f87f" * width  # float64 NaN, little-endian
+    sql = (
+        f"COPY (SELECT id, extract(epoch FROM time)::float8, forecaster_id, "
+        f"track_record_weight, coalesce(values, decode('{nan}', 'hex')) FROM {table} "
+        f"WHERE question_id = {int(question_id)} ORDER BY time, id) TO STDOUT (FORMAT BINARY)"
+    )
+    buffer = bytearray()
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for chunk in copy:
+            buffer += chunk
+    body = memoryview(buffer)[_COPY_HEADER : len(buffer) - _COPY_TRAILER]
+    layout = _vector_copy_row(width)
+    if len(body) % layout.itemsize:
+        return None
+    rows = np.frombuffer(body, dtype=layout)
+    if np.any(rows["n_values"] != 8 * width) or np.any(rows["fields"] != 5):
+        return None
+    times = rows["time"].astype(np.float64)
+    return VectorEventLog(
+        ids=rows["id"].astype(np.int64),
+        times=times,
+        forecaster=rows["forecaster"].astype(np.int64),
+        probs=np.full(len(rows), np.nan, dtype=np.float64),
+        track_record_weight=rows["track_record_weight"].astype(np.float64),
+        values=rows["values"].astype(np.float64),
+        stamps=EpochStamps(times),
+    )
+
+
 def write_vector_points(
     question_id: int,
     ev: VectorEventLog,
@@ -355,8 +442,11 @@ def write_vector_points(
 ) -> int:
     """Write one history point per event of a multiple-choice or continuous question:
     ``forecasters`` (int per event), ``summary`` (float64[n, s]; a NaN row — nobody active —
-    is stored NULL) as little-endian bytes, ``public_seq`` (0: private). COPY on PostgreSQL.
+    is stored NULL) as little-endian bytes, ``public_seq`` (0: private). Binary COPY built in
+    numpy on PostgreSQL (``_copy_vector_points_binary``), text COPY / bulk INSERT elsewhere.
     Returns the points written."""
+    if connection.vendor == "postgresql":
+        return _copy_vector_points_binary(question_id, ev, forecasters, summary, public_seq)
     columns = ("question_id", "seq", "time", "forecasters", "summary", "forecast_id",
                "public_seq")  # fmt: skip
     blobs = [
@@ -539,6 +629,72 @@ def _copy_points_binary(
                     record[f"len_{name}"] = -1
                 else:
                     record[f"len_{name}"] = np.dtype(kind).itemsize
+                    record[name] = values[name][rows]
+            copy.write(record.tobytes())
+        copy.write(b"\xff\xff")  # trailer: field count −1
+    return n
+
+
+def _copy_vector_points_binary(
+    question_id: int,
+    ev: VectorEventLog,
+    forecasters: np.ndarray,
+    summary: np.ndarray,
+    public_seq: np.ndarray,
+) -> int:
+    """PostgreSQL: ``write_vector_points`` as binary COPY records built in numpy (as
+    ``_copy_points_binary``): rows sharing a NULL pattern (summary, public_seq) are one
+    structured array; the summary is a bytea of its little-endian float64 values."""
+    n = len(ev.ids)
+    if n == 0:
+        return 0
+    s = np.asarray(summary, dtype=np.float64).reshape(n, -1)
+    width = s.shape[1]
+    fields = [
+        ("question_id", ">i8"),
+        ("seq", ">i4"),
+        ("time", ">i8"),
+        ("forecasters", ">i4"),
+        ("summary", ("<f8", (width,))),
+        ("forecast_id", ">i8"),
+        ("public_seq", ">i4"),
+    ]
+    values: dict[str, np.ndarray] = {
+        "question_id": np.full(n, question_id, dtype=np.int64),
+        "seq": np.arange(1, n + 1, dtype=np.int64),
+        "time": np.rint((ev.times - _PG_EPOCH) * 1e6).astype(np.int64),
+        "forecasters": np.asarray(forecasters, dtype=np.int64),
+        "summary": s,
+        "forecast_id": ev.ids,
+        "public_seq": np.asarray(public_seq, dtype=np.int64),
+    }
+    null_summary = np.isnan(s).any(axis=1) if width else np.ones(n, dtype=bool)
+    null_public = values["public_seq"] <= 0
+    pattern = null_summary.astype(np.int64) | (null_public.astype(np.int64) << 1)
+    table = connection.ops.quote_name(CrowdPoint._meta.db_table)
+    columns = ", ".join(name for name, _ in fields)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.write(b"PGCOPY\n\xff\r\n\x00" + bytes(8))  # signature, flags, no extension
+        for code in np.unique(pattern).tolist():
+            rows = pattern == code
+            null = {"summary"} if code & 1 else set()
+            if code & 2:
+                null.add("public_seq")
+            layout: list[tuple[Any, ...]] = [("fields", ">i2")]
+            for name, kind in fields:
+                layout.append((f"len_{name}", ">i4"))
+                if name not in null:
+                    layout.append((name, *kind) if isinstance(kind, tuple) else (name, kind))
+            record = np.empty(int(rows.sum()), dtype=np.dtype(layout))
+            record["fields"] = len(fields)
+            for name, _ in fields:
+                if name in null:
+                    record[f"len_{name}"] = -1
+                else:
+                    record[f"len_{name}"] = record.dtype[name].itemsize
                     record[name] = values[name][rows]
             copy.write(record.tobytes())
         copy.write(b"\xff\xff")  # trailer: field count −1

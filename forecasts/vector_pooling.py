@@ -64,7 +64,7 @@ PMF_BUCKETS = CDF_POINTS + 1
 CONTINUOUS_SUMMARY_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 """Quantiles whose locations a continuous crowd history point keeps (then P(below), P(above))."""
 
-_CHUNK = 4096  # events per block of the history's prefix sums: bounds the scratch memory
+_CHUNK = 2048  # events per block of the prefix sums: bounds the scratch, keeps it near the cache
 _LDEXP_FLOOR = -1100
 _WEIGHT_FLOOR = 2.0**-900
 CANCELLATION_LIMIT = 2.0**-20
@@ -198,14 +198,18 @@ def buckets_from_cdf(cdf: ArrayLike) -> FloatArray:
     """The PMF buckets of CDF(s) on the grid: [cdf[0], diff(cdf), 1 − cdf[-1]] along the last
     axis (201 points → 202 buckets). No validation (see ``forecasts.services``)."""
     c = np.asarray(cdf, dtype=np.float64)
-    return np.concatenate([c[..., :1], np.diff(c, axis=-1), 1.0 - c[..., -1:]], axis=-1)
+    out = np.empty((*c.shape[:-1], c.shape[-1] + 1), dtype=np.float64)
+    out[..., 0] = c[..., 0]
+    np.subtract(c[..., 1:], c[..., :-1], out=out[..., 1:-1])
+    np.subtract(1.0, c[..., -1], out=out[..., -1])
+    return out
 
 
 def cdf_from_buckets(pmf: ArrayLike) -> FloatArray:
     """Inverse of ``buckets_from_cdf``: the CDF at the grid points, cumsum(pmf)[:-1] along the
     last axis (202 buckets → 201 points)."""
     b = np.asarray(pmf, dtype=np.float64)
-    return np.asarray(np.cumsum(b, axis=-1)[..., :-1], dtype=np.float64)
+    return np.cumsum(b[..., :-1], axis=-1)  # the same prefix sums as cumsum(b)[:-1]
 
 
 def quantile_locations(cdf: ArrayLike, quantiles: ArrayLike) -> FloatArray:
@@ -213,22 +217,50 @@ def quantile_locations(cdf: ArrayLike, quantiles: ArrayLike) -> FloatArray:
     reaches each quantile q, by linear interpolation between grid points (as ``numpy.interp`` of
     the inverse). A quantile at or below cdf[0] (mass below the range) gives 0, one above
     cdf[-1] gives 1. ``cdf``: m points or rows × m, non-decreasing; returns float64 of shape
-    (…, len(quantiles)). Vectorised over rows: one comparison pass per quantile.
+    (…, len(quantiles)). Vectorised over rows and quantiles: a binary search for the first grid
+    point with cdf ≥ q (⌈log2(m + 1)⌉ gathers of one value per row and quantile).
     """
     c = np.asarray(cdf, dtype=np.float64)
     q = np.asarray(quantiles, dtype=np.float64).reshape(-1)
     m = c.shape[-1]
-    flat = c.reshape(-1, m)
-    rows = np.arange(flat.shape[0])
-    out = np.empty((flat.shape[0], q.shape[0]), dtype=np.float64)
-    for j, level in enumerate(q.tolist()):
-        first = np.sum(flat < level, axis=1)  # the first grid point with cdf ≥ q
-        inner = np.clip(first, 1, m - 1)
-        low, high = flat[rows, inner - 1], flat[rows, inner]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            x = (inner - 1 + (level - low) / (high - low)) / (m - 1)
-        out[:, j] = np.where(first == 0, 0.0, np.where(first == m, 1.0, x))
-    return out.reshape(*c.shape[:-1], q.shape[0])
+    columns = np.ascontiguousarray(c.reshape(-1, m).T)
+    return _quantiles_of_columns(columns, q).reshape(*c.shape[:-1], q.shape[0])
+
+
+def _quantiles_of_columns(cdf_t: FloatArray, q: FloatArray) -> FloatArray:
+    """``quantile_locations`` of CDFs stored column-wise: ``cdf_t`` (m × rows, C-contiguous,
+    each column non-decreasing) → float64[rows, len(q)]."""
+    m, n = cdf_t.shape
+    values = cdf_t.reshape(-1)
+    row = np.arange(n, dtype=np.int64)[:, None]  # value (j, r) sits at j·n + r
+    level = q[None, :]
+    # first = #{j : cdf_j < q} = the first j with cdf_j ≥ q (m when none), for a monotone column.
+    lo = np.zeros((n, q.shape[0]), dtype=np.int64)
+    hi = np.full_like(lo, m)
+    for _ in range(int(m).bit_length()):
+        mid = (lo + hi) >> 1
+        searching = lo < hi
+        below = np.take(values, np.minimum(mid, m - 1) * n + row) < level
+        lo = np.where(searching & below, mid + 1, lo)
+        hi = np.where(searching & ~below, mid, hi)
+    first = lo
+    inner = np.clip(first, 1, m - 1)
+    low = np.take(values, (inner - 1) * n + row)
+    high = np.take(values, inner * n + row)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        x = (inner - 1 + (level - low) / (high - low)) / (m - 1)
+    return np.where(first == 0, 0.0, np.where(first == m, 1.0, x))
+
+
+def _cdf_columns(pmf: FloatArray) -> FloatArray:
+    """The CDFs of PMF rows (rows × k) column-wise: float64[k − 1, rows], column r holding
+    cumsum(pmf[r])[:-1]. The prefix sums run along the first axis, one vectorised addition per
+    grid point over all rows — the same additions in the same order as ``numpy.cumsum`` along
+    a row (so the same bits), without its per-row sequential loop."""
+    out = np.ascontiguousarray(pmf[:, :-1].T)
+    for j in range(1, out.shape[0]):
+        np.add(out[j - 1], out[j], out=out[j])
+    return out
 
 
 def continuous_summary(pmf: ArrayLike) -> FloatArray:
@@ -236,9 +268,13 @@ def continuous_summary(pmf: ArrayLike) -> FloatArray:
     ``CONTINUOUS_SUMMARY_QUANTILES`` on the internal scale, then P(below the range) and
     P(above the range). ``pmf``: 202 buckets, or rows × 202 → float64 (…, 7)."""
     b = np.asarray(pmf, dtype=np.float64)
-    cdf = cdf_from_buckets(b)
-    locations = quantile_locations(cdf, CONTINUOUS_SUMMARY_QUANTILES)
-    return np.concatenate([locations, b[..., :1], b[..., -1:]], axis=-1)
+    flat = b.reshape(-1, b.shape[-1])
+    q = np.asarray(CONTINUOUS_SUMMARY_QUANTILES, dtype=np.float64)
+    out = np.empty((flat.shape[0], q.shape[0] + 2), dtype=np.float64)
+    out[:, : q.shape[0]] = _quantiles_of_columns(_cdf_columns(flat), q)
+    out[:, -2] = flat[:, 0]
+    out[:, -1] = flat[:, -1]
+    return out.reshape(*b.shape[:-1], q.shape[0] + 2)
 
 
 # --- History: the crowd after every event, recomputed from the log ----------------------------
@@ -339,10 +375,7 @@ def pool_history_vectors(
         q = np.floor(e).astype(np.int64)
         mant = ev.track_record_weight / top * np.exp2(e - q)
     old = np.where(ev.removes, ev.prev, 0)
-    # ln p of every forecast; a withdrawal's row (NaN) becomes 1 first, so its terms are 0.
-    logs = v.copy()
-    logs[~fc] = 1.0
-    logs = log_terms(logs)
+    logs = _log_rows(v)
     zero_k = np.zeros(k, dtype=np.float64)
     carry_s = zero_k
     carry_w = (np.zeros(()), np.zeros(()))
@@ -363,8 +396,11 @@ def pool_history_vectors(
         w_after, w_hi, w_lo = _chunk(w_rem, w_add, carry_w)
         # S_k: one row of change per event, plain prefix sums (a rounding error of about
         # events · 2^-53 relative to Σ|terms|; where W cancels, the event is re-pooled below).
-        s_after = logs[sl] * w_add[:, None]
-        s_after -= logs[o] * w_rem[:, None]
+        s_after = np.multiply(logs[sl], w_add[:, None])
+        removal = np.take(logs, o, axis=0)
+        removal *= w_rem[:, None]
+        s_after -= removal
+        del removal
         s_after[0] += carry_s
         np.cumsum(s_after, axis=0, out=s_after)
         s_end = s_after[-1].copy()
@@ -397,6 +433,21 @@ def pool_history_vectors(
         last=np.asarray(last, dtype=np.float64),
         last_linear=np.asarray(last_linear, dtype=np.float64),
     )
+
+
+_LOG_BLOCK = 512  # rows per block of ``_log_rows``: its scratch stays in cache
+
+
+def _log_rows(v: FloatArray) -> FloatArray:
+    """``log_terms`` of every row of ``v`` (n × k), with 0 for a withdrawal's row of NaN: ln p
+    where p > 0, else 0. One output array, filled block by block (no full-size temporaries)."""
+    out = np.empty_like(v)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for start in range(0, v.shape[0], _LOG_BLOCK):
+            block = out[start : start + _LOG_BLOCK]
+            np.log(v[start : start + _LOG_BLOCK], out=block)
+            block[~np.isfinite(block)] = 0.0  # ln 0 = −inf (outside the support), NaN rows
+    return out
 
 
 def _pool_at(

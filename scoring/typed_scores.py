@@ -140,18 +140,22 @@ def linear_pool_history(
     Returns (n, s). O(n·k) time, O(_CHUNK·k) scratch."""
     ev = forecast_events(times, codes, values[:, 0])
     n, k = values.shape
-    filled = np.nan_to_num(values)
     carry = np.zeros(k)
     out: list[np.ndarray] = []
     for start in range(0, n, _CHUNK):
         sl = slice(start, min(n, start + _CHUNK))
-        added = np.where(ev.is_forecast[sl, None], filled[sl], 0.0)
-        removed = np.where(ev.removes[sl, None], filled[np.maximum(ev.prev[sl], 0)], 0.0)
-        running = carry + np.cumsum(added - removed, axis=0)
-        carry = running[-1]
+        # A withdrawal's row of NaN is never selected; a removed row is always a forecast.
+        running = np.where(ev.is_forecast[sl, None], values[sl], 0.0)
+        removed = np.take(values, np.maximum(ev.prev[sl], 0), axis=0)
+        running -= np.where(ev.removes[sl, None], removed, 0.0)
+        del removed
+        running[0] += carry
+        np.cumsum(running, axis=0, out=running)
+        carry = running[-1].copy()
         count = ev.count[sl].astype(np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = running / count[:, None]
+            running /= count[:, None]
+        mean = running
         mean[count == 0] = np.nan
         out.append(np.asarray(reduce(mean), dtype=np.float64))
     return np.concatenate(out) if out else np.empty((0, 0))
