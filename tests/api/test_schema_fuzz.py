@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from api.pagination import MAX_WINDOW
 from api.serializers.typed import TYPED_INPUTS
 from tests.api.populated import Populated, build_populated
 
@@ -212,7 +213,20 @@ def test_api_conforms_to_its_schema(case, data, real, auth_header):
         # string is refused with a documented 400 (api.pagination, issue 19), which OpenAPI
         # cannot express either. Everything else about such responses is still checked.
         excluded.append(positive_data_acceptance)
+    if case.path == "/api/v1/scores/" and _beyond_window(query):
+        # Page numbers of the scores list reach its first MAX_WINDOW rows; beyond, a documented
+        # 400 names the cursor form (api.pagination, issue 19): page × page_size is a bound
+        # OpenAPI cannot express. Everything else about such responses is still checked.
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(headers=auth_header, excluded_checks=excluded)
+
+
+def _beyond_window(query: dict[str, Any]) -> bool:
+    try:
+        page, size = int(query.get("page", 1)), int(query.get("page_size", 50))
+    except (TypeError, ValueError):
+        return False
+    return page * size > MAX_WINDOW
 
 
 EXTRA_QUERIES = {  # besides no query at all, by the end of the path
