@@ -257,7 +257,9 @@ def _cdf_columns(pmf: FloatArray) -> FloatArray:
     cumsum(pmf[r])[:-1]. The prefix sums run along the first axis, one vectorised addition per
     grid point over all rows — the same additions in the same order as ``numpy.cumsum`` along
     a row (so the same bits), without its per-row sequential loop."""
-    out = np.ascontiguousarray(pmf[:, :-1].T)
+    # Always a copy: for one row the transposed slice is already "contiguous", and
+    # ``ascontiguousarray`` would hand back a view, so the sums below overwrote the caller's PMF.
+    out = pmf[:, :-1].T.copy(order="C")
     for j in range(1, out.shape[0]):
         np.add(out[j - 1], out[j], out=out[j])
     return out

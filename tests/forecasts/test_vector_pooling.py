@@ -237,3 +237,15 @@ def test_history_withdrawing_the_dominant_forecast_repools():
         times, forecaster, values, np.ones(2, dtype=bool), summarize=lambda p: p, half_life=1.0
     )
     assert hist.summary[2] == pytest.approx([0.7, 0.3], abs=1e-12)
+
+
+@pytest.mark.parametrize("rows", [None, 1, 3])
+def test_the_continuous_summary_leaves_its_input_alone(rows) -> None:
+    """A single PMF (or a one-row block) was cumulated in place: the crowd's pooled PMF after
+    the summary was its CDF (found by the export test of the final CDF)."""
+    rng = np.random.default_rng(5)
+    shape = (202,) if rows is None else (rows, 202)
+    pmf = rng.dirichlet(np.ones(202), size=None if rows is None else rows).reshape(shape)
+    before = pmf.copy()
+    vp.continuous_summary(pmf)
+    assert np.array_equal(pmf, before)
