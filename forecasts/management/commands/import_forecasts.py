@@ -103,13 +103,13 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         bar.close()
         if opts["clip"]:
-            self.stdout.write(f"Clipped {report.clipped} probabilities to [0.001, 0.999].")
+            self.stdout.write(f"Clipped {report.clipped:,} probabilities to [0.001, 0.999].")
         for line in report.resolutions_kept:
             self.stdout.write(self.style.WARNING(line))
         if not report.changed:
             self.stdout.write(
                 self.style.SUCCESS(
-                    f"Nothing to change: {report.forecasts_existing} forecasts already imported."
+                    f"Nothing to change: {report.forecasts_existing:,} forecasts already imported."
                 )
             )
             return
@@ -117,11 +117,12 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Tournament {report.tournament}{created}: "
-                f"{report.questions_created} questions, {report.forecasters_created} forecasters, "
-                f"{report.forecasts_created} forecasts, "
-                f"{report.resolutions_recorded} resolutions imported, "
-                f"{report.resolutions_withdrawn} un-resolved"
-                f" ({report.forecasts_existing} forecasts were already there)."
+                f"{report.questions_created:,} questions, "
+                f"{report.forecasters_created:,} forecasters, "
+                f"{report.forecasts_created:,} forecasts, "
+                f"{report.resolutions_recorded:,} resolutions imported, "
+                f"{report.resolutions_withdrawn:,} un-resolved"
+                f" ({report.forecasts_existing:,} forecasts were already there)."
             )
         )
         for line in report.resolution_changes:

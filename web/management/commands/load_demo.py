@@ -381,6 +381,6 @@ class Command(BaseCommand):
             "questions, resolved as the Manifold mirror markets resolved. Data: jbreffle/acx-prediction-contest."
         )
         self.stdout.write(
-            f"ACX 2023: {report.forecasts_created} forecasts imported "
-            f"({report.forecasts_existing} already there)."
+            f"ACX 2023: {report.forecasts_created:,} forecasts imported "
+            f"({report.forecasts_existing:,} already there)."
         )
