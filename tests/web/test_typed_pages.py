@@ -87,3 +87,29 @@ def test_the_yes_no_form_refuses_a_typed_question() -> None:
     assert response.status_code == 400
     assert "multiple choice question: it takes values" in response.json()["error"]
     assert not Forecast.objects.filter(question=q).exists()
+
+
+def test_the_question_page_shows_the_typed_crowd_and_outcome() -> None:
+    call_command(
+        "import_forecasts",
+        "--format",
+        "metaculus",
+        str(SAMPLE),
+        "--tournament",
+        "meta",
+        "--no-progress",
+    )
+    client = Client()
+    mc = Question.objects.get(key="metaculus-102")
+    html = client.get(f"/questions/{mc.pk}/").content.decode()
+    assert "Resolved Org B" in html
+    for label in ("Org A", "Org B", "Org C", "Other"):
+        assert f'<th scope="row">{label}</th>' in html
+    assert "No current forecasts yet" not in html
+    log_q = Question.objects.get(key="metaculus-104")
+    html = client.get(f"/questions/{log_q.pk}/").content.decode()
+    assert "Resolved 1,450" in html
+    assert '<th scope="row">50%</th>' in html and "Below the range:" in html
+    # the list's badge does not print a type's internal outcome name
+    listing = client.get("/questions/?status=resolved").content.decode()
+    assert "Resolved OPTION" not in listing and "Resolved VALUE" not in listing

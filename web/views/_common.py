@@ -139,7 +139,12 @@ def question_rows(questions: list[Question], user: Any, now: dt.datetime | None 
                 crowd=crowd,
                 reveal=reveal,
                 mine=mine if mine is not None and mine.kind == Forecast.Kind.FORECAST else None,
-                outcome=getattr(q, "final_outcome", None),
+                # yes/no in the badge; other types' outcomes are words on the question page
+                outcome=(
+                    getattr(q, "final_outcome", None)
+                    if getattr(q, "final_outcome", None) in ("yes", "no")
+                    else None
+                ),
                 closing_soon=q.is_open_at(now) and q.close_time <= now + CLOSING_SOON,
                 live=live,
             )

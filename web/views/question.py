@@ -23,6 +23,7 @@ from scoring.visibility import scores_visible_to
 from web import charts
 from web.forms import ForecastForm
 from web.views._common import question_state, viewer_forecaster
+from web.views.typed import outcome_text, typed_view
 
 # Very long histories are pre-sampled by event index (seq is dense, 1..events), so a
 # 100,000-event question reads ~500 rows through the (question, seq) index instead of all of
@@ -262,6 +263,8 @@ def question_context(
         "current": current,
         "form": form,
         "final": final,
+        "outcome_text": outcome_text(question, final),
+        "typed": typed_view(question, headline) if reveal.visible else None,
         "proposed": proposed,
         "resolutions": resolutions,
         # The latest version that an import wrote, if any: such a question came from a
