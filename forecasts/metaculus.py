@@ -226,9 +226,13 @@ def _numbers(raw: str, what: str) -> list[float]:
     for i, v in enumerate(values):
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ValueError(f"{what}[{i}] is not a number")
-        if not math.isfinite(v):
+        try:
+            number = float(v)
+        except OverflowError:  # a JSON integer too large for a float
+            number = math.inf
+        if not math.isfinite(number):
             raise ValueError(f"{what}[{i}] is not a finite number")
-        out.append(float(v))
+        out.append(number)
     return out
 
 

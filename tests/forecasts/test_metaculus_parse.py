@@ -190,3 +190,21 @@ def test_cdf_values_are_kept_as_given() -> None:
     rows = _rows()
     given = np.asarray(json.loads(rows[16]["continuous_cdf"]))
     assert np.array_equal(f.forecasts[16].values, given)
+
+
+@pytest.mark.parametrize(
+    ("forecast_id", "column"),
+    [("1017", "continuous_cdf"), ("1010", "probability_yes_per_category")],
+)
+def test_a_json_integer_too_large_for_a_float_is_named_with_its_line(
+    tmp_path: Path, forecast_id: str, column: str
+) -> None:
+    """``json.loads`` keeps 10**400 as an int; ``math.isfinite`` of it raised OverflowError,
+    which escaped the parser (a traceback instead of the line and reason)."""
+    rows = _rows()
+    row = next(r for r in rows if r["forecast_id"] == forecast_id)
+    row[column] = "[" + "1" + "0" * 400 + ", " + row[column][1:]
+    f = parse_metaculus(_write(tmp_path, rows))
+    line = _line_of(rows, forecast_id)
+    assert f.errors == [f"forecasts.csv line {line}: {column}[0] is not a finite number"]
+    assert all(fc.line != line for fc in f.forecasts)
