@@ -14,6 +14,7 @@ functions check the rest and give the reason in words.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -175,8 +176,7 @@ def resolution_detail_validate(
     low, high = question.range_min, question.range_max
     assert low is not None and high is not None
     if outcome == Outcome.VALUE:
-        if value is None or not math.isfinite(value):
-            raise ResolutionError(f"The value must be a finite number, got {value!r}.")
+        value = _finite_value(value, dates=kind == Type.DATE)
         below, above = value < low, value > high
     else:
         if value is not None:
@@ -191,3 +191,19 @@ def resolution_detail_validate(
             f"The range's upper bound {high:g} is closed: the question cannot resolve above it."
         )
     return None, None if value is None else float(value)
+
+
+def _finite_value(value: Any, *, dates: bool) -> float:
+    """``value`` as a finite float, or ``ResolutionError``: a bool, a string, a list or an
+    integer too large for a float is no resolution value (``True`` would have become 1.0)."""
+    number = math.nan
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+    if not math.isfinite(number):
+        unit = " (Unix seconds for a date question)" if dates else ""
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise ResolutionError(f"The value must be a finite number{unit}, got {shown}.")
+    return number

@@ -486,6 +486,17 @@ def test_continuous_resolution_respects_the_bounds():
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("value", [True, "50", [50], 10**400, "2027-01-01"])
+def test_a_resolution_value_that_is_not_a_number_is_refused(value):
+    """A bool became 1.0 silently; a string, a list or an integer too large for a float raised
+    TypeError / OverflowError instead of ResolutionError."""
+    question = continuous_question()
+    with pytest.raises(ResolutionError, match="finite number"):
+        question_resolve(question_id=question.pk, outcome="value", value=value)
+    assert not Resolution.objects.filter(question=question).exists()
+
+
+@pytest.mark.django_db
 def test_binary_resolution_is_unchanged_and_refuses_the_new_outcomes():
     question = QuestionFactory()
     with pytest.raises(ResolutionError, match="yes, no or annulled"):
