@@ -368,6 +368,9 @@ def test_the_database_keeps_one_of_probability_and_values():
         ({"type": "numeric", "range_min": 0.0, "range_max": float("inf")}, "finite"),
         ({"type": "numeric", "range_min": 1.0, "range_max": 10.0, "zero_point": 2.0}, "outside"),
         ({"type": "date", "range_min": 0.0, "range_max": 1.0, "options": ["x"]}, "no options"),
+        # beyond the years 1-9999 a date has no ISO 8601 form: shown clamped, a wrong date
+        ({"type": "date", "range_min": -1e20, "range_max": 1.8e9}, "0001-01-01 and 9999"),
+        ({"type": "date", "range_min": 1.7e9, "range_max": 1e20}, "0001-01-01 and 9999"),
     ],
 )
 def test_invalid_type_configurations_are_rejected(fields, message):
@@ -385,6 +388,10 @@ def test_valid_type_configurations_pass():
     question_type_validate(
         Question(type="date", range_min=1.7e9, range_max=1.8e9, open_upper_bound=True)
     )
+    question_type_validate(
+        Question(type="date", range_min=-62135596800.0, range_max=253402300799.0)
+    )
+    question_type_validate(Question(type="numeric", range_min=-1e20, range_max=1e20))
 
 
 @pytest.mark.django_db
