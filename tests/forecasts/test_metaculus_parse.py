@@ -208,3 +208,24 @@ def test_a_json_integer_too_large_for_a_float_is_named_with_its_line(
     line = _line_of(rows, forecast_id)
     assert f.errors == [f"forecasts.csv line {line}: {column}[0] is not a finite number"]
     assert all(fc.line != line for fc in f.forecasts)
+
+
+def test_ids_longer_than_their_key_columns_are_named_with_their_line(tmp_path: Path) -> None:
+    """SQLite stored a 300-character question key or author key; PostgreSQL raised DataError
+    while writing, after the file had been checked: now both are refused by the parser."""
+    rows = _rows()
+    long_qid = next(r for r in rows if r["forecast_id"] == "1010")["question_id"] + "9" * 95
+    for r in rows:
+        if r["question_id"] == "102":
+            r["question_id"] = long_qid
+    _broken(rows, "1001", "author_id", "a" * 151)
+    f = parse_metaculus(_write(tmp_path, rows))
+    first_mc = min(_line_of(rows, r["forecast_id"]) for r in rows if r["question_id"] == long_qid)
+    author_line = _line_of(rows, "1001")
+    assert f"forecasts.csv line {author_line}: author_id is 151 characters long; at most 150" in (
+        f.errors
+    )
+    assert (
+        f"forecasts.csv line {first_mc}: question_id is 98 characters long; at most 90" in f.errors
+    )
+    assert long_qid not in f.questions
