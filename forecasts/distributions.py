@@ -157,7 +157,7 @@ class Scale:
                 continue
             if isinstance(raw, bool) or not isinstance(raw, numbers.Real | Decimal):
                 raise DistributionError(f"{name} must be a number, not {raw!r}.", field=name)
-            object.__setattr__(self, name, float(raw))
+            object.__setattr__(self, name, _float(raw, name))
         object.__setattr__(self, "open_lower", bool(self.open_lower))
         object.__setattr__(self, "open_upper", bool(self.open_upper))
 
@@ -296,10 +296,21 @@ def _is_number(x: object) -> bool:
     return isinstance(x, numbers.Real | Decimal) and not isinstance(x, bool)
 
 
+def _float(x: object, field: str) -> float:
+    """``float(x)`` of a number already checked by ``_is_number``; an integer or Decimal too
+    large for a float (JSON allows any number of digits) raises ``DistributionError``."""
+    try:
+        return float(x)  # type: ignore[arg-type]
+    except OverflowError:
+        raise DistributionError(
+            f"{field} must be a finite number; {str(x)[:20]}… is too large.", field=field
+        ) from None
+
+
 def _number(x: object, field: str, what: str = "a number") -> float:
     if not _is_number(x):
         raise DistributionError(f"{field} must be {what}, not {x!r}.", field=field)
-    value = float(x)  # type: ignore[arg-type]
+    value = _float(x, field)
     if not math.isfinite(value):
         raise DistributionError(f"{field} must be a finite number, not {value}.", field=field)
     return value
@@ -317,7 +328,9 @@ def _vector(raw: object, length: int, field: str, what: str) -> FloatArray:
                 raise DistributionError(
                     f"{field}[{i}] must be a number, not {item!r}.", field=f"{field}[{i}]"
                 )
-        values = np.array([float(item) for item in raw], dtype=np.float64)
+        values = np.array(
+            [_float(item, f"{field}[{i}]") for i, item in enumerate(raw)], dtype=np.float64
+        )
     else:
         raise DistributionError(f"{field} must be a list of numbers.", field=field)
     if values.shape[0] != length:
@@ -493,7 +506,7 @@ def _level(key: object) -> float:
                 field=field,
             ) from None
     elif _is_number(key):
-        level = float(key)  # type: ignore[arg-type]
+        level = _float(key, field)
     else:
         raise DistributionError(f"{key!r} is not a percentile level.", field=field)
     if not (math.isfinite(level) and 0.0 < level < 1.0):
@@ -718,7 +731,10 @@ def cdf_from_mixture(components: Sequence[tuple[float, float, float]], scale: Sc
         weights.append(weight)
         centers.append(location)
         widths.append(width)
-    w = np.array(weights) / math.fsum(weights)
+    # Divided by the largest first: the sum of weights near the float maximum would overflow.
+    largest = max(weights)
+    w = np.array([weight / largest for weight in weights])
+    w /= math.fsum(w.tolist())
     z = (LOCATIONS[None, :] - np.array(centers)[:, None]) / np.array(widths)[:, None]
     raw = np.asarray(w @ _sigmoid(z), dtype=np.float64)
     raw = np.maximum.accumulate(np.clip(raw, 0.0, 1.0))
@@ -898,7 +914,7 @@ def resolution_value(raw: str | float, *, question_type: str) -> float:
 def _resolution_number(value: object) -> float:
     if not _is_number(value):
         raise DistributionError(f"A resolution must be a number, not {value!r}.", "resolution")
-    v = float(value)  # type: ignore[arg-type]
+    v = _float(value, "resolution")
     if math.isnan(v):
         raise DistributionError("A resolution must be a number, not NaN.", field="resolution")
     return v

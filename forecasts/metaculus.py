@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from forecasts import distributions
-from forecasts.importer import _parse_time
+from forecasts.importer import MAX_LENGTH, _parse_time
 
 __all__ = [
     "COLUMNS",
@@ -111,6 +111,13 @@ QUESTION_FIELDS = (
     "actual_resolve_time",
 )
 MAX_TITLE = 300
+KEY_PREFIX = "metaculus-"
+"""A question's Takeoff key is this prefix and its ``question_id``."""
+MAX_QUESTION_ID = (MAX_LENGTH["question key"] or 100) - len(KEY_PREFIX)
+"""Longest ``question_id``: its key must fit the question key column (PostgreSQL refuses a
+longer one with an error after the file was checked, SQLite stores it)."""
+MAX_AUTHOR_ID = MAX_LENGTH["forecaster key"] or 150
+"""Longest ``author_id``: the forecaster key column."""
 
 
 @dataclass(frozen=True)
@@ -226,9 +233,13 @@ def _numbers(raw: str, what: str) -> list[float]:
     for i, v in enumerate(values):
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise ValueError(f"{what}[{i}] is not a number")
-        if not math.isfinite(v):
+        try:
+            number = float(v)
+        except OverflowError:  # a JSON integer too large for a float
+            number = math.inf
+        if not math.isfinite(number):
             raise ValueError(f"{what}[{i}] is not a finite number")
-        out.append(float(v))
+        out.append(number)
     return out
 
 
@@ -354,6 +365,10 @@ def _forecast(line: int, row: dict[str, str], q: MetaculusQuestion) -> Metaculus
         raise ValueError("empty forecast_timestamp")
     if not row["author_id"]:
         raise ValueError("empty author_id")
+    if len(row["author_id"]) > MAX_AUTHOR_ID:
+        raise ValueError(
+            f"author_id is {len(row['author_id'])} characters long; at most {MAX_AUTHOR_ID}"
+        )
     fc = MetaculusForecast(
         line=line,
         question_id=q.question_id,
@@ -406,6 +421,11 @@ def parse_metaculus(path: Path, *, progress: Callable[[int], None] | None = None
         qid = row["question_id"]
         if not qid:
             out.errors.append(f"{where}: empty question_id")
+            continue
+        if len(qid) > MAX_QUESTION_ID:
+            out.errors.append(
+                f"{where}: question_id is {len(qid)} characters long; at most {MAX_QUESTION_ID}"
+            )
             continue
         if qid not in first:
             first[qid] = (line, row)

@@ -25,7 +25,13 @@ from django.utils import timezone
 
 from forecasts import distributions
 from forecasts.importer import ImportFailed, ImportReport, tournament_errors
-from forecasts.metaculus import MetaculusFile, MetaculusQuestion, Outcome, parse_metaculus
+from forecasts.metaculus import (
+    KEY_PREFIX,
+    MetaculusFile,
+    MetaculusQuestion,
+    Outcome,
+    parse_metaculus,
+)
 from forecasts.models import Forecast, Forecaster
 from forecasts.services import crowd_recompute
 from forecasts.signals import send_log_changed
@@ -36,7 +42,6 @@ from markets.resolution.manual import question_resolve, question_unresolve
 
 __all__ = ["import_metaculus", "question_key"]
 
-KEY_PREFIX = "metaculus-"
 SOURCE = "metaculus"
 TYPE_FIELDS = ("type", "options", "range_min", "range_max", "open_lower_bound", "open_upper_bound")
 

@@ -6,6 +6,7 @@ valid resolution of each type is (docs/methods.md §13).
 - ``numeric``, ``date``, ``discrete`` (continuous): a finite range ``range_min`` < ``range_max``
   (dates in Unix seconds), each bound open or closed, and an optional ``zero_point`` z for a log
   scale, outside [min, max] (the scale's ratio r = (max − z)/(min − z) must be positive and ≠ 1).
+  A date question's range lies within the years 1 to 9999 (ISO 8601 dates).
 
 The database checks what SQL can (``question_type_range``, ``resolution_outcome_detail``); these
 functions check the rest and give the reason in words.
@@ -14,6 +15,7 @@ functions check the rest and give the reason in words.
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -46,7 +48,8 @@ def question_type_validate(question: Question) -> None:
     the reason: an unknown type; options on a non-multiple-choice question, or fewer than two,
     duplicate, empty, non-text or overlong labels, or more than ``MAX_OPTIONS``; a range on a
     binary or multiple-choice question, or a missing, non-finite or empty range (min ≥ max) on
-    a continuous one; a zero point inside [min, max] or not finite."""
+    a continuous one; a zero point inside [min, max] or not finite; a date range beyond the
+    years 1 to 9999."""
     kind = question.type
     if kind not in Type.values:
         raise QuestionTypeError(
@@ -68,6 +71,8 @@ def question_type_validate(question: Question) -> None:
         _validate_options(options)
     if kind in CONTINUOUS:
         _validate_range(question.range_min, question.range_max, question.zero_point)
+    if kind == Type.DATE:
+        _validate_date_range(question.range_min, question.range_max)
 
 
 def _validate_options(options: list[Any]) -> None:
@@ -101,6 +106,23 @@ def _validate_range(low: float | None, high: float | None, zero: float | None) -
                 f"The zero point ({zero:g}) must lie outside the range [{low:g}, {high:g}] "
                 "(docs/methods.md §13.1)."
             )
+
+
+DATE_MIN = -62135596800.0
+"""0001-01-01T00:00:00Z in Unix seconds: the earliest date a date question's range may start."""
+DATE_MAX = 253402300799.0
+"""9999-12-31T23:59:59Z in Unix seconds: the latest date a date question's range may end."""
+
+
+def _validate_date_range(low: float | None, high: float | None) -> None:
+    # Values beyond the years 1-9999 have no ISO 8601 date: the API and exports would show
+    # them clamped to those years, a silently wrong date.
+    assert low is not None and high is not None  # _validate_range checked them
+    if low < DATE_MIN or high > DATE_MAX:
+        raise QuestionTypeError(
+            "A date question's range must lie between 0001-01-01 and 9999-12-31 "
+            f"(Unix seconds {DATE_MIN:.0f} to {DATE_MAX:.0f})."
+        )
 
 
 @transaction.atomic
@@ -175,8 +197,7 @@ def resolution_detail_validate(
     low, high = question.range_min, question.range_max
     assert low is not None and high is not None
     if outcome == Outcome.VALUE:
-        if value is None or not math.isfinite(value):
-            raise ResolutionError(f"The value must be a finite number, got {value!r}.")
+        value = _finite_value(value, dates=kind == Type.DATE)
         below, above = value < low, value > high
     else:
         if value is not None:
@@ -191,3 +212,19 @@ def resolution_detail_validate(
             f"The range's upper bound {high:g} is closed: the question cannot resolve above it."
         )
     return None, None if value is None else float(value)
+
+
+def _finite_value(value: Any, *, dates: bool) -> float:
+    """``value`` as a finite float, or ``ResolutionError``: a bool, a string, a list or an
+    integer too large for a float is no resolution value (``True`` would have become 1.0)."""
+    number = math.nan
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+    if not math.isfinite(number):
+        unit = " (Unix seconds for a date question)" if dates else ""
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:40] + "…"
+        raise ResolutionError(f"The value must be a finite number{unit}, got {shown}.")
+    return number

@@ -340,7 +340,10 @@ class QuestionCreateSerializer(serializers.Serializer):
             elif isinstance(raw, bool) or not isinstance(raw, int | float):
                 raise serializers.ValidationError({name: ["A number is required."]})
             else:
-                attrs[name] = float(raw)
+                try:
+                    attrs[name] = float(raw)
+                except OverflowError:  # JSON integers have no size limit
+                    attrs[name] = math.inf
             if not math.isfinite(attrs[name]):
                 raise serializers.ValidationError({name: ["A finite number is required."]})
         if kind in (Question.Type.NUMERIC, Question.Type.DATE, Question.Type.DISCRETE):

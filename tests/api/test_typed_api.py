@@ -5,6 +5,7 @@ the crowd, its history and your own forecasts, with the same privacy rules as ye
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import numpy as np
 import pytest
@@ -535,3 +536,37 @@ def test_every_create_example_of_the_schema_is_accepted(staff):
     for name, body in examples.items():
         r = token_client(staff).post(QUESTIONS, body, format="json")
         assert r.status_code == 201, (name, r.json())
+
+
+# --- numbers too large for a float ------------------------------------------------------------
+
+HUGE_JSON = "1" + "0" * 400
+"""A JSON integer Python parses exactly and ``float()`` refuses (OverflowError: a 500 before)."""
+
+
+def test_huge_json_integers_are_a_400_and_write_nothing(tournament, staff):
+    c = token_client(staff)
+    body = create_body(key="huge", type="numeric", range_min=0, range_max=0)
+    text = json.dumps(body).replace('"range_max": 0', f'"range_max": {HUGE_JSON}')
+    r = c.post(QUESTIONS, data=text, content_type="application/json")
+    assert r.status_code == 400 and "range_max" in r.json()
+    assert not Question.objects.filter(key="huge").exists()
+
+    mc, num = mc_question(tournament), numeric_question(tournament)
+    payloads = [
+        (mc, f'{{"probabilities": [{HUGE_JSON}, 0.3, 0.5]}}', "probabilities[0]"),
+        (num, f'{{"cdf": [{",".join(["0"] * 200)}, {HUGE_JSON}]}}', "cdf[200]"),
+        (num, f'{{"components": [[1, {HUGE_JSON}, 0.1]]}}', "components[0][1]"),
+        (
+            num,
+            '{"percentiles": {"0.05": 10, "0.25": 25, "0.5": 40, "0.75": 60, "0.95": 90}, '
+            f'"above": {HUGE_JSON}}}',
+            "above",
+        ),
+    ]
+    for question, payload, field in payloads:
+        text = payload[:-1] + f', "question": {question.pk}}}'
+        r = c.post(FORECASTS, data=text, content_type="application/json")
+        assert r.status_code == 400, (payload[:40], r.status_code)
+        assert field in r.json()
+    assert not Forecast.objects.exists()

@@ -896,3 +896,31 @@ def test_bytes_are_little_endian_float64() -> None:
     assert math.isnan(nan[0])
     assert error_field(from_bytes, b"\x00" * 7) == "bytes"
     assert error_field(to_bytes, np.zeros((2, 2))) == "vector"
+
+
+# ---------------------------------------------------------------------------- huge numbers
+
+HUGE = 10**400
+"""An integer JSON allows and ``float()`` cannot take (OverflowError, not a DistributionError,
+until every conversion went through one checked helper)."""
+
+
+def test_integers_too_large_for_a_float_are_a_distribution_error() -> None:
+    assert error_field(option_probabilities, [HUGE, 0.3, 0.5], 3) == "probabilities[0]"
+    cdf = [0.0] * 200 + [HUGE]
+    assert error_field(standardise_cdf, cdf, CLOSED) == "cdf[200]"
+    assert error_field(cdf_from_percentiles, {**FIVE, 0.95: HUGE}, OPEN) == "percentiles[0.95]"
+    assert error_field(cdf_from_percentiles, {**FIVE, HUGE: 99.0}, OPEN) == f"percentiles[{HUGE}]"
+    assert error_field(cdf_from_percentiles, FIVE, OPEN, above=HUGE) == "above"
+    assert error_field(cdf_from_mixture, [[1, HUGE, 0.1]], OPEN) == "components[0][1]"
+    assert error_field(cdf_from_mixture, [[HUGE, 50, 0.1]], OPEN) == "components[0][0]"
+    assert error_field(Scale, 0, HUGE) == "range_max"
+    assert error_field(resolution_bucket, HUGE, OPEN) == "resolution"
+    assert error_field(resolution_value, HUGE, question_type="numeric") == "resolution"
+
+
+def test_mixture_weights_near_the_float_maximum_are_normalised_without_overflow() -> None:
+    huge = cdf_from_mixture([[1e308, 40.0, 0.1], [1e308, 60.0, 0.1]], OPEN)
+    unit = cdf_from_mixture([[1.0, 40.0, 0.1], [1.0, 60.0, 0.1]], OPEN)
+    np.testing.assert_array_equal(huge, unit)
+    assert_valid(huge, OPEN)

@@ -190,3 +190,42 @@ def test_cdf_values_are_kept_as_given() -> None:
     rows = _rows()
     given = np.asarray(json.loads(rows[16]["continuous_cdf"]))
     assert np.array_equal(f.forecasts[16].values, given)
+
+
+@pytest.mark.parametrize(
+    ("forecast_id", "column"),
+    [("1017", "continuous_cdf"), ("1010", "probability_yes_per_category")],
+)
+def test_a_json_integer_too_large_for_a_float_is_named_with_its_line(
+    tmp_path: Path, forecast_id: str, column: str
+) -> None:
+    """``json.loads`` keeps 10**400 as an int; ``math.isfinite`` of it raised OverflowError,
+    which escaped the parser (a traceback instead of the line and reason)."""
+    rows = _rows()
+    row = next(r for r in rows if r["forecast_id"] == forecast_id)
+    row[column] = "[" + "1" + "0" * 400 + ", " + row[column][1:]
+    f = parse_metaculus(_write(tmp_path, rows))
+    line = _line_of(rows, forecast_id)
+    assert f.errors == [f"forecasts.csv line {line}: {column}[0] is not a finite number"]
+    assert all(fc.line != line for fc in f.forecasts)
+
+
+def test_ids_longer_than_their_key_columns_are_named_with_their_line(tmp_path: Path) -> None:
+    """SQLite stored a 300-character question key or author key; PostgreSQL raised DataError
+    while writing, after the file had been checked: now both are refused by the parser."""
+    rows = _rows()
+    long_qid = next(r for r in rows if r["forecast_id"] == "1010")["question_id"] + "9" * 95
+    for r in rows:
+        if r["question_id"] == "102":
+            r["question_id"] = long_qid
+    _broken(rows, "1001", "author_id", "a" * 151)
+    f = parse_metaculus(_write(tmp_path, rows))
+    first_mc = min(_line_of(rows, r["forecast_id"]) for r in rows if r["question_id"] == long_qid)
+    author_line = _line_of(rows, "1001")
+    assert f"forecasts.csv line {author_line}: author_id is 151 characters long; at most 150" in (
+        f.errors
+    )
+    assert (
+        f"forecasts.csv line {first_mc}: question_id is 98 characters long; at most 90" in f.errors
+    )
+    assert long_qid not in f.questions

@@ -368,6 +368,9 @@ def test_the_database_keeps_one_of_probability_and_values():
         ({"type": "numeric", "range_min": 0.0, "range_max": float("inf")}, "finite"),
         ({"type": "numeric", "range_min": 1.0, "range_max": 10.0, "zero_point": 2.0}, "outside"),
         ({"type": "date", "range_min": 0.0, "range_max": 1.0, "options": ["x"]}, "no options"),
+        # beyond the years 1-9999 a date has no ISO 8601 form: shown clamped, a wrong date
+        ({"type": "date", "range_min": -1e20, "range_max": 1.8e9}, "0001-01-01 and 9999"),
+        ({"type": "date", "range_min": 1.7e9, "range_max": 1e20}, "0001-01-01 and 9999"),
     ],
 )
 def test_invalid_type_configurations_are_rejected(fields, message):
@@ -385,6 +388,10 @@ def test_valid_type_configurations_pass():
     question_type_validate(
         Question(type="date", range_min=1.7e9, range_max=1.8e9, open_upper_bound=True)
     )
+    question_type_validate(
+        Question(type="date", range_min=-62135596800.0, range_max=253402300799.0)
+    )
+    question_type_validate(Question(type="numeric", range_min=-1e20, range_max=1e20))
 
 
 @pytest.mark.django_db
@@ -483,6 +490,17 @@ def test_continuous_resolution_respects_the_bounds():
     assert (above.outcome, above.value) == ("above", None)
     beyond = question_resolve(question_id=open_upper.pk, outcome="value", value=250.0, reason="x")
     assert beyond.value == 250.0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("value", [True, "50", [50], 10**400, "2027-01-01"])
+def test_a_resolution_value_that_is_not_a_number_is_refused(value):
+    """A bool became 1.0 silently; a string, a list or an integer too large for a float raised
+    TypeError / OverflowError instead of ResolutionError."""
+    question = continuous_question()
+    with pytest.raises(ResolutionError, match="finite number"):
+        question_resolve(question_id=question.pk, outcome="value", value=value)
+    assert not Resolution.objects.filter(question=question).exists()
 
 
 @pytest.mark.django_db
