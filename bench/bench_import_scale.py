@@ -317,11 +317,10 @@ def _run_child(args: list[str]) -> dict[str, object]:
     import json
     import subprocess
 
-    out = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
     if out.stderr.strip():
         print(out.stderr, file=sys.stderr)
+    out.check_returncode()
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
