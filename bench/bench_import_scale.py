@@ -4,7 +4,8 @@ Prints figures, asserts nothing. Usage (one database per run; the database is ma
 
     .venv/bin/python bench/bench_import_scale.py --db sqlite  # a new SQLite file in /tmp
     .venv/bin/python bench/bench_import_scale.py --db pg  # PostgreSQL, database takeoff_pbimp
-    options: --questions 15000 --forecasts 52000 --forecasters 2000 --runs 1
+    options: --name takeoff_pbimp (database name and file prefix: use your own)
+             --questions 15000 --forecasts 52000 --forecasters 2000 --runs 1
              --baseline 500 (questions of the per-question path, 0 to skip) --profile
 
 1. Writes a deterministic synthetic file pair in the native import format
@@ -148,16 +149,17 @@ def _setup(url: str) -> None:
     call_command("migrate", verbosity=0)
 
 
-def _fresh(kind: str, tag: str) -> str:
-    """A new empty database (dropped first if present); returns its URL."""
+def _fresh(kind: str, tag: str, base: str = "takeoff_pbimp") -> str:
+    """A new empty database (dropped first if present) named after ``base`` (``--name``);
+    returns its URL."""
     if kind == "sqlite":
-        path = Path(f"/tmp/bench_import_scale_{tag}.sqlite3")
+        path = Path(f"/tmp/bench_import_scale_{base}_{tag}.sqlite3")
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(str(path) + suffix).unlink(missing_ok=True)
         return f"sqlite:///{path}"
     import psycopg
 
-    name = "takeoff_pbimp" if tag == "import" else f"takeoff_pbimp_{tag}"
+    name = base if tag == "import" else f"{base}_{tag}"
     with psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", autocommit=True) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         c.execute(f'CREATE DATABASE "{name}"')
@@ -315,11 +317,10 @@ def _run_child(args: list[str]) -> dict[str, object]:
     import json
     import subprocess
 
-    out = subprocess.run(
-        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
-    )
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
     if out.stderr.strip():
         print(out.stderr, file=sys.stderr)
+    out.check_returncode()
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -335,6 +336,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--baseline", type=int, default=500)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--name", default="takeoff_pbimp", help="database / file name prefix")
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -346,7 +348,7 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    folder = Path("/tmp/bench_import_scale")
+    folder = Path(f"/tmp/bench_import_scale_{args.name}")
     t0 = time.perf_counter()
     qpath, fpath = make_files(
         folder / "full",
@@ -361,7 +363,7 @@ def main() -> None:
     )
     walls = []
     for run in range(args.runs):
-        url = _fresh(args.db, "import")
+        url = _fresh(args.db, "import", args.name)
         extra = ["--profile"] if args.profile else []
         result = _run_child(["--child", "import", url, str(qpath), str(fpath), *extra])
         walls.append(float(result["wall"]))  # type: ignore[arg-type]
@@ -380,7 +382,7 @@ def main() -> None:
     print(f"batched import ({args.db}): median {fast:.1f} s over {len(walls)} run(s)")
     if args.baseline:
         sq, sf = subset_files(qpath, fpath, folder / f"first{args.baseline}", args.baseline)
-        url = _fresh(args.db, "baseline")
+        url = _fresh(args.db, "baseline", args.name)
         base = _run_child(["--child", "per-question", url, str(sq), str(sf)])
         per_q = float(base["wall"]) / args.baseline  # type: ignore[arg-type]
         projected = per_q * args.questions

@@ -57,6 +57,9 @@ def crowd_at_cutoff(field: str = "probability", *, public: bool = False) -> Subq
     return Subquery(points.values(field)[:1])
 
 
+HELD_CUTOFFS_PER_QUERY = 400  # OR terms per query in ``forecasts_held_at`` (SQLite depth 1,000)
+
+
 def forecasts_held_at(
     cutoffs: dict[int, dt.datetime], events: QuerySet[Forecast] | None = None
 ) -> dict[int, dict[int, float | None]]:
@@ -76,19 +79,24 @@ def forecasts_held_at(
     by_cutoff: dict[dt.datetime, list[int]] = {}
     for qid, cutoff in cutoffs.items():
         by_cutoff.setdefault(cutoff, []).append(qid)
-    within = Q()
-    for cutoff, qids in by_cutoff.items():
-        within |= Q(question_id__in=qids, time__lte=cutoff)
-    # Newest first per forecaster, the order of the (question, forecaster, -time, -id) index
-    # (no sort of the whole log): the first event of each forecaster is the one held.
-    for qid, fid, p in (
-        events.filter(within)
-        .order_by("question_id", "forecaster_id", "-time", "-id")
-        .values_list("question_id", "forecaster_id", "probability")
-    ):
-        forecasts = held[qid]
-        if fid not in forecasts:
-            forecasts[fid] = p  # a withdrawal holds None
+    groups = list(by_cutoff.items())
+    # One OR term per distinct cutoff; SQLite refuses an expression tree deeper than 1,000, so
+    # an import's 15,000 cutoffs are read HELD_CUTOFFS_PER_QUERY at a time (a question's events
+    # all fall in one query, so each question's newest-first order holds).
+    for start in range(0, len(groups), HELD_CUTOFFS_PER_QUERY):
+        within = Q()
+        for cutoff, qids in groups[start : start + HELD_CUTOFFS_PER_QUERY]:
+            within |= Q(question_id__in=qids, time__lte=cutoff)
+        # Newest first per forecaster, the order of the (question, forecaster, -time, -id) index
+        # (no sort of the whole log): the first event of each forecaster is the one held.
+        for qid, fid, p in (
+            events.filter(within)
+            .order_by("question_id", "forecaster_id", "-time", "-id")
+            .values_list("question_id", "forecaster_id", "probability")
+        ):
+            forecasts = held[qid]
+            if fid not in forecasts:
+                forecasts[fid] = p  # a withdrawal holds None
     return held
 
 

@@ -548,21 +548,61 @@ def score_series_many(
 ) -> list[SeriesScores]:
     """``score_series`` of several series on the same ``times`` (the crowd's log pool, median
     and mean: one history), in order, each exactly as ``score_series`` scores it alone.
-    Raises ValueError as ``score_series`` does."""
-    return [
-        score_series(
-            times,
-            probs,
-            open_time=open_time,
-            close_time=close_time,
-            resolved_at=resolved_at,
-            outcome=outcome,
-            forecast_times=forecast_times,
-            forecaster=forecaster,
-            forecast_probs=forecast_probs,
+
+    Each series has the shape of ``times``. The breakpoints, the point holding over each
+    segment and the active forecasters' log scores n(t), L(t) depend only on ``times``, the
+    window and the forecast events: they are computed once (``_step_frame``) and every series
+    is scored on them with the same operations as ``score_steps`` (docs/methods.md §4.7), so
+    each result is bit-identical to ``score_series`` alone. Raises ValueError as
+    ``score_series`` does (any bad series: nothing is returned)."""
+    yes = _outcome(outcome)
+    _window(open_time, close_time, resolved_at)
+    ts = np.asarray(times, dtype=np.float64).reshape(-1)
+    arrays = [np.asarray(probs, dtype=np.float64).reshape(-1) for probs in series]
+    for ps in arrays:
+        if ts.shape != ps.shape:
+            raise ValueError("times and probs must have the same length")
+    _check_step_times(ts)
+    for ps in arrays:
+        defined = ~np.isnan(ps)
+        if not np.all((ps[defined] >= 0.0) & (ps[defined] <= 1.0)):
+            raise ValueError("probabilities must lie in [0, 1] (NaN = no forecast)")
+    given = [x is not None for x in (forecast_times, forecaster, forecast_probs)]
+    if any(given) and not all(given):
+        raise ValueError("give forecast_times, forecaster and forecast_probs together")
+    ev = flp = None
+    if forecast_times is not None and forecaster is not None and forecast_probs is not None:
+        ev = forecast_events(forecast_times, forecaster, forecast_probs)
+        fp = np.where(ev.is_forecast, ev.probs, 0.5)
+        flp = _log_po(fp, np.full(fp.shape, yes))
+    frame = _step_frame(
+        ts,
+        open_time=open_time,
+        close_time=close_time,
+        resolved_at=resolved_at,
+        events=ev,
+        event_log_po=flp,
+    )
+    scored = []
+    for ps in arrays:
+        lp = _log_po(ps, np.full(ps.shape, yes))  # NaN where ps is NaN
+        s = _score_on_frame(
+            frame, lp, lp / _LN2 + 1.0, extra={"brier": (ps - yes) ** 2}, peer_scale=100.0
         )
-        for probs in series
-    ]
+        scored.append(
+            SeriesScores(
+                brier=s.extra["brier"],
+                log=s.log,
+                baseline=s.baseline,
+                peer=s.peer,
+                coverage=s.coverage,
+                spot_brier=s.spot_extra["brier"],
+                spot_log=s.spot_log,
+                spot_baseline=s.spot_baseline,
+                spot_peer=s.spot_peer,
+            )
+        )
+    return scored
 
 
 def _check_step_times(ts: FloatArray) -> None:
@@ -598,13 +638,48 @@ def score_steps(
     search: O((n + m) log(n + m)). ValueError for an empty window, unsorted times, arrays of
     another length, or ln p_o = -inf.
     """
+    frame = _step_frame(
+        times,
+        open_time=open_time,
+        close_time=close_time,
+        resolved_at=resolved_at,
+        events=events,
+        event_log_po=event_log_po,
+    )
+    return _score_on_frame(frame, log_po, baseline, extra=extra, peer_scale=peer_scale)
+
+
+@dataclass(frozen=True, slots=True)
+class _StepFrame:
+    """What ``score_steps`` derives from the times, the window and the forecast events alone,
+    whatever the series' values: the segments between breakpoints, the point holding over
+    each, the active forecasters' count and summed log score over each (None without
+    events), and the point and event state at the effective end."""
+
+    ts: FloatArray
+    length: float
+    seg: FloatArray
+    at_seg: NDArray[np.intp]
+    k_end: int
+    n_seg: NDArray[np.int64] | None
+    l_seg: FloatArray | None
+    n_end: int
+    l_end: float
+
+
+def _step_frame(
+    times: ArrayLike,
+    *,
+    open_time: float,
+    close_time: float,
+    resolved_at: float | None,
+    events: ForecastEvents | None,
+    event_log_po: FloatArray | None,
+) -> _StepFrame:
+    """``score_steps``' series-independent part; ValueError as ``score_steps``."""
     end, length = _window(open_time, close_time, resolved_at)
     ts = np.asarray(times, dtype=np.float64).reshape(-1)
     _check_step_times(ts)
-    rules = dict(extra or {})
-    for values in (log_po, baseline, *rules.values()):
-        if np.shape(values) != ts.shape:
-            raise ValueError("per-point rule values need one entry per point")
     if (events is None) != (event_log_po is None):
         raise ValueError("give events and event_log_po together")
     start = float(open_time)
@@ -614,6 +689,38 @@ def score_steps(
     points = np.unique(np.concatenate(cuts))
     seg_start, seg = points[:-1], np.diff(points)
     at_seg = _step_index(ts, seg_start)  # the point holding over each segment, -1 for none
+    k_end = int(np.searchsorted(ts, end, side="right")) - 1
+    n_seg = l_seg = None
+    n_end, l_end = 0, 0.0
+    if events is not None and event_log_po is not None:
+        if np.shape(event_log_po) != events.times.shape:
+            raise ValueError("event_log_po needs one entry per event")
+        flp = np.where(events.is_forecast, event_log_po, 0.0)
+        _require_finite_logs(flp)
+        count, total = _active_log_scores(events, flp)
+        # State after the last event at or before each segment start (none: nobody active).
+        at = np.searchsorted(events.times, seg_start, side="right") - 1
+        count, total = np.append(count, 0), np.append(total, 0.0)  # index -1 → the empty state
+        n_seg, l_seg = count[at], total[at]
+        k = int(np.searchsorted(events.times, end, side="right")) - 1
+        n_end, l_end = int(count[k]), float(total[k])
+    return _StepFrame(ts, length, seg, at_seg, k_end, n_seg, l_seg, n_end, l_end)
+
+
+def _score_on_frame(
+    frame: _StepFrame,
+    log_po: FloatArray,
+    baseline: FloatArray,
+    *,
+    extra: Mapping[str, FloatArray] | None,
+    peer_scale: float,
+) -> StepScores:
+    """``score_steps``' per-series part on a ``_step_frame``; ValueError as ``score_steps``."""
+    rules = dict(extra or {})
+    for values in (log_po, baseline, *rules.values()):
+        if np.shape(values) != frame.ts.shape:
+            raise ValueError("per-point rule values need one entry per point")
+    seg, at_seg, length, k_end = frame.seg, frame.at_seg, frame.length, frame.k_end
     lp_seg = _gather(log_po, at_seg)
     cov = ~np.isnan(lp_seg)
     lp = np.where(cov, lp_seg, 0.0)
@@ -629,7 +736,6 @@ def score_steps(
     base = np.where(cov, 100.0 * _gather(baseline, at_seg), 0.0)
     baseline_avg = float(np.sum(seg * base)) / length
 
-    k_end = int(np.searchsorted(ts, end, side="right")) - 1
     lp_end = float(log_po[k_end]) if k_end >= 0 else math.nan
     lp_end = math.nan if math.isnan(lp_end) else lp_end  # one NaN for "no value", whatever its sign
     spot_extra = dict.fromkeys(rules, math.nan)
@@ -639,23 +745,14 @@ def score_steps(
         spot_baseline = 100.0 * float(baseline[k_end])
 
     peer_avg = spot_peer = math.nan
-    if events is not None and event_log_po is not None:
-        if np.shape(event_log_po) != events.times.shape:
-            raise ValueError("event_log_po needs one entry per event")
-        flp = np.where(events.is_forecast, event_log_po, 0.0)
-        _require_finite_logs(flp)
-        count, total = _active_log_scores(events, flp)
-        # State after the last event at or before each segment start (none: nobody active).
-        at = np.searchsorted(events.times, seg_start, side="right") - 1
-        count, total = np.append(count, 0), np.append(total, 0.0)  # index -1 → the empty state
-        n_seg, l_seg = count[at], total[at]
+    if frame.n_seg is not None and frame.l_seg is not None:
+        n_seg, l_seg = frame.n_seg, frame.l_seg
         live = cov & (n_seg > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
             peer_seg = np.where(live, peer_scale * (lp - l_seg / n_seg), 0.0)
         peer_avg = float(np.sum(seg * peer_seg)) / length
-        k = int(np.searchsorted(events.times, end, side="right")) - 1
-        if count[k] > 0 and not math.isnan(lp_end):
-            spot_peer = peer_scale * (lp_end - float(total[k]) / int(count[k]))
+        if frame.n_end > 0 and not math.isnan(lp_end):
+            spot_peer = peer_scale * (lp_end - frame.l_end / frame.n_end)
     return StepScores(
         log=log_avg,
         baseline=baseline_avg,

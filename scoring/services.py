@@ -115,22 +115,42 @@ def _window(question: Question, resolution: Resolution, outcome: int) -> rules.S
 
 
 def _forecaster_rows(
-    ev: EventLog, forecaster_ids: np.ndarray, codes: np.ndarray, window: rules.ScoringWindow
+    ev: EventLog,
+    forecaster_ids: np.ndarray,
+    codes: np.ndarray,
+    window: rules.ScoringWindow,
+    head: tuple[Any, ...] = (),
+    tail: tuple[Any, ...] = (),
 ) -> list[tuple[Any, ...]]:
-    """Every forecaster's score rows on one question (``_subject_rows``' columns)."""
+    """Every forecaster's score rows on one question (``_subject_rows``' columns, each row
+    between ``head`` and ``tail``), in forecaster order: the rows ``_subject_rows`` makes, the
+    score arrays read once into Python floats (the same values) instead of per entry."""
     scores = rules.score_question(
         ev.times, codes, ev.probs, n_forecasters=len(forecaster_ids), **window.kwargs()
     )
     held = _held_at_end(ev, codes, len(forecaster_ids), window)
+    timed = np.column_stack([getattr(scores, f) for f in TIME_AVERAGED.values()]).tolist()
+    spot = np.column_stack([getattr(scores, f) for f in SPOT.values()]).tolist()
+    timed_rules, spot_rules = list(TIME_AVERAGED), list(SPOT)
+    subject = Subject.FORECASTER
     rows: list[tuple[Any, ...]] = []
-    for code, forecaster_id in enumerate(forecaster_ids.tolist()):
-        rows += _subject_rows(
-            Subject.FORECASTER,
-            forecaster_id,
-            partial(_field_at, scores, code),
-            float(scores.coverage[code]),
-            float(held[code]),
-        )
+    for fid, values, coverage, h, spots in zip(
+        forecaster_ids.tolist(),
+        timed,
+        scores.coverage.tolist(),
+        held.tolist(),
+        spot,
+        strict=True,
+    ):
+        rows += [
+            (*head, subject, fid, rule, None if v != v else v, coverage, None, *tail)
+            for rule, v in zip(timed_rules, values, strict=True)
+        ]
+        if h == h:  # not NaN: a forecast held at the end
+            rows += [
+                (*head, subject, fid, rule, None if v != v else v, 1.0, h, *tail)
+                for rule, v in zip(spot_rules, spots, strict=True)
+            ]
     return rows
 
 
@@ -165,10 +185,6 @@ def _held_at_end(
     # Events are in time order: the last write per forecaster wins (a withdrawal writes NaN).
     held[codes[:upto]] = ev.probs[:upto]
     return held
-
-
-def _field_at(scores: rules.QuestionScores, code: int, field: str) -> float:
-    return float(getattr(scores, field)[code])
 
 
 def _field(scores: rules.SeriesScores, field: str) -> float:
@@ -411,6 +427,7 @@ def questions_score_many(
             points.setdefault(qid, []).append(tuple(point))
     rows: list[tuple[Any, ...]] = []
     touched: dict[int, set[int]] = {}  # tournament → forecasters scored
+    now = timezone.now()
     for qid in todo:
         question, resolution = questions[qid], finals[qid]
         outcome = resolution.outcome_value
@@ -419,14 +436,17 @@ def questions_score_many(
         if outcome is not None and ev is not None:
             window = _window(question, resolution, outcome)
             forecaster_ids, codes = np.unique(ev.forecaster, return_inverse=True)
-            mine = _forecaster_rows(ev, forecaster_ids, codes, window)
-            mine += _crowd_rows_of(points.get(qid, []), ev, codes, window)
-            rows += [(qid, resolution.pk, *row) for row in mine]
+            rows += _forecaster_rows(
+                ev, forecaster_ids, codes, window, (qid, resolution.pk), (now,)
+            )
+            rows += [
+                (qid, resolution.pk, *row, now)
+                for row in _crowd_rows_of(points.get(qid, []), ev, codes, window)
+            ]
             touched[question.tournament_id].update(forecaster_ids.tolist())
         if progress is not None:
             progress(1)
-    now = timezone.now()
-    bulk_insert(Score, SCORE_COLUMNS, ((*row, now) for row in rows))
+    bulk_insert(Score, SCORE_COLUMNS, rows)
     weighting = {q.tournament_id: q.tournament.track_record_weighting for q in questions.values()}
     for tournament_id in sorted(touched):
         if weighting[tournament_id]:

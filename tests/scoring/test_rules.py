@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import struct
 
 import numpy as np
 import pytest
@@ -19,6 +21,7 @@ from scoring.rules import (
     peer_scores,
     score_question,
     score_series,
+    score_series_many,
 )
 from tests.reference.scoring import naive_score_question, naive_score_series
 
@@ -297,6 +300,53 @@ def test_series_scores_equal_the_instant_by_instant_reference(seed: int, statist
     fast = score_series(times, series, **forecasts, **kw)  # type: ignore[arg-type]
     slow = naive_score_series(times, series, **forecasts, **kw)  # type: ignore[arg-type]
     assert_same_scores(fast, slow)
+
+
+def _bits(s: SeriesScores) -> list[tuple[str, bytes]]:
+    """Every field as its IEEE 754 bytes: NaN == NaN only with the same payload and sign."""
+    return [(f.name, struct.pack("<d", getattr(s, f.name))) for f in dataclasses.fields(s)]
+
+
+@st.composite
+def series_cases(draw: st.DrawFn) -> tuple[np.ndarray, list[np.ndarray], dict[str, object]]:
+    seed = draw(st.integers(min_value=0, max_value=2**32 - 1))
+    rng = np.random.default_rng(seed)
+    times, who, probs, _, kw = random_question(seed)
+    if draw(st.booleans()) and times.size:  # the crowd's own history: times of the events
+        h = pool_history(times, who, probs)
+        pts, series = h.time, [h.probability, h.median, h.mean]
+    else:  # arbitrary step series, NaN (no value) included, on their own times
+        m = int(rng.integers(0, 30))
+        pts = np.sort(rng.uniform(-20.0, 130.0, m))
+        series = []
+        for _ in range(int(rng.integers(1, 5))):
+            v = rng.uniform(0.0, 1.0, m)
+            v[rng.random(m) < 0.3] = np.nan
+            series.append(v)
+    if draw(st.booleans()):
+        kw = {**kw, "forecast_times": times, "forecaster": who, "forecast_probs": probs}
+    return pts, series, kw
+
+
+@settings(max_examples=300, deadline=None)
+@given(series_cases())
+def test_series_many_is_bit_identical_to_each_series_alone(
+    case: tuple[np.ndarray, list[np.ndarray], dict[str, object]],
+) -> None:
+    times, series, kw = case
+    many = score_series_many(times, series, **kw)  # type: ignore[arg-type]
+    assert len(many) == len(series)
+    for probs, shared in zip(series, many, strict=True):
+        alone = score_series(times, probs, **kw)  # type: ignore[arg-type]
+        assert _bits(shared) == _bits(alone)
+
+
+def test_series_many_rejects_a_bad_series_among_good_ones() -> None:
+    kw = {"open_time": 0.0, "close_time": 100.0, "resolved_at": None, "outcome": 1}
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        score_series_many([0.0, 50.0], [[0.5, 0.6], [0.5, 1.5]], **kw)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="same length"):
+        score_series_many([0.0, 50.0], [[0.5, 0.6], [0.5]], **kw)  # type: ignore[arg-type]
 
 
 def test_question_scores_of_a_long_history_equal_the_reference() -> None:
