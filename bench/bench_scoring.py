@@ -147,7 +147,7 @@ def database_runs(question, first_resolution) -> list[dict]:
     rules_mod.score_question = phases.wrap("score_question", rules_mod.score_question)
     rules_mod.score_series = phases.wrap("score_series x3", rules_mod.score_series)
     services._crowd_rows = phases.wrap("crowd rows (incl. CrowdPoint read)", services._crowd_rows)
-    services.bulk_insert = phases.wrap("write Scores (COPY)", services.bulk_insert)
+    services._write_scores = phases.wrap("write Scores (COPY)", services._write_scores)
 
     runs = []
     resolution = first_resolution

@@ -313,6 +313,42 @@ def score_phase(question_id: int, label: str, runs: int) -> str:
     )
 
 
+def only_score(args: argparse.Namespace) -> None:
+    """``--only-score``: the 100,000-event question alone, then its part of (c)."""
+    from django.utils import timezone
+
+    from forecasts.models import CrowdPoint, CrowdState, Forecast, Forecaster
+    from forecasts.services import crowd_recompute
+
+    try:
+        with Timer() as tm:
+            tournament = make_tournament(SLUG, half_life_hours=HALF_LIFE_DAYS * 24)
+            now = timezone.now()
+            start = now - dt.timedelta(days=367)
+            open_time, close_time = start - dt.timedelta(days=1), now + dt.timedelta(days=365)
+            fids = make_forecasters(SLUG, args.history_forecasters)
+            times, who, values, _ = make_log(args.events, args.history_forecasters, args.seed + 1)
+            cdfs = np.cumsum(values[:, :-1], axis=1)
+            big = make_question(tournament, "history", open_time, close_time,
+                                **continuous_fields())  # fmt: skip
+            insert_vector_forecasts(
+                big.pk, start.timestamp() + times, fids[who], cdfs, f"{args.events:,} forecasts"
+            )
+            analyze(Forecast, Forecaster)
+            crowd_recompute(question_id=big.pk)
+            analyze(CrowdPoint, CrowdState)
+        print(f"setup: {tm.wall:.1f} s ({args.events:,} continuous forecasts written)")
+        print(
+            "(c) scoring.services.question_score on a continuous question, database to "
+            "database (target < 5 s):"
+        )
+        label = f"{args.events:,} forecasts from {args.history_forecasters:,} forecasters"
+        print(score_phase(big.pk, label, args.score_runs))
+    finally:
+        if not args.keep:
+            cleanup(SLUG)
+
+
 # --- main -----------------------------------------------------------------------------------------
 
 
@@ -325,6 +361,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-score", action="store_true", help="skip (c)")
     parser.add_argument("--keep", action="store_true", help="keep the bench rows")
+    parser.add_argument(
+        "--only-score", action="store_true", help="build the history question, run only (c) on it"
+    )
+    parser.add_argument("--score-runs", type=int, default=3, help="runs of (c) per question")
     parser.add_argument("--child-recompute", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_recompute:
@@ -338,6 +378,9 @@ def main() -> None:
 
     print(f"bench_typed_crowd · {machine_line()}")
     cleanup(SLUG)
+    if args.only_score:
+        only_score(args)
+        return
     started = time.perf_counter()
     scored = "(c) not run"
     try:

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from config.bulk import bulk_insert
+from config.bulk import bulk_insert_columns
 from forecasts.models import CrowdPoint, Forecast
 from forecasts.store import EventLog, load_events, load_events_many
 from markets.models import Question, Resolution, Tournament
@@ -80,8 +80,7 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
             )
         transaction.on_commit(lambda: _after_scoring(question.tournament_id))
         return 0
-    now = timezone.now()
-    bulk_insert(Score, SCORE_COLUMNS, ((question.pk, resolution.pk, *row, now) for row in rows))
+    _write_scores(question.pk, resolution.pk, rows, timezone.now())
     if weighting:  # in the scores' transaction: the stored weights always match them
         track_record_weights_refresh(
             tournament_id=question.tournament_id,
@@ -89,6 +88,32 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
         )
     transaction.on_commit(lambda: _after_scoring(question.tournament_id))
     return len(rows)
+
+
+def _write_scores(
+    question_id: Any, resolution_id: Any, rows: list[tuple[Any, ...]], now: dt.datetime
+) -> int:
+    """Write score rows (subject, forecaster id or None, rule, score or None, coverage, forecast
+    or None) as column arrays, one binary COPY on PostgreSQL (``bulk_insert_columns``: every
+    float stored exactly as computed). ``question_id``, ``resolution_id``: one int for every row,
+    or an int64 array with one per row. Returns the rows written."""
+    if not rows:
+        return 0
+    subject, forecaster, rule, score, coverage, forecast = zip(*rows, strict=True)
+    columns: dict[str, Any] = {
+        "question_id": question_id,
+        "resolution_id": resolution_id,
+        "subject": np.asarray(subject, dtype=str),
+        # float64 with NaN for the crowd's NULL: ids are exact below 2**53
+        "forecaster_id": np.array(forecaster, dtype=np.float64),
+        "rule": np.asarray(rule, dtype=str),
+        "score": np.array(score, dtype=np.float64),
+        "coverage": np.array(coverage, dtype=np.float64),
+        "forecast": np.array(forecast, dtype=np.float64),
+        "computed_at": now,
+    }
+    assert list(columns) == list(SCORE_COLUMNS)
+    return bulk_insert_columns(Score, columns)
 
 
 def _binary_rows(question: Question, resolution: Resolution) -> tuple[list[Any], list[int]]:
@@ -425,9 +450,10 @@ def questions_score_many(
             .values_list("question_id", "time", "probability", "median", "mean")
         ):
             points.setdefault(qid, []).append(tuple(point))
-    rows: list[tuple[Any, ...]] = []
+    rows: list[tuple[Any, ...]] = []  # _subject_rows' columns; their question and resolution:
+    qids: list[int] = []
+    rids: list[int] = []
     touched: dict[int, set[int]] = {}  # tournament → forecasters scored
-    now = timezone.now()
     for qid in todo:
         question, resolution = questions[qid], finals[qid]
         outcome = resolution.outcome_value
@@ -436,17 +462,17 @@ def questions_score_many(
         if outcome is not None and ev is not None:
             window = _window(question, resolution, outcome)
             forecaster_ids, codes = np.unique(ev.forecaster, return_inverse=True)
-            rows += _forecaster_rows(
-                ev, forecaster_ids, codes, window, (qid, resolution.pk), (now,)
-            )
-            rows += [
-                (qid, resolution.pk, *row, now)
-                for row in _crowd_rows_of(points.get(qid, []), ev, codes, window)
-            ]
+            mine = _forecaster_rows(ev, forecaster_ids, codes, window)
+            mine += _crowd_rows_of(points.get(qid, []), ev, codes, window)
+            qids += [qid] * len(mine)
+            rids += [resolution.pk] * len(mine)
+            rows += mine
             touched[question.tournament_id].update(forecaster_ids.tolist())
         if progress is not None:
             progress(1)
-    bulk_insert(Score, SCORE_COLUMNS, rows)
+    _write_scores(
+        np.array(qids, dtype=np.int64), np.array(rids, dtype=np.int64), rows, timezone.now()
+    )
     weighting = {q.tournament_id: q.tournament.track_record_weighting for q in questions.values()}
     for tournament_id in sorted(touched):
         if weighting[tournament_id]:

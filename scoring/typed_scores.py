@@ -166,7 +166,10 @@ def _tidy_cdf(cdf: np.ndarray) -> np.ndarray:
     stay NaN)."""
     c = np.clip(cdf, 0.0, 1.0)
     nan_rows = np.isnan(c[:, 0])
-    c[~nan_rows] = np.maximum.accumulate(c[~nan_rows], axis=1)
+    if nan_rows.any():
+        c[~nan_rows] = np.maximum.accumulate(c[~nan_rows], axis=1)
+    else:  # the usual block: every row pooled, accumulated in place (the same values)
+        np.maximum.accumulate(c, axis=1, out=c)
     return c
 
 
@@ -268,7 +271,7 @@ def question_rows(question: Question, resolution: Resolution) -> tuple[list[Row]
             float(scores.coverage[code]),
             float(held[code]),
         )
-    for subject, series in _crowd_series(question, ev, codes, outcome, window).items():
+    for subject, series in _crowd_series(question, ev, codes, outcome, window, p_outcome).items():
         s, times, p_series = series
         k = int(np.searchsorted(times, end, side="right")) - 1
         rows += _rows(
@@ -289,9 +292,11 @@ def _crowd_series(
     codes: np.ndarray,
     outcome: TypedOutcome,
     window: dict[str, Any],
+    p_outcome: np.ndarray,
 ) -> dict[str, tuple[Any, np.ndarray, np.ndarray]]:
     """The crowd (log pool) and the mean (linear pool) after every event, scored as
-    piecewise-constant series: {subject: (scores, times, probability of what happened)}."""
+    piecewise-constant series: {subject: (scores, times, probability of what happened)}.
+    ``p_outcome``: each event's probability of what happened (NaN for withdrawals)."""
     out: dict[str, tuple[Any, np.ndarray, np.ndarray]] = {}
     if outcome.option is not None:
         o = outcome.option
@@ -313,13 +318,16 @@ def _crowd_series(
     b, value = outcome.bucket, outcome.value
     scale = question_scale(question) if has_crps(question) else None
 
+    grid = rules_types.grid_values(scale) if scale is not None else None
+
     def reduce(cdf: np.ndarray) -> np.ndarray:
-        """(rows, 201) CDFs → (rows, 2): p_b and the CRPS (NaN without one)."""
+        """(rows, 201) CDFs → (rows, 2): p_b and the CRPS (NaN without one). The tidied rows are
+        valid CDFs by construction: the rules' arithmetic without their validation pass."""
         c = _tidy_cdf(cdf)
-        p_b = rules_types.bucket_probability(c, b)
+        p_b = rules_types._bucket_p(c, b)
         crps = (
-            rules_types.continuous_crps(c, value, scale)
-            if scale is not None
+            rules_types._crps_rows(c, grid, value)
+            if grid is not None
             else np.full(c.shape[0], np.nan)
         )
         return np.column_stack([p_b, crps])
@@ -328,7 +336,7 @@ def _crowd_series(
         question, ev, summarize=lambda pooled: reduce(cdf_from_buckets(pooled))
     ).summary
     mean = linear_pool_history(ev.times, codes, ev.values, reduce)
-    forecast_lp = np.log(rules_types.bucket_probability(ev.values, b))
+    forecast_lp = np.log(p_outcome)
     for subject, series in ((Subject.CROWD, log_pool), (Subject.MEAN, mean)):
         with np.errstate(divide="ignore"):
             lp = np.log(series[:, 0])
