@@ -183,6 +183,21 @@ class QuestionScores:
     spot_baseline: FloatArray
     spot_peer: FloatArray
 
+    @classmethod
+    def of(cls, s: EventScores) -> QuestionScores:
+        """The per-forecaster scores of ``score_events``' result with a ``brier`` extra rule."""
+        return cls(
+            brier=s.extra["brier"],
+            log=s.log,
+            baseline=s.baseline,
+            peer=s.peer,
+            coverage=s.coverage,
+            spot_brier=s.spot_extra["brier"],
+            spot_log=s.spot_log,
+            spot_baseline=s.spot_baseline,
+            spot_peer=s.spot_peer,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SeriesScores:
@@ -201,6 +216,21 @@ class SeriesScores:
     spot_log: float
     spot_baseline: float
     spot_peer: float
+
+    @classmethod
+    def of(cls, s: StepScores) -> SeriesScores:
+        """The series' scores of ``score_steps``' result with a ``brier`` extra rule."""
+        return cls(
+            brier=s.extra["brier"],
+            log=s.log,
+            baseline=s.baseline,
+            peer=s.peer,
+            coverage=s.coverage,
+            spot_brier=s.spot_extra["brier"],
+            spot_log=s.spot_log,
+            spot_baseline=s.spot_baseline,
+            spot_peer=s.spot_peer,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,17 +357,7 @@ def score_question(
         resolved_at=resolved_at,
         n_forecasters=n_forecasters,
     )
-    return QuestionScores(
-        brier=s.extra["brier"],
-        log=s.log,
-        baseline=s.baseline,
-        peer=s.peer,
-        coverage=s.coverage,
-        spot_brier=s.spot_extra["brier"],
-        spot_log=s.spot_log,
-        spot_baseline=s.spot_baseline,
-        spot_peer=s.spot_peer,
-    )
+    return QuestionScores.of(s)
 
 
 def score_events(
@@ -521,17 +541,7 @@ def score_series(
         events=ev,
         event_log_po=flp,
     )
-    return SeriesScores(
-        brier=s.extra["brier"],
-        log=s.log,
-        baseline=s.baseline,
-        peer=s.peer,
-        coverage=s.coverage,
-        spot_brier=s.spot_extra["brier"],
-        spot_log=s.spot_log,
-        spot_baseline=s.spot_baseline,
-        spot_peer=s.spot_peer,
-    )
+    return SeriesScores.of(s)
 
 
 def score_series_many(
@@ -589,19 +599,7 @@ def score_series_many(
         s = _score_on_frame(
             frame, lp, lp / _LN2 + 1.0, extra={"brier": (ps - yes) ** 2}, peer_scale=100.0
         )
-        scored.append(
-            SeriesScores(
-                brier=s.extra["brier"],
-                log=s.log,
-                baseline=s.baseline,
-                peer=s.peer,
-                coverage=s.coverage,
-                spot_brier=s.spot_extra["brier"],
-                spot_log=s.spot_log,
-                spot_baseline=s.spot_baseline,
-                spot_peer=s.spot_peer,
-            )
-        )
+        scored.append(SeriesScores.of(s))
     return scored
 
 

@@ -258,17 +258,7 @@ def score_question_mc(
         resolved_at=resolved_at,
         n_forecasters=n_forecasters,
     )
-    return QuestionScores(
-        brier=s.extra["brier"],
-        log=s.log,
-        baseline=s.baseline,
-        peer=s.peer,
-        coverage=s.coverage,
-        spot_brier=s.spot_extra["brier"],
-        spot_log=s.spot_log,
-        spot_baseline=s.spot_baseline,
-        spot_peer=s.spot_peer,
-    )
+    return QuestionScores.of(s)
 
 
 def score_series_mc(
@@ -319,17 +309,7 @@ def score_series_mc(
         events=ev,
         event_log_po=flp,
     )
-    return SeriesScores(
-        brier=s.extra["brier"],
-        log=s.log,
-        baseline=s.baseline,
-        peer=s.peer,
-        coverage=s.coverage,
-        spot_brier=s.spot_extra["brier"],
-        spot_log=s.spot_log,
-        spot_baseline=s.spot_baseline,
-        spot_peer=s.spot_peer,
-    )
+    return SeriesScores.of(s)
 
 
 # --- continuous: the scale, the CDF and its buckets -------------------------------------------
