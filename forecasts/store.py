@@ -286,6 +286,16 @@ def _event_log(events: Any) -> EventLog:
     )
 
 
+def _copy_out(sql: str) -> memoryview:
+    """PostgreSQL: the records of a ``COPY (...) TO STDOUT (FORMAT BINARY)`` statement, header
+    and trailer removed (fixed-size rows, read with ``numpy.frombuffer``)."""
+    buffer = bytearray()
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for chunk in copy:
+            buffer += chunk
+    return memoryview(buffer)[_COPY_HEADER : len(buffer) - _COPY_TRAILER]
+
+
 def _load_events_copy(question_id: int) -> EventLog:
     """PostgreSQL: the log as one binary COPY read straight into numpy (no Python row objects).
 
@@ -298,11 +308,7 @@ def _load_events_copy(question_id: int) -> EventLog:
         f"coalesce(probability, 'NaN'::float8), track_record_weight FROM {table} "
         f"WHERE question_id = {int(question_id)} ORDER BY time, id) TO STDOUT (FORMAT BINARY)"
     )
-    buffer = bytearray()
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for chunk in copy:
-            buffer += chunk
-    body = memoryview(buffer)[_COPY_HEADER : len(buffer) - _COPY_TRAILER]
+    body = _copy_out(sql)
     rows = np.frombuffer(body, dtype=_COPY_ROW)
     return EventLog(
         ids=rows["id"].astype(np.int64),
@@ -410,11 +416,7 @@ def _load_vector_events_copy(question_id: int, width: int) -> VectorEventLog | N
         f"track_record_weight, coalesce(values, decode('{nan}', 'hex')) FROM {table} "
         f"WHERE question_id = {int(question_id)} ORDER BY time, id) TO STDOUT (FORMAT BINARY)"
     )
-    buffer = bytearray()
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for chunk in copy:
-            buffer += chunk
-    body = memoryview(buffer)[_COPY_HEADER : len(buffer) - _COPY_TRAILER]
+    body = _copy_out(sql)
     layout = _vector_copy_row(width)
     if len(body) % layout.itemsize:
         return None
@@ -518,11 +520,7 @@ def _load_events_copy_many(question_ids: list[int]) -> tuple[np.ndarray, EventLo
         f"WHERE question_id IN ({listed}) ORDER BY question_id, time, id) "
         f"TO STDOUT (FORMAT BINARY)"
     )
-    buffer = bytearray()
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for chunk in copy:
-            buffer += chunk
-    body = memoryview(buffer)[_COPY_HEADER : len(buffer) - _COPY_TRAILER]
+    body = _copy_out(sql)
     rows = np.frombuffer(body, dtype=_COPY_ROW_MANY)
     return rows["question_id"].astype(np.int64), EventLog(
         ids=rows["id"].astype(np.int64),
