@@ -584,7 +584,7 @@ def benchmark_chart(
     hollow dots, and question thresholds as dashed lines (labelled at the left, over the dots).
     The best value so far is written at the line's end (``data-latest``)."""
     W, H = size.width, size.height
-    left, right, top, bottom = (52 if W < 500 else 64), W - 16, 34, H - 34
+    left, right, top, bottom = (52 if W < 500 else 64), W - 16, 34.0, H - 34
     if not results:
         note = _text("chart-note", W / 2, H / 2, "No results recorded yet.", anchor="middle")
         return _svg(W, H, uid, f"{name} results", "No results recorded yet.", [note])

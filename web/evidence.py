@@ -159,7 +159,7 @@ def evidence_items(evidence: Mapping[str, Any] | None) -> list[EvidenceItem]:
             continue
         label, show = FIELDS.get(key, (key.replace("_", " ").capitalize(), _plain))
         try:
-            html = show(value, evidence)
+            html = show(value, evidence or {})
         except (TypeError, ValueError):
             html = format_html("{}", value)
         items.append(EvidenceItem(key=key, label=label, html=html))

@@ -1,5 +1,6 @@
-"""Every page renders with multiple-choice and continuous questions in the database (their own
-web forms are issue 15): no 5xx, and the yes/no form refuses to forecast them with a clear 400."""
+"""Every page renders with multiple-choice and continuous questions in the database: no 5xx,
+and a yes/no probability sent for them is refused with a clear 400 (their forms: issue 15,
+tests/web/test_typed_forms.py)."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def test_every_page_renders_with_typed_questions() -> None:
     assert failed == []
 
 
-def test_the_yes_no_form_refuses_a_typed_question() -> None:
+def test_a_yes_no_probability_is_refused_by_a_typed_question() -> None:
+    # Issue 15: the question's own form answers (one percentage per option), saving nothing.
     now = dt.datetime.now(dt.UTC)
     q = QuestionFactory(
         type=Question.Type.MULTIPLE_CHOICE,
@@ -85,7 +87,7 @@ def test_the_yes_no_form_refuses_a_typed_question() -> None:
         f"/questions/{q.pk}/forecast/", {"probability": "40"}, HTTP_ACCEPT="application/json"
     )
     assert response.status_code == 400
-    assert "multiple choice question: it takes values" in response.json()["error"]
+    assert "Enter a percentage for “A” (each option needs one)" in response.json()["error"]
     assert not Forecast.objects.filter(question=q).exists()
 
 

@@ -23,10 +23,13 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from config import ratelimit
+from forecasts import typed
 from forecasts.errors import ForecastError
 from forecasts.services import forecast_submit, forecast_withdraw, forecaster_for_user
 from markets.models import Question
+from web import typed_charts
 from web.forms import ForecastForm
+from web.typed_forms import typed_form_class
 from web.views.question import (
     FRAGMENTS,
     question_context,
@@ -92,6 +95,9 @@ def _success(request: HttpRequest, question: Question, message: str) -> HttpResp
     if not _async(request):
         messages.success(request, message)
         return redirect(question)
+    if typed.is_vector(question):
+        # The page's fragments are the yes/no ones; a typed form reloads the page instead.
+        return JsonResponse({"ok": True, "message": message, "reload": True})
     context = question_context(request, question)
     if _is_htmx(request):
         parts = render_fragments(request, context, oob=True)
@@ -129,6 +135,8 @@ def forecast_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
     question = visible_question(request, pk)
     if not request.user.is_authenticated:
         return _anonymous(request, question)
+    if typed.is_vector(question):
+        return _typed_submit(request, question)
     if throttled := _throttled(request, question):
         return throttled
     form = ForecastForm(request.POST)
@@ -154,6 +162,41 @@ def forecast_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
         return _error(request, question, str(exc), exc.status_code)
     percent = ForecastForm.percent(forecast.probability)
     return _success(request, question, f"Saved your forecast of {percent}%.")
+
+
+def _typed_submit(request: HttpRequest, question: Question) -> HttpResponse:
+    """A multiple-choice or continuous forecast from its form (``web.typed_forms``), through
+    ``forecast_submit`` as the API's. ``action=preview`` (continuous) validates and re-renders
+    the page with the distribution drawn, saving nothing and counting no write."""
+    form = typed_form_class(question)(request.POST, question=question)
+    preview = request.POST.get("action") == "preview"
+    if not preview and (throttled := _throttled(request, question)):
+        return throttled
+    if not form.is_valid():
+        message = " ".join(e for errors in form.errors.values() for e in errors)
+        if _async(request):
+            return _error(request, question, message, 400, errors=form.errors.get_json_data())
+        messages.error(request, f"Your forecast was not saved. {message}")
+        context = question_context(request, question, form=form)
+        return render(request, "markets/question_detail.html", context, status=400)
+    assert form.vector is not None  # set by a valid form's clean()
+    if preview:
+        chart = typed_charts.preview_chart(question, form.vector)
+        messages.info(request, "Preview only: nothing was saved. Save the forecast to record it.")
+        context = question_context(request, question, form=form, preview=chart)
+        return render(request, "markets/question_detail.html", context)
+    if not question.is_open_at(timezone.now()):
+        return _closed(request, question)
+    try:
+        forecast_submit(
+            question_id=question.pk,
+            forecaster=forecaster_for_user(request.user),
+            values=form.vector,
+            rationale=form.cleaned_data["rationale"],
+        )
+    except ForecastError as exc:  # the status its class declares, as the API answers
+        return _error(request, question, str(exc), exc.status_code)
+    return _success(request, question, "Saved your forecast.")
 
 
 def _closed(request: HttpRequest, question: Question) -> HttpResponse:

@@ -12,6 +12,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from forecasts import typed
 from forecasts.models import CrowdPoint, CrowdState, Forecast
 from forecasts.privacy import full_history_access, public_threshold
 from forecasts.reveal import crowd_reveal
@@ -23,7 +24,7 @@ from scoring.visibility import scores_visible_to
 from web import charts
 from web.forms import ForecastForm
 from web.views._common import question_state, viewer_forecaster
-from web.views.typed import outcome_text, typed_view
+from web.views.typed import outcome_text, own_view, range_text, typed_form_for, typed_view
 
 # Very long histories are pre-sampled by event index (seq is dense, 1..events), so a
 # 100,000-event question reads ~500 rows through the (question, seq) index instead of all of
@@ -174,10 +175,17 @@ def _chart_window(question: Question, now: dt.datetime, crowd: list, own: list):
 
 
 def question_context(
-    request: HttpRequest, question: Question, *, form=None, span: str = "all"
+    request: HttpRequest,
+    question: Question,
+    *,
+    form=None,
+    span: str = "all",
+    preview: Any = None,
 ) -> dict[str, Any]:
     """Everything the question page and its fragments show. ``span``: the chart's time range,
-    a key of ``RANGES`` (``chart_range`` validates the query parameter)."""
+    a key of ``RANGES`` (``chart_range`` validates the query parameter). ``form``: the bound
+    form to show again (the yes/no form, or a ``web.typed_forms`` form); ``preview``: the
+    previewed distribution of a continuous form (``web.typed_charts.density_chart``)."""
     now = timezone.now()
     user = request.user
     state = CrowdState.objects.filter(question=question).first()
@@ -234,6 +242,10 @@ def question_context(
         resolved_at=final.resolved_at if final else None,
     )
 
+    typed_form = None
+    if typed.is_vector(question):
+        typed_form = form if form is not None else typed_form_for(question, events)
+        form = None
     if form is None:
         # Start from your own forecast: the current one, or after a withdrawal the last one you
         # made. Never from the crowd's (it would anchor you), nor from 50%: a first forecast
@@ -265,6 +277,10 @@ def question_context(
         "final": final,
         "outcome_text": outcome_text(question, final),
         "typed": typed_view(question, headline) if reveal.visible else None,
+        "typed_form": typed_form,
+        "typed_own": own_view(question, current) if typed_form is not None else None,
+        "preview": preview,
+        "range_text": range_text(question),
         "proposed": proposed,
         "resolutions": resolutions,
         # The latest version that an import wrote, if any: such a question came from a

@@ -1,6 +1,6 @@
 """What the question page shows of a multiple-choice or continuous question: the crowd the
-viewer may see (the same point as the headline, docs/privacy.md) and the outcome in words.
-Forecasting these types on the web is issue 15; they are forecast through the API."""
+viewer may see (the same point as the headline, docs/privacy.md), the outcome in words, the
+viewer's own forecast and the form to make one (``web.typed_forms``)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecasts import typed
+from forecasts import distributions, typed
+from forecasts.models import Forecast
 from forecasts.selectors import CrowdAt
 from forecasts.typed_crowd import SUMMARY_LEVELS, question_scale
 from markets.models import Question, Resolution
+from web.typed_forms import TypedForecastForm, initial_from_vector, typed_form_class
 
 
 @dataclass(frozen=True)
@@ -87,4 +89,67 @@ def outcome_text(question: Question, resolution: Resolution | None) -> str:
     return str(kind).upper()
 
 
-__all__ = ["TypedView", "outcome_text", "typed_view", "value_text"]
+def range_text(question: Question) -> str:
+    """A continuous question's range in words, e.g. "from 0 to 100, open above" ("" for the
+    other types)."""
+    if not question.is_continuous or question.range_min is None or question.range_max is None:
+        return ""
+    lo, hi = value_text(question, question.range_min), value_text(question, question.range_max)
+    opened = [
+        side
+        for side, is_open in (
+            ("below", question.open_lower_bound),
+            ("above", question.open_upper_bound),
+        )
+        if is_open
+    ]
+    return f"from {lo} to {hi}" + (f", open {' and '.join(opened)}" if opened else "")
+
+
+def own_view(question: Question, forecast: Forecast | None) -> TypedView | None:
+    """The viewer's forecast ``forecast`` (a stored vector) in the shape of ``TypedView``, or
+    None without one: the option probabilities, or its quantiles and masses beyond open
+    bounds."""
+    if forecast is None or forecast.values is None:
+        return None
+    values = typed.from_bytes(forecast.values)
+    if question.type == Question.Type.MULTIPLE_CHOICE:
+        options = [
+            (str(label), float(p)) for label, p in zip(question.options, values, strict=True)
+        ]
+        return TypedView(1, options, [], None, None)
+    scale = question_scale(question)
+    qs = distributions.quantiles(values, list(SUMMARY_LEVELS), scale)
+    quantiles = [
+        (f"{round(level * 100)}%", value_text(question, float(v)))
+        for level, v in zip(SUMMARY_LEVELS, qs, strict=True)
+    ]
+    return TypedView(
+        1,
+        [],
+        quantiles,
+        float(values[0]) if question.open_lower_bound else None,
+        1.0 - float(values[-1]) if question.open_upper_bound else None,
+    )
+
+
+def typed_form_for(question: Question, events: list[Forecast]) -> TypedForecastForm:
+    """The unbound forecast form of a multiple-choice or continuous question, pre-filled with
+    the viewer's own forecast: the current one, or after a withdrawal the last one made. Never
+    with the crowd's (it would anchor) nor any default: a first forecast starts empty."""
+    last = next((e for e in reversed(events) if e.kind == Forecast.Kind.FORECAST), None)
+    initial = {}
+    if last is not None and last.values is not None:
+        initial = initial_from_vector(question, typed.from_bytes(last.values))
+    return typed_form_class(question)(initial=initial, question=question)
+
+
+__all__ = [
+    "TypedView",
+    "outcome_text",
+    "own_view",
+    "range_text",
+    "typed_form_for",
+    "typed_view",
+    "value_text",
+]
