@@ -302,7 +302,8 @@ def initial_from_vector(question: Question, values: np.ndarray) -> dict[str, Any
         if question.type == Question.Type.DATE:
             initial[name] = dt.datetime.fromtimestamp(float(value), tz=dt.UTC).date()
         else:
-            initial[name] = f"{float(value):.6g}"
+            # Four significant digits: what a person would type, and still in order.
+            initial[name] = f"{float(value):.4g}"
     below, above = float(values[0]), 1.0 - float(values[-1])
     if question.open_lower_bound and below < LEVELS[0] - 0.001:
         initial["below"] = percent_text(round(below, 3))

@@ -24,7 +24,14 @@ from scoring.visibility import scores_visible_to
 from web import charts
 from web.forms import ForecastForm
 from web.views._common import question_state, viewer_forecaster
-from web.views.typed import outcome_text, own_view, range_text, typed_form_for, typed_view
+from web.views.typed import (
+    outcome_text,
+    own_view,
+    range_text,
+    typed_charts_for,
+    typed_form_for,
+    typed_view,
+)
 
 # Very long histories are pre-sampled by event index (seq is dense, 1..events), so a
 # 100,000-event question reads ~500 rows through the (question, seq) index instead of all of
@@ -114,11 +121,13 @@ def crowd_series(
     median: bool = True,
     mean: bool = False,
     public: bool = False,
+    summary: bool = False,
 ) -> list[tuple]:
     """(time, pooled, median, mean) rows of the crowd history, pre-sampled when very long.
 
     ``public``: only the public series (docs/privacy.md), for viewers without full-history
-    access; pre-sampled by its own dense numbering ``public_seq``.
+    access; pre-sampled by its own dense numbering ``public_seq``. ``summary`` (multiple choice
+    and continuous questions): (time, ``CrowdPoint.summary`` bytes or None) rows instead.
     """
     if state is None or not state.events:
         return []
@@ -136,6 +145,8 @@ def crowd_series(
             qs = qs.extra(where=[f"{column} = ANY(%s)"], params=[seqs])
         else:
             qs = qs.filter(**{f"{column}__in": seqs})
+    if summary:
+        return list(qs.order_by("seq").values_list("time", "summary"))
     fields = ["time", "probability", "median" if median else "pk", "mean" if mean else "pk"]
     rows = qs.order_by("seq").values_list(*fields)
     if median and mean:
@@ -228,6 +239,24 @@ def question_context(
     window = RANGES[span]
     if window is not None:
         start = max(start, end - window)
+    typed_charts: dict[str, Any] = {}
+    if typed.is_vector(question):
+        rows = (
+            crowd_series(question, state, public=not full, summary=True) if reveal.visible else []
+        )
+        t0, t1 = _chart_window(question, now, rows, [(e.time,) for e in events])
+        if RANGES[span] is not None:
+            t0 = max(t0, t1 - RANGES[span])
+        typed_charts = typed_charts_for(
+            question,
+            start=t0,
+            end=t1,
+            crowd=rows,
+            events=events,
+            current=current,
+            headline=headline if reveal.visible else None,
+            hidden_reason="" if reveal.visible else reveal.reason,
+        )
     chart = charts.responsive(
         charts.question_chart,
         uid="qchart",
@@ -281,6 +310,7 @@ def question_context(
         "typed_own": own_view(question, current) if typed_form is not None else None,
         "preview": preview,
         "range_text": range_text(question),
+        **typed_charts,
         "proposed": proposed,
         "resolutions": resolutions,
         # The latest version that an import wrote, if any: such a question came from a

@@ -13,8 +13,12 @@ import numpy as np
 from forecasts import distributions, typed
 from forecasts.models import Forecast
 from forecasts.selectors import CrowdAt
-from forecasts.typed_crowd import SUMMARY_LEVELS, question_scale
-from markets.models import Question, Resolution
+from forecasts.typed_crowd import SUMMARY_LEVELS, crowd_at, question_scale
+from forecasts.vector_pooling import quantile_locations
+from markets.benchmarks.models import plot_time
+from markets.models import BenchmarkResult, Question, Resolution
+from web import charts, typed_charts
+from web.typed_charts import Bench
 from web.typed_forms import TypedForecastForm, initial_from_vector, typed_form_class
 
 
@@ -133,6 +137,110 @@ def own_view(question: Question, forecast: Forecast | None) -> TypedView | None:
     )
 
 
+def crowd_cdf(question: Question, headline: object) -> np.ndarray | None:
+    """The crowd's full pooled CDF (float64[201]) of a continuous question at the viewer's
+    headline: the live state's vector, or the crowd recomputed from the log as of the history
+    point the viewer is shown (``forecasts.typed_crowd.crowd_at``: whoever may see a point may
+    see this). None when nobody is active there."""
+    raw = getattr(headline, "vector", None)
+    if raw is not None:
+        return typed.from_bytes(raw)
+    seq = getattr(headline, "seq", None)
+    if not seq:
+        return None
+    crowd = crowd_at(question, seq)
+    return None if crowd is None else typed.crowd_vector(question, crowd.pooled)
+
+
+def benchmark_of(question: Question) -> Bench | None:
+    """The results of the question's benchmark for its charts (None without one)."""
+    if question.benchmark_id is None:
+        return None
+    benchmark = question.benchmark
+    results = sorted(
+        (plot_time(achieved_on, first_seen), value, system)
+        for system, value, achieved_on, first_seen in BenchmarkResult.objects.filter(
+            benchmark=benchmark, is_current=True
+        ).values_list("system", "value", "achieved_on", "first_seen")
+    )
+    return Bench(
+        name=benchmark.name,
+        unit=benchmark.unit,
+        results=results,
+        threshold=question.threshold,
+        higher_is_better=benchmark.higher_is_better,
+    )
+
+
+def typed_charts_for(
+    question: Question,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    crowd: list[tuple],
+    events: list[Forecast],
+    current: Forecast | None,
+    headline: object,
+    hidden_reason: str,
+) -> dict[str, object]:
+    """The charts of a multiple-choice or continuous question page: ``typed_chart``, the crowd
+    over time (each option, or the fan chart), and for a continuous question
+    ``density_chart``, the crowd's current distribution against yours. ``crowd``: (time,
+    summary bytes or None) history rows the viewer may see (``crowd_series(summary=True)``)."""
+    rows = [(t, None if raw is None else typed.from_bytes(raw)) for t, raw in crowd]
+    mc = question.type == Question.Type.MULTIPLE_CHOICE
+    own: list[tuple[dt.datetime, np.ndarray | None]] = []
+    for e in events:
+        if e.kind != Forecast.Kind.FORECAST or e.values is None:
+            own.append((e.time, None))
+            continue
+        values = typed.from_bytes(e.values)
+        own.append((e.time, values if mc else quantile_locations(values, SUMMARY_LEVELS)))
+    if mc:
+        chart = charts.responsive(
+            typed_charts.options_chart,
+            uid="qchart",
+            labels=[str(label) for label in question.options],
+            start=start,
+            end=end,
+            crowd=rows,
+            own=own,
+            hidden_reason=hidden_reason,
+        )
+        return {"typed_chart": chart, "density_chart": None}
+    bench = benchmark_of(question)
+    chart = charts.responsive(
+        typed_charts.fan_chart,
+        uid="qchart",
+        question=question,
+        start=start,
+        end=end,
+        crowd=[(t, None if v is None else v[:5]) for t, v in rows],
+        own=own,
+        bench=bench if bench is not None and question.type != Question.Type.DATE else None,
+        hidden_reason=hidden_reason,
+    )
+    curves = []
+    pooled = crowd_cdf(question, headline) if headline is not None else None
+    if pooled is not None:
+        curves.append(typed_charts.Curve("area crowd", "crowd", pooled))
+    if current is not None and current.values is not None:
+        curves.append(
+            typed_charts.Curve("line own-density", "you", typed.from_bytes(current.values))
+        )
+    density = None
+    date_bench = bench if bench is not None and question.type == Question.Type.DATE else None
+    if curves or date_bench is not None:
+        density = charts.responsive(
+            typed_charts.density_chart,
+            uid="qdensity",
+            question=question,
+            curves=curves,
+            bench=date_bench,
+        )
+    return {"typed_chart": chart, "density_chart": density}
+
+
 def typed_form_for(question: Question, events: list[Forecast]) -> TypedForecastForm:
     """The unbound forecast form of a multiple-choice or continuous question, pre-filled with
     the viewer's own forecast: the current one, or after a withdrawal the last one made. Never
@@ -149,6 +257,7 @@ __all__ = [
     "outcome_text",
     "own_view",
     "range_text",
+    "typed_charts_for",
     "typed_form_for",
     "typed_view",
     "value_text",
