@@ -474,5 +474,72 @@ __all__ = [
     "density_chart",
     "fan_chart",
     "options_chart",
+    "pit_chart",
     "preview_chart",
 ]
+
+
+# --- calibration of continuous forecasts --------------------------------------------------------
+
+
+def pit_chart(
+    *,
+    edges: Sequence[float],
+    counts: Sequence[int],
+    frequency: Sequence[float],
+    wilson_low: Sequence[float],
+    wilson_high: Sequence[float],
+    uid: str = "pit",
+) -> SafeString:
+    """The PIT histogram (docs/methods.md §5.6): the share of outcomes in each bin of the
+    forecast's own CDF, with 95% Wilson intervals, against 1/K (the dashed line) that calibrated
+    forecasts give. Bars too tall on the edges: intervals too narrow (overconfident); in the
+    middle: too wide."""
+    S, H = 360, 300
+    left, right, top, bottom = 48, S - 14, 14, H - 40
+    n_bins = len(counts)
+    n = sum(counts)
+    top_value = max([*(w for w in wilson_high if math.isfinite(w)), 2.0 / max(n_bins, 1)])
+    ys = ValueScale(0.0, min(1.0, top_value * 1.1), bottom, top)
+    xs = ValueScale(0.0, 1.0, left, right)
+    body: list[str] = []
+    for v, _label in ys.ticks():
+        y = ys(v)
+        body.append(_line("grid", left, y, right, y))
+        body.append(_text("tick", left - 6, y, f"{v * 100:.0f}%", anchor="end", dy="4"))
+    for k in range(n_bins):
+        x0, x1 = xs(edges[k]), xs(edges[k + 1])
+        f = frequency[k] if math.isfinite(frequency[k]) else 0.0
+        tip = (
+            f"PIT {edges[k]:.1f} to {edges[k + 1]:.1f}: {counts[k]} of {n} outcomes "
+            f"({f * 100:.1f}%, 95% interval {wilson_low[k] * 100:.1f} to "
+            f"{wilson_high[k] * 100:.1f}%)"
+        )
+        body.append(
+            f'<rect class="bar-spread" x="{_n(x0 + 2)}" y="{_n(ys(f))}" width="{_n(x1 - x0 - 4)}" '
+            f'height="{_n(bottom - ys(f))}"><title>{escape(tip)}</title></rect>'
+        )
+        if n:
+            xm = (x0 + x1) / 2
+            body.append(_line("interval", xm, ys(wilson_low[k]), xm, ys(wilson_high[k])))
+    for k in range(0, n_bins + 1, 2 if n_bins > 5 else 1):
+        body.append(_text("tick", xs(edges[k]), bottom + 16, f"{edges[k]:.1f}", anchor="middle"))
+    if n_bins:
+        y = ys(1.0 / n_bins)
+        body.append(_line("diagonal", left, y, right, y))
+    body.append(_line("axis", left, bottom, right, bottom))
+    body.append(_text("axis-label", (left + right) / 2, H - 6, "PIT: F(outcome)", anchor="middle"))
+    if not n:
+        body.append(
+            _text(
+                "chart-note",
+                (left + right) / 2,
+                (top + bottom) / 2,
+                "No resolved forecasts yet.",
+                anchor="middle",
+            )
+        )
+    desc = f"PIT histogram of {n} continuous forecasts at close in {n_bins} bins: " + ", ".join(
+        f"{edges[k]:.1f}–{edges[k + 1]:.1f}: {counts[k]}" for k in range(n_bins)
+    )
+    return _svg(S, H, uid, "PIT histogram", desc + ".", body)

@@ -23,6 +23,7 @@ from scoring.models import LeaderboardEntry, Rule, Score, Subject
 from scoring.visibility import scores_visible_to
 from web import charts
 from web.views._common import FAR_FROM_CROWD, STALE_AFTER, active_forecasts
+from web.views.typed_scores import typed_calibration_section
 
 LEADERBOARD_PAGE = 100
 TABLE_RULES = [Rule.BRIER, Rule.LOG, Rule.BASELINE, Rule.PEER, Rule.SPOT_BRIER]
@@ -268,6 +269,13 @@ def track_record(request: HttpRequest, pk: int) -> HttpResponse:
             "summary": _summary(rows),
             "crowd_summary": _summary(crowd_rows),
             "calibration": _calibration(rows) if detail else None,
+            "typed_calibration": (
+                typed_calibration_section(
+                    [chosen] if chosen else tournaments, "me", forecaster_ids={forecaster.pk}
+                )
+                if detail
+                else None
+            ),
             "tournaments": tournaments,
             "chosen": chosen,
             # Your own open forecasts against the crowd you see, "needs update" first.
@@ -309,6 +317,11 @@ def crowd_track_record(request: HttpRequest) -> HttpResponse:
             "summary": _summary(rows),
             "comparators": comparators,
             "calibration": _calibration(rows),
+            "typed_calibration": typed_calibration_section(
+                [chosen] if chosen else tournaments,
+                "crowd",
+                public=not full_history_access(viewer),
+            ),
             "tournaments": tournaments,
             "chosen": chosen,
         },
