@@ -259,7 +259,37 @@
     });
   }
 
+  /* Multiple choice: a running total under the option inputs (the server checks it too and
+     says the same; without the script the message comes after submitting). */
+  function wireOptionTotals(root) {
+    root.querySelectorAll("form.typed-form").forEach(function (form) {
+      var inputs = form.querySelectorAll("input[data-mc-option]");
+      var out = form.querySelector("[data-mc-total]");
+      var scale = form.querySelector("input[name=normalise]");
+      if (!inputs.length || !out || form.dataset.totalWired) return;
+      form.dataset.totalWired = "1";
+      function update() {
+        var total = 0, filled = 0;
+        inputs.forEach(function (input) {
+          var v = parseFloat(input.value.replace(",", "."));
+          if (!isNaN(v)) { total += v; filled += 1; }
+        });
+        out.hidden = filled === 0;
+        var rounded = Math.round(total * 1000) / 1000;
+        var off = Math.abs(total - 100) > 0.01;
+        out.classList.toggle("off", off && !(scale && scale.checked));
+        if (!off) out.textContent = "Total: 100%.";
+        else if (scale && scale.checked) out.textContent = "Total: " + rounded + "%; it will be scaled to 100%.";
+        else out.textContent = "Total: " + rounded + "%, not 100%: change the numbers or tick the box below.";
+      }
+      inputs.forEach(function (input) { input.addEventListener("input", update); });
+      if (scale) scale.addEventListener("change", update);
+      update();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    wireOptionTotals(document);
     wireSliders(document);
     localTimes(document);
     wireCopyButtons(document);

@@ -153,11 +153,14 @@ def _fill(page, key: str, second: bool) -> None:
         for label, value in FIRST["mc"].items():
             page.get_by_label(label, exact=True).fill(value)
         if not second:
-            # 110% in total: refused with a message, nothing saved; then ask for scaling.
+            # 110% in total: the running total says so, the server refuses it with a message
+            # and saves nothing; then ask for scaling.
+            assert "Total: 110%, not 100%" in page.locator("[data-mc-total]").inner_text()
             page.get_by_role("button", name="Save forecast").click()
             page.wait_for_load_state("load")
             assert "add up to 110%, not 100%" in page.locator("#typed-errors").inner_text()
             page.get_by_label("Scale my numbers to add up to 100%").check()
+            assert "scaled to 100%" in page.locator("[data-mc-total]").inner_text()
         else:
             page.get_by_label("Other", exact=True).fill("10")
         return

@@ -25,6 +25,7 @@ from web import charts
 from web.forms import ForecastForm
 from web.views._common import question_state, viewer_forecaster
 from web.views.typed import (
+    forecast_text,
     outcome_text,
     own_view,
     range_text,
@@ -247,6 +248,8 @@ def question_context(
         t0, t1 = _chart_window(question, now, rows, [(e.time,) for e in events])
         if RANGES[span] is not None:
             t0 = max(t0, t1 - RANGES[span])
+        for e in events:
+            e.typed_text = forecast_text(question, e)  # type: ignore[attr-defined]
         typed_charts = typed_charts_for(
             question,
             start=t0,

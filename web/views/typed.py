@@ -241,6 +241,21 @@ def typed_charts_for(
     return {"typed_chart": chart, "density_chart": density}
 
 
+def forecast_text(question: Question, forecast: Forecast) -> str:
+    """A stored multiple-choice or continuous forecast in a few words for the viewer's history:
+    "A 50% · B 30% · C 20%", or "median 42 (90%: 10 to 85)"."""
+    if forecast.values is None:
+        return ""
+    view = own_view(question, forecast)
+    if view is None:
+        return ""
+    if view.options:
+        parts = (f"{label} {p * 100:.1f}%".replace(".0%", "%") for label, p in view.options)
+        return " · ".join(parts)
+    q = dict(view.quantiles)
+    return f"median {q['50%']} (90%: {q['5%']} to {q['95%']})"
+
+
 def typed_form_for(question: Question, events: list[Forecast]) -> TypedForecastForm:
     """The unbound forecast form of a multiple-choice or continuous question, pre-filled with
     the viewer's own forecast: the current one, or after a withdrawal the last one made. Never
@@ -254,6 +269,7 @@ def typed_form_for(question: Question, events: list[Forecast]) -> TypedForecastF
 
 __all__ = [
     "TypedView",
+    "forecast_text",
     "outcome_text",
     "own_view",
     "range_text",
