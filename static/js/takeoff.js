@@ -288,7 +288,144 @@
     });
   }
 
+  /* Continuous forms: the five percentiles as handles on the question's range, to drag or move
+     with the arrow keys; each handle writes its own input (and follows what is typed there). A
+     handle not moved or typed stays grey and its input empty, so nothing is chosen for you.
+     Locations follow docs/methods.md §12.1 (linear, or logarithmic through the zero point). */
+  var LEVELS = ["5th", "25th", "50th", "75th", "95th"];
+
+  function scaleOf(box) {
+    var lo = parseFloat(box.dataset.rangeMin), hi = parseFloat(box.dataset.rangeMax);
+    var z = box.dataset.zeroPoint === "" ? null : parseFloat(box.dataset.zeroPoint);
+    var k = z === null ? 0 : Math.log((hi - z) / (lo - z));
+    return {
+      date: box.dataset.kind === "date",
+      loc: function (v) {
+        return k === 0 ? (v - lo) / (hi - lo) : Math.log1p((v - lo) / (hi - lo) * Math.expm1(k)) / k;
+      },
+      value: function (x) {
+        return k === 0 ? lo + (hi - lo) * x : lo + (hi - lo) * Math.expm1(k * x) / Math.expm1(k);
+      }
+    };
+  }
+
+  function parseValue(text, scale) {
+    text = (text || "").trim();
+    if (!text) return NaN;
+    if (scale.date) return Date.parse(text + "T00:00:00Z") / 1000;
+    text = text.replace(/[\s_\u202f]/g, "");
+    if (/^[-+]?\d{1,3}(,\d{3})+(\.\d*)?$/.test(text)) text = text.replace(/,/g, "");
+    else if ((text.match(/,/g) || []).length === 1 && text.indexOf(".") === -1) text = text.replace(",", ".");
+    return parseFloat(text);
+  }
+
+  function formatValue(v, scale) {
+    if (scale.date) return new Date(v * 1000).toISOString().slice(0, 10);
+    return String(parseFloat(v.toPrecision(4)));
+  }
+
+  function wirePercentileDrag(root) {
+    root.querySelectorAll("[data-pct-drag]").forEach(function (box) {
+      if (box.dataset.wired) return;
+      var form = box.closest("form");
+      var inputs = form ? form.querySelectorAll("input[data-percentile]") : [];
+      if (inputs.length !== 5) return;
+      box.dataset.wired = "1";
+      var scale = scaleOf(box);
+      var W = 320, L = 14, R = 306, Y = 30;
+      var svg = document.createElementNS(SVG_NS, "svg");
+      svg.setAttribute("viewBox", "0 0 " + W + " 56");
+      svg.setAttribute("class", "pct-drag-svg");
+      svg.setAttribute("aria-label", "Drag the percentiles along the range, or focus one and use the arrow keys");
+      svg.setAttribute("role", "group");
+      var track = document.createElementNS(SVG_NS, "line");
+      track.setAttribute("class", "pct-track");
+      track.setAttribute("x1", L); track.setAttribute("x2", R);
+      track.setAttribute("y1", Y); track.setAttribute("y2", Y);
+      svg.appendChild(track);
+      var ends = [[L, "start", scale.value(0)], [R, "end", scale.value(1)]];
+      ends.forEach(function (e) {
+        var t = document.createElementNS(SVG_NS, "text");
+        t.setAttribute("class", "pct-end"); t.setAttribute("x", e[0]); t.setAttribute("y", 52);
+        t.setAttribute("text-anchor", e[1]); t.textContent = formatValue(e[2], scale);
+        svg.appendChild(t);
+      });
+      var defaults = [0.1, 0.3, 0.5, 0.7, 0.9];
+      var xs = [];
+      var handles = Array.prototype.map.call(inputs, function (input, i) {
+        var g = document.createElementNS(SVG_NS, "g");
+        g.setAttribute("class", "pct-handle");
+        g.setAttribute("tabindex", "0");
+        g.setAttribute("role", "slider");
+        g.setAttribute("aria-label", LEVELS[i] + " percentile handle");
+        g.setAttribute("aria-valuemin", "0");
+        g.setAttribute("aria-valuemax", "1000");
+        var c = document.createElementNS(SVG_NS, "circle");
+        c.setAttribute("r", "9"); c.setAttribute("cy", Y);
+        var t = document.createElementNS(SVG_NS, "text");
+        t.setAttribute("y", Y - 13); t.setAttribute("text-anchor", "middle");
+        t.textContent = LEVELS[i].replace("th", "");
+        g.appendChild(c); g.appendChild(t);
+        svg.appendChild(g);
+        return g;
+      });
+      function place(i, x, chosen) {
+        xs[i] = Math.min(1, Math.max(0, x));
+        var px = L + xs[i] * (R - L);
+        handles[i].querySelector("circle").setAttribute("cx", px);
+        handles[i].querySelector("text").setAttribute("x", px);
+        handles[i].setAttribute("aria-valuenow", Math.round(xs[i] * 1000));
+        handles[i].classList.toggle("unset", !chosen);
+        handles[i].setAttribute("aria-valuetext", chosen ? inputs[i].value : "not chosen yet");
+      }
+      function fromInputs() {
+        inputs.forEach(function (input, i) {
+          var v = parseValue(input.value, scale);
+          if (isNaN(v)) place(i, xs[i] === undefined ? defaults[i] : xs[i], false);
+          else place(i, scale.loc(v), true);
+        });
+      }
+      function moveTo(i, x) {
+        // Kept strictly between its neighbours: percentiles must increase.
+        var gap = 0.002;
+        var lo = i > 0 ? xs[i - 1] + gap : 0.001, hi = i < 4 ? xs[i + 1] - gap : 0.999;
+        if (i > 0 && !handles[i - 1].classList.contains("unset") || i === 0) x = Math.max(x, lo);
+        if (i < 4 && !handles[i + 1].classList.contains("unset") || i === 4) x = Math.min(x, hi);
+        inputs[i].value = formatValue(scale.value(Math.min(0.999, Math.max(0.001, x))), scale);
+        place(i, scale.loc(parseValue(inputs[i].value, scale)), true);
+      }
+      var dragging = -1;
+      function pointerX(event) {
+        var ctm = svg.getScreenCTM();
+        var pt = svg.createSVGPoint(); pt.x = event.clientX; pt.y = event.clientY;
+        return (pt.matrixTransform(ctm.inverse()).x - L) / (R - L);
+      }
+      handles.forEach(function (g, i) {
+        g.addEventListener("pointerdown", function (event) {
+          dragging = i; g.setPointerCapture(event.pointerId); event.preventDefault(); g.focus();
+        });
+        g.addEventListener("pointermove", function (event) { if (dragging === i) moveTo(i, pointerX(event)); });
+        g.addEventListener("pointerup", function () { dragging = -1; });
+        g.addEventListener("keydown", function (event) {
+          var step = { ArrowLeft: -0.005, ArrowDown: -0.005, ArrowRight: 0.005, ArrowUp: 0.005, PageDown: -0.05, PageUp: 0.05 }[event.key];
+          if (!step) return;
+          event.preventDefault();
+          moveTo(i, xs[i] + step);
+        });
+      });
+      inputs.forEach(function (input) { input.addEventListener("input", fromInputs); });
+      box.appendChild(svg);
+      var help = document.createElement("p");
+      help.className = "help";
+      help.textContent = "Drag the handles (or focus one and use the arrow keys) to set your percentiles; grey ones are not chosen yet.";
+      box.appendChild(help);
+      box.hidden = false;
+      fromInputs();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    wirePercentileDrag(document);
     wireOptionTotals(document);
     wireSliders(document);
     localTimes(document);

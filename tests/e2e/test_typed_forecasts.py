@@ -165,8 +165,19 @@ def _fill(page, key: str, second: bool) -> None:
             page.get_by_label("Other", exact=True).fill("10")
         return
     values = list(FIRST[key])
+    if second and key == "numeric":
+        # The draggable handles (JavaScript): move the median with the arrow keys.
+        before = page.get_by_label("50th (median) percentile", exact=True).input_value()
+        handle = page.get_by_role("slider", name="50th percentile handle")
+        handle.focus()
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        after = page.get_by_label("50th (median) percentile", exact=True).input_value()
+        assert float(after) > float(before), (before, after)
+        assert handle.get_attribute("aria-valuetext") == after
+        return
     if second:
-        values[2] = {"numeric": "86", "date": "2028-02-01", "discrete": "4"}[key]
+        values[2] = {"date": "2028-02-01", "discrete": "4"}[key]
     for level, value in zip(LEVELS, values, strict=True):
         page.get_by_label(f"{level} percentile", exact=True).fill(value)
 
