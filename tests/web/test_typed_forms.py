@@ -336,3 +336,33 @@ def test_a_closed_typed_question_refuses_and_saves_nothing(client, questions):
     html = client.get(q.get_absolute_url()).content.decode()
     assert "forecasts are no longer accepted" in html
     assert 'name="option_0"' not in html
+
+
+def test_a_script_asking_for_json_gets_json_both_ways(client, questions):
+    q = questions["mc"]
+    url = f"/questions/{q.pk}/forecast/"
+    bad = client.post(
+        url, {"option_0": "50", "option_1": "60", "option_2": "5"}, HTTP_ACCEPT="application/json"
+    )
+    assert bad.status_code == 400 and "add up to 115%" in bad.json()["error"]
+    ok = client.post(
+        url, {"option_0": "50", "option_1": "45", "option_2": "5"}, HTTP_ACCEPT="application/json"
+    )
+    assert ok.status_code == 200 and ok.json() == {
+        "ok": True,
+        "message": "Saved your forecast.",
+        "reload": True,
+    }
+    assert len(_saved(q)) == 1
+
+
+def test_a_preview_counts_no_write_but_a_save_does(client, questions, monkeypatch):
+    calls: list[int] = []
+    monkeypatch.setattr(
+        "web.views.forecast.ratelimit.submit_check", lambda user_id: calls.append(user_id)
+    )
+    q = questions["numeric"]
+    assert _post(client, q, {**GOOD, "action": "preview"}).status_code == 200
+    assert calls == []
+    assert _post(client, q, GOOD).status_code == 302
+    assert len(calls) == 1
