@@ -366,3 +366,12 @@ def test_a_preview_counts_no_write_but_a_save_does(client, questions, monkeypatc
     assert calls == []
     assert _post(client, q, GOOD).status_code == 302
     assert len(calls) == 1
+
+
+def test_an_overlong_rationale_is_refused_on_its_field(client, questions):
+    q = questions["mc"]
+    data = {"option_0": "50", "option_1": "30", "option_2": "20", "rationale": "x" * 4001}
+    response = _post(client, q, data)
+    assert response.status_code == 400
+    assert "at most 4000 characters" in response.content.decode()
+    assert _saved(q) == []

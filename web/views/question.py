@@ -232,7 +232,7 @@ def question_context(
     show_mean = request.GET.get("mean") == "1"
     crowd = (
         crowd_series(question, state, median=show_median, mean=show_mean, public=not full)
-        if reveal.visible
+        if reveal.visible and question.is_binary
         else []
     )
     own = [(e.time, e.probability) for e in events]
@@ -298,7 +298,7 @@ def question_context(
         "full_history": full,
         "public_min": public_threshold(question.tournament.min_forecasters),
         "chart": chart,
-        "spread": _spread(question, headline, reveal.visible, now),
+        "spread": _spread(question, headline, reveal.visible, now) if question.is_binary else None,
         "chart_range": span,
         "ranges": RANGE_LABELS,
         "show_mean": show_mean,
