@@ -260,16 +260,15 @@ class ContinuousForm(TypedForecastForm):
         text = str(error)
         lo, hi = self.scale.range_min, self.scale.range_max
         if "must be above the" in text:
-            return (
-                "Each percentile must be later than the one before it."
-                if self.is_date
-                else ("Each percentile must be larger than the one before it.")
-            )
+            later = "later" if self.is_date else "larger"
+            return f"Each percentile must be {later} than the one before it."
         if "lower bound is closed" in text:
-            return f"Every percentile must be above the lowest possible value, {self._display(lo)}."
+            return (
+                f"Every percentile must be above the lower end of the range, {self._display(lo)}."
+            )
         if "upper bound is closed" in text:
             return (
-                f"Every percentile must be below the highest possible value, {self._display(hi)}."
+                f"Every percentile must be below the upper end of the range, {self._display(hi)}."
             )
         if "contradicts the percentiles" in text:
             return (

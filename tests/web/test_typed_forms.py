@@ -158,8 +158,8 @@ def test_numeric_percentiles_are_saved_as_the_api_would(client, questions):
     ("key", "data", "message"),
     [
         ("numeric", {**GOOD, "p25": "5"}, "must be larger than the one before it"),
-        ("numeric", {**GOOD, "p95": "120"}, "below the highest possible value, 100"),
-        ("numeric", {**GOOD, "p05": "0"}, "above the lowest possible value, 0"),
+        ("numeric", {**GOOD, "p95": "120"}, "below the upper end of the range, 100"),
+        ("numeric", {**GOOD, "p05": "0"}, "above the lower end of the range, 0"),
         ("numeric", {**GOOD, "p50": ""}, "Enter the 50th (median) percentile"),
         ("numeric", {**GOOD, "p50": "lots"}, "is not a number"),
         ("numeric", {**GOOD, "p50": "nan"}, "50th (median) percentile"),
@@ -187,10 +187,10 @@ def test_numeric_percentiles_are_saved_as_the_api_would(client, questions):
                 "p75": "2029-01-01",
                 "p95": "2030-01-01",
             },
-            "above the lowest possible value, 1 Jan 2027",
+            "above the lower end of the range, 1 Jan 2027",
         ),
         ("date", {**GOOD}, "is not a date"),
-        ("discrete", {**GOOD}, "below the highest possible value, 10.5"),
+        ("discrete", {**GOOD}, "below the upper end of the range, 10.5"),
     ],
 )
 def test_bad_continuous_input_is_refused_with_a_message(client, questions, key, data, message):
