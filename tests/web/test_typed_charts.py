@@ -168,3 +168,14 @@ def test_value_axis_ticks_follow_the_scale():
     d = Question(type=Question.Type.DATE, range_min=_ts(2026), range_max=_ts(2035))
     labels = [label for _, label in typed_charts.ValueAxis(d).ticks(9)]
     assert "2030" in labels
+
+
+def test_lists_name_the_leading_option_and_the_median(crowd):
+    client = Client()
+    client.force_login(crowd["users"][2])
+    html = client.get("/questions/").content.decode()
+    # the crowd's: 50/50 on two options (the first wins ties), and the numeric median
+    assert '<span class="stat-value stat-text">X 50%</span>' in html
+    assert '<span class="stat-value stat-text">median 8' in html
+    # the viewer's own multiple-choice forecast: 70% on X
+    assert '<span class="stat-value stat-text">X 70%</span>' in html

@@ -13,6 +13,7 @@ from forecasts.models import CrowdState, Forecast, Forecaster
 from forecasts.reveal import Reveal, crowd_reveal
 from forecasts.selectors import CrowdAt, crowd_headlines
 from markets.models import Question, Resolution
+from web.views.typed import headline_text, own_view, typed_view
 
 CLOSING_SOON = dt.timedelta(days=30)
 
@@ -109,6 +110,21 @@ class QuestionRow:
         if self.crowd is None or not self.reveal.visible:
             return None
         return self.crowd.probability
+
+    @property
+    def crowd_text(self) -> str:
+        """A multiple-choice or continuous crowd in a word or two (the leading option and its
+        probability, or the median); "" for yes/no or when there is none to show."""
+        if self.question.is_binary or self.crowd is None or not self.reveal.visible:
+            return ""
+        return headline_text(self.question, typed_view(self.question, self.crowd))
+
+    @property
+    def mine_text(self) -> str:
+        """The viewer's current forecast of a question that is not yes/no, in a word or two."""
+        if self.question.is_binary or self.mine is None:
+            return ""
+        return headline_text(self.question, own_view(self.question, self.mine))
 
 
 def question_rows(questions: list[Question], user: Any, now: dt.datetime | None = None):

@@ -241,6 +241,18 @@ def typed_charts_for(
     return {"typed_chart": chart, "density_chart": density}
 
 
+def headline_text(question: Question, view: TypedView | None) -> str:
+    """A multiple-choice or continuous forecast for a list's narrow column: the leading option
+    and its probability ("Org B 41%"), or the median ("median 84.1"); "" without one."""
+    if view is None:
+        return ""
+    if view.options:
+        label, p = max(view.options, key=lambda option: option[1])
+        short = label if len(label) <= 18 else label[:17] + "…"
+        return f"{short} {p * 100:.0f}%"
+    return f"median {dict(view.quantiles)['50%']}"
+
+
 def forecast_text(question: Question, forecast: Forecast) -> str:
     """A stored multiple-choice or continuous forecast in a few words for the viewer's history:
     "A 50% · B 30% · C 20%", or "median 42 (90%: 10 to 85)"."""
@@ -270,6 +282,7 @@ def typed_form_for(question: Question, events: list[Forecast]) -> TypedForecastF
 __all__ = [
     "TypedView",
     "forecast_text",
+    "headline_text",
     "outcome_text",
     "own_view",
     "range_text",
