@@ -179,3 +179,12 @@ def test_lists_name_the_leading_option_and_the_median(crowd):
     assert '<span class="stat-value stat-text">median 8' in html
     # the viewer's own multiple-choice forecast: 70% on X
     assert '<span class="stat-value stat-text">X 70%</span>' in html
+
+
+def test_the_time_range_applies_to_typed_charts(crowd):
+    client = Client()
+    full = client.get(crowd["num"].get_absolute_url()).content.decode()
+    month = client.get(crowd["num"].get_absolute_url(), {"range": "1m"}).content.decode()
+    label = re.compile(r'<svg class="chart" id="qchart".*?<desc id="qchart-desc">([^<]*)<', re.S)
+    assert label.search(full).group(1) != label.search(month).group(1)
+    assert client.get(crowd["mc"].get_absolute_url(), {"range": "9y"}).status_code == 400
