@@ -236,3 +236,44 @@ def test_forecast_update_withdraw_on_every_type(live_server, browser, world, wid
         assert CrowdState.objects.get(question=question).forecasters == 3
     assert errors == [] and external == []
     context.close()
+
+
+@pytest.mark.parametrize("width_name", list(VIEWPORTS))
+def test_crowd_record_shows_typed_calibration(live_server, browser, width_name):
+    """The crowd's track record with resolved multiple-choice and numeric questions: the PIT
+    histogram, interval coverage and multiple-choice bins are drawn, readable and labelled."""
+    import numpy as np
+    from axe_playwright_python.sync_playwright import Axe
+
+    from markets.resolution.manual import question_resolve
+    from scoring.services import question_score
+
+    now = timezone.now()
+    t = TournamentFactory(slug="done", name="Done", min_forecasters=1)
+    common = {
+        "tournament": t,
+        "open_time": now - dt.timedelta(days=30),
+        "close_time": now - dt.timedelta(days=5),
+    }
+    num = QuestionFactory(**common, type=Question.Type.NUMERIC, range_min=0.0, range_max=100.0)
+    mc = QuestionFactory(**common, type=Question.Type.MULTIPLE_CHOICE, options=["A", "B", "C"])
+    grid = np.linspace(0.0, 1.0, 201)
+    for i in range(4):
+        who = forecaster_for_user(UserFactory(username=f"f{i}"))
+        at = now - dt.timedelta(days=25 - i)
+        forecast_submit(question_id=num.pk, forecaster=who, values=grid, at=at)
+        forecast_submit(question_id=mc.pk, forecaster=who, values=[0.5, 0.3, 0.2], at=at)
+    for q, kw in (
+        (num, {"outcome": "value", "value": 30.0}),
+        (mc, {"outcome": "option", "option": 0}),
+    ):
+        r = question_resolve(question_id=q.pk, resolved_at=common["close_time"], **kw)
+        question_score(question_id=q.pk, resolution_id=r.pk)
+    width, height = VIEWPORTS[width_name]
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(f"{live_server.url}/crowd/")
+    assert page.locator("#pit").is_visible() and page.locator("#calib-mc").is_visible()
+    _check_page(page, Axe(), f"crowd record at {width}px")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{width_name}-crowd-calibration.png"), full_page=True)
+    page.close()
