@@ -4,6 +4,8 @@ One endpoint serves three kinds of client: a plain form POST (JavaScript off) ge
 to the question with a message (POST-redirect-GET); the page's own script asks for JSON
 (``Accept: application/json``) and swaps in the returned HTML fragments; htmx
 (``HX-Request``) gets the forecast panel with the other fragments as out-of-band swaps.
+Multiple-choice and continuous questions post their own forms (``web.typed_forms``; plain
+POSTs, with a Preview that saves nothing) to the same endpoint.
 Every write goes through ``forecasts.services``; domain errors become clear messages. Writes
 count against the per-user submission limit the API enforces (the same bucket and rate,
 ``THROTTLE_SUBMIT``; ``config.ratelimit.submit_check``): over it, 429 with Retry-After.
