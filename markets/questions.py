@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from markets.errors import ConditionalError, QuestionError, QuestionTypeError
-from markets.models import Conditional, Question, Resolution, Tournament
+from markets.models import Benchmark, Comparator, Conditional, Question, Resolution, Tournament
 from markets.question_types import CONFIG_FIELDS, question_type_validate
 
 KEY_MAX: int = Question._meta.get_field("key").max_length or 100
@@ -35,6 +35,33 @@ def _status_at(open_time: dt.datetime, close_time: dt.datetime, now: dt.datetime
     return Question.Status.CLOSED
 
 
+def _milestone_check(
+    kind: str, comparator: str, threshold: float | None, deadline: dt.date | None
+) -> None:
+    """The ``milestone_complete`` constraint, in words (a clear error instead of an
+    IntegrityError)."""
+    if comparator and comparator not in Comparator.values:
+        raise QuestionError(
+            f"Unknown comparator {comparator!r}: use one of {', '.join(Comparator.values)}.",
+            field="comparator",
+        )
+    if threshold is not None and not math.isfinite(threshold):
+        raise QuestionError("The threshold must be a finite number.", field="threshold")
+    if kind == Question.Type.BINARY:
+        complete = bool(comparator) and threshold is not None and deadline is not None
+    elif kind == Question.Type.DATE:
+        complete = bool(comparator) and threshold is not None
+    else:
+        complete = deadline is not None
+    if not complete:
+        raise QuestionError(
+            "A milestone rule needs its parts: a yes/no question the comparator, threshold and "
+            "deadline; a numeric, discrete or multiple-choice question the deadline (its as-of "
+            "date); a date question the comparator and threshold.",
+            field="benchmark",
+        )
+
+
 def question_create(
     *,
     tournament: Tournament,
@@ -45,6 +72,10 @@ def question_create(
     description: str = "",
     resolution_criteria: str = "",
     now: dt.datetime | None = None,
+    benchmark: Benchmark | None = None,
+    comparator: str = "",
+    threshold: float | None = None,
+    deadline: dt.date | None = None,
     **config: Any,
 ) -> Question:
     """Create a question of any type in ``tournament`` and return it (saved).
@@ -53,12 +84,15 @@ def question_create(
     ``options``, ``range_min``, ``range_max``, ``open_lower_bound``, ``open_upper_bound``,
     ``zero_point``; dates in Unix seconds), checked by ``question_type_validate``. ``key``
     defaults to the slug of the title. Status: upcoming, open or closed at ``now`` (default
-    the current time).
+    the current time). ``benchmark`` with ``comparator``, ``threshold`` and ``deadline`` is an
+    optional milestone rule (docs/methods.md §8.1, §8.8–§8.10): a yes/no question needs all
+    three, a numeric, discrete or multiple-choice one the deadline (its as-of date), a date
+    question the comparator and threshold.
 
     Raises ``QuestionTypeError`` for an invalid type configuration or an unknown setting, and
     ``QuestionError`` (naming the field) for an empty or overlong title or key, a window that
-    does not close after it opens, or a key already used in the tournament. Nothing is written
-    on an error.
+    does not close after it opens, a key already used in the tournament, or an incomplete
+    milestone rule (field ``benchmark``). Nothing is written on an error.
     """
     unknown = sorted(set(config) - set(CONFIG_FIELDS))
     if unknown:
@@ -79,8 +113,14 @@ def question_create(
         value = config.get(name)
         if value is not None and not math.isfinite(value):
             raise QuestionTypeError(f"{name} must be a finite number.")
+    if benchmark is not None:
+        _milestone_check(config.get("type", Question.Type.BINARY), comparator, threshold, deadline)
     question = Question(
         tournament=tournament,
+        benchmark=benchmark,
+        comparator=comparator,
+        threshold=threshold,
+        deadline=deadline,
         key=key,
         title=title,
         description=description,
