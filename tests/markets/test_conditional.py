@@ -270,6 +270,35 @@ def test_a_milestone_parent_confirmed_by_staff_carries_the_branches(settings):
     assert (outcome(yes), outcome(no)) == (None, "annulled")
 
 
+def test_a_milestone_child_finalized_by_the_sweep_carries_the_taken_branch(settings):
+    """The Celery door: the periodic sweep makes the rule's proposal final after the review
+    window, and a second sweep (a retried task) changes nothing."""
+    from markets.resolution.sweep import markets_sweep
+
+    settings.RESOLUTION_REVIEW_HOURS = 48
+    child = milestone_question(threshold=600)
+    parent = QuestionFactory(tournament=child.tournament)
+    c = conditional_create(
+        parent=parent, child=child, open_time=dt.datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    resolve(parent, Outcome.YES, T1)
+    benchmark_result_record(
+        benchmark_id=child.benchmark_id,
+        system="Model X",
+        value=900.0,
+        achieved_on=dt.date(2026, 5, 1),
+    )
+    assert question_evaluate_milestone(question_id=child.pk, trigger="test") is not None
+    later = NOW + dt.timedelta(hours=49)
+    with time_machine.travel(later, tick=False):
+        markets_sweep(now=later)
+        yes, no = branches(c)
+        assert (outcome(yes), outcome(no)) == ("yes", "annulled")
+        before = (Resolution.objects.count(), AuditRecord.objects.count())
+        markets_sweep(now=later)
+        assert (Resolution.objects.count(), AuditRecord.objects.count()) == before
+
+
 def test_an_import_resolving_the_parent_carries_the_branches():
     c = pair()
     resolve(c.child, Outcome.NO, T1)
