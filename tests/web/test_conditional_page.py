@@ -80,3 +80,27 @@ def test_unknown_or_private_pairs_are_404(client):
     assert client.get("/conditionals/999999/").status_code == 404
     c = make_pair(visibility="private")
     assert client.get(c.get_absolute_url()).status_code == 404
+
+
+def test_the_admin_door_resolves_the_parent_and_refuses_a_branch(client, django_user_model):
+    from django.urls import reverse
+
+    user = django_user_model.objects.create_superuser("root", "root@example.org", "pw-12345678")
+    client.force_login(user)
+    c = make_pair()
+
+    def act(question: Question, action: str) -> str:
+        page = client.post(
+            reverse("admin:markets_question_changelist"),
+            {"action": action, "_selected_action": [question.pk], "apply": "1", "reason": "x"},
+            follow=True,
+        )
+        return page.content.decode()
+
+    html = act(c.if_yes, "resolve_yes")
+    assert "branch of the conditional" in html
+    assert not Resolution.objects.filter(question=c.if_yes).exists()
+    act(c.parent, "resolve_no")
+    assert c.if_yes.resolutions.get(state="final").outcome == "annulled"
+    listing = client.get(reverse("admin:markets_conditional_changelist"))
+    assert listing.status_code == 200 and c.parent.title in listing.content.decode()
