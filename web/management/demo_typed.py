@@ -96,7 +96,7 @@ CONDITIONAL: dict[str, Any] = dict(
     "of recursive self-improvement by the end of 2028?",
     if_no="If SWE-bench Verified does not reach 95% by the end of 2026, will AI systems be "
     "capable of recursive self-improvement by the end of 2028?",
-    anchors={"yes": 0.68, "no": 0.42},
+    anchors={"yes": 0.86, "no": 0.64},
 )
 
 
