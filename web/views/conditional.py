@@ -121,7 +121,7 @@ def conditional_detail(request: HttpRequest, pk: int) -> HttpResponse:
             role=role,
             label=labels[role],
             row=row,
-            typed=typed_view(q, row.crowd) if row.reveal.visible else None,  # type: ignore[arg-type]
+            typed=typed_view(q, row.crowd) if row.reveal.visible else None,
             outcome=outcome_text(q, finals.get(qid)),
         )
     columns = [sides["if_yes"], sides["if_no"], sides["child"]]
