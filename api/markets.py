@@ -34,6 +34,8 @@ from api.serializers.markets import (
     AuditRecordSerializer,
     BenchmarkResultSerializer,
     BenchmarkSerializer,
+    ConditionalCreateSerializer,
+    ConditionalSerializer,
     QuestionCreateSerializer,
     QuestionSerializer,
     ResolutionSerializer,
@@ -41,8 +43,16 @@ from api.serializers.markets import (
 )
 from api.throttling import SubmitThrottle
 from markets.errors import QuestionTypeError
-from markets.models import AuditRecord, Benchmark, BenchmarkResult, Question, Resolution, Tournament
-from markets.questions import question_create
+from markets.models import (
+    AuditRecord,
+    Benchmark,
+    BenchmarkResult,
+    Conditional,
+    Question,
+    Resolution,
+    Tournament,
+)
+from markets.questions import conditional_create, question_create
 
 # --- tournaments ---------------------------------------------------------------------------
 
@@ -284,6 +294,110 @@ class QuestionViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
             .order_by("at", "id")
         )
         return Response(AuditRecordSerializer(qs, many=True).data)
+
+
+# --- conditional pairs ------------------------------------------------------------------------
+
+
+def final_outcomes(conditionals: list[Conditional]) -> dict[int, str]:
+    """The final outcome of every question of ``conditionals``, by question id (one query)."""
+    ids = {qid for c in conditionals for qid in (c.parent_id, c.child_id, c.if_yes_id, c.if_no_id)}
+    return dict(
+        Resolution.objects.filter(question_id__in=ids, state=Resolution.State.FINAL).values_list(
+            "question_id", "outcome"
+        )
+    )
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Conditional pairs you can see",
+        parameters=[OpenApiParameter("tournament", str, description="Tournament slug.")],
+        responses={200: ConditionalSerializer(many=True), **errors(*READ_ERRORS)},
+    ),
+    retrieve=extend_schema(
+        summary="One conditional pair: parent, child and the two branch questions",
+        responses={200: ConditionalSerializer, **errors(*READ_ERRORS)},
+    ),
+)
+class ConditionalViewSet(ApiViewMixin, viewsets.ReadOnlyModelViewSet):
+    """Conditional pairs "if <parent> resolves YES / NO, then <child>?" (docs/methods.md §14).
+    Each branch is an ordinary question: forecast it and read its crowd under /questions/."""
+
+    serializer_class = ConditionalSerializer
+    lookup_value_regex = r"[0-9]+"
+    parser_classes = [JSONParser]
+
+    def get_permissions(self) -> list[Any]:
+        if self.action == "create":
+            return [IsAuthenticated(), CanAddQuestion()]
+        return super().get_permissions()
+
+    def get_throttles(self) -> list[Any]:
+        if self.action == "create":
+            return [SubmitThrottle()]
+        return super().get_throttles()
+
+    def get_queryset(self) -> QuerySet[Conditional]:
+        # One tournament holds the parent, the child and both branches: the parent's decides.
+        qs = (
+            Conditional.objects.filter(
+                parent__tournament__in=Tournament.objects.visible_to(self.request.user)
+            )
+            .select_related("parent", "child", "if_yes", "if_no")
+            .order_by("pk")
+        )
+        if self.action == "list" and (slug := param_text(self.request, "tournament")):
+            qs = qs.filter(parent__tournament__slug=slug)
+        return qs
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        context = {**self.get_serializer_context(), "outcomes": final_outcomes(page)}
+        data = ConditionalSerializer(page, many=True, context=context).data
+        return self.get_paginated_response(data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        conditional = self.get_object()
+        context = {**self.get_serializer_context(), "outcomes": final_outcomes([conditional])}
+        return Response(ConditionalSerializer(conditional, context=context).data)
+
+    @extend_schema(
+        summary="Create a conditional pair (staff, or users allowed to add questions)",
+        description=(
+            "The parent must be a yes/no question; the child may be of any type. Without "
+            "`if_yes`/`if_no`, both branch questions are created in the parent's tournament "
+            "with the child's type, options and range. The branches resolve only from the "
+            "parent and the child."
+        ),
+        request=ConditionalCreateSerializer,
+        examples=[
+            OpenApiExample(
+                "Created branches",
+                value={"parent": 12, "child": 7, "key": "rsi-if-swebench"},
+                request_only=True,
+            )
+        ],
+        responses={201: ConditionalSerializer, **errors(400, 401, 403, 404, 413, 429)},
+    )
+    def create(self, request: Request) -> Response:
+        data = ConditionalCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        given = dict(data.validated_data)
+        questions = {
+            name: visible_question(request, given.pop(name))
+            for name in ("parent", "child", "if_yes", "if_no")
+            if given.get(name) is not None
+        }
+        given.pop("if_yes", None)
+        given.pop("if_no", None)
+        try:
+            conditional = conditional_create(**questions, **given)
+        except QuestionTypeError as error:
+            raise ValidationError({"child": [str(error)]}) from None
+        conditional = self.get_queryset().get(pk=conditional.pk)
+        context = {**self.get_serializer_context(), "outcomes": final_outcomes([conditional])}
+        return Response(ConditionalSerializer(conditional, context=context).data, status=201)
 
 
 # --- benchmarks ----------------------------------------------------------------------------

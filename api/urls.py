@@ -16,6 +16,7 @@ from api.base import api_not_found
 router = DefaultRouter()
 router.register("tournaments", markets_api.TournamentViewSet, basename="tournament")
 router.register("questions", markets_api.QuestionViewSet, basename="question")
+router.register("conditionals", markets_api.ConditionalViewSet, basename="conditional")
 router.register("benchmarks", markets_api.BenchmarkViewSet, basename="benchmark")
 router.register("forecasts", forecasts_api.ForecastViewSet, basename="forecast")
 router.register("scores", scoring_api.ScoreViewSet, basename="score")

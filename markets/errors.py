@@ -25,3 +25,15 @@ class QuestionError(DomainError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+class ConditionalError(DomainError):
+    """A conditional pair that cannot be created as asked (a parent that is not yes/no, a branch
+    from another tournament, a self-reference, a cycle…); ``field`` names the input the message
+    is about."""
+
+    status_code = 400
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

@@ -24,6 +24,7 @@ __all__ = [
     "Benchmark",
     "BenchmarkResult",
     "Comparator",
+    "Conditional",
     "FeedSnapshot",
     "Question",
     "Resolution",
@@ -453,6 +454,9 @@ class Resolution(models.Model):
         MANUAL = "manual", "Staff"
         RULE = "rule", "Milestone rule"
         IMPORT = "import", "Import"
+        # A branch of a conditional question: it follows its parent and child
+        # (markets.resolution.conditional).
+        CONDITIONAL = "conditional", "Conditional"
 
     question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="resolutions")
     version = models.PositiveIntegerField()
@@ -466,7 +470,7 @@ class Resolution(models.Model):
         help_text="Continuous: the value that happened (dates: Unix seconds).",
     )
     state = models.CharField(max_length=12, choices=State.choices)
-    source = models.CharField(max_length=10, choices=Source.choices)
+    source = models.CharField(max_length=12, choices=Source.choices)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT
     )
@@ -568,3 +572,61 @@ class AuditRecord(models.Model):
         if self.actor is not None:
             return self.actor.get_username()
         return self.actor_label or "system"
+
+
+class Conditional(models.Model):
+    """A conditional pair: "if ``parent`` resolves YES (NO), then ``child``?" as two ordinary
+    questions, ``if_yes`` and ``if_no``, each with its own crowd (docs/methods.md §14).
+
+    The branches resolve only from the parent and the child (``markets.resolution.conditional``):
+    the branch the parent did not take is annulled, the one it took follows the child's final
+    resolution; annulling the parent or the child annuls both. ``markets.questions.
+    conditional_create`` checks what the constraints cannot (a yes/no parent, one tournament,
+    no cycles)."""
+
+    parent = models.ForeignKey(
+        Question, on_delete=models.CASCADE, related_name="conditionals_as_parent"
+    )
+    child = models.ForeignKey(
+        Question, on_delete=models.CASCADE, related_name="conditionals_as_child"
+    )
+    if_yes = models.OneToOneField(
+        Question, on_delete=models.CASCADE, related_name="conditional_if_yes"
+    )
+    if_no = models.OneToOneField(
+        Question, on_delete=models.CASCADE, related_name="conditional_if_no"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "child"], name="conditional_pair_unique"),
+            models.CheckConstraint(
+                condition=~Q(parent=models.F("child")), name="conditional_parent_not_child"
+            ),
+            models.CheckConstraint(
+                condition=~Q(if_yes=models.F("if_no")), name="conditional_branches_differ"
+            ),
+            models.CheckConstraint(
+                condition=~Q(if_yes=models.F("parent"))
+                & ~Q(if_yes=models.F("child"))
+                & ~Q(if_no=models.F("parent"))
+                & ~Q(if_no=models.F("child")),
+                name="conditional_branch_not_parent_or_child",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"If “{self.parent}” then “{self.child}”"
+
+    def get_absolute_url(self) -> str:
+        return reverse("conditional-detail", args=[self.pk])
+
+    def branch_side(self, question_id: int) -> str | None:
+        """ "yes" or "no" for the branch ``question_id``, else None."""
+        if question_id == self.if_yes_id:
+            return "yes"
+        if question_id == self.if_no_id:
+            return "no"
+        return None

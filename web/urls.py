@@ -5,6 +5,7 @@ from django.urls import include, path
 from web import views
 from web.views import accounts as accounts_views
 from web.views import forecast as forecast_views
+from web.views.conditional import conditional_detail
 from web.views.scoring_help import scoring_explained
 
 urlpatterns = [
@@ -24,6 +25,7 @@ urlpatterns = [
         forecast_views.forecast_withdraw_view,
         name="forecast-withdraw",
     ),
+    path("conditionals/<int:pk>/", conditional_detail, name="conditional-detail"),
     path("forecasters/<int:pk>/", views.track_record, name="track-record"),
     path("me/", views.my_track_record, name="my-track-record"),
     path("crowd/", views.crowd_track_record, name="crowd-track-record"),

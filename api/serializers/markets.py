@@ -18,7 +18,38 @@ from api.serializers.typed import (
 )
 from forecasts import distributions
 from forecasts.selectors import crowd_headlines
-from markets.models import AuditRecord, Benchmark, BenchmarkResult, Question, Resolution, Tournament
+from markets.models import (
+    AuditRecord,
+    Benchmark,
+    BenchmarkResult,
+    Conditional,
+    Question,
+    Resolution,
+    Tournament,
+)
+
+ROLES = ("parent", "child", "if_yes", "if_no")
+
+
+def conditionals_by_question(question_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """For each of ``question_ids``, the conditional pairs it is part of (one query):
+    ``{question id: [{id, role, parent, child, if_yes, if_no}, ...]}``."""
+    from django.db.models import Q
+
+    found: dict[int, list[dict[str, Any]]] = {}
+    if not question_ids:
+        return found
+    wanted = set(question_ids)
+    match = Q()
+    for role in ROLES:
+        match |= Q(**{f"{role}_id__in": question_ids})
+    rows = Conditional.objects.filter(match).order_by("pk")
+    for row in rows.values("pk", *(f"{role}_id" for role in ROLES)):
+        ids = {role: row[f"{role}_id"] for role in ROLES}
+        for role, qid in ids.items():
+            if qid in wanted:
+                found.setdefault(qid, []).append({"id": row["pk"], "role": role, **ids})
+    return found
 
 
 class TournamentSerializer(serializers.ModelSerializer):
@@ -78,6 +109,15 @@ CROWD_SCHEMA = PolymorphicProxySerializer(
 )
 
 
+class QuestionConditionalSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The conditional pair's id (/conditionals/{id}/).")
+    role = serializers.ChoiceField(choices=["parent", "child", "if_yes", "if_no"])
+    parent = serializers.IntegerField()
+    child = serializers.IntegerField()
+    if_yes = serializers.IntegerField()
+    if_no = serializers.IntegerField()
+
+
 class QuestionSerializer(serializers.ModelSerializer):
     tournament = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     options = serializers.ListField(
@@ -97,6 +137,10 @@ class QuestionSerializer(serializers.ModelSerializer):
         help_text="Current crowd forecast, or null while it is hidden from you."
     )
     crowd_hidden_reason = serializers.SerializerMethodField()
+    conditionals = serializers.SerializerMethodField(
+        help_text="The conditional pairs this question is part of, as parent, child or branch "
+        "(docs/methods.md §14)."
+    )
 
     class Meta:
         model = Question
@@ -117,8 +161,18 @@ class QuestionSerializer(serializers.ModelSerializer):
             "outcome",
             "crowd",
             "crowd_hidden_reason",
+            "conditionals",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(QuestionConditionalSerializer(many=True))
+    def get_conditionals(self, q: Question) -> list[dict[str, Any]]:
+        cache = self.context.get("_conditionals")
+        if cache is None:
+            page = self.parent.instance if self.parent is not None else [self.instance]
+            ids = [x.pk for x in (page or []) if isinstance(x, Question)]
+            cache = self.context["_conditionals"] = conditionals_by_question(ids)
+        return cache.get(q.pk, [])
 
     @extend_schema_field(ScaleSerializer(allow_null=True))
     def get_scale(self, q: Question) -> dict[str, Any] | None:
@@ -363,3 +417,77 @@ class QuestionCreateSerializer(serializers.Serializer):
             except distributions.DistributionError as error:
                 raise serializers.ValidationError({error.field: [str(error)]}) from None
         return attrs
+
+
+class BranchRefSerializer(serializers.Serializer):
+    """A question of a conditional pair, in brief (its crowd: ``GET /questions/{id}/``)."""
+
+    id = serializers.IntegerField()
+    key = serializers.CharField()
+    title = serializers.CharField()
+    type = serializers.CharField()
+    status = serializers.CharField()
+    outcome = serializers.CharField(
+        allow_null=True, help_text="Outcome of the final resolution, or null."
+    )
+
+
+def question_ref(question: Question, outcomes: dict[int, str]) -> dict[str, Any]:
+    return {
+        "id": question.pk,
+        "key": question.key,
+        "title": question.title,
+        "type": question.type,
+        "status": question.status,
+        "outcome": outcomes.get(question.pk),
+    }
+
+
+class ConditionalSerializer(serializers.Serializer):
+    """A conditional pair (docs/methods.md §14): the YES branch asks the child in the world where
+    the parent resolves YES, the NO branch where it resolves NO."""
+
+    id = serializers.IntegerField(read_only=True)
+    url = serializers.CharField(read_only=True, help_text="The web page of the pair.")
+    parent = BranchRefSerializer(read_only=True)
+    child = BranchRefSerializer(read_only=True)
+    if_yes = BranchRefSerializer(read_only=True)
+    if_no = BranchRefSerializer(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+    def to_representation(self, c: Any) -> dict[str, Any]:
+        outcomes = self.context.get("outcomes") or {}
+        return {
+            "id": c.pk,
+            "url": c.get_absolute_url(),
+            "parent": question_ref(c.parent, outcomes),
+            "child": question_ref(c.child, outcomes),
+            "if_yes": question_ref(c.if_yes, outcomes),
+            "if_no": question_ref(c.if_no, outcomes),
+            "created_at": serializers.DateTimeField().to_representation(c.created_at),
+        }
+
+
+class ConditionalCreateSerializer(serializers.Serializer):
+    """A new conditional pair (``markets.questions.conditional_create``): question ids of the
+    parent (yes/no) and the child; the branches are created unless both are given."""
+
+    parent = serializers.IntegerField(min_value=1, help_text="Question id of the yes/no parent.")
+    child = serializers.IntegerField(min_value=1, help_text="Question id of the child.")
+    if_yes = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, default=None,
+        help_text="An existing question as the YES branch (with if_no); default: created.",
+    )  # fmt: skip
+    if_no = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, default=None,
+        help_text="An existing question as the NO branch (with if_yes); default: created.",
+    )  # fmt: skip
+    key = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=90,
+        help_text="Key stem of created branches (<key>-if-yes, <key>-if-no).",
+    )  # fmt: skip
+    open_time = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    close_time = serializers.DateTimeField(
+        required=False, allow_null=True, default=None,
+        help_text="Created branches' close; default: the child's.",
+    )  # fmt: skip

@@ -7,14 +7,15 @@ import datetime as dt
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from markets.actors import actor_or_none
 from markets.errors import ResolutionError
-from markets.models import AuditRecord, Question, Resolution
+from markets.models import AuditRecord, Conditional, Question, Resolution
 from markets.question_types import resolution_detail_validate
 from markets.resolution.audit import audit_record
+from markets.resolution.conditional import refuse_branch
 from markets.resolution.versions import (
     announce_final,
     announce_final_many,
@@ -43,13 +44,15 @@ def question_resolve(
     actor_label: str = "",
     option: int | None = None,
     value: float | None = None,
+    evidence: dict[str, Any] | None = None,
 ) -> Resolution:
     """Resolve (or re-resolve) a question with a final outcome, superseding what was there.
 
     ``outcome`` is a ``Resolution.Outcome`` value; ``resolved_at`` is when the truth became known
     (scoring stops there, docs/methods.md §8.6). Without one, a first resolution takes now and a
     re-resolution keeps the effective time of the version it replaces: correcting the outcome
-    does not move when the truth was known. A multiple-choice question resolves with
+    does not move when the truth was known. ``evidence`` is added to the audit record's. A
+    multiple-choice question resolves with
     ``outcome="option"`` and ``option`` (the index); a continuous one with ``outcome="value"``
     and ``value``, or ``"below"`` / ``"above"`` (``markets.question_types``,
     docs/methods.md §13.4).
@@ -57,7 +60,8 @@ def question_resolve(
     Raises ``ResolutionError`` for an unknown outcome or one that does not fit the question's
     type (an option out of range, a value beyond a closed bound), an effective time before the
     question opened, a re-resolution without a reason, or one that changes nothing (same
-    outcome and effective time: no silent new version); ``Question.DoesNotExist`` for an
+    outcome and effective time: no silent new version), or for a conditional's branch unless
+    the conditional resolves it (docs/methods.md §14); ``Question.DoesNotExist`` for an
     unknown question. Writes the new final version, supersedes the old final and any proposal,
     records an audit record and announces the final version (scoring follows after commit).
     """
@@ -66,6 +70,7 @@ def question_resolve(
             f"Unknown outcome {outcome!r}: use one of {', '.join(Outcome.values)}."
         )
     question = lock_question(question_id)
+    refuse_branch(question.pk, source)
     option, value = resolution_detail_validate(question, outcome, option, value)
     now = timezone.now()
     previous = question.resolutions.filter(state=State.FINAL).first()
@@ -129,9 +134,14 @@ def question_resolve(
         user=resolution.decided_by,
         label=actor_label or source,
         reason=resolution.reason,
-        evidence={"previous_version": previous.version, "previous_outcome": previous.outcome}
-        if previous
-        else {},
+        evidence={
+            **(
+                {"previous_version": previous.version, "previous_outcome": previous.outcome}
+                if previous
+                else {}
+            ),
+            **(evidence or {}),
+        },
         at=now,
     )
     announce_final(resolution)
@@ -146,6 +156,7 @@ def question_unresolve(
     user: Any = None,
     source: str = Resolution.Source.MANUAL,
     actor_label: str = "",
+    evidence: dict[str, Any] | None = None,
 ) -> Resolution:
     """Withdraw a question's final resolution without a new one: the question is unresolved.
 
@@ -158,12 +169,14 @@ def question_unresolve(
     A milestone question is then evaluated by its rule again (the sweep).
 
     Returns the withdrawn version. Raises ``ResolutionError`` without a reason or when the
-    question has no final resolution (nothing to un-resolve), ``Question.DoesNotExist`` for an
-    unknown question; nothing is changed then.
+    question has no final resolution (nothing to un-resolve) or is a conditional's branch
+    (unless the conditional withdraws it), ``Question.DoesNotExist`` for an unknown question;
+    nothing is changed then. ``evidence`` is added to the audit record's.
     """
     if not reason.strip():
         raise ResolutionError("Un-resolving a question needs a reason.")
     question = lock_question(question_id)
+    refuse_branch(question.pk, source)
     now = timezone.now()
     final = final_resolution(question)
     if final is None:
@@ -182,7 +195,11 @@ def question_unresolve(
         user=user,
         label=actor_label or source,
         reason=reason.strip(),
-        evidence={"previous_version": final.version, "previous_outcome": final.outcome},
+        evidence={
+            "previous_version": final.version,
+            "previous_outcome": final.outcome,
+            **(evidence or {}),
+        },
         at=now,
     )
     announce_withdrawn(final)
@@ -230,8 +247,8 @@ def questions_resolve_many(
 
     Returns the new versions in the given order. Raises ``ResolutionError`` (nothing is
     written) for an unknown outcome, a question given twice or already holding a final
-    resolution, or an effective time in the future or before the question opened;
-    ``Question.DoesNotExist`` for an unknown question.
+    resolution, a conditional's branch, or an effective time in the future or before the
+    question opened; ``Question.DoesNotExist`` for an unknown question.
     """
     if not resolutions:
         return []
@@ -242,6 +259,7 @@ def questions_resolve_many(
     questions: dict[int, Question] = {}
     versions: dict[int, int] = {}
     finals: set[int] = set()
+    branches: set[int] = set()
     for start in range(0, len(ids), MANY_BATCH):
         batch = sorted(ids[start : start + MANY_BATCH])
         questions.update(
@@ -261,6 +279,10 @@ def questions_resolve_many(
                 "question_id", flat=True
             )
         )
+        for pair in Conditional.objects.filter(
+            Q(if_yes_id__in=batch) | Q(if_no_id__in=batch)
+        ).values_list("if_yes_id", "if_no_id"):
+            branches.update(pair)
     new: list[Resolution] = []
     for qid, outcome, reason, resolved_at in resolutions:
         question = questions.get(qid)
@@ -272,6 +294,8 @@ def questions_resolve_many(
             )
         if qid in finals:
             raise ResolutionError(f"“{question}” already has a final resolution.")
+        if qid in branches:
+            refuse_branch(qid, source)
         if resolved_at > now:
             raise ResolutionError(
                 f"“{question}”: the effective time cannot be in the future: it is when the "

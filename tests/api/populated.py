@@ -27,7 +27,8 @@ from pathlib import Path
 
 from django.core.management import call_command
 
-from markets.models import BenchmarkResult, Question, Resolution, Tournament
+from markets.models import BenchmarkResult, Conditional, Question, Resolution, Tournament
+from markets.questions import conditional_create
 from tests.api.conftest import T0, World, build_world
 from tests.factories import QuestionFactory
 
@@ -46,6 +47,7 @@ class Populated:
     mc_q: Question
     numeric_q: Question
     date_q: Question
+    conditional: Conditional
 
 
 def _typed_questions(world: World) -> tuple[Question, Question, Question]:
@@ -191,6 +193,9 @@ def build_populated(directory: Path) -> Populated:
     )
 
     mc_q, numeric_q, date_q = _typed_questions(world)
+    # A conditional pair on the resolved question (its branches carried along at once) with the
+    # multiple-choice question as the child.
+    conditional = conditional_create(parent=world.resolved_q, child=mc_q, open_time=T0)
 
     for resolution in Resolution.objects.scored_finals():
         question_score(question_id=resolution.question_id, resolution_id=resolution.pk)
@@ -206,4 +211,5 @@ def build_populated(directory: Path) -> Populated:
         mc_q=mc_q,
         numeric_q=numeric_q,
         date_q=date_q,
+        conditional=conditional,
     )

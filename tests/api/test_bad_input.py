@@ -150,6 +150,8 @@ def _fill(path: str, world) -> str:
     forecast = Forecast.objects.filter(forecaster=world.forecasters[0]).first()
     if path.startswith("/api/v1/forecasts/"):
         return path.replace("{id}", str(forecast.pk))
+    if path.startswith("/api/v1/conditionals/"):
+        return path.replace("{id}", str(_a_conditional(world).pk))
     return (
         path.replace("{id}", str(world.open_q.pk))
         .replace("/tournaments/{slug}", "/tournaments/ai-public")
@@ -157,10 +159,20 @@ def _fill(path: str, world) -> str:
     )
 
 
+def _a_conditional(world):
+    """A conditional pair in the public tournament (made on first use)."""
+    from markets.models import Conditional
+    from markets.questions import conditional_create
+
+    found = Conditional.objects.filter(parent=world.closed_q, child=world.open_q).first()
+    return found or conditional_create(parent=world.closed_q, child=world.open_q)
+
+
 def test_every_documented_get_endpoint_is_covered_here():
     """The browser test below walks the schema: a new endpoint is covered without an edit."""
     paths = _documented_get_paths()
-    assert len(paths) == 22
+    assert len(paths) == 24
+    assert "/api/v1/conditionals/{id}/" in paths
     assert "/api/v1/questions/{id}/history/" in paths
     assert "/api/v1/tournaments/{slug}/calibration/" in paths
 

@@ -112,6 +112,8 @@ def targets(data: Populated) -> dict[str, list[Any]]:
             data.proposed_q.pk,
             data.annulled_q.pk,
             *(q.pk for q in (data.mc_q, data.numeric_q, data.date_q)),
+            data.conditional.if_yes_id,
+            data.conditional.if_no_id,
             *(q.pk for q in acx[:3]),
         ],
         "tournament": [world.public.slug, world.private.slug, data.acx.slug],
@@ -120,7 +122,12 @@ def targets(data: Populated) -> dict[str, list[Any]]:
             Forecast.objects.filter(forecaster=world.forecasters[0]).values_list("pk", flat=True)
         ),
         "key": [world.open_q.key, data.proposed_q.key, acx[0].key],
-        "typed": [q.pk for q in (data.mc_q, data.numeric_q, data.date_q)],
+        "typed": [
+            *(q.pk for q in (data.mc_q, data.numeric_q, data.date_q)),
+            data.conditional.if_yes_id,
+            data.conditional.if_no_id,
+        ],
+        "conditional": [data.conditional.pk],
     }
 
 
@@ -158,6 +165,7 @@ PATH_KINDS = {  # what a path's {id} or {slug} names
     "tournament": "/tournaments/{slug}",
     "benchmark": "/benchmarks/{slug}",
     "forecast": "/forecasts/{id}",
+    "conditional": "/conditionals/{id}",
 }
 
 

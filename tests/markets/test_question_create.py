@@ -80,3 +80,42 @@ def test_a_key_is_unique_within_its_tournament():
     assert Question.objects.count() == 1
     other = TournamentFactory(slug="other")
     assert make(key="same", tournament=other).tournament == other
+
+
+def test_a_milestone_rule_is_created_with_the_question():
+    from tests.factories import BenchmarkFactory
+
+    bench = BenchmarkFactory()
+    q = make(benchmark=bench, comparator=">=", threshold=600.0, deadline=dt.date(2026, 12, 31))
+    assert (q.benchmark_id, q.comparator, q.threshold) == (bench.pk, ">=", 600.0)
+    date_q = make(
+        key="d",
+        type="date",
+        range_min=1.7e9,
+        range_max=1.9e9,
+        benchmark=bench,
+        comparator=">=",
+        threshold=6000.0,
+    )
+    assert date_q.has_milestone
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field", "words"),
+    [
+        ({"comparator": ">=", "threshold": 600.0}, "benchmark", "needs its parts"),
+        ({"type": "numeric", "range_min": 0.0, "range_max": 1.0}, "benchmark", "needs its parts"),
+        (
+            {"comparator": "~", "threshold": 1.0, "deadline": dt.date(2026, 1, 1)},
+            "comparator",
+            "Unknown",
+        ),
+    ],
+)
+def test_an_incomplete_milestone_rule_is_refused_in_words(kwargs, field, words):
+    from tests.factories import BenchmarkFactory
+
+    with pytest.raises(QuestionError, match=words) as error:
+        make(benchmark=BenchmarkFactory(), **kwargs)
+    assert error.value.field == field
+    assert not Question.objects.exists()

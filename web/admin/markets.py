@@ -16,6 +16,7 @@ from markets.models import (
     AuditRecord,
     Benchmark,
     BenchmarkResult,
+    Conditional,
     FeedSnapshot,
     Question,
     Resolution,
@@ -333,6 +334,16 @@ class ResolutionAdmin(ResolvePermissionMixin, ReadOnlyAdmin):
     ]
 
     # Versions are created by services only; the admin shows them (ReadOnlyAdmin).
+
+
+@admin.register(Conditional)
+class ConditionalAdmin(ReadOnlyAdmin):
+    """Conditional pairs, to look at: they are created through ``conditional_create`` (the API)
+    and their branches resolve only from the parent and child (resolve those here)."""
+
+    list_display = ["id", "parent", "child", "if_yes", "if_no", "created_at"]
+    list_select_related = ["parent", "child", "if_yes", "if_no"]
+    search_fields = ["parent__title", "child__title"]
 
 
 @admin.register(AuditRecord)

@@ -24,6 +24,7 @@ from scoring.visibility import scores_visible_to
 from web import charts
 from web.forms import ForecastForm
 from web.views._common import question_state, viewer_forecaster
+from web.views.conditional import conditionals_of
 from web.views.typed import (
     forecast_text,
     outcome_text,
@@ -112,6 +113,7 @@ def question_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except BadRange as exc:
         return render(request, "400.html", {"message": str(exc)}, status=400)
     context = question_context(request, question, span=span)
+    context["conditionals"] = conditionals_of(question)
     return render(request, "markets/question_detail.html", context)
 
 

@@ -17,7 +17,7 @@ from django.db import transaction
 from tqdm import tqdm
 
 from forecasts.importer import ImportFailed, import_forecasts
-from forecasts.models import Forecast
+from forecasts.models import Forecast, Forecaster
 from forecasts.pooling import logit, sigmoid
 from forecasts.services import forecast_submit, forecaster_for_user
 from markets.models import (
@@ -32,6 +32,7 @@ from markets.models import (
 from markets.resolution.finality import resolution_confirm
 from markets.resolution.milestones import question_evaluate_milestone
 from markets.resolution.sweep import markets_sweep, questions_close_due
+from web.management import demo_typed
 
 DATA = Path(settings.BASE_DIR) / "data"
 UTC = dt.UTC
@@ -264,9 +265,14 @@ class Command(BaseCommand):
                 "Questions on recursive self-improvement and the benchmarks that track it.",
             },
         )
-        if not created and tournament.questions.exists():
-            self.stdout.write("AI milestones: already loaded.")
-            return
+        forecasters = self._forecasters()
+        if created or not tournament.questions.filter(key=QUESTIONS[0]["key"]).exists():
+            self._yes_no_questions(tournament, forecasters)
+        else:
+            self.stdout.write("AI milestones: yes/no questions already loaded.")
+        self._typed_questions(tournament, forecasters)
+
+    def _forecasters(self) -> list[Forecaster]:
         User = get_user_model()
         forecasters = []
         for name in FORECASTERS:
@@ -277,6 +283,9 @@ class Command(BaseCommand):
                 user.set_password(DEMO_PASSWORD)
                 user.save()
             forecasters.append(forecaster_for_user(user))
+        return forecasters
+
+    def _yes_no_questions(self, tournament: Tournament, forecasters: list[Forecaster]) -> None:
         rng = random.Random(2026)
         now = dt.datetime.now(UTC)
         events = []
@@ -331,9 +340,18 @@ class Command(BaseCommand):
         questions_close_due(now=now)
         markets_sweep(now=now)
         self.stdout.write(
-            f"AI milestones: {len(QUESTIONS)} questions, "
+            f"AI milestones: {len(QUESTIONS)} yes/no questions, "
             f"{Forecast.objects.filter(question__tournament=tournament).count()} forecasts."
         )
+
+    def _typed_questions(self, tournament: Tournament, forecasters: list[Forecaster]) -> None:
+        """The date, numeric and multiple-choice questions (resolved by the typed milestone
+        rules from the benchmark feeds) and the conditional pair, each skipped when loaded."""
+        made = demo_typed.load(tournament, forecasters)
+        if made:
+            self.stdout.write(f"AI milestones: added {', '.join(made)}.")
+        else:
+            self.stdout.write("AI milestones: typed and conditional questions already loaded.")
 
     def _acx(self) -> None:
         forecasts = DATA / "acx2023" / "forecasts.csv"
