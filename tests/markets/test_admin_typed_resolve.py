@@ -185,3 +185,14 @@ def test_staff_without_the_change_permission_cannot_resolve(client, django_user_
     page = apply(client, question, option="1", reason="x")
     assert page.status_code in (200, 302, 403)
     assert not Resolution.objects.exists()
+
+
+def test_the_review_desk_names_the_option_or_value(client, staff):
+    question = mc()
+    apply(client, question, option="1", reason="The lab's announcement")
+    other = numeric(open_upper=True)
+    apply(client, other, outcome="above", reason="Not reached")
+    desk = client.get(reverse("staff:resolutions"))
+    assert desk.status_code == 200
+    assert b"OPTION 1 (ANTHROPIC)" in desk.content
+    assert b"ABOVE THE RANGE (OVER 100)" in desk.content
