@@ -188,6 +188,11 @@ def main() -> None:
               f"{median([r['server'] for r in rs]):.2f} s |")  # fmt: skip
     new, old = (median([r["wall"] for r in rs]) for rs in results.values())
     print(f"ratio of wall medians, baseline / this tree: {old / new:.2f}x")
+    new_cpu, old_cpu = (median([r["cpu"] + r["server"] for r in rs]) for rs in results.values())
+    print(
+        f"client + server CPU, medians: this tree {new_cpu:.2f} s, baseline {old_cpu:.2f} s "
+        f"(ratio {old_cpu / new_cpu:.2f}x)"
+    )
     same = bits["this tree"] == bits[f"baseline {args.baseline}"]
     print(f"stored rows identical (float8 bits of score, coverage, forecast): {same} "
           f"({len(bits['this tree']):,} rows)")  # fmt: skip
