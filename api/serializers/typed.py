@@ -97,11 +97,14 @@ class OptionProbabilitySerializer(serializers.Serializer):
     option = serializers.CharField(help_text="The option's label.")
     probability = serializers.FloatField(help_text="Log pool p*_k (docs/methods.md §13.3).")
     linear_pool = serializers.FloatField(
-        required=False, help_text="Detail view: the linear pool (weighted mean), a comparator."
+        required=False,
+        help_text="Detail view: the linear pool (weighted mean), a comparator. Without "
+        "full-history access only from 4 forecasters (docs/privacy.md).",
     )
     median = serializers.FloatField(
         required=False,
-        help_text="Detail view: the per-option median, renormalised to sum 1, a comparator.",
+        help_text="Detail view: the per-option median, renormalised to sum 1, a comparator. "
+        "Without full-history access only from 4 forecasters (docs/privacy.md).",
     )
 
 
@@ -134,7 +137,9 @@ class ContinuousCrowdSerializer(serializers.Serializer):
         help_text="Detail view: the pooled CDF at the 201 grid points (cdf[0] = P(below)).",
     )
     linear_pool = ContinuousSummarySerializer(
-        required=False, help_text="Detail view: the linear pool (mean of the CDFs), a comparator."
+        required=False,
+        help_text="Detail view: the linear pool (mean of the CDFs), a comparator. Without "
+        "full-history access only from 4 forecasters (docs/privacy.md).",
     )
     forecasters = serializers.IntegerField()
     updated_at = serializers.DateTimeField()
