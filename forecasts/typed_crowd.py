@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,8 @@ from forecasts import distributions, pooling, privacy, typed, vector_pooling
 from forecasts.models import CrowdPoint, Forecast, FrozenWeights, TrackRecordWeight
 from forecasts.services import crowd_params, crowd_weights
 from markets.models import Question
+
+logger = logging.getLogger(__name__)
 
 SUMMARY_LEVELS = vector_pooling.CONTINUOUS_SUMMARY_QUANTILES
 """The quantile levels of a continuous summary: 0.05, 0.25, 0.5, 0.75, 0.95."""
@@ -103,11 +106,18 @@ def crowd_at(question: Question, seq: int) -> TypedCrowd | None:
         return None
     nth_id, nth_time = nth[0]
     key = _cache_key(question, seq, nth_id, point)
-    hit = cache.get(key)
-    if hit is not None:
-        return None if hit == _NONE else hit  # type: ignore[no-any-return]
+    try:
+        hit = cache.get(key)
+    except Exception:  # the cache is an optimisation: without it, compute
+        logger.warning("crowd_at: cache read failed", exc_info=True)
+        hit = None
+    if isinstance(hit, TypedCrowd) or hit == _NONE:
+        return hit if isinstance(hit, TypedCrowd) else None
     crowd = _pool_at(question, nth_id, nth_time)
-    cache.set(key, _NONE if crowd is None else crowd, CACHE_TIMEOUT)
+    try:
+        cache.set(key, _NONE if crowd is None else crowd, CACHE_TIMEOUT)
+    except Exception:
+        logger.warning("crowd_at: cache write failed", exc_info=True)
     return crowd
 
 
@@ -141,7 +151,7 @@ def _cache_key(question: Question, seq: int, nth_id: int, point: tuple | None) -
         sort_keys=True,
         default=str,
     )
-    return f"typed-crowd-at:{question.pk}:{hashlib.sha256(raw.encode()).hexdigest()}"
+    return f"typed-crowd-at:v1:{question.pk}:{hashlib.sha256(raw.encode()).hexdigest()}"
 
 
 def _pool_at(question: Question, nth_id: int, nth_time: dt.datetime) -> TypedCrowd | None:

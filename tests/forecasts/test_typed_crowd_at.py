@@ -146,3 +146,20 @@ def test_changed_pool_parameters_or_weights_are_not_served_from_the_cache():
     assert same(weighted, _pool_at(q, *Forecast.objects.filter(pk=first_event(q, 5)).values_list(
         "id", "time").get()))  # fmt: skip
     assert not np.array_equal(weighted.pooled, even.pooled)
+
+
+def test_a_failing_cache_only_costs_the_recompute(monkeypatch):
+    import forecasts.typed_crowd as typed_crowd
+
+    q, _ = mc_with_forecasts()
+    expected = crowd_at(q, 5)
+
+    class Broken:
+        def get(self, *args, **kwargs):
+            raise ConnectionError("cache down")
+
+        set = get
+
+    monkeypatch.setattr(typed_crowd, "cache", Broken())
+    got = crowd_at(q, 5)
+    assert expected is not None and got is not None and same(got, expected)
