@@ -526,17 +526,6 @@ class Resolution(models.Model):
     def outcome_value(self) -> int | None:
         return {self.Outcome.YES: 1, self.Outcome.NO: 0}.get(self.Outcome(self.outcome))
 
-    @property
-    def outcome_words(self) -> str:
-        """The outcome in words for staff pages: "yes", "no", "annulled", or for other types
-        "option 1 (Anthropic)", "value 42.5", "below the range (under 0)"… (reads the question
-        only for those)."""
-        if self.outcome in (self.Outcome.YES, self.Outcome.NO, self.Outcome.ANNULLED):
-            return self.Outcome(self.outcome).label.lower()
-        from markets.resolution.typed_rules import outcome_words
-
-        return outcome_words(self.question, self.outcome, self.option, self.value)
-
 
 class AuditRecord(models.Model):
     """Append-only log of every resolution change: who, when, why and on what evidence."""
