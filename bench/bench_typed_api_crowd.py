@@ -12,6 +12,12 @@ The log: N events (default 20,000) from F forecasters (default 2,000) over a yea
 withdrawals; the continuous question has an open upper bound. Prints the median and p95 over R
 requests (default 10) per endpoint and viewer, and the ratio to the yes/no baseline. Asserts
 nothing. The tournament ``bench-typed-api`` is deleted first and left in place after.
+
+``crowd_at`` caches the crowd per point (``django.core.cache``; set REDIS_URL for Redis). The
+cache is cleared before each row: "first" is the first request (a miss: computed and stored),
+the median and p95 are over the R requests after it (hits). The "uncached" rows run the same
+requests with the cache replaced by Django's DummyCache (every request recomputes, as before
+the cache).
 """
 
 from __future__ import annotations
@@ -87,8 +93,12 @@ def build(events: int, forecasters: int):
 
 
 def timed(client, url: str, runs: int) -> list[float]:
+    """R + 1 request times: the first after clearing the cache, then R more."""
+    from django.core.cache import cache
+
+    cache.clear()
     out = []
-    for _ in range(runs):
+    for _ in range(runs + 1):
         start = time.perf_counter()
         response = client.get(url)
         out.append(time.perf_counter() - start)
@@ -113,28 +123,54 @@ def main() -> None:
     staff, _ = get_user_model().objects.get_or_create(username="bench-staff", is_staff=True)
     anonymous, staff_client = Client(), Client()
     staff_client.force_login(staff)
+    from django.core.cache.backends.dummy import DummyCache
+
+    import forecasts.typed_crowd as typed_crowd
+
     rows = []
-    for viewer, client in (("anonymous", anonymous), ("staff", staff_client)):
-        for name, path in (
-            ("detail", "/api/v1/questions/{}/"),
-            ("history", "/api/v1/questions/{}/history/"),
-        ):
-            base = timed(client, path.format(binary.pk), args.runs)
-            typed_t = timed(client, path.format(numeric.pk), args.runs)
-            rows.append(
-                (
-                    f"{name}, {viewer}",
-                    f"{median(base) * 1000:.1f} ms",
-                    f"{median(typed_t) * 1000:.1f} ms",
-                    f"{percentile(typed_t, 95) * 1000:.1f} ms",
-                    f"{median(typed_t) / median(base):.1f}×",
+    real_cache = typed_crowd.cache
+    for cached in (True, False):
+        typed_crowd.cache = real_cache if cached else DummyCache("dummy", {})
+        label = "" if cached else ", uncached"
+        for viewer, client in (("anonymous", anonymous), ("staff", staff_client)):
+            for name, path in (
+                ("detail", "/api/v1/questions/{}/"),
+                ("history", "/api/v1/questions/{}/history/"),
+            ):
+                if name == "history" and not cached:
+                    continue  # no crowd_at in the history
+                base = timed(client, path.format(binary.pk), args.runs)[1:]
+                first, *typed_t = timed(client, path.format(numeric.pk), args.runs)
+                rows.append(
+                    (
+                        f"{name}, {viewer}{label}",
+                        f"{median(base) * 1000:.1f} ms",
+                        f"{first * 1000:.1f} ms",
+                        f"{median(typed_t) * 1000:.1f} ms",
+                        f"{percentile(typed_t, 95) * 1000:.1f} ms",
+                        f"{median(typed_t) / median(base):.1f}×",
+                    )
                 )
+            both = timed(client, f"/api/v1/questions/?tournament={SLUG}", args.runs)[1:]
+            rows.append(
+                (f"list of both, {viewer}{label}", "", "", f"{median(both) * 1000:.1f} ms", "", "")
             )
-        both = timed(client, f"/api/v1/questions/?tournament={SLUG}", args.runs)
-        rows.append((f"list of both, {viewer}", "", f"{median(both) * 1000:.1f} ms", "", ""))
+    typed_crowd.cache = real_cache
     print(machine_line())
     print(f"{args.events:,} events per question, {args.forecasters:,} forecasters")
-    print(table(("request", "yes/no median", "continuous median", "continuous p95", "ratio"), rows))
+    print(
+        table(
+            (
+                "request",
+                "yes/no median",
+                "continuous first",
+                "continuous median",
+                "continuous p95",
+                "ratio of medians",
+            ),
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -69,11 +69,12 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
         question_id=question.pk, tournament_id=question.tournament_id, refresh_weights=False
     )
     weighting = question.tournament.track_record_weighting
+    rows: list[Any] | typed_scores.ScoreColumns
     if question.is_binary:
         rows, scored = _binary_rows(question, resolution)
     else:  # multiple choice, numeric, date, discrete: docs/methods.md §4.16
         rows, scored = typed_scores.question_rows(question, resolution)
-    if not rows:  # annulled, or nobody forecast
+    if not len(rows):  # annulled, or nobody forecast
         if weighting:
             track_record_weights_refresh(
                 tournament_id=question.tournament_id, forecaster_ids=deleted
@@ -91,25 +92,33 @@ def question_score(*, question_id: int, resolution_id: int) -> int:
 
 
 def _write_scores(
-    question_id: Any, resolution_id: Any, rows: list[tuple[Any, ...]], now: dt.datetime
+    question_id: Any,
+    resolution_id: Any,
+    rows: list[tuple[Any, ...]] | typed_scores.ScoreColumns,
+    now: dt.datetime,
 ) -> int:
     """Write score rows (subject, forecaster id or None, rule, score or None, coverage, forecast
-    or None) as column arrays, one binary COPY on PostgreSQL (``bulk_insert_columns``: every
-    float stored exactly as computed). ``question_id``, ``resolution_id``: one int for every row,
-    or an int64 array with one per row. Returns the rows written."""
-    if not rows:
+    or None; or the same as ``typed_scores.ScoreColumns``) as column arrays, one binary COPY on
+    PostgreSQL (``bulk_insert_columns``: every float stored exactly as computed).
+    ``question_id``, ``resolution_id``: one int for every row, or an int64 array with one per
+    row. Returns the rows written."""
+    if not len(rows):
         return 0
-    subject, forecaster, rule, score, coverage, forecast = zip(*rows, strict=True)
+    cols = (
+        rows
+        if isinstance(rows, typed_scores.ScoreColumns)
+        else typed_scores.ScoreColumns.of_rows(rows)
+    )
     columns: dict[str, Any] = {
         "question_id": question_id,
         "resolution_id": resolution_id,
-        "subject": np.asarray(subject, dtype=str),
+        "subject": cols.subject,
         # float64 with NaN for the crowd's NULL: ids are exact below 2**53
-        "forecaster_id": np.array(forecaster, dtype=np.float64),
-        "rule": np.asarray(rule, dtype=str),
-        "score": np.array(score, dtype=np.float64),
-        "coverage": np.array(coverage, dtype=np.float64),
-        "forecast": np.array(forecast, dtype=np.float64),
+        "forecaster_id": cols.forecaster,
+        "rule": cols.rule,
+        "score": cols.score,
+        "coverage": cols.coverage,
+        "forecast": cols.forecast,
         "computed_at": now,
     }
     assert list(columns) == list(SCORE_COLUMNS)

@@ -233,7 +233,15 @@ class QuestionSerializer(serializers.ModelSerializer):
         if not reveal.visible or headline is None or getattr(headline, "events", None) == 0:
             return None
         if q.type != Question.Type.BINARY:
-            return typed_crowd_data(q, headline, detail=bool(self.context.get("detail")))
+            from forecasts.privacy import full_history_access
+
+            request = self.context.get("request")
+            return typed_crowd_data(
+                q,
+                headline,
+                detail=bool(self.context.get("detail")),
+                full_access=full_history_access(getattr(request, "user", None)),
+            )
         return CrowdSerializer(headline).data
 
     def _headlines(self, user: Any) -> dict[int, Any]:

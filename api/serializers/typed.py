@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from forecasts import distributions, typed
 from forecasts.typed_crowd import (
+    COMPARATORS_MIN,
     SUMMARY_LEVELS,
     TypedCrowd,
     continuous_view,
@@ -96,11 +97,14 @@ class OptionProbabilitySerializer(serializers.Serializer):
     option = serializers.CharField(help_text="The option's label.")
     probability = serializers.FloatField(help_text="Log pool p*_k (docs/methods.md §13.3).")
     linear_pool = serializers.FloatField(
-        required=False, help_text="Detail view: the linear pool (weighted mean), a comparator."
+        required=False,
+        help_text="Detail view: the linear pool (weighted mean), a comparator. Without "
+        "full-history access only from 4 forecasters (docs/privacy.md).",
     )
     median = serializers.FloatField(
         required=False,
-        help_text="Detail view: the per-option median, renormalised to sum 1, a comparator.",
+        help_text="Detail view: the per-option median, renormalised to sum 1, a comparator. "
+        "Without full-history access only from 4 forecasters (docs/privacy.md).",
     )
 
 
@@ -133,7 +137,9 @@ class ContinuousCrowdSerializer(serializers.Serializer):
         help_text="Detail view: the pooled CDF at the 201 grid points (cdf[0] = P(below)).",
     )
     linear_pool = ContinuousSummarySerializer(
-        required=False, help_text="Detail view: the linear pool (mean of the CDFs), a comparator."
+        required=False,
+        help_text="Detail view: the linear pool (mean of the CDFs), a comparator. Without "
+        "full-history access only from 4 forecasters (docs/privacy.md).",
     )
     forecasters = serializers.IntegerField()
     updated_at = serializers.DateTimeField()
@@ -154,16 +160,24 @@ def _pooled(q: Question, headline: Any) -> tuple[Any, TypedCrowd | None]:
     return typed.crowd_vector(q, crowd.pooled), crowd
 
 
-def typed_crowd_data(q: Question, headline: Any, *, detail: bool) -> dict[str, Any] | None:
+def typed_crowd_data(
+    q: Question, headline: Any, *, detail: bool, full_access: bool = False
+) -> dict[str, Any] | None:
     """The crowd of a multiple-choice or continuous question for a viewer whose headline
     (``forecasts.selectors.crowd_headlines``) is ``headline``: the live ``CrowdState`` (full
     access) or a history point (``CrowdAt``; the public series for everyone else). None when
     nobody is active there. ``detail`` adds the comparators, and for continuous questions the
-    full pooled CDF (recomputed from the log at that point, ``forecasts.typed_crowd``)."""
+    full pooled CDF (recomputed from the log at that point, ``forecasts.typed_crowd``). Without
+    ``full_access`` (``forecasts.privacy.full_history_access``) the comparators are left out of
+    a crowd of fewer than ``COMPARATORS_MIN`` forecasters (docs/privacy.md)."""
     vector, crowd = _pooled(q, headline)
     if vector is None:
         return None
-    if detail and crowd is None:
+    if not full_access and int(headline.forecasters) < COMPARATORS_MIN:
+        detail_comparators = False
+    else:
+        detail_comparators = detail
+    if detail_comparators and crowd is None:
         seq = getattr(headline, "events", None) or getattr(headline, "seq", None)
         crowd = crowd_at(q, seq) if seq else None
     out: dict[str, Any]
@@ -171,7 +185,7 @@ def typed_crowd_data(q: Question, headline: Any, *, detail: bool) -> dict[str, A
         rows = []
         for k, label in enumerate(q.options):
             row: dict[str, Any] = {"option": label, "probability": float(vector[k])}
-            if detail and crowd is not None:
+            if detail_comparators and crowd is not None:
                 row["linear_pool"] = float(crowd.linear[k])
                 assert crowd.median is not None
                 row["median"] = float(crowd.median[k])
@@ -181,7 +195,7 @@ def typed_crowd_data(q: Question, headline: Any, *, detail: bool) -> dict[str, A
         out = continuous_view(q, vector)
         if detail:
             out["cdf"] = [float(x) for x in vector]
-            if crowd is not None:
+            if detail_comparators and crowd is not None:
                 out["linear_pool"] = continuous_view(q, typed.crowd_vector(q, crowd.linear))
     out["forecasters"] = int(headline.forecasters)
     out["updated_at"] = serializers.DateTimeField().to_representation(headline.updated_at)

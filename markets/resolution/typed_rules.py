@@ -116,13 +116,16 @@ def _midnight(day: dt.date) -> dt.datetime:
 
 
 def show_value(question: Question, value: float) -> str:
-    """A value of the question in words: a UTC date (date questions) or a number and unit."""
+    """A value of the question in words: a UTC date (date questions) or a number, with the
+    benchmark's unit for a milestone question (a question resolved by staff may have none)."""
     if question.type == Type.DATE:
         moment = dt.datetime.fromtimestamp(value, dt.UTC)
         if moment.time() == dt.time.min:
             return f"{moment:%Y-%m-%d}"
         return f"{moment:%Y-%m-%d %H:%M} UTC"
-    return f"{value:g} {_benchmark(question).unit}"
+    if question.benchmark is None:
+        return f"{value:g}"
+    return f"{value:g} {question.benchmark.unit}"
 
 
 def describe_result(question: Question, result: BenchmarkResult) -> str:

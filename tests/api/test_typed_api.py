@@ -347,7 +347,7 @@ def forecast_mc(q: Question, users, vectors=MC_FORECASTS, start: int = 0) -> Non
         )
 
 
-def test_multiple_choice_crowd_summary_and_comparators(tournament, api):
+def test_multiple_choice_crowd_summary_and_comparators(tournament, api, staff):
     q = mc_question(tournament)
     forecast_mc(q, people(3))
     detail = api.get(f"{QUESTIONS}{q.pk}/").json()
@@ -358,6 +358,10 @@ def test_multiple_choice_crowd_summary_and_comparators(tournament, api):
     assert [row["probability"] for row in crowd["probabilities"]] == pytest.approx(
         [0.454346, 0.334765, 0.210889], abs=1e-6
     )
+    # Three forecasters: log pool, linear pool and median together could give away the three
+    # forecasts, so the public sees the log pool only (docs/privacy.md); staff see all three.
+    assert set(crowd["probabilities"][0]) == {"option", "probability"}
+    crowd = token_client(staff).get(f"{QUESTIONS}{q.pk}/").json()["crowd"]
     linear = vector_pooling.linear_pool(np.array(MC_FORECASTS))
     median = vector_pooling.median_pool(np.array(MC_FORECASTS))
     assert [row["linear_pool"] for row in crowd["probabilities"]] == pytest.approx(linear)
@@ -367,6 +371,26 @@ def test_multiple_choice_crowd_summary_and_comparators(tournament, api):
         [0.454346, 0.334765, 0.210889], abs=1e-6
     )
     assert "linear_pool" not in listed["probabilities"][0]
+
+
+MC_SIX = (*MC_FORECASTS, [0.3, 0.3, 0.4], [0.7, 0.2, 0.1], [0.1, 0.8, 0.1])
+
+
+def test_public_comparators_need_four_forecasters(tournament, api):
+    """The public headline of six forecasters (two batches of three) carries the comparators;
+    the one of three before it did not."""
+    q = mc_question(tournament)
+    users = people(6)
+    forecast_mc(q, users[:3], MC_SIX[:3])
+    first = api.get(f"{QUESTIONS}{q.pk}/").json()["crowd"]
+    assert first["forecasters"] == 3 and "median" not in first["probabilities"][0]
+    forecast_mc(q, users[3:], MC_SIX[3:], start=3)
+    crowd = api.get(f"{QUESTIONS}{q.pk}/").json()["crowd"]
+    assert crowd["forecasters"] == 6
+    linear = vector_pooling.linear_pool(np.array(MC_SIX))
+    median = vector_pooling.median_pool(np.array(MC_SIX))
+    assert [row["linear_pool"] for row in crowd["probabilities"]] == pytest.approx(linear)
+    assert [row["median"] for row in crowd["probabilities"]] == pytest.approx(median)
 
 
 def test_continuous_crowd_summary_and_cdf(tournament, api, staff):
@@ -401,7 +425,10 @@ def test_continuous_crowd_summary_and_cdf(tournament, api, staff):
         linear = vector_pooling.cdf_from_buckets(
             vector_pooling.linear_pool(vector_pooling.buckets_from_cdf(np.array(cdfs)))
         )
-        assert crowd["linear_pool"]["mean"] == pytest.approx(distributions.mean(linear, scale))
+        if client is api:  # 3 forecasters: no comparator for the public (docs/privacy.md)
+            assert "linear_pool" not in crowd
+        else:
+            assert crowd["linear_pool"]["mean"] == pytest.approx(distributions.mean(linear, scale))
         listed = client.get(QUESTIONS, {"tournament": "typed"}).json()["results"][0]["crowd"]
         assert "cdf" not in listed and listed["quantiles"] == crowd["quantiles"]
 
@@ -439,8 +466,8 @@ def test_history_of_vector_questions(tournament, api, staff):
 
 
 def test_privacy_public_sees_only_the_last_public_point(tournament, api, staff):
-    """A fourth forecast after a public batch of three: the public crowd, list and detail,
-    comparators and history alike, stays at the three; staff see the live four."""
+    """A fourth forecast after a public batch of three: the public crowd, list and detail and
+    history alike, stays at the three; staff see the live four."""
     q = mc_question(tournament)
     users = people(4)
     forecast_mc(q, users[:3])
@@ -451,9 +478,8 @@ def test_privacy_public_sees_only_the_last_public_point(tournament, api, staff):
     for crowd in (public_detail, public_list):
         assert crowd["forecasters"] == 3
         assert [r["probability"] for r in crowd["probabilities"]] == pytest.approx(three)
-    assert [r["linear_pool"] for r in public_detail["probabilities"]] == pytest.approx(
-        vector_pooling.linear_pool(np.array(MC_FORECASTS))
-    )
+    # No comparator at a public point of three (docs/privacy.md), and none from the live four.
+    assert set(public_detail["probabilities"][0]) == {"option", "probability"}
     assert api.get(f"{QUESTIONS}{q.pk}/history/").json()["count"] == 1
     staff_crowd = token_client(staff).get(f"{QUESTIONS}{q.pk}/").json()["crowd"]
     assert staff_crowd["forecasters"] == 4

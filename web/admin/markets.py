@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -203,6 +205,157 @@ def _resolve_action(outcome: str, label: str):
     )
 
 
+class TypedResolveForm(ResolveForm):
+    """The outcome of one multiple-choice or continuous question, for ``question_resolve``:
+    the option (by its label), or a value in the question's units, or below / above the range
+    where that bound is open (docs/methods.md §13.4). The form checks the input's type; the
+    service checks that the outcome fits the question (a value beyond a closed bound, say) and
+    its message is shown on the form."""
+
+    def __init__(self, *args: Any, question: Question, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.question = question
+        if question.type == Question.Type.MULTIPLE_CHOICE:
+            self.fields["option"] = forms.TypedChoiceField(
+                choices=[("", "---------")]
+                + [(str(i), label) for i, label in enumerate(question.options)],
+                coerce=int,
+                label="Option that happened",
+            )
+            self.order_fields(["option", "reason", "resolved_at"])
+            return
+        outcomes = [(Resolution.Outcome.VALUE.value, "A value")]
+        if question.open_lower_bound:
+            outcomes.append((Resolution.Outcome.BELOW.value, "Below the range (not known exactly)"))
+        if question.open_upper_bound:
+            outcomes.append((Resolution.Outcome.ABOVE.value, "Above the range (not known exactly)"))
+        self.fields["outcome"] = forms.ChoiceField(choices=outcomes, label="Outcome")
+        is_date = question.type == Question.Type.DATE
+        self.fields["value"] = forms.CharField(
+            required=False,
+            label="Value",
+            help_text=(
+                "The date and time (UTC) it happened, as 2026-03-01 or 2026-03-01T12:00:00Z."
+                if is_date
+                else f"A number in the question's units, from {question.range_min:g} to "
+                f"{question.range_max:g} (beyond a bound only where it is open)."
+            ),
+        )
+        self.order_fields(["outcome", "value", "reason", "resolved_at"])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.question.type == Question.Type.MULTIPLE_CHOICE:
+            if "option" in data:
+                data["outcome"], data["value"] = Resolution.Outcome.OPTION.value, None
+            return data
+        data["option"] = None
+        outcome, raw = data.get("outcome"), (data.get("value") or "").strip()
+        if outcome is None:
+            return data
+        if outcome != Resolution.Outcome.VALUE:
+            if raw:
+                self.add_error("value", "Leave the value empty for below or above the range.")
+            data["value"] = None
+            return data
+        if not raw:
+            self.add_error("value", "Enter the value that happened.")
+            return data
+        try:
+            data["value"] = _typed_value(self.question, raw)
+        except ValueError as exc:
+            self.add_error("value", str(exc))
+        return data
+
+
+def _typed_value(question: Question, raw: str) -> float:
+    """A value typed in the admin as the service takes it: a finite number, or for a date
+    question an ISO 8601 date or date-time (UTC when no offset is given) as Unix seconds.
+    Raises ValueError with the message to show."""
+    if question.type == Question.Type.DATE:
+        try:
+            moment = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(
+                f"Enter a date as 2026-03-01 or 2026-03-01T12:00:00Z, not {raw[:40]!r}."
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        return moment.timestamp()
+    try:
+        number = float(raw)
+    except ValueError:
+        raise ValueError(f"Enter a number, not {raw[:40]!r}.") from None
+    if not math.isfinite(number):
+        raise ValueError("Enter a finite number.")
+    return number
+
+
+@admin.action(
+    description="Resolve or re-resolve one multiple-choice, numeric, date or discrete question",
+    permissions=["resolve"],
+)
+def resolve_typed(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
+) -> TemplateResponse | None:
+    """Ask for the option or value (and a reason, an effective time) of one selected question
+    of another type than yes/no, then call ``question_resolve``: a new final version, the old
+    one and any proposal superseded, an audit record, scoring after commit — as the YES/NO
+    actions do. Bad input, or an outcome the service refuses, re-shows the form with the
+    error; nothing is written."""
+    questions = list(queryset[:2])
+    if len(questions) != 1 or questions[0].type == Question.Type.BINARY:
+        modeladmin.message_user(
+            request,
+            "Select exactly one multiple-choice, numeric, date or discrete question (yes/no "
+            "questions resolve with the YES / NO actions).",
+            messages.ERROR,
+        )
+        return None
+    question = questions[0]
+    submitted = "apply" in request.POST
+    form = TypedResolveForm(request.POST if submitted else None, question=question)
+    if submitted and form.is_valid():
+        data = form.cleaned_data
+        try:
+            resolution = question_resolve(
+                question_id=question.pk,
+                outcome=data["outcome"],
+                option=data.get("option"),
+                value=data.get("value"),
+                reason=data["reason"],
+                user=request.user,
+                resolved_at=data.get("resolved_at"),
+            )
+        except ResolutionError as exc:
+            form.add_error(None, str(exc))
+        else:
+            modeladmin.message_user(
+                request,
+                f"{question}: resolved (version {resolution.version}).",
+                messages.SUCCESS,
+            )
+            return None
+    kind = "the option" if question.type == Question.Type.MULTIPLE_CHOICE else "the outcome"
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": "Resolve or re-resolve",
+        "intro": (
+            f"Give {kind} of this question. It becomes a new final resolution version; a "
+            "resolved question is re-resolved (its current version is superseded and scores "
+            "are recomputed; it keeps its effective time unless you give a new one). Any "
+            "pending proposal is superseded."
+        ),
+        "objects": [question],
+        "form": form,
+        "action_name": "resolve_typed",
+        "submit_label": "Resolve",
+        "opts": modeladmin.model._meta,
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "staff/admin_action_form.html", context)
+
+
 def _unresolve(question: Question, user: Any, data: dict[str, Any]) -> object:
     return question_unresolve(question_id=question.pk, user=user, reason=data["reason"])
 
@@ -236,6 +389,7 @@ class QuestionAdmin(ResolvePermissionMixin, admin.ModelAdmin):
         _resolve_action("yes", "YES"),
         _resolve_action("no", "NO"),
         _resolve_action("annulled", "ANNULLED"),
+        resolve_typed,
         reason_action(
             name="unresolve",
             description="Un-resolve selected questions",

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import timezone
 from django.utils.html import format_html
+
+from markets.models import Resolution
+from markets.resolution.typed_rules import outcome_words as typed_outcome_words
 
 register = template.Library()
 
@@ -143,3 +147,16 @@ def evidence(value: object) -> list:
     from web.evidence import evidence_items  # web.evidence imports this module's filters
 
     return evidence_items(value if isinstance(value, dict) else None)
+
+
+@register.filter
+def outcome_words(resolution: Any) -> str:
+    """A resolution's outcome in words for staff pages: "yes", "no", "annulled", or for other
+    types "option 1 (Anthropic)", "value 42.5", "below the range (under 0)"…
+    (``markets.resolution.typed_rules.outcome_words``; reads the question only for those)."""
+    Outcome = Resolution.Outcome
+    if resolution.outcome in (Outcome.YES, Outcome.NO, Outcome.ANNULLED):
+        return str(Outcome(resolution.outcome).label).lower()
+    return typed_outcome_words(
+        resolution.question, resolution.outcome, resolution.option, resolution.value
+    )

@@ -109,9 +109,9 @@ def resolutions(request: HttpRequest) -> HttpResponse:
         .order_by("pk")
     )
     hide_imports = request.GET.get("imports") == "hide"
-    recent = AuditRecord.objects.select_related("question", "actor", "resolution").order_by(
-        "-at", "-pk"
-    )
+    recent = AuditRecord.objects.select_related(
+        "question", "actor", "resolution__question"
+    ).order_by("-at", "-pk")
     if hide_imports:
         recent = recent.exclude(action=AuditRecord.Action.IMPORTED)
     context = {
