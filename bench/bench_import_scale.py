@@ -7,6 +7,8 @@ Prints figures, asserts nothing. Usage (one database per run; the database is ma
     options: --name takeoff_pbimp (database name and file prefix: use your own)
              --questions 15000 --forecasts 52000 --forecasters 2000 --runs 1
              --baseline 500 (questions of the per-question path, 0 to skip) --profile
+             --against DIR (another checkout, e.g. ``git archive <commit> | tar -x -C DIR``:
+                            its import_forecasts is timed on the same file, alternating runs)
 
 1. Writes a deterministic synthetic file pair in the native import format
    (docs/researcher-guide.md, ``import_forecasts``) shaped like PredictionBook: 15,000 resolved
@@ -19,7 +21,11 @@ Prints figures, asserts nothing. Usage (one database per run; the database is ma
 2. Imports it with ``forecasts.importer.import_forecasts`` into a fresh database, scoring
    included (Celery eager, as a deployment without a broker runs it), and prints the wall time
    and the time of each stage (the importer's ``on_stage`` announcements).
-3. The per-question path (before issue 14: one crowd recompute, one resolution and one scoring
+3. With ``--against DIR``: the same import with the code of another checkout (the version
+   before a change), run after each run of this one on the same file and a fresh database,
+   with the ratios of wall and CPU times: on a shared machine, only a ratio measured in the
+   same conditions says what a change did.
+4. The per-question path (before issue 14: one crowd recompute, one resolution and one scoring
    per question, through ``crowd_recompute``, ``question_resolve`` and ``question_score``) on the
    first ``--baseline`` questions of the same file, timed, and extrapolated *linearly* to the
    full file (its cost is per question), with the ratio to the batched import.
@@ -38,6 +44,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+if "--root" in sys.argv:  # a child importing another checkout's code (``--against``)
+    ROOT = Path(sys.argv[sys.argv.index("--root") + 1]).resolve()
 sys.path.insert(0, str(ROOT))
 
 SLUG = "pb-scale"
@@ -313,11 +321,15 @@ def child_per_question(url: str, qpath: Path, fpath: Path) -> dict[str, object]:
     return {"wall": time.perf_counter() - start, "questions": len(qrows)}
 
 
-def _run_child(args: list[str]) -> dict[str, object]:
+def _run_child(args: list[str], cwd: Path | None = None) -> dict[str, object]:
+    """Run this script as a child with ``args`` in ``cwd`` (the checkout whose code it runs:
+    something at start-up puts the working directory first on ``sys.path``)."""
     import json
     import subprocess
 
-    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, cwd=cwd or ROOT
+    )
     if out.stderr.strip():
         print(out.stderr, file=sys.stderr)
     out.check_returncode()
@@ -337,6 +349,8 @@ def main() -> None:
     parser.add_argument("--baseline", type=int, default=500)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--name", default="takeoff_pbimp", help="database / file name prefix")
+    parser.add_argument("--against", type=Path, help="another checkout to time alongside")
+    parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -361,25 +375,43 @@ def main() -> None:
         f"{args.forecasters:,} forecasters ({fpath.stat().st_size / 2**20:.1f} MiB), "
         f"made in {time.perf_counter() - t0:.1f} s"
     )
-    walls = []
+    walls: dict[str, list[float]] = {"this": [], "against": []}
+    cpus: dict[str, list[float]] = {"this": [], "against": []}
+    labels = {"this": f"this checkout ({ROOT})", "against": f"against {args.against}"}
     for run in range(args.runs):
-        url = _fresh(args.db, "import", args.name)
-        extra = ["--profile"] if args.profile else []
-        result = _run_child(["--child", "import", url, str(qpath), str(fpath), *extra])
-        walls.append(float(result["wall"]))  # type: ignore[arg-type]
-        stages = ", ".join(f"{k} {v:.1f} s" for k, v in result["stages"].items())  # type: ignore[attr-defined]
+        for which in ("this", "against") if args.against else ("this",):
+            url = _fresh(args.db, "import", args.name)
+            extra = ["--profile"] if args.profile else []
+            if which == "against":
+                extra += ["--root", str(args.against)]
+            root = args.against if which == "against" else ROOT
+            result = _run_child(["--child", "import", url, str(qpath), str(fpath), *extra], root)
+            walls[which].append(float(result["wall"]))  # type: ignore[arg-type]
+            cpus[which].append(float(result["cpu"]) + float(result["db_cpu"]))  # type: ignore[arg-type]
+            stages = ", ".join(f"{k} {v:.1f} s" for k, v in result["stages"].items())  # type: ignore[attr-defined]
+            print(
+                f"run {run + 1}, {labels[which]}: {result['wall']:.1f} s wall, "
+                f"{result['cpu']:.1f} s CPU in Python, {result['db_cpu']:.1f} s CPU in the "
+                f"PostgreSQL backend, load average {result['load']:.1f} — {stages}"
+            )
+            print(
+                f"       {result['questions']:,} questions, {result['forecasters']:,} forecasters, "
+                f"{result['forecasts']:,} forecasts, {result['resolutions']:,} resolutions, "
+                f"{result['scores']:,} score rows"
+            )
+    fast = statistics.median(walls["this"])
+    print(
+        f"batched import ({args.db}): median {fast:.1f} s wall, "
+        f"{statistics.median(cpus['this']):.1f} s CPU (Python + PostgreSQL backend) over "
+        f"{len(walls['this'])} run(s)"
+    )
+    if args.against:
+        old_wall, old_cpu = statistics.median(walls["against"]), statistics.median(cpus["against"])
         print(
-            f"run {run + 1}: {result['wall']:.1f} s wall, {result['cpu']:.1f} s CPU in Python, "
-            f"{result['db_cpu']:.1f} s CPU in the PostgreSQL backend, load average "
-            f"{result['load']:.1f} — {stages}"
+            f"against {args.against}: median {old_wall:.1f} s wall, {old_cpu:.1f} s CPU; "
+            f"ratio old / new: wall {old_wall / fast:.2f}×, "
+            f"CPU {old_cpu / statistics.median(cpus['this']):.2f}×"
         )
-        print(
-            f"       {result['questions']:,} questions, {result['forecasters']:,} forecasters, "
-            f"{result['forecasts']:,} forecasts, {result['resolutions']:,} resolutions, "
-            f"{result['scores']:,} score rows"
-        )
-    fast = statistics.median(walls)
-    print(f"batched import ({args.db}): median {fast:.1f} s over {len(walls)} run(s)")
     if args.baseline:
         sq, sf = subset_files(qpath, fpath, folder / f"first{args.baseline}", args.baseline)
         url = _fresh(args.db, "baseline", args.name)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 from django.db import connection
 from django.db.models import Field, Model
+from django.utils import timezone
 
 # Fields whose stored value on SQLite differs from what the sqlite3 module makes of the Python
 # value. Their values are immutable, so a value seen again is the same prepared value.
@@ -60,6 +61,57 @@ def bulk_insert(model: type[Model], columns: Sequence[str], rows: Iterable[Seque
             cursor.executemany(sql, batch)
             count += len(batch)
     return count
+
+
+def bulk_insert_new(
+    model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> int:
+    """Insert new rows of ``model`` giving only ``columns`` (database column names); every other
+    column but an auto primary key gets what the ORM's ``create`` would store: its field's
+    default (a callable default such as ``timezone.now`` is called once for the whole batch),
+    the current time for ``auto_now``/``auto_now_add``, "" for a text field and NULL for any
+    other field without a default. JSON values (given or default) are encoded as the ORM
+    encodes them. Through ``bulk_insert`` (COPY
+    on PostgreSQL, one prepared ``executemany`` elsewhere): no model instance or SQL is built
+    per row. No primary keys come back: callers read them by a natural key when needed.
+
+    Returns the number of rows written. Raises ``KeyError`` for a column the model does not
+    have; the database's ``IntegrityError`` for a missing column that needs a value.
+    """
+    by_column = {f.column: f for f in model._meta.concrete_fields}
+    given = set(columns)
+    for c in given:
+        by_column[c]
+    now = timezone.now()
+    extra: list[str] = []
+    values: list[Any] = []
+    for field in model._meta.concrete_fields:
+        if field.column in given or field is model._meta.auto_field:
+            continue
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            value: Any = now
+        else:  # the default, else "" for a text column, else NULL (as ``Model()`` sets it)
+            value = field.get_default()
+        if field.get_internal_type() == "JSONField":
+            value = field.get_db_prep_save(value, connection)
+        extra.append(str(field.column))
+        values.append(value)
+    tail = tuple(values)
+    json_at = [
+        (i, by_column[c])
+        for i, c in enumerate(columns)
+        if by_column[c].get_internal_type() == "JSONField"
+    ]
+
+    def full(row: Sequence[Any]) -> tuple[Any, ...]:
+        if not json_at:
+            return tuple(row) + tail
+        out = list(row)
+        for i, field in json_at:
+            out[i] = field.get_db_prep_save(out[i], connection)
+        return tuple(out) + tail
+
+    return bulk_insert(model, [*columns, *extra], (full(row) for row in rows))
 
 
 def _prepared(

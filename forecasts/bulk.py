@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from django.db import transaction
 
-from config.bulk import bulk_insert
+from config.bulk import bulk_insert, bulk_insert_new
 from forecasts import privacy, store
 from forecasts.history import ActiveSet, median_replay, pool_history
 from forecasts.models import CrowdPoint, CrowdState, FrozenWeights
@@ -107,7 +107,8 @@ def crowd_recompute_many(
         )
     current: dict[int, dict[int, float]] = {}
     points: list[tuple[Any, ...]] = []
-    states: list[CrowdState] = []
+    states: list[tuple[Any, ...]] = []
+    state_columns: list[str] = []
     for qid in ids:
         question = questions[qid]
         ev = logs.get(qid)
@@ -150,7 +151,8 @@ def crowd_recompute_many(
                 )
             )
             values = state_values(question, ev, weights, hist, public, stamps[-1])
-            states.append(CrowdState(question_id=qid, **values))
+            state_columns = ["question_id", *values]
+            states.append((qid, *values.values()))
         if progress is not None:
             progress(1)
     for start in range(0, len(ids), DELETE_BATCH):
@@ -158,5 +160,6 @@ def crowd_recompute_many(
         CrowdPoint.objects.filter(question_id__in=batch).delete()
         CrowdState.objects.filter(question_id__in=batch).delete()
     written += bulk_insert(CrowdPoint, POINT_COLUMNS, points)
-    CrowdState.objects.bulk_create(states, batch_size=2_000)
+    if states:  # plain rows, as the points: no model instance or SQL built per state
+        bulk_insert_new(CrowdState, state_columns, states)
     return written

@@ -39,6 +39,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
@@ -46,11 +47,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from config.bulk import bulk_insert_new
 from forecasts.bulk import crowd_recompute_many
 from forecasts.models import Forecast, Forecaster
 from forecasts.services import P_MAX, P_MIN
 from forecasts.signals import send_log_changed
 from markets.models import AuditRecord, Question, Resolution, Tournament
+from markets.questions import QuestionsRejected, questions_create_many
 from markets.resolution.manual import (
     question_resolve,
     question_unresolve,
@@ -78,6 +81,7 @@ ROW_SPACING = dt.timedelta(microseconds=1)
 UNDATED_SPAN = dt.timedelta(seconds=1)  # undated placements lie within a second of the open
 DEFAULT_WINDOW = dt.timedelta(days=1)
 BATCH = 5_000  # question ids per statement of the bulk reads
+FORECAST_COLUMNS = ("question_id", "forecaster_id", "probability", "time")
 
 
 class ImportFailed(Exception):
@@ -469,7 +473,8 @@ def _write(
 
     existing_q = {q.key: q for q in Question.objects.filter(tournament=tournament)}
     questions: dict[str, Question] = {}
-    created: list[Question] = []
+    specs: list[dict[str, Any]] = []
+    spec_rows: list[QuestionRow] = []
     for row in qrows:
         if row.key in existing_q:
             questions[row.key] = existing_q[row.key]
@@ -481,21 +486,24 @@ def _write(
             close_time = max(after_last, open_time + DEFAULT_WINDOW)
         if close_time <= open_time:
             close_time = open_time + DEFAULT_WINDOW
-        status = (
-            Question.Status.OPEN
-            if open_time <= now < close_time
-            else (Question.Status.UPCOMING if now < open_time else Question.Status.CLOSED)
+        specs.append(
+            {
+                "key": row.key,
+                "title": row.title or row.key,
+                "open_time": open_time,
+                "close_time": close_time,
+            }
         )
-        questions[row.key] = Question(
-            tournament=tournament,
-            key=row.key,
-            title=row.title or row.key,
-            open_time=open_time,
-            close_time=close_time,
-            status=status,
-        )
-        created.append(questions[row.key])
-    Question.objects.bulk_create(created, batch_size=2_000)
+        spec_rows.append(row)
+    # Through the one door for new questions (the same checks as the API's question_create).
+    try:
+        created = questions_create_many(tournament=tournament, questions=specs, now=now)
+    except QuestionsRejected as exc:
+        raise ImportFailed(
+            [f"questions.csv line {spec_rows[i].line}: {error}" for i, error in exc.errors]
+        ) from None
+    for question in created:
+        questions[question.key] = question
     report.questions_created = len(created)
 
     keys = sorted({f.forecaster for f in frows})
@@ -514,7 +522,7 @@ def _write(
     ends = _window_ends(questions, qrows, now)
     open_times = {q.pk: q.open_time for q in questions.values()}
     problems: list[str] = []
-    to_create: list[Forecast] = []
+    to_create: list[tuple[int, int, float, dt.datetime]] = []
     touched: set[int] = set()
     # Undated rows already in the log, per (question, forecaster) in time order: a re-import
     # matches its k-th undated row of a pair to the pair's k-th, wherever the row now sits in
@@ -558,11 +566,7 @@ def _write(
                 report.forecasts_existing += 1
             continue
         have[ident] = f.probability
-        to_create.append(
-            Forecast(
-                question=q, forecaster_id=ids[f.forecaster], probability=f.probability, time=time
-            )
-        )
+        to_create.append((q.pk, ids[f.forecaster], f.probability, time))
         touched.add(q.pk)
     if problems:
         raise ImportFailed(problems)  # inside the transaction: nothing was written
@@ -570,7 +574,8 @@ def _write(
         stage(f"Writing {len(to_create):,} forecasts")
         phase(f"Writing {len(to_create):,} forecasts", len(to_create))
     for start in range(0, len(to_create), 5_000):
-        Forecast.objects.bulk_create(to_create[start : start + 5_000])
+        # Plain rows (COPY on PostgreSQL): no model instance or SQL built per forecast.
+        bulk_insert_new(Forecast, FORECAST_COLUMNS, to_create[start : start + 5_000])
         step(len(to_create[start : start + 5_000]))
     report.forecasts_created = len(to_create)
 

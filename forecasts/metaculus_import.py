@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.db import transaction
@@ -35,9 +36,9 @@ from forecasts.metaculus import (
 from forecasts.models import Forecast, Forecaster
 from forecasts.services import crowd_recompute
 from forecasts.signals import send_log_changed
-from markets.errors import QuestionTypeError
+from markets.errors import QuestionError, QuestionTypeError
 from markets.models import Question, Resolution, Tournament
-from markets.question_types import question_type_validate
+from markets.questions import QuestionsRejected, question_build, questions_create_many
 from markets.resolution.manual import question_resolve, question_unresolve
 
 __all__ = ["import_metaculus", "question_key"]
@@ -129,6 +130,7 @@ def _write(
         )
     }
     questions: dict[str, Question] = {}
+    specs: list[tuple[str, dict[str, Any]]] = []
     for qid, mq in parsed.questions.items():
         where = f"{filename} line {mq.line}"
         config = _config(mq)
@@ -142,33 +144,37 @@ def _write(
                 )
             questions[qid] = q
             continue
-        status = (
-            Question.Status.OPEN
-            if mq.open_time <= now < mq.close_time
-            else (Question.Status.UPCOMING if now < mq.open_time else Question.Status.CLOSED)
-        )
-        q = Question(
-            tournament=tournament,
-            key=question_key(qid),
-            title=mq.title,
-            open_time=mq.open_time,
-            close_time=mq.close_time,
-            status=status,
-            resolution_criteria=f"Imported from Metaculus question {qid}.",
+        spec = {
+            "key": question_key(qid),
+            "title": mq.title,
+            "open_time": mq.open_time,
+            "close_time": mq.close_time,
+            "resolution_criteria": f"Imported from Metaculus question {qid}.",
             **config,
-        )
-        try:
-            question_type_validate(q)
-        except QuestionTypeError as exc:
+        }
+        try:  # the checks of the one door (question_create), every row's problems reported
+            question_build(tournament=tournament, now=now, **spec)
+        except (QuestionError, QuestionTypeError) as exc:
             problems.append(f"{where}: question {qid}: {exc}")
             continue
-        questions[qid] = q
+        specs.append((qid, spec))
     if problems:
         raise ImportFailed(problems)
-    for q in questions.values():
-        if q.pk is None:
-            q.save()
-            report.questions_created += 1
+    try:
+        created = questions_create_many(
+            tournament=tournament, questions=[spec for _, spec in specs], now=now
+        )
+    except QuestionsRejected as exc:
+        raise ImportFailed(
+            [
+                f"{filename} line {parsed.questions[specs[i][0]].line}: question "
+                f"{specs[i][0]}: {error}"
+                for i, error in exc.errors
+            ]
+        ) from None
+    for (qid, _), q in zip(specs, created, strict=True):
+        questions[qid] = q
+    report.questions_created = len(created)
 
     authors = sorted({fc.author_id for fc in parsed.forecasts})
     known = dict(Forecaster.objects.filter(source=slug, key__in=authors).values_list("key", "id"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -19,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
+from config.bulk import bulk_insert_new
 from markets.errors import ConditionalError, QuestionError, QuestionTypeError
 from markets.models import Benchmark, Comparator, Conditional, Question, Resolution, Tournament
 from markets.question_types import CONFIG_FIELDS, question_type_validate
@@ -62,7 +64,7 @@ def _milestone_check(
         )
 
 
-def question_create(
+def question_build(
     *,
     tournament: Tournament,
     title: str,
@@ -78,22 +80,9 @@ def question_create(
     deadline: dt.date | None = None,
     **config: Any,
 ) -> Question:
-    """Create a question of any type in ``tournament`` and return it (saved).
-
-    ``config``: the type settings among ``markets.question_types.CONFIG_FIELDS`` (``type``,
-    ``options``, ``range_min``, ``range_max``, ``open_lower_bound``, ``open_upper_bound``,
-    ``zero_point``; dates in Unix seconds), checked by ``question_type_validate``. ``key``
-    defaults to the slug of the title. Status: upcoming, open or closed at ``now`` (default
-    the current time). ``benchmark`` with ``comparator``, ``threshold`` and ``deadline`` is an
-    optional milestone rule (docs/methods.md §8.1, §8.8–§8.10): a yes/no question needs all
-    three, a numeric, discrete or multiple-choice one the deadline (its as-of date), a date
-    question the comparator and threshold.
-
-    Raises ``QuestionTypeError`` for an invalid type configuration or an unknown setting, and
-    ``QuestionError`` (naming the field) for an empty or overlong title or key, a window that
-    does not close after it opens, a key already used in the tournament, or an incomplete
-    milestone rule (field ``benchmark``). Nothing is written on an error.
-    """
+    """A validated, unsaved question: every check of ``question_create`` (the milestone rule
+    included) but the key's uniqueness in the tournament (which needs the database). Arguments,
+    defaults and errors as ``question_create``; nothing is written."""
     unknown = sorted(set(config) - set(CONFIG_FIELDS))
     if unknown:
         raise QuestionTypeError(f"Not a type setting: {', '.join(unknown)}.")
@@ -133,6 +122,57 @@ def question_create(
     if question.options is None:
         question.options = []
     question_type_validate(question)
+    return question
+
+
+def question_create(
+    *,
+    tournament: Tournament,
+    title: str,
+    open_time: dt.datetime,
+    close_time: dt.datetime,
+    key: str = "",
+    description: str = "",
+    resolution_criteria: str = "",
+    now: dt.datetime | None = None,
+    benchmark: Benchmark | None = None,
+    comparator: str = "",
+    threshold: float | None = None,
+    deadline: dt.date | None = None,
+    **config: Any,
+) -> Question:
+    """Create a question of any type in ``tournament`` and return it (saved).
+
+    ``config``: the type settings among ``markets.question_types.CONFIG_FIELDS`` (``type``,
+    ``options``, ``range_min``, ``range_max``, ``open_lower_bound``, ``open_upper_bound``,
+    ``zero_point``; dates in Unix seconds), checked by ``question_type_validate``. ``key``
+    defaults to the slug of the title. Status: upcoming, open or closed at ``now`` (default
+    the current time). ``benchmark`` with ``comparator``, ``threshold`` and ``deadline`` is an
+    optional milestone rule (docs/methods.md §8.1, §8.8–§8.10): a yes/no question needs all
+    three, a numeric, discrete or multiple-choice one the deadline (its as-of date), a date
+    question the comparator and threshold.
+
+    Raises ``QuestionTypeError`` for an invalid type configuration or an unknown setting, and
+    ``QuestionError`` (naming the field) for an empty or overlong title or key, a window that
+    does not close after it opens, a key already used in the tournament, or an incomplete
+    milestone rule (field ``benchmark``). Nothing is written on an error.
+    """
+    question = question_build(
+        tournament=tournament,
+        title=title,
+        open_time=open_time,
+        close_time=close_time,
+        key=key,
+        description=description,
+        resolution_criteria=resolution_criteria,
+        now=now,
+        benchmark=benchmark,
+        comparator=comparator,
+        threshold=threshold,
+        deadline=deadline,
+        **config,
+    )
+    key = question.key
     try:
         with transaction.atomic():
             if Question.objects.filter(tournament=tournament, key=key).exists():
@@ -320,3 +360,99 @@ def conditional_create(
         ) from None
     conditional_reconcile(conditional_id=conditional.pk)
     return conditional
+
+
+class QuestionsRejected(QuestionError):
+    """``questions_create_many`` refused some questions: ``errors`` holds (index in the given
+    list, the ``QuestionError`` or ``QuestionTypeError`` of that question), every one found."""
+
+    def __init__(self, errors: list[tuple[int, QuestionError | QuestionTypeError]]) -> None:
+        index, first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        super().__init__(
+            f"Question {index + 1}: {first}{more}", field=getattr(first, "field", None)
+        )
+        self.errors = errors
+
+
+CREATE_MANY_BATCH = 2_000  # keys per statement of the uniqueness and id reads
+
+
+@transaction.atomic
+def questions_create_many(
+    *, tournament: Tournament, questions: Sequence[dict[str, Any]], now: dt.datetime | None = None
+) -> list[Question]:
+    """``question_create`` for many questions of one tournament (an import): each dict holds
+    ``question_create``'s keyword arguments but ``tournament`` and ``now``; every one is
+    checked by ``question_build`` (the same rules) and the keys must be new in the tournament
+    and distinct. Then one bulk insert (``config.bulk.bulk_insert_new``) and one read of the
+    new ids, instead of one INSERT per question.
+
+    Returns the saved questions in the given order (with their ids). Raises
+    ``QuestionsRejected`` listing every refused question by its index; nothing is written then.
+    """
+    now = now or timezone.now()
+    built: list[Question] = []
+    errors: list[tuple[int, QuestionError | QuestionTypeError]] = []
+    seen: dict[str, int] = {}
+    for index, spec in enumerate(questions):
+        try:
+            question = question_build(tournament=tournament, now=now, **spec)
+        except (QuestionError, QuestionTypeError) as exc:
+            errors.append((index, exc))
+            continue
+        if question.key in seen:
+            errors.append(
+                (
+                    index,
+                    QuestionError(
+                        f"The key {question.key!r} is given twice "
+                        f"(question {seen[question.key] + 1}).",
+                        field="key",
+                    ),
+                )
+            )
+            continue
+        seen[question.key] = index
+        built.append(question)
+    keys = list(seen)
+    for start in range(0, len(keys), CREATE_MANY_BATCH):
+        for key in Question.objects.filter(
+            tournament=tournament, key__in=keys[start : start + CREATE_MANY_BATCH]
+        ).values_list("key", flat=True):
+            errors.append(
+                (
+                    seen[key],
+                    QuestionError(
+                        f"The tournament already has a question with the key {key!r}.",
+                        field="key",
+                    ),
+                )
+            )
+    if errors:
+        raise QuestionsRejected(sorted(errors, key=lambda e: e[0]))
+    if not built:
+        return []
+    fields = [f for f in Question._meta.concrete_fields if f is not Question._meta.auto_field]
+    columns = [str(f.column) for f in fields]
+    attnames = [f.attname for f in fields]
+    for question in built:
+        question.created_at = now  # auto_now_add, as ``save`` sets it
+    try:
+        bulk_insert_new(Question, columns, ([getattr(q, a) for a in attnames] for q in built))
+    except IntegrityError:  # a concurrent create of one of the keys
+        raise QuestionError(
+            "Another request created one of these keys meanwhile.", field="key"
+        ) from None
+    ids: dict[str, int] = {}
+    for start in range(0, len(keys), CREATE_MANY_BATCH):
+        ids.update(
+            Question.objects.filter(
+                tournament=tournament, key__in=keys[start : start + CREATE_MANY_BATCH]
+            ).values_list("key", "pk")
+        )
+    for question in built:
+        question.pk = ids[question.key]
+        question._state.adding = False
+        question._state.db = "default"
+    return built

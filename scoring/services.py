@@ -16,11 +16,11 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from config.bulk import bulk_insert_columns
+from config.bulk import bulk_insert, bulk_insert_columns
 from forecasts.models import CrowdPoint, Forecast
 from forecasts.store import EventLog, load_events, load_events_many
 from markets.models import Question, Resolution, Tournament
@@ -48,6 +48,11 @@ SCORE_COLUMNS = (  # question and resolution, then _subject_rows' columns, then 
     "forecast",
     "computed_at",
 )
+
+
+def _null(x: float | None) -> float | None:
+    """NULL for NaN (a row value that is already a float or None)."""
+    return None if x is None or x != x else x
 
 
 def _value(x: float) -> float | None:
@@ -104,6 +109,26 @@ def _write_scores(
     row. Returns the rows written."""
     if not len(rows):
         return 0
+    if connection.vendor != "postgresql":
+        # Row tuples straight to one prepared executemany (``bulk_insert``): the column arrays
+        # below only pay off for the binary COPY, and turning them back into rows cost more
+        # than the insert itself. The same stored values (NaN → NULL).
+        tuples = _column_rows(rows) if isinstance(rows, typed_scores.ScoreColumns) else rows
+        n = len(tuples)
+        qids = question_id.tolist() if isinstance(question_id, np.ndarray) else [question_id] * n
+        rids = (
+            resolution_id.tolist() if isinstance(resolution_id, np.ndarray) else [resolution_id] * n
+        )
+        return bulk_insert(
+            Score,
+            SCORE_COLUMNS,
+            (
+                (q, r, subject, fid, rule, _null(score), _null(coverage), _null(forecast), now)
+                for q, r, (subject, fid, rule, score, coverage, forecast) in zip(
+                    qids, rids, tuples, strict=True
+                )
+            ),
+        )
     cols = (
         rows
         if isinstance(rows, typed_scores.ScoreColumns)
@@ -123,6 +148,22 @@ def _write_scores(
     }
     assert list(columns) == list(SCORE_COLUMNS)
     return bulk_insert_columns(Score, columns)
+
+
+def _column_rows(cols: typed_scores.ScoreColumns) -> list[tuple[Any, ...]]:
+    """``ScoreColumns`` back as row tuples (NaN forecaster id → None), for the SQLite insert."""
+    fids = [None if math.isnan(f) else int(f) for f in cols.forecaster.tolist()]
+    return list(
+        zip(
+            cols.subject.tolist(),
+            fids,
+            cols.rule.tolist(),
+            cols.score.tolist(),
+            cols.coverage.tolist(),
+            cols.forecast.tolist(),
+            strict=True,
+        )
+    )
 
 
 def _binary_rows(question: Question, resolution: Resolution) -> tuple[list[Any], list[int]]:

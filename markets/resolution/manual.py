@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from config.bulk import bulk_insert_new
 from markets.actors import actor_or_none
 from markets.errors import ResolutionError
 from markets.models import AuditRecord, Conditional, Question, Resolution
@@ -227,6 +228,32 @@ def question_review_clear(*, question_id: int, user: Any, reason: str) -> Questi
     return question
 
 
+RESOLUTION_FIELDS = [
+    f for f in Resolution._meta.concrete_fields if f is not Resolution._meta.auto_field
+]
+
+
+def _insert_resolutions(new: list[Resolution]) -> None:
+    """Write unsaved final versions as plain rows (COPY on PostgreSQL) and give each its id,
+    read back by (question, version): no SQL is built per row, as ``bulk_create`` does."""
+    bulk_insert_new(
+        Resolution,
+        [str(f.column) for f in RESOLUTION_FIELDS],
+        ([getattr(r, f.attname) for f in RESOLUTION_FIELDS] for r in new),
+    )
+    wanted = {(r.question_id, r.version): r for r in new}
+    ids = [r.question_id for r in new]
+    for start in range(0, len(ids), MANY_BATCH):
+        for qid, version, pk in Resolution.objects.filter(
+            question_id__in=ids[start : start + MANY_BATCH], state=State.FINAL
+        ).values_list("question_id", "version", "pk"):
+            resolution = wanted.get((qid, version))
+            if resolution is not None:
+                resolution.pk = pk
+                resolution._state.adding = False
+                resolution._state.db = "default"
+
+
 @transaction.atomic
 def questions_resolve_many(
     *,
@@ -324,7 +351,7 @@ def questions_resolve_many(
         Resolution.objects.filter(question_id__in=batch, state=State.PROPOSED).update(
             state=State.SUPERSEDED
         )
-    Resolution.objects.bulk_create(new, batch_size=2_000)
+    _insert_resolutions(new)
     by_status: dict[str, list[int]] = {}
     for resolution in new:
         by_status.setdefault(status_for(resolution.outcome), []).append(resolution.question_id)
@@ -338,20 +365,11 @@ def questions_resolve_many(
         if source == Resolution.Source.IMPORT
         else AuditRecord.Action.RESOLVED
     )
-    AuditRecord.objects.bulk_create(
-        [
-            AuditRecord(
-                question_id=r.question_id,
-                resolution=r,
-                action=action,
-                actor_label=actor_label or source,
-                reason=r.reason,
-                evidence={},
-                at=now,
-            )
-            for r in new
-        ],
-        batch_size=2_000,
+    # Plain rows (COPY on PostgreSQL), as ``question_resolve`` writes them one by one.
+    bulk_insert_new(
+        AuditRecord,
+        ("question_id", "resolution_id", "action", "actor_label", "reason", "evidence", "at"),
+        ((r.question_id, r.pk, action, actor_label or source, r.reason, {}, now) for r in new),
     )
     announce_final_many(new)
     return new
