@@ -154,13 +154,15 @@ def _fill(path: str, world) -> str:
         path.replace("{id}", str(world.open_q.pk))
         .replace("/tournaments/{slug}", "/tournaments/ai-public")
         .replace("/benchmarks/{slug}", "/benchmarks/metr-p50")
+        .replace("{cohort}", "everyone")
+        .replace("{board}", "humans")
     )
 
 
 def test_every_documented_get_endpoint_is_covered_here():
     """The browser test below walks the schema: a new endpoint is covered without an edit."""
     paths = _documented_get_paths()
-    assert len(paths) == 22
+    assert len(paths) == 28
     assert "/api/v1/questions/{id}/history/" in paths
     assert "/api/v1/tournaments/{slug}/calibration/" in paths
 

@@ -189,6 +189,7 @@ class Command(BaseCommand):
         self._quiet = opts["no_progress"]
         self._admin()
         self._ai_milestones()
+        self._baseline_bots()
         if not opts["skip_acx"]:
             self._acx()
         self.stdout.write(
@@ -334,6 +335,14 @@ class Command(BaseCommand):
             f"AI milestones: {len(QUESTIONS)} questions, "
             f"{Forecast.objects.filter(question__tournament=tournament).count()} forecasts."
         )
+
+    def _baseline_bots(self) -> None:
+        """The built-in baseline bots (trend, base rate) forecast the open questions, as their
+        task does after a feed or a resolution changes (forecasts.baselines). Idempotent."""
+        from forecasts.baselines import baselines_refresh
+
+        written = baselines_refresh()
+        self.stdout.write(f"Baseline bots: {written} forecasts.")
 
     def _acx(self) -> None:
         forecasts = DATA / "acx2023" / "forecasts.csv"
