@@ -154,10 +154,12 @@ def cohort_apply(
         if not _fold(state, event, previous, weight, pool):
             cohort_states_rebuild(question)
             return
+    now = timezone.now()
     for state in states.values():
         state.params = params
-        state.updated_at = timezone.now()
-        state.save(update_fields=STATE_FIELDS)
+        state.updated_at = now
+    # One UPDATE for both rows.
+    CohortState.objects.bulk_update(list(states.values()), STATE_FIELDS)
 
 
 def _fold(

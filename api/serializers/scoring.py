@@ -203,6 +203,7 @@ LEADERBOARD_VALUES = (
     "forecaster__key",
     "forecaster__user_id",
     "forecaster__user__username",
+    "forecaster__is_bot",
     "questions",
     "total_peer",
     "mean_peer",
@@ -233,6 +234,7 @@ def leaderboard_list_data(
         else:  # Forecaster.display_name: the username, else an imported forecaster's key
             username = row["forecaster__user__username"]
             who = username if username is not None else row["forecaster__key"]
+            who += BOT_MARK if row["forecaster__is_bot"] else ""
             you = me is not None and row["forecaster__user_id"] == me
             place = None
         brier = row["mean_brier"]
@@ -242,6 +244,7 @@ def leaderboard_list_data(
                 "would_rank": place,
                 "subject": subject,
                 "forecaster": who,
+                "is_bot": bool(row["forecaster__is_bot"]),
                 "you": you,
                 "questions": row["questions"],
                 "total_peer": as_float(row["total_peer"]),
