@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from types import SimpleNamespace
 
 import pytest
 from rest_framework.test import APIClient
@@ -45,43 +46,46 @@ def arena():
     resolution = question_resolve(question_id=q.pk, outcome="yes", resolved_at=T0 + 10 * DAY)
     question_score(question_id=q.pk, resolution_id=resolution.pk)
     leaderboard_rebuild(tournament_id=tournament.pk)
-    return tournament, q, humans, bot_a, bot_b, trend
+    return SimpleNamespace(
+        tournament=tournament, q=q, humans=humans, bot_a=bot_a, bot_b=bot_b, trend=trend
+    )
 
 
 def test_head_to_head_is_each_bots_peer_score_against_the_human_crowd(arena):
-    tournament, q, humans, bot_a, bot_b, trend = arena
-    by_bot = {h.forecaster.pk: h for h in head_to_head(tournament)}
+    by_bot = {h.forecaster.pk: h for h in head_to_head(arena.tournament)}
     # By hand: (1/T) ∫ 100 (ln b − ln c) over the time both hold a forecast; c = 0.6 throughout.
     a = 5 / 10 * 100 * (math.log(0.8) - math.log(0.6))
     b = 2 / 10 * 100 * (math.log(0.3) - math.log(0.6))
     t = 2 / 10 * 100 * (math.log(0.5) - math.log(0.6))
-    assert by_bot[bot_a.pk].total == pytest.approx(a, rel=1e-9)
-    assert by_bot[bot_b.pk].total == pytest.approx(b, rel=1e-9)
-    assert by_bot[trend.pk].total == pytest.approx(t, rel=1e-9)
-    assert by_bot[bot_a.pk].questions == 1 and by_bot[bot_a.pk].by_question == {
+    assert by_bot[arena.bot_a.pk].total == pytest.approx(a, rel=1e-9)
+    assert by_bot[arena.bot_b.pk].total == pytest.approx(b, rel=1e-9)
+    assert by_bot[arena.trend.pk].total == pytest.approx(t, rel=1e-9)
+    assert by_bot[arena.bot_a.pk].questions == 1 and by_bot[arena.bot_a.pk].by_question == {
         "q1": pytest.approx(a)
     }
-    assert [h.forecaster.pk for h in head_to_head(tournament)] == [bot_a.pk, trend.pk, bot_b.pk]
+    assert [h.forecaster.pk for h in head_to_head(arena.tournament)] == [
+        arena.bot_a.pk,
+        arena.trend.pk,
+        arena.bot_b.pk,
+    ]
 
 
 def test_humans_and_bots_boards_rank_within_their_cohort(arena):
-    tournament, q, humans, bot_a, bot_b, trend = arena
-    people = cohort_board(tournament, "humans")
-    assert {e.forecaster_id for e in people} == {h.pk for h in humans}
+    people = cohort_board(arena.tournament, "humans")
+    assert {e.forecaster_id for e in people} == {h.pk for h in arena.humans}
     assert all(e.cohort_rank == 1 for e in people)  # equal totals share a rank
-    bots = {e.forecaster_id: e for e in cohort_board(tournament, "bots")}
-    assert set(bots) == {bot_a.pk, bot_b.pk, trend.pk}
-    assert bots[bot_b.pk].cohort_rank is None  # not its owner's primary bot
+    bots = {e.forecaster_id: e for e in cohort_board(arena.tournament, "bots")}
+    assert set(bots) == {arena.bot_a.pk, arena.bot_b.pk, arena.trend.pk}
+    assert bots[arena.bot_b.pk].cohort_rank is None  # not its owner's primary bot
     ranked = sorted((e.cohort_rank, e.forecaster_id) for e in bots.values() if e.cohort_rank)
     assert [fid for _, fid in ranked] == sorted(
-        [bot_a.pk, trend.pk], key=lambda fid: -bots[fid].total_peer
+        [arena.bot_a.pk, arena.trend.pk], key=lambda fid: -bots[fid].total_peer
     )
     with pytest.raises(ValueError, match="humans or bots"):
-        cohort_board(tournament, "martians")
+        cohort_board(arena.tournament, "martians")
 
 
 def test_the_api_serves_boards_head_to_head_and_marks_bots(arena):
-    tournament, q, humans, bot_a, bot_b, trend = arena
     client = APIClient()
     bots = client.get("/api/v1/tournaments/arena/leaderboard/bots/").json()
     names = {r["forecaster"]: r for r in bots["results"]}
@@ -103,21 +107,22 @@ def test_the_api_serves_boards_head_to_head_and_marks_bots(arena):
 
 
 def test_cohort_endpoints_give_every_cohort_and_exports_label_bots(arena):
-    tournament, q, humans, bot_a, bot_b, trend = arena
     staff = UserFactory(is_staff=True, is_superuser=True)
     client = APIClient()
     client.force_authenticate(staff)
-    now = client.get(f"/api/v1/questions/{q.pk}/cohorts/").json()
+    now = client.get(f"/api/v1/questions/{arena.q.pk}/cohorts/").json()
     assert now["default"] == "humans" and now["bots_in_crowd"] is False
     assert now["cohorts"]["humans"]["forecasters"] == 2
     assert now["cohorts"]["humans"]["probability"] == pytest.approx(0.6)
     assert now["cohorts"]["bots"]["forecasters"] == 2  # bot-b withdrew
     assert now["cohorts"]["everyone"]["forecasters"] == 4
     assert now["cohorts"]["bots"]["median"] == pytest.approx(0.65)
-    history = client.get(f"/api/v1/questions/{q.pk}/cohorts/bots/history/").json()
+    history = client.get(f"/api/v1/questions/{arena.q.pk}/cohorts/bots/history/").json()
     assert [p["forecasters"] for p in history["results"]] == [1, 0, 1, 2]
-    assert client.get(f"/api/v1/questions/{q.pk}/cohorts/robots/history/").status_code == 404
-    csv = client.get(f"/api/v1/questions/{q.pk}/cohorts/everyone/crowd-export/").content.decode()
+    assert client.get(f"/api/v1/questions/{arena.q.pk}/cohorts/robots/history/").status_code == 404
+    csv = client.get(
+        f"/api/v1/questions/{arena.q.pk}/cohorts/everyone/crowd-export/"
+    ).content.decode()
     lines = csv.splitlines()
     assert lines[0] == "question,cohort,time,forecasters,probability,median,mean"
     assert len(lines) == 1 + 6 and all(",everyone," in line for line in lines[1:])
@@ -129,13 +134,12 @@ def test_cohort_endpoints_give_every_cohort_and_exports_label_bots(arena):
 
 
 def test_a_question_page_shows_the_bots_forecasts_labelled(client, arena):
-    tournament, q, *_ = arena
-    Question.objects.filter(pk=q.pk).update(status=Question.Status.OPEN)
+    Question.objects.filter(pk=arena.q.pk).update(status=Question.Status.OPEN)
     # Two humans: below the public threshold, so the crowd — and the bots beside it — is hidden.
-    hidden = client.get(q.get_absolute_url()).content.decode()
+    hidden = client.get(arena.q.get_absolute_url()).content.decode()
     assert "Bot forecasts" not in hidden
     client.force_login(UserFactory(is_staff=True))
-    page = client.get(q.get_absolute_url()).content.decode()
+    page = client.get(arena.q.get_absolute_url()).content.decode()
     assert "Bot forecasts" in page
     assert "trend-bot [bot]" in page and "bot-a [bot]" in page
     assert "bot-b [bot]" not in page  # withdrawn
