@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from functools import cache
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from config import rows
 from forecasts import pooling, privacy, store
 from forecasts.models import CohortState, Forecast, Forecaster
 from markets.models import Question, Tournament
@@ -158,8 +160,27 @@ def cohort_apply(
     for state in states.values():
         state.params = params
         state.updated_at = now
-    # One UPDATE for both rows.
-    CohortState.objects.bulk_update(list(states.values()), STATE_FIELDS)
+    _save(list(states.values()))
+
+
+@cache
+def _update_sql() -> str:
+    sets = ", ".join(f"{rows.column(CohortState, f)} = %s" for f in STATE_FIELDS)
+    return (
+        f"UPDATE {rows.table(CohortState)} SET {sets} WHERE {rows.column(CohortState, 'id')} = %s"
+    )
+
+
+def _save(states: list[CohortState]) -> None:
+    """Write the states' ``STATE_FIELDS``: one plain UPDATE per row, sent together
+    (``bulk_update``'s CASE expressions cost more to build than the two statements)."""
+    fields = [CohortState._meta.get_field(name) for name in STATE_FIELDS]
+    values = [
+        [f.get_db_prep_save(getattr(s, f.attname), connection) for f in fields] + [s.pk]  # type: ignore[union-attr]
+        for s in states
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(_update_sql(), values)
 
 
 def _fold(
