@@ -8,6 +8,7 @@ import math
 from types import SimpleNamespace
 
 import pytest
+import time_machine
 from rest_framework.test import APIClient
 
 from forecasts.bots import bot_create, builtin_bot
@@ -131,6 +132,11 @@ def test_cohort_endpoints_give_every_cohort_and_exports_label_bots(arena):
     raw = client.get("/api/v1/tournaments/arena/forecasts-export/?format=csv")
     body = b"".join(raw.streaming_content).decode()
     assert "bot:bot-a" in body and "bot:trend-bot" in body
+    # The export's default as_of is a second ago: let the scores be a year old.
+    with time_machine.travel(dt.datetime(2041, 1, 1, tzinfo=dt.UTC), tick=False):
+        scores = client.get("/api/v1/tournaments/arena/scores-export/?format=csv")
+        scored = b"".join(scores.streaming_content).decode()
+    assert "bot:bot-a" in scored and "bot:trend-bot" in scored
 
 
 def test_a_question_page_shows_the_bots_forecasts_labelled(client, arena):
