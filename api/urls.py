@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.routers import DefaultRouter
 
+from api import bots as bots_api
 from api import cohorts as cohorts_api
 from api import forecasts as forecasts_api
 from api import markets as markets_api
@@ -45,6 +46,9 @@ TOURNAMENT = "tournaments/<slug:slug>/"
 QUESTION = "questions/<int:pk>/"
 
 v1 = [
+    path("bots/", bots_api.BotListView.as_view(), name="bots"),
+    path("bots/<int:pk>/primary/", bots_api.BotPrimaryView.as_view(), name="bot-primary"),
+    path("bots/<int:pk>/token/", bots_api.BotTokenView.as_view(), name="bot-token"),
     path(f"{QUESTION}cohorts/", cohorts_api.QuestionCohortsView.as_view(), name="question-cohorts"),
     path(
         f"{QUESTION}cohorts/<str:cohort>/history/",

@@ -113,3 +113,30 @@ def test_builtin_bots_have_no_owner_and_are_marked():
     assert bot.is_bot and bot.owner is None and bot.source == "builtin"
     assert bot.display_name == "trend-bot [bot]"
     assert builtin_bot("trend-bot").pk == bot.pk
+
+
+def test_owners_manage_their_bots_through_the_api():
+    from rest_framework.test import APIClient
+
+    owner, stranger = UserFactory(), UserFactory()
+    client = APIClient()
+    client.force_authenticate(owner)
+    made = client.post("/api/v1/bots/", {"name": "alpha-bot"}, format="json")
+    assert made.status_code == 201 and made.json()["primary"] is True
+    second = client.post("/api/v1/bots/", {"name": "beta-bot", "description": "x"}, format="json")
+    bad = client.post("/api/v1/bots/", {"name": "no spaces"}, format="json")
+    assert bad.status_code == 400 and "not a valid bot name" in bad.content.decode()
+    assert client.post("/api/v1/bots/", {"name": 5}, format="json").status_code == 400
+    bot_id = second.json()["id"]
+    assert client.post(f"/api/v1/bots/{bot_id}/primary/").json()["primary"] is True
+    token = client.post(f"/api/v1/bots/{bot_id}/token/").json()["token"]
+    listed = client.get("/api/v1/bots/").json()["results"]
+    assert [(b["name"], b["primary"]) for b in listed] == [("alpha-bot", False), ("beta-bot", True)]
+    # Somebody else's bot is not yours to manage; a bot's token cannot make bots.
+    other = APIClient()
+    other.force_authenticate(stranger)
+    assert other.post(f"/api/v1/bots/{bot_id}/token/").status_code == 400
+    as_bot = APIClient(HTTP_AUTHORIZATION=f"Token {token}")
+    refused = as_bot.post("/api/v1/bots/", {"name": "child-bot"}, format="json")
+    assert refused.status_code == 400 and "cannot own" in refused.content.decode()
+    assert APIClient().get("/api/v1/bots/").status_code == 401
