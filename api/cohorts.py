@@ -90,7 +90,7 @@ class QuestionCohortsView(ApiViewMixin, APIView):
 
     @extend_schema(
         summary="The crowd of each cohort (humans, bots, everyone) now",
-        responses={200: OpenApiTypes.OBJECT, **errors(*READ_ERRORS)},
+        responses={200: OpenApiTypes.OBJECT, **errors(400, *READ_ERRORS)},
     )
     def get(self, request: Request, pk: str) -> Response:
         question = _revealed_binary_question(request, pk)
@@ -123,7 +123,7 @@ class QuestionCohortHistoryView(ApiViewMixin, GenericAPIView):
 
     @extend_schema(
         summary="Crowd history of one cohort (humans, bots or everyone)",
-        responses={200: OpenApiTypes.OBJECT, **errors(*READ_ERRORS)},
+        responses={200: OpenApiTypes.OBJECT, **errors(400, *READ_ERRORS)},
     )
     def get(self, request: Request, pk: str, cohort: str) -> Response:
         name = _cohort(cohort)
@@ -162,7 +162,7 @@ class _CsvView(ApiViewMixin, APIView):
 class QuestionCohortExportView(_CsvView):
     @extend_schema(
         summary="One cohort's crowd history of a question as CSV",
-        responses={**CSV_RESPONSE, **errors(*READ_ERRORS)},
+        responses={**CSV_RESPONSE, **errors(400, *READ_ERRORS)},
     )
     def get(self, request: Request, pk: str, cohort: str) -> HttpResponse:
         name = _cohort(cohort)

@@ -208,6 +208,11 @@ def test_api_conforms_to_its_schema(case, data, real, auth_header):
         # refused with a 400 naming the field (docs/researcher-guide.md, "Question types").
         # Everything else about such responses is still checked.
         excluded.append(positive_data_acceptance)
+    if "/cohorts/" in case.path and (case.path_parameters or {}).get("id") in real["typed"]:
+        # Cohort crowds are served for yes/no questions (docs/methods.md §16.2): another
+        # type's is a documented 400 that depends on the question, which OpenAPI cannot
+        # express. Everything else about such responses is still checked.
+        excluded.append(positive_data_acceptance)
     if "cursor" in query:
         # A cursor is opaque: only one the API wrote into a `next` link is valid, and any other
         # string is refused with a documented 400 (api.pagination, issue 19), which OpenAPI
