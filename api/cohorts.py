@@ -19,7 +19,7 @@ from typing import Any
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from api.base import ApiViewMixin, visible_question, visible_tournament
 from api.errors import READ_ERRORS, errors
+from api.serializers.forecasts import HiddenCrowdSerializer
 from forecasts import cohorts
 from forecasts.models import CohortState, CrowdState
 from forecasts.privacy import full_history_access, public_threshold
@@ -34,6 +35,9 @@ from forecasts.reveal import crowd_reveal
 from markets.models import Question
 from scoring.bots import cohort_board, head_to_head
 
+HIDDEN = OpenApiResponse(
+    HiddenCrowdSerializer, description="The crowd forecast is hidden from you."
+)
 CSV_HEADER = "question,cohort,time,forecasters,probability,median,mean\n"
 
 
@@ -42,6 +46,17 @@ def _cohort(raw: str) -> str:
         return cohorts.parse_cohort(raw)
     except ValueError as exc:
         raise NotFound(str(exc)) from None
+
+
+class CrowdHidden(APIException):
+    """The crowd is hidden from the requester (forecasts.reveal): 403 with ``hidden`` set, as
+    the crowd history answers."""
+
+    status_code = 403
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        super().__init__()
+        self.detail = body  # type: ignore[assignment]
 
 
 def _revealed_binary_question(request: Request, pk: Any) -> Question:
@@ -53,7 +68,7 @@ def _revealed_binary_question(request: Request, pk: Any) -> Question:
     state = CrowdState.objects.filter(question=question).first()
     reveal = crowd_reveal(question, request.user, state=state)
     if not reveal.visible:
-        raise PermissionDenied(reveal.reason)
+        raise CrowdHidden({"detail": reveal.reason, "hidden": True})
     return question
 
 
@@ -90,7 +105,7 @@ class QuestionCohortsView(ApiViewMixin, APIView):
 
     @extend_schema(
         summary="The crowd of each cohort (humans, bots, everyone) now",
-        responses={200: OpenApiTypes.OBJECT, **errors(400, *READ_ERRORS)},
+        responses={200: OpenApiTypes.OBJECT, **errors(400, *READ_ERRORS), 403: HIDDEN},
     )
     def get(self, request: Request, pk: str) -> Response:
         question = _revealed_binary_question(request, pk)
@@ -123,7 +138,7 @@ class QuestionCohortHistoryView(ApiViewMixin, GenericAPIView):
 
     @extend_schema(
         summary="Crowd history of one cohort (humans, bots or everyone)",
-        responses={200: OpenApiTypes.OBJECT, **errors(400, *READ_ERRORS)},
+        responses={200: OpenApiTypes.OBJECT, **errors(400, *READ_ERRORS), 403: HIDDEN},
     )
     def get(self, request: Request, pk: str, cohort: str) -> Response:
         name = _cohort(cohort)
@@ -162,7 +177,7 @@ class _CsvView(ApiViewMixin, APIView):
 class QuestionCohortExportView(_CsvView):
     @extend_schema(
         summary="One cohort's crowd history of a question as CSV",
-        responses={**CSV_RESPONSE, **errors(400, *READ_ERRORS)},
+        responses={**CSV_RESPONSE, **errors(400, *READ_ERRORS), 403: HIDDEN},
     )
     def get(self, request: Request, pk: str, cohort: str) -> HttpResponse:
         name = _cohort(cohort)

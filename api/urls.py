@@ -47,8 +47,8 @@ QUESTION = "questions/<int:pk>/"
 
 v1 = [
     path("bots/", bots_api.BotListView.as_view(), name="bots"),
-    path("bots/<int:pk>/primary/", bots_api.BotPrimaryView.as_view(), name="bot-primary"),
-    path("bots/<int:pk>/token/", bots_api.BotTokenView.as_view(), name="bot-token"),
+    path("bots/<str:pk>/primary/", bots_api.BotPrimaryView.as_view(), name="bot-primary"),
+    path("bots/<str:pk>/token/", bots_api.BotTokenView.as_view(), name="bot-token"),
     path(f"{QUESTION}cohorts/", cohorts_api.QuestionCohortsView.as_view(), name="question-cohorts"),
     path(
         f"{QUESTION}cohorts/<str:cohort>/history/",

@@ -108,6 +108,9 @@ def test_the_api_serves_boards_head_to_head_and_marks_bots(arena):
 
 
 def test_cohort_endpoints_give_every_cohort_and_exports_label_bots(arena):
+    # Two humans: the crowd is not public yet, nor are its cohorts.
+    hidden = APIClient().get(f"/api/v1/questions/{arena.q.pk}/cohorts/")
+    assert hidden.status_code == 403 and hidden.json()["hidden"] is True
     staff = UserFactory(is_staff=True, is_superuser=True)
     client = APIClient()
     client.force_authenticate(staff)

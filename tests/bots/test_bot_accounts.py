@@ -135,7 +135,7 @@ def test_owners_manage_their_bots_through_the_api():
     # Somebody else's bot is not yours to manage; a bot's token cannot make bots.
     other = APIClient()
     other.force_authenticate(stranger)
-    assert other.post(f"/api/v1/bots/{bot_id}/token/").status_code == 400
+    assert other.post(f"/api/v1/bots/{bot_id}/token/").status_code == 404
     as_bot = APIClient(HTTP_AUTHORIZATION=f"Token {token}")
     refused = as_bot.post("/api/v1/bots/", {"name": "child-bot"}, format="json")
     assert refused.status_code == 400 and "cannot own" in refused.content.decode()

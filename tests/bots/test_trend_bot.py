@@ -145,6 +145,7 @@ def test_a_milestone_already_met_is_forecast_at_the_upper_bound():
     assert forecast is not None and forecast.already_met and forecast.probability == 0.999
 
 
+@time_machine.travel(NOW)  # while the demo questions are open
 def test_the_refresh_submits_once_labels_the_bot_and_is_idempotent():
     question = _demo_question("metr-6000-2026")
     other = QuestionFactory(tournament=question.tournament)  # no benchmark: base rate only
