@@ -8,6 +8,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.routers import DefaultRouter
 
+from api import bots as bots_api
+from api import cohorts as cohorts_api
 from api import forecasts as forecasts_api
 from api import markets as markets_api
 from api import scoring as scoring_api
@@ -45,6 +47,31 @@ TOURNAMENT = "tournaments/<slug:slug>/"
 QUESTION = "questions/<int:pk>/"
 
 v1 = [
+    path("bots/", bots_api.BotListView.as_view(), name="bots"),
+    path("bots/<str:pk>/primary/", bots_api.BotPrimaryView.as_view(), name="bot-primary"),
+    path("bots/<str:pk>/token/", bots_api.BotTokenView.as_view(), name="bot-token"),
+    path(f"{QUESTION}cohorts/", cohorts_api.QuestionCohortsView.as_view(), name="question-cohorts"),
+    path(
+        f"{QUESTION}cohorts/<str:cohort>/history/",
+        cohorts_api.QuestionCohortHistoryView.as_view(),
+        name="question-cohort-history",
+    ),
+    path(
+        f"{QUESTION}cohorts/<str:cohort>/crowd-export/",
+        cohorts_api.QuestionCohortExportView.as_view(),
+        name="question-cohort-export",
+    ),
+    path(
+        f"{TOURNAMENT}leaderboard/<str:board>/",
+        cohorts_api.CohortLeaderboardView.as_view(),
+        name="cohort-leaderboard",
+    ),
+    path(f"{TOURNAMENT}head-to-head/", cohorts_api.HeadToHeadView.as_view(), name="head-to-head"),
+    path(
+        f"{TOURNAMENT}cohorts/<str:cohort>/crowd-export/",
+        cohorts_api.TournamentCohortExportView.as_view(),
+        name="tournament-cohort-export",
+    ),
     path(
         f"{QUESTION}history/", forecasts_api.QuestionHistoryView.as_view(), name="question-history"
     ),

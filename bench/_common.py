@@ -339,6 +339,7 @@ def cleanup(slug: str) -> None:
     from django.db import connection, transaction
 
     from forecasts.models import (
+        CohortState,
         CrowdPoint,
         CrowdState,
         Forecast,
@@ -354,7 +355,15 @@ def cleanup(slug: str) -> None:
     with transaction.atomic(), connection.cursor() as cursor:
         if tid is not None:
             q = f"(SELECT id FROM {t(Question._meta.db_table)} WHERE tournament_id = %s)"
-            for model in (CrowdPoint, Score, CrowdState, MedianCheckpoint, AuditRecord, Forecast):
+            for model in (
+                CrowdPoint,
+                Score,
+                CrowdState,
+                CohortState,
+                MedianCheckpoint,
+                AuditRecord,
+                Forecast,
+            ):
                 cursor.execute(
                     f"DELETE FROM {t(model._meta.db_table)} WHERE question_id IN {q}", [tid]
                 )

@@ -169,6 +169,10 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="takeoff@localhost")
 REDIS_URL = env.str("REDIS_URL", default="")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+# The built-in baseline bots (forecasts.baselines) refresh when a feed changes benchmark results
+# and when a question resolves. Off in the test settings: tests of other features should not
+# meet bot forecasts they did not ask for (tests/bots turn it on).
+BASELINE_BOTS = env.bool("BASELINE_BOTS", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -17,3 +17,6 @@ import os
 os.environ.setdefault("DEBUG", "true")
 
 from config.settings import *  # noqa: F403
+
+# The baseline bots' automatic refresh (forecasts.tasks): on only where a test asks for it.
+BASELINE_BOTS = env.bool("BASELINE_BOTS", default=False)  # noqa: F405

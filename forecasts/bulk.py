@@ -21,7 +21,7 @@ import numpy as np
 from django.db import transaction
 
 from config.bulk import bulk_insert, bulk_insert_new
-from forecasts import privacy, store
+from forecasts import cohorts, privacy, store
 from forecasts.history import ActiveSet, median_replay, pool_history
 from forecasts.models import CrowdPoint, CrowdState, FrozenWeights
 from forecasts.services import (
@@ -99,6 +99,7 @@ def crowd_recompute_many(
     if not ids:
         return written
     logs = store.load_events_many(ids)
+    bots = cohorts.bot_ids()
     frozen: dict[int, FrozenWeights] = {}
     for start in range(0, len(ids), DELETE_BATCH):
         batch = ids[start : start + DELETE_BATCH]
@@ -113,6 +114,8 @@ def crowd_recompute_many(
         question = questions[qid]
         ev = logs.get(qid)
         if ev is not None:
+            ev = cohorts.crowd_events(question, ev, bots)  # bots only where the crowd has them
+        if ev is not None and len(ev.ids):
             t = question.tournament
             if qid not in frozen and t.pk not in current:
                 current[t.pk] = current_weights(t)

@@ -38,3 +38,13 @@ class InvalidForecastValues(ForecastError):
     not summing to 1, not a standardised CDF), or values for a yes/no question."""
 
     field = "values"
+
+
+class BotError(ForecastError):
+    """A bot account request that cannot be carried out (bad name, not the owner's bot...)."""
+
+
+class BotNotAllowed(ForecastError):
+    """A bot tried to forecast through a door meant for people (the web forms)."""
+
+    status_code = 403

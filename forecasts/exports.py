@@ -280,6 +280,7 @@ def method_description(tournament: Tournament) -> dict[str, Any]:
             "base_logit": tournament.base_logit,
             "half_life_hours": tournament.half_life_hours,
             "track_record_weighting": tournament.track_record_weighting,
+            "bots_in_crowd": tournament.bots_in_crowd,
             "epsilon": 0.001,
         },
         "comparators": {
@@ -930,12 +931,23 @@ def _names(export: CrowdExport, recipient: int | None = None) -> dict[int, tuple
     ids = Forecast.objects.filter(question_id__in=[qid for qid, _ in export.questions]).values(
         "forecaster_id"
     )
-    return {
+    out = {
         fid: (name := names(fid, imported_key=fkey, source=source), json.dumps(name))
-        for fid, source, fkey in Forecaster.objects.filter(id__in=ids).values_list(
+        for fid, source, fkey in Forecaster.objects.filter(id__in=ids, is_bot=False).values_list(
             "id", "source", "key"
         )
     }
+    # A bot is no person: it appears under its public name, marked (``bot_label``).
+    for fid, username, fkey in Forecaster.objects.filter(id__in=ids, is_bot=True).values_list(
+        "id", "user__username", "key"
+    ):
+        out[fid] = (name := bot_label(username or fkey), json.dumps(name))
+    return out
+
+
+def bot_label(name: str) -> str:
+    """A bot's identity in exports: ``bot:`` and its name (docs/methods.md §16.1)."""
+    return f"bot:{name}"
 
 
 def _sorted_group(group: list[tuple[str, str, str, str, str]]) -> list[tuple]:

@@ -14,6 +14,9 @@ from markets.models import Question, Tournament
 EPS = 0.001
 
 
+BOT_MARK = " [bot]"
+
+
 class Forecaster(models.Model):
     """Whoever forecasts: a site user, or an identity brought in by an import (kept by its key)."""
 
@@ -31,6 +34,27 @@ class Forecaster(models.Model):
     )
     key = models.CharField(max_length=150, blank=True, help_text="The import's own key.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Bots (forecasts.bots, docs/methods.md §16): an AI forecaster. A user's bot has its own
+    # (login-less) user account, so it has its own API token; ``owner`` is the person answerable
+    # for it. A built-in baseline (source "builtin") has no user and no owner.
+    # Database defaults too: imports and benches COPY forecaster rows without these columns.
+    is_bot = models.BooleanField(
+        default=False, db_default=False, help_text="An AI forecaster, shown as a bot."
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="bots",
+        help_text="The user who runs this bot.",
+    )
+    is_primary = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="The owner's bot that counts on the bot leaderboards.",
+    )
+    description = models.CharField(max_length=300, blank=True, default="", db_default="")
 
     class Meta:
         constraints = [
@@ -40,16 +64,32 @@ class Forecaster(models.Model):
             models.CheckConstraint(
                 condition=Q(user__isnull=False) | ~Q(source=""), name="forecaster_has_identity"
             ),
+            models.CheckConstraint(
+                condition=Q(owner__isnull=True) | Q(is_bot=True), name="only_bots_have_owners"
+            ),
+            models.CheckConstraint(
+                condition=Q(is_primary=False) | Q(owner__isnull=False),
+                name="primary_bot_has_owner",
+            ),
+            models.UniqueConstraint(
+                fields=["owner"], condition=Q(is_primary=True), name="one_primary_bot_per_owner"
+            ),
         ]
 
     def __str__(self) -> str:
         return self.display_name
 
     @property
-    def display_name(self) -> str:
+    def name(self) -> str:
+        """The username, else an imported (or built-in) forecaster's key."""
         if self.user is not None:
             return self.user.get_username()
         return self.key
+
+    @property
+    def display_name(self) -> str:
+        """The public label: the name, with `` [bot]`` after a bot's (``BOT_MARK``)."""
+        return f"{self.name}{BOT_MARK}" if self.is_bot else self.name
 
 
 class TrackRecordWeight(models.Model):
@@ -304,3 +344,42 @@ class MedianCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"median checkpoint q{self.question_id}#{self.seq}"
+
+
+class CohortState(models.Model):
+    """The crowd forecast of one cohort of a yes/no question — humans, bots or everyone
+    (``forecasts.cohorts``, docs/methods.md §16.2) — kept as the running sums of ``CrowdState``
+    and updated in O(1) by each submission in the same transaction, under the question's lock.
+    The default crowd (``CrowdState``) is the humans cohort or everyone, as the tournament's
+    ``bots_in_crowd`` says; these rows give every cohort whatever the tournament chose.
+
+    ``log_events``: how many events of the question's whole log (every cohort) the row has
+    folded in; a read that finds fewer in the log (a bulk import wrote past it) rebuilds it.
+    """
+
+    class Cohort(models.TextChoices):
+        HUMANS = "humans", "Humans"
+        BOTS = "bots", "Bots"
+        EVERYONE = "everyone", "Everyone"
+
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="cohort_states")
+    cohort = models.CharField(max_length=10, choices=Cohort.choices)
+    sum_wl = models.FloatField(default=0.0)
+    sum_w = models.FloatField(default=0.0)
+    sum_p = models.FloatField(default=0.0)
+    t0 = models.DateTimeField(null=True, blank=True)
+    forecasters = models.PositiveIntegerField(default=0)
+    probability = models.FloatField(null=True, blank=True)
+    mean = models.FloatField(null=True, blank=True)
+    log_events = models.PositiveIntegerField(default=0)
+    last_time = models.DateTimeField(null=True, blank=True)
+    params = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["question", "cohort"], name="one_state_per_cohort")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cohort} crowd q{self.question_id}: {self.probability}"

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from forecasts import pooling, privacy, store, typed, vector_pooling
+from forecasts import cohorts, pooling, privacy, store, typed, vector_pooling
 from forecasts.errors import (
     InvalidForecastValues,
     InvalidProbability,
@@ -83,6 +83,7 @@ def crowd_state_params(question: Question) -> dict[str, Any]:
     return {
         **crowd_params(question).as_json(),
         "track_record_weighting": question.tournament.track_record_weighting,
+        "bots_in_crowd": question.tournament.bots_in_crowd,
     }
 
 
@@ -248,7 +249,7 @@ def forecast_submit(
         track_record_weight=weight,
     )
     previous = store.append_event(forecast)
-    _crowd_apply(question, state, forecast, previous, weight)
+    _crowds_apply(question, state, forecast, previous, weight)
     return forecast
 
 
@@ -274,7 +275,7 @@ def _submit_values(
         track_record_weight=weight,
     )
     previous = store.append_event(forecast)
-    _crowd_apply(question, state, forecast, previous, weight)
+    _crowds_apply(question, state, forecast, previous, weight)
     return forecast
 
 
@@ -295,7 +296,7 @@ def forecast_withdraw(
     if previous is None or previous.kind == Forecast.Kind.WITHDRAWAL:
         # Raised inside the transaction: the event just written is rolled back with it.
         raise NothingToWithdraw("You have no current forecast on this question to withdraw.")
-    _crowd_apply(question, state, event, previous, _track_record_weight(question, forecaster))
+    _crowds_apply(question, state, event, previous, _track_record_weight(question, forecaster))
     return event
 
 
@@ -376,6 +377,22 @@ STATE_FIELDS = (
     "batch_since",
     "batch_forecasters",
 )
+
+
+def _crowds_apply(
+    question: Question,
+    state: CrowdState,
+    event: Forecast,
+    previous: store.PreviousEvent | None,
+    weight: float,
+) -> None:
+    """Fold one event into the default crowd when it counts there (a bot's counts only where
+    the tournament has ``bots_in_crowd``) and, on a yes/no question, into its cohort states
+    (``forecasts.cohorts``, docs/methods.md §16.2): O(1) each."""
+    if cohorts.in_default_crowd(question, event.forecaster):
+        _crowd_apply(question, state, event, previous, weight)
+    if not typed.is_vector(question):
+        cohorts.cohort_apply(question, event, previous, weight)
 
 
 def _crowd_apply(
@@ -606,7 +623,8 @@ def crowd_recompute(*, question_id: int) -> int:
     if typed.is_vector(question):
         return _vector_recompute(question)
     params = crowd_params(question)
-    ev = store.load_events(question_id)
+    cohorts.cohort_states_rebuild(question)
+    ev = cohorts.crowd_events(question, store.load_events(question_id))
     if not len(ev.ids):
         CrowdPoint.objects.filter(question_id=question_id).delete()
         CrowdState.objects.filter(question_id=question_id).delete()
@@ -723,7 +741,7 @@ def _vector_recompute(question: Question) -> int:
     """``crowd_recompute`` of a multiple-choice or continuous question (under its lock):
     the history points (vectorised, ``vector_history``) and the running sums from the current
     forecasts, t0 at the last event. Returns the number of points."""
-    ev = vector_log(question)
+    ev = cohorts.crowd_events(question, vector_log(question))
     if not len(ev.ids):
         CrowdPoint.objects.filter(question_id=question.pk).delete()
         CrowdState.objects.filter(question_id=question.pk).delete()
@@ -808,6 +826,11 @@ def crowd_fill_medians(*, question_id: int) -> int:
     if ev is None:
         ev = store.load_events(question_id)
         start, base = ActiveSet.empty(), 0
+    # The default crowd's events only (bots' left out unless the tournament counts them).
+    question = Question.objects.select_related("tournament").filter(pk=question_id).first()
+    if question is None:
+        return 0
+    ev = cohorts.crowd_events(question, ev)
     if not len(ev.ids):
         return 0  # the log was emptied meanwhile (and its points with it)
     # Each pending point's event in the log. The point was read first and the log is

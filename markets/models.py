@@ -87,6 +87,14 @@ class Tournament(models.Model):
     track_record_weighting = models.BooleanField(
         default=False, help_text="Weight forecasters by their track record (docs/methods.md §6)."
     )
+    bots_in_crowd = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text=(
+            "Count bots' forecasts in the default crowd forecast; the humans, bots and everyone "
+            "cohorts are always available (docs/methods.md §16.2)."
+        ),
+    )
     fit_extremize = models.BooleanField(
         default=False,
         help_text="Use the extremizing factor fitted on resolved questions (docs/methods.md §3.2).",

@@ -46,6 +46,7 @@ from forecasts.exports import (
     ExportError,
     RenderResult,
     Verification,
+    bot_label,
     csv_text,
     default_as_of,
     dump_manifest,
@@ -252,9 +253,16 @@ class _ExportRun:
     def _add_labels(self, ids: list[int]) -> None:
         for start in range(0, len(ids), LABEL_BATCH):
             batch = ids[start : start + LABEL_BATCH]
-            found = Forecaster.objects.filter(pk__in=batch).values_list("pk", "source", "key")
-            for fid, source, key in found:
-                self.label[fid] = self.names(fid, imported_key=key, source=source)
+            found = Forecaster.objects.filter(pk__in=batch).values_list(
+                "pk", "source", "key", "is_bot", "user__username"
+            )
+            for fid, source, key, is_bot, username in found:
+                # A bot is no person: its public name, marked (forecasts.exports.bot_label).
+                self.label[fid] = (
+                    bot_label(username or key)
+                    if is_bot
+                    else self.names(fid, imported_key=key, source=source)
+                )
         label = self.label
         order = sorted((fid for fid in label if fid is not None), key=lambda f: (label[f], f))
         self._rank = {fid: i for i, fid in enumerate(order)}

@@ -84,7 +84,13 @@ def tournament_recompute(*, tournament_id: int) -> int:
     return len(ids)
 
 
-AGGREGATION_FIELDS = ("extremize", "base_rate", "half_life_hours", "fit_extremize")
+AGGREGATION_FIELDS = (
+    "extremize",
+    "base_rate",
+    "half_life_hours",
+    "fit_extremize",
+    "bots_in_crowd",
+)
 
 
 def tournament_settings_changed(*, tournament_id: int, changed: Iterable[str]) -> int:

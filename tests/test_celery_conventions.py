@@ -24,6 +24,7 @@ def test_every_task_has_an_explicit_name_not_its_module_path(tasks) -> None:
         "markets.poll_feeds",
         "markets.fetch_feed",
         "forecasts.fill_medians",
+        "forecasts.baselines_refresh",
         "scoring.score_question",
         "scoring.score_questions",
         "scoring.recompute_question",

@@ -11,6 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MATH_MODULES = (
     "forecasts.pooling",
+    "forecasts.trend",
     "forecasts.history",
     "forecasts.distributions",
     "forecasts.vector_pooling",

@@ -73,6 +73,7 @@ class TournamentSerializer(serializers.ModelSerializer):
             "base_rate",
             "half_life_hours",
             "track_record_weighting",
+            "bots_in_crowd",
             "created_at",
         ]
         read_only_fields = fields

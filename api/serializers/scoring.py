@@ -7,6 +7,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from forecasts.models import BOT_MARK
 from forecasts.privacy import full_history_access
 from forecasts.pseudonyms import PseudonymCache
 from scoring.models import LeaderboardEntry, Score
@@ -40,6 +41,9 @@ class ScoreSerializer(serializers.ModelSerializer):
             "username (you see only your own rows); crowd, median or mean for the crowd."
         )
     )
+    is_bot = serializers.SerializerMethodField(
+        help_text="Whether the forecaster is a bot (an AI forecaster); false for the crowd."
+    )
     resolution_version = serializers.IntegerField(source="resolution.version", read_only=True)
     outcome = serializers.CharField(source="resolution.outcome", read_only=True)
 
@@ -51,6 +55,7 @@ class ScoreSerializer(serializers.ModelSerializer):
             "tournament",
             "subject",
             "forecaster",
+            "is_bot",
             "rule",
             "score",
             "coverage",
@@ -63,6 +68,9 @@ class ScoreSerializer(serializers.ModelSerializer):
     def get_forecaster(self, score: Score) -> str:
         return subject_label(score.subject, score.forecaster, self.context.get("labels"))
 
+    def get_is_bot(self, score: Score) -> bool:
+        return score.forecaster is not None and score.forecaster.is_bot
+
 
 SCORE_VALUES = (
     "question_id",
@@ -73,6 +81,7 @@ SCORE_VALUES = (
     "forecaster__key",
     "forecaster__source",
     "forecaster__user__username",
+    "forecaster__is_bot",
     "rule",
     "score",
     "coverage",
@@ -104,6 +113,7 @@ def score_list_data(rows: Iterable[dict[str, Any]], user: Any) -> list[dict[str,
         else:  # Forecaster.display_name: the username, else an imported forecaster's key
             username = row["forecaster__user__username"]
             who = username if username is not None else row["forecaster__key"]
+            who += BOT_MARK if row["forecaster__is_bot"] else ""
         score = row["score"]
         data.append(
             {
@@ -112,6 +122,7 @@ def score_list_data(rows: Iterable[dict[str, Any]], user: Any) -> list[dict[str,
                 "tournament": row["question__tournament__slug"],
                 "subject": row["subject"],
                 "forecaster": who,
+                "is_bot": bool(row["forecaster__is_bot"]),
                 "rule": row["rule"],
                 "score": None if score is None else as_float(score),
                 "coverage": as_float(row["coverage"]),
@@ -130,6 +141,7 @@ class LeaderboardEntrySerializer(serializers.ModelSerializer):
             "as on the site's leaderboard; crowd, median or mean for the crowd subjects."
         )
     )
+    is_bot = serializers.SerializerMethodField(help_text="Whether the forecaster is a bot.")
     you = serializers.SerializerMethodField(help_text="Whether this row is you.")
     would_rank = serializers.SerializerMethodField(
         help_text=(
@@ -145,6 +157,7 @@ class LeaderboardEntrySerializer(serializers.ModelSerializer):
             "would_rank",
             "subject",
             "forecaster",
+            "is_bot",
             "you",
             "questions",
             "total_peer",
@@ -168,6 +181,9 @@ class LeaderboardEntrySerializer(serializers.ModelSerializer):
     def get_forecaster(self, entry: LeaderboardEntry) -> str:
         return subject_label(entry.subject, entry.forecaster)
 
+    def get_is_bot(self, entry: LeaderboardEntry) -> bool:
+        return entry.forecaster is not None and entry.forecaster.is_bot
+
     def get_would_rank(self, entry: LeaderboardEntry) -> int | None:
         if entry.forecaster_id is not None:
             return None
@@ -187,6 +203,7 @@ LEADERBOARD_VALUES = (
     "forecaster__key",
     "forecaster__user_id",
     "forecaster__user__username",
+    "forecaster__is_bot",
     "questions",
     "total_peer",
     "mean_peer",
@@ -217,6 +234,7 @@ def leaderboard_list_data(
         else:  # Forecaster.display_name: the username, else an imported forecaster's key
             username = row["forecaster__user__username"]
             who = username if username is not None else row["forecaster__key"]
+            who += BOT_MARK if row["forecaster__is_bot"] else ""
             you = me is not None and row["forecaster__user_id"] == me
             place = None
         brier = row["mean_brier"]
@@ -226,6 +244,7 @@ def leaderboard_list_data(
                 "would_rank": place,
                 "subject": subject,
                 "forecaster": who,
+                "is_bot": bool(row["forecaster__is_bot"]),
                 "you": you,
                 "questions": row["questions"],
                 "total_peer": as_float(row["total_peer"]),

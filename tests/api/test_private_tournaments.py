@@ -30,7 +30,12 @@ def _paths():
 
 def _fill(path, world):
     private_forecast = Forecast.objects.get(question=world.private_q)
-    values = {"slug": world.private.slug, "id": world.private_q.pk}
+    values = {
+        "slug": world.private.slug,
+        "id": world.private_q.pk,
+        "cohort": "everyone",
+        "board": "humans",
+    }
     if path.startswith("/api/v1/forecasts/{id}"):
         values["id"] = private_forecast.pk
     if path.startswith("/api/v1/benchmarks/"):

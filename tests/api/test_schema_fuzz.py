@@ -160,6 +160,7 @@ def aim(case: Any, data: Any, real: dict[str, list[Any]]) -> None:
         case.body["question"] = _pick(data, case.body["question"], real["question"])
 
 
+SECOND_PARAMS = {"cohort": "bots", "board": "bots"}
 PATH_KINDS = {  # what a path's {id} or {slug} names
     "question": "/questions/{id}",
     "tournament": "/tournaments/{slug}",
@@ -216,6 +217,15 @@ def test_api_conforms_to_its_schema(case, data, real, auth_header):
         # refused with a 400 naming the field (docs/researcher-guide.md, "Question types").
         # Everything else about such responses is still checked.
         excluded.append(positive_data_acceptance)
+    if "/cohorts/" in case.path and (case.path_parameters or {}).get("id") in real["typed"]:
+        # Cohort crowds are served for yes/no questions (docs/methods.md §16.2): another
+        # type's is a documented 400 that depends on the question, which OpenAPI cannot
+        # express. Everything else about such responses is still checked.
+        excluded.append(positive_data_acceptance)
+    if case.path == "/api/v1/bots/" and case.method.upper() == "POST":
+        # A bot's name must be free and an owner runs at most 20 bots (forecasts.bots): a
+        # documented 400 that depends on what exists, which OpenAPI cannot express.
+        excluded.append(positive_data_acceptance)
     if "cursor" in query:
         # A cursor is opaque: only one the API wrote into a `next` link is valid, and any other
         # string is refused with a documented 400 (api.pagination, issue 19), which OpenAPI
@@ -266,9 +276,12 @@ def test_every_read_of_every_populated_row_conforms_to_its_schema(real, auth_hea
         extra = next((q for end, q in EXTRA_QUERIES.items() if operation.path.endswith(end)), [])
         for value in rows:
             for query in [{}, *extra]:
-                case = operation.Case(
-                    path_parameters={} if value is None else {name: value}, query=query
+                params = {} if value is None else {name: value}
+                # The cohort endpoints' second path parameter (issue 18).
+                params.update(
+                    {k: v for k, v in SECOND_PARAMS.items() if f"{{{k}}}" in operation.path}
                 )
+                case = operation.Case(path_parameters=params, query=query)
                 case.call_and_validate(headers=auth_header)
                 calls += 1
     assert calls >= 140  # 21 operations, most of them for several rows

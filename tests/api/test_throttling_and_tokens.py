@@ -186,16 +186,15 @@ def test_an_inactive_users_token_is_refused(world):
     )
 
 
-def test_a_submission_by_token_takes_four_statements_on_postgresql(
-    world, django_assert_num_queries
-):
-    """Token + user + forecaster in one; then lock, append and save.
+def test_a_submission_by_token_takes_six_statements_on_postgresql(world, django_assert_num_queries):
+    """Token + user + forecaster in one; then lock, append and save; then the two cohort
+    states the event belongs to (docs/methods.md §16.2): one read, one batch of two updates.
 
     Inside the test's transaction the service's own transaction is a savepoint: two more.
     """
     c = token_client(world.outsider)
     body = {"question": world.open_q.pk, "probability": 0.4}
     assert c.post("/api/v1/forecasts/", body, format="json").status_code == 201  # forecaster made
-    expected = 4 + 2 if connection.vendor == "postgresql" else 9
+    expected = 6 + 2 if connection.vendor == "postgresql" else 11
     with django_assert_num_queries(expected):
         assert c.post("/api/v1/forecasts/", body, format="json").status_code == 201

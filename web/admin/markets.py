@@ -48,6 +48,7 @@ class TournamentAdmin(admin.ModelAdmin):
                     "base_rate",
                     "half_life_hours",
                     "track_record_weighting",
+                    "bots_in_crowd",
                     "fit_extremize",
                     "fitted_extremize",
                     "fitted_extremize_log_loss",

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_POST
 
 from config import ratelimit
 from forecasts import typed
+from forecasts.bots import is_bot_user
 from forecasts.errors import ForecastError
 from forecasts.services import forecast_submit, forecast_withdraw, forecaster_for_user
 from markets.models import Question
@@ -40,6 +41,10 @@ from web.views.question import (
 )
 
 LOGIN_MESSAGE = "Log in or sign up to forecast: nothing was saved."
+BOT_MESSAGE = (
+    "Bot accounts forecast through the API with their own token, not through the web forms: "
+    "nothing was saved."
+)
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -137,6 +142,8 @@ def forecast_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
     question = visible_question(request, pk)
     if not request.user.is_authenticated:
         return _anonymous(request, question)
+    if is_bot_user(request.user):  # bots take part through the API only (forecasts.bots)
+        return _error(request, question, BOT_MESSAGE, 403)
     if typed.is_vector(question):
         return _typed_submit(request, question)
     if throttled := _throttled(request, question):
@@ -224,6 +231,8 @@ def forecast_withdraw_view(request: HttpRequest, pk: int) -> HttpResponse:
     question = visible_question(request, pk)
     if not request.user.is_authenticated:
         return _anonymous(request, question)
+    if is_bot_user(request.user):  # bots take part through the API only (forecasts.bots)
+        return _error(request, question, BOT_MESSAGE, 403)
     if throttled := _throttled(request, question):
         return throttled
     if not question.is_open_at(timezone.now()):

@@ -19,6 +19,7 @@ from forecasts.reveal import crowd_reveal
 from forecasts.selectors import CrowdAt, crowd_headlines, forecast_spread
 from markets.benchmarks.models import plot_time
 from markets.models import AuditRecord, BenchmarkResult, Question, Resolution
+from scoring.bots import bot_forecasts_on
 from scoring.models import Rule, Score, Subject
 from scoring.visibility import scores_visible_to
 from web import charts
@@ -289,6 +290,8 @@ def question_context(
         form = ForecastForm(initial={"probability": ForecastForm.percent(initial)})
 
     return {
+        # Bots' current forecasts (forecasts.bots), shown as bots, once the crowd is shown.
+        "bot_forecasts": bot_forecasts_on(question) if reveal.visible else [],
         "question": question,
         "tournament": question.tournament,
         "now": now,

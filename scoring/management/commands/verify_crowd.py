@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from forecasts import typed
+from forecasts.cohorts import crowd_events
 from forecasts.history import pool_history
 from forecasts.models import CrowdPoint, CrowdState
 from forecasts.privacy import public_series
@@ -69,7 +70,7 @@ class Command(BaseCommand):
                 checked += 1
                 points_checked += _verify_vector(question, problems)
                 continue
-            ev = load_events(question.pk)
+            ev = crowd_events(question, load_events(question.pk))  # the default crowd's events
             stored = list(
                 CrowdPoint.objects.filter(question=question)
                 .order_by("seq")
@@ -189,7 +190,7 @@ def _verify_vector(question: Question, problems: list[str]) -> int:
     forecasters, the crowd vector) and the public series. Appends to ``problems``; returns the
     points checked."""
     name = f"{question.tournament.slug}/{question.key}"
-    ev = vector_log(question)
+    ev = crowd_events(question, vector_log(question))
     stored = list(
         CrowdPoint.objects.filter(question=question)
         .order_by("seq")

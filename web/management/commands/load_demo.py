@@ -190,6 +190,7 @@ class Command(BaseCommand):
         self._quiet = opts["no_progress"]
         self._admin()
         self._ai_milestones()
+        self._baseline_bots()
         if not opts["skip_acx"]:
             self._acx()
         self.stdout.write(
@@ -352,6 +353,14 @@ class Command(BaseCommand):
             self.stdout.write(f"AI milestones: added {', '.join(made)}.")
         else:
             self.stdout.write("AI milestones: typed and conditional questions already loaded.")
+
+    def _baseline_bots(self) -> None:
+        """The built-in baseline bots (trend, base rate) forecast the open questions, as their
+        task does after a feed or a resolution changes (forecasts.baselines). Idempotent."""
+        from forecasts.baselines import baselines_refresh
+
+        written = baselines_refresh()
+        self.stdout.write(f"Baseline bots: {written} forecasts.")
 
     def _acx(self) -> None:
         forecasts = DATA / "acx2023" / "forecasts.csv"
