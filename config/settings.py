@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "axes",
     "markets",
     "forecasts",
+    "trading",
     "scoring",
     "web",
 ]

@@ -18,6 +18,7 @@ MATH_MODULES = (
     "scoring.calibration",
     "scoring.rules_types",
     "scoring.calibration_types",
+    "trading.lmsr",
 )
 
 
