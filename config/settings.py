@@ -203,6 +203,10 @@ FEED_POLL_INTERVAL_SECONDS = env.int("FEED_POLL_INTERVAL_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "markets.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
     "repair-scores": {"task": "scoring.repair_scores", "schedule": SWEEP_INTERVAL_SECONDS},
+    "repair-settlements": {
+        "task": "trading.repair_settlements",
+        "schedule": SWEEP_INTERVAL_SECONDS,
+    },
     "poll-feeds": {"task": "markets.poll_feeds", "schedule": FEED_POLL_INTERVAL_SECONDS},
 }
 
