@@ -254,6 +254,7 @@ REST_FRAMEWORK = {
         "user": env.str("THROTTLE_USER", default="6000/min"),
         "token": env.str("THROTTLE_TOKEN", default="6000/min"),
         "submit": env.str("THROTTLE_SUBMIT", default="3000/min"),
+        "trade": env.str("THROTTLE_TRADE", default="3000/min"),
     },
 }
 SPECTACULAR_SETTINGS = {

@@ -104,11 +104,9 @@ def _bank(tournament_id: int) -> Account:
         return Account.objects.get(tournament_id=tournament_id, kind=Account.Kind.BANK)
 
 
-@transaction.atomic
-def market_open(*, question_id: int, b: object) -> Market:
-    """Open a market on a yes/no or multiple-choice question of an opted-in tournament with
-    liquidity ``b`` (worst loss b·ln n, §14.5), or change ``b`` while nothing has been traded.
-    Raises TradingError otherwise."""
+def market_open_validate(*, question_id: int, b: object) -> tuple[Question, Decimal]:
+    """The checks of ``market_open`` without writing (admin forms show them as form errors):
+    the question and the parsed liquidity, or TradingError."""
     liquidity = to_decimal(b, name="b")
     if liquidity <= 0:
         raise TradingError("The liquidity b must be positive.", field="b")
@@ -120,6 +118,21 @@ def market_open(*, question_id: int, b: object) -> Market:
     opt_in = TournamentMarkets.objects.filter(tournament_id=question.tournament_id).first()
     if opt_in is None or not opt_in.enabled:
         raise TradingError("This tournament has not opted in to markets.")
+    if (
+        Market.objects.filter(question_id=question_id, trade_count__gt=0)
+        .exclude(b=liquidity)
+        .exists()
+    ):
+        raise TradingError("Liquidity cannot change once the market has trades.", field="b")
+    return question, liquidity
+
+
+@transaction.atomic
+def market_open(*, question_id: int, b: object) -> Market:
+    """Open a market on a yes/no or multiple-choice question of an opted-in tournament with
+    liquidity ``b`` (worst loss b·ln n, §14.5), or change ``b`` while nothing has been traded.
+    Raises TradingError otherwise."""
+    question, liquidity = market_open_validate(question_id=question_id, b=b)
     market = Market.objects.select_for_update().filter(question_id=question_id).first()
     if market is not None:
         if market.trade_count:
