@@ -307,9 +307,23 @@ def _visible_market(question_id: object, user: Any) -> tuple[Question, Market]:
 def market_quote(*, user: Any, order: Order) -> TradeQuote:
     """Quote ``order`` at the current prices without trading (docs/methods.md §14.2–§14.4).
     Raises MarketNotFound for a question without a market or one ``user`` may not see, and
-    TradingError for an order that does not fit the market."""
-    _, market = _visible_market(order.question_id, user)
-    return _price(market.quantities, market.b, order)
+    TradingError for an order that does not fit the market or sells more than ``user`` holds."""
+    question, market = _visible_market(order.question_id, user)
+    quote = _price(market.quantities, market.b, order)
+    if quote.shares < 0:
+        held = (
+            Position.objects.filter(
+                market=market,
+                outcome=quote.outcome,
+                account__user=user,
+                account__tournament_id=question.tournament_id,
+            )
+            .values_list("shares", flat=True)
+            .first()
+        ) or ZERO
+        if held + quote.shares < 0:
+            raise TradingError(f"You hold {held} shares of this outcome; you cannot sell more.")
+    return quote
 
 
 def market_prices(market: Market) -> list[float]:

@@ -5,6 +5,7 @@ from django.urls import include, path
 from web import views
 from web.views import accounts as accounts_views
 from web.views import forecast as forecast_views
+from web.views import trading as trading_views
 from web.views.scoring_help import scoring_explained
 
 urlpatterns = [
@@ -24,6 +25,13 @@ urlpatterns = [
         forecast_views.forecast_withdraw_view,
         name="forecast-withdraw",
     ),
+    path("questions/<int:pk>/trade/", trading_views.trade_quote_view, name="trade-quote"),
+    path(
+        "questions/<int:pk>/trade/confirm/",
+        trading_views.trade_confirm_view,
+        name="trade-confirm",
+    ),
+    path("portfolio/", trading_views.portfolio, name="portfolio"),
     path("forecasters/<int:pk>/", views.track_record, name="track-record"),
     path("me/", views.my_track_record, name="my-track-record"),
     path("crowd/", views.crowd_track_record, name="crowd-track-record"),

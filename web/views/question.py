@@ -103,6 +103,9 @@ def question_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except BadRange as exc:
         return render(request, "400.html", {"message": str(exc)}, status=400)
     context = question_context(request, question, span=span)
+    from web.views.trading import market_panel
+
+    context["market"] = market_panel(request, question)
     return render(request, "markets/question_detail.html", context)
 
 
