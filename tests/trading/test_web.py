@@ -109,3 +109,11 @@ def test_portfolio_shows_unrealised_and_realised_profit(client) -> None:
     assert "unrealised" in page.content.decode() and "realised" in page.content.decode()
     balance = Account.objects.get(user=user).balance
     assert f"{balance:.2f}" in page.content.decode()
+
+
+def test_the_question_chart_draws_the_market_price_beside_the_crowd(client) -> None:
+    question, _ = make_market()
+    assert "market price" not in client.get(question.get_absolute_url()).content.decode()
+    trade_execute(user=UserFactory(), order=Order(question_id=question.pk, outcome=0, target="0.7"))
+    body = client.get(question.get_absolute_url()).content.decode()
+    assert "market price" in body and 'class="line market"' in body

@@ -145,6 +145,14 @@ def crowd_series(
     return [(t, p, m if median else None, a if mean else None) for t, p, m, a in rows]
 
 
+def _market_series(question: Question) -> list[tuple]:
+    """(time, YES price) after each trade of the question's play-money market (§14), if any."""
+    from trading.models import Trade
+
+    rows = Trade.objects.filter(market__question=question).order_by("sequence")
+    return [(t, prices[0]) for t, prices in rows.values_list("created_at", "prices")]
+
+
 def _milestone(question: Question) -> charts.Milestone | None:
     if not question.has_milestone or question.threshold is None:
         return None  # a best-result rule (numeric, multiple choice) has no threshold to draw
@@ -231,6 +239,7 @@ def question_context(
         crowd=crowd,
         crowd_hidden_reason="" if reveal.visible else reveal.reason,
         own=own,
+        market=_market_series(question) if question.is_binary else [],
         milestone=_milestone(question),
         show_median=show_median,
         show_mean=show_mean,
