@@ -681,3 +681,57 @@ def ledger_verify() -> list[str]:
         if settled and float(maker_balance) < -worst - 1e-6:
             problems.append(f"market {market.pk}: maker lost {-maker_balance} > b·ln n {worst}")
     return problems
+
+
+@dataclass(frozen=True)
+class ProfitRow:
+    """One trader's standing in a tournament's market: cash ``balance``, ``holdings`` (open
+    positions valued at current prices), ``granted`` (starting grants received) and
+    ``profit`` = balance + holdings − granted."""
+
+    user: Any
+    balance: Decimal
+    holdings: float
+    granted: Decimal
+    profit: float
+
+
+def profit_leaderboard(*, tournament_id: int) -> list[ProfitRow]:
+    """Traders of the tournament by profit, best first (docs/methods.md §14.6): realised profit
+    is in the balance, unrealised profit in the open positions valued at current prices."""
+    accounts = list(
+        Account.objects.filter(tournament_id=tournament_id, kind=Account.Kind.TRADER)
+        .select_related("user")
+        .order_by("pk")
+    )
+    granted: dict[int, Decimal] = defaultdict(Decimal)
+    for account_id, amount in Entry.objects.filter(
+        account__in=accounts, transfer__kind=Transfer.Kind.GRANT
+    ).values_list("account_id", "amount"):
+        granted[account_id] += amount
+    settled = set(
+        Settlement.objects.filter(reversed_at__isnull=True).values_list("market_id", flat=True)
+    )
+    prices: dict[int, list[float]] = {}
+    holdings: dict[int, float] = defaultdict(float)
+    for position in Position.objects.filter(account__in=accounts, shares__gt=0).select_related(
+        "market"
+    ):
+        if position.market_id in settled:
+            continue
+        if position.market_id not in prices:
+            prices[position.market_id] = market_prices(position.market)
+        holdings[position.account_id] += (
+            float(position.shares) * prices[position.market_id][position.outcome]
+        )
+    rows = [
+        ProfitRow(
+            user=a.user,
+            balance=a.balance,
+            holdings=holdings[a.pk],
+            granted=granted[a.pk],
+            profit=float(a.balance - granted[a.pk]) + holdings[a.pk],
+        )
+        for a in accounts
+    ]
+    return sorted(rows, key=lambda r: -r.profit)

@@ -14,6 +14,11 @@ urlpatterns = [
     path("questions/", views.question_list, name="question-list"),
     path("tournaments/<slug:slug>/", views.tournament_detail, name="tournament-detail"),
     path("tournaments/<slug:slug>/leaderboard/", views.leaderboard, name="leaderboard"),
+    path(
+        "tournaments/<slug:slug>/market-leaderboard/",
+        trading_views.market_leaderboard,
+        name="market-leaderboard",
+    ),
     path("questions/<int:pk>/", views.question_detail, name="question-detail"),
     path(
         "questions/<int:pk>/forecast/",

@@ -117,3 +117,23 @@ def test_the_question_chart_draws_the_market_price_beside_the_crowd(client) -> N
     trade_execute(user=UserFactory(), order=Order(question_id=question.pk, outcome=0, target="0.7"))
     body = client.get(question.get_absolute_url()).content.decode()
     assert "market price" in body and 'class="line market"' in body
+
+
+def test_market_leaderboard_ranks_traders_by_profit_beside_the_scoring_one(client) -> None:
+    question, _ = make_market()
+    winner, loser = UserFactory(username="winner"), UserFactory(username="loser")
+    trade_execute(user=winner, order=Order(question_id=question.pk, outcome=0, shares="40"))
+    trade_execute(user=loser, order=Order(question_id=question.pk, outcome=1, shares="40"))
+    question_resolve(question_id=question.pk, outcome="yes", reason="x")
+    market_settle(question_id=question.pk)
+    slug = question.tournament.slug
+    scoring = client.get(reverse("leaderboard", args=[slug])).content.decode()
+    assert reverse("market-leaderboard", args=[slug]) in scoring
+    page = client.get(reverse("market-leaderboard", args=[slug]))
+    rows = page.context["rows"]
+    assert [r.user.username for r in rows] == ["winner", "loser"]
+    assert rows[0].profit > 0
+    assert rows[1].profit < 0
+    private = TournamentFactory(visibility=Tournament.Visibility.PRIVATE)
+    make_market(tournament=private)
+    assert client.get(reverse("market-leaderboard", args=[private.slug])).status_code == 404

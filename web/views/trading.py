@@ -201,3 +201,16 @@ def portfolio(request: HttpRequest) -> HttpResponse:
         "rows": sorted(by_market.values(), key=lambda r: (r["settled"] is not None, -r["value"])),
     }
     return render(request, "trading/portfolio.html", context)
+
+
+def market_leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
+    """A tournament's traders by play-money profit (beside the scoring leaderboard)."""
+    from markets.models import Tournament
+    from trading.models import TournamentMarkets
+    from trading.services import profit_leaderboard
+
+    tournament = Tournament.objects.visible_to(request.user).filter(slug=slug).first()
+    if tournament is None or not TournamentMarkets.objects.filter(tournament=tournament).exists():
+        raise Http404("No markets in this tournament.")
+    rows = profit_leaderboard(tournament_id=tournament.pk)
+    return render(request, "trading/leaderboard.html", {"tournament": tournament, "rows": rows})
