@@ -30,7 +30,8 @@ class ApiThrottle(BaseThrottle):
     - ``user``: per user, whichever way they authenticate (session or token);
     - ``token``: per API token, so a runaway script is capped without locking its owner out;
     - ``submit`` (``SubmitThrottle`` only): forecast writes per user; the web forecast form
-      draws on the same bucket (``config.ratelimit.submit_check``).
+      draws on the same bucket (``config.ratelimit.submit_check``);
+    - ``trade`` (``TradeThrottle`` only): play-money trades per user.
 
     The rule is GCRA (the generic cell rate algorithm): a rate of N per period P lets a client
     send N requests at once, then one every P/N — it never needs to wait longer than the
@@ -82,7 +83,7 @@ class ApiThrottle(BaseThrottle):
                 return None
             # Hashed: cache keys show up in monitoring, tokens must not.
             return hashlib.sha256(request.auth.key.encode()).hexdigest()[:32]
-        if scope == "submit":
+        if scope in ("submit", "trade"):
             writing = request.method not in ("GET", "HEAD", "OPTIONS")
             return str(user.pk) if writing and authenticated else None
         return None
@@ -111,6 +112,12 @@ class SubmitThrottle(ApiThrottle):
     """``ApiThrottle`` plus the per-user limit on forecast writes."""
 
     scopes = ("anon", "user", "token", "submit")
+
+
+class TradeThrottle(ApiThrottle):
+    """``ApiThrottle`` plus the per-user limit on play-money trades (scope ``trade``)."""
+
+    scopes = ("anon", "user", "token", "trade")
 
 
 API_THROTTLES = [ApiThrottle]

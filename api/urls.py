@@ -13,6 +13,7 @@ from api import cohorts as cohorts_api
 from api import forecasts as forecasts_api
 from api import markets as markets_api
 from api import scoring as scoring_api
+from api import trading as trading_api
 from api.base import api_not_found
 
 router = DefaultRouter()
@@ -112,6 +113,16 @@ v1 = [
         scoring_api.ScoresManifestView.as_view(),
         name="tournament-scores-manifest",
     ),
+    path(f"{QUESTION}market/", trading_api.MarketView.as_view(), name="question-market"),
+    path(
+        f"{QUESTION}market/history/",
+        trading_api.MarketHistoryView.as_view(),
+        name="question-market-history",
+    ),
+    path("trading/quote/", trading_api.QuoteView.as_view(), name="trading-quote"),
+    path("trading/trades/", trading_api.TradesView.as_view(), name="trading-trades"),
+    path("trading/positions/", trading_api.PositionsView.as_view(), name="trading-positions"),
+    path("trading/balances/", trading_api.BalancesView.as_view(), name="trading-balances"),
     path("", include(router.urls)),
 ]
 

@@ -26,7 +26,13 @@ KEY_FORMAT = "throttle:gcra:%(scope)s:%(ident)s"
 CACHE_ALIAS = "throttle"
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # The API's scopes when REST_FRAMEWORK names no rate for them.
-FALLBACK_RATES = {"anon": "600/min", "user": "6000/min", "token": "6000/min", "submit": "3000/min"}
+FALLBACK_RATES = {
+    "anon": "600/min",
+    "user": "6000/min",
+    "token": "6000/min",
+    "submit": "3000/min",
+    "trade": "3000/min",
+}
 
 Check = tuple[str, int, int]
 """One bucket for one request: (cache key, N requests, per P seconds)."""

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "axes",
     "markets",
     "forecasts",
+    "trading",
     "scoring",
     "web",
 ]
@@ -206,6 +207,10 @@ FEED_POLL_INTERVAL_SECONDS = env.int("FEED_POLL_INTERVAL_SECONDS", default=3600)
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "markets.sweep", "schedule": SWEEP_INTERVAL_SECONDS},
     "repair-scores": {"task": "scoring.repair_scores", "schedule": SWEEP_INTERVAL_SECONDS},
+    "repair-settlements": {
+        "task": "trading.repair_settlements",
+        "schedule": SWEEP_INTERVAL_SECONDS,
+    },
     "poll-feeds": {"task": "markets.poll_feeds", "schedule": FEED_POLL_INTERVAL_SECONDS},
 }
 
@@ -253,6 +258,7 @@ REST_FRAMEWORK = {
         "user": env.str("THROTTLE_USER", default="6000/min"),
         "token": env.str("THROTTLE_TOKEN", default="6000/min"),
         "submit": env.str("THROTTLE_SUBMIT", default="3000/min"),
+        "trade": env.str("THROTTLE_TRADE", default="3000/min"),
     },
 }
 SPECTACULAR_SETTINGS = {

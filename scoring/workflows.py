@@ -167,12 +167,20 @@ class SweepReport:
 
     markets: MarketsSweep
     scores: ScoresRepair
+    settlements: int = 0
 
 
 def sweep(*, now: dt.datetime | None = None, batch: int = 200) -> SweepReport:
     """Open and close due questions, evaluate milestones, finalize due proposals
     (``markets.resolution.sweep.markets_sweep``), then make every question's scores belong to
-    its final resolution (``scoring.services.scores_repair``): what a crash or a lost message
-    left undone is done here. Idempotent; bounded batches."""
+    its final resolution (``scoring.services.scores_repair``) and every play-money market settled
+    for it (``trading.services.settlements_repair``, docs/methods.md §15.7): what a crash or a
+    lost message left undone is done here. Idempotent; bounded batches."""
+    from trading.services import settlements_repair
+
     report = markets_sweep(now=now, batch=batch)
-    return SweepReport(markets=report, scores=scores_repair(now=now, batch=batch))
+    return SweepReport(
+        markets=report,
+        scores=scores_repair(now=now, batch=batch),
+        settlements=settlements_repair(batch=batch),
+    )

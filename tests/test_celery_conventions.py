@@ -8,7 +8,7 @@ from django.conf import settings
 
 from config.celery import app
 
-OURS = ("markets.", "forecasts.", "scoring.")
+OURS = ("markets.", "forecasts.", "scoring.", "trading.")
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,8 @@ def test_every_task_has_an_explicit_name_not_its_module_path(tasks) -> None:
         "scoring.recompute_question",
         "scoring.rebuild_leaderboard",
         "scoring.repair_scores",
+        "trading.settle_market",
+        "trading.repair_settlements",
     }
     for name in tasks:
         assert ".tasks." not in name, name

@@ -19,6 +19,7 @@ MATH_MODULES = (
     "scoring.calibration",
     "scoring.rules_types",
     "scoring.calibration_types",
+    "trading.lmsr",
 )
 
 

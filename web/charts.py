@@ -409,6 +409,7 @@ def question_chart(
     crowd: Sequence[tuple[dt.datetime, float | None, float | None, float | None]] = (),
     crowd_hidden_reason: str = "",
     own: Sequence[tuple[dt.datetime, float | None]] = (),
+    market: Sequence[tuple[dt.datetime, float | None]] = (),
     milestone: Milestone | None = None,
     show_median: bool = True,
     show_mean: bool = False,
@@ -421,15 +422,17 @@ def question_chart(
     secondary axis with the threshold line, all on one time axis.
 
     ``crowd`` rows are (time, pooled p, median, mean); ``own`` rows are (time, p or None for a
-    withdrawal). Probabilities are in [0, 1]. Points before ``start`` are drawn as the value in
-    force at ``start`` (``clip_steps``). The latest crowd value is written at the line's end
-    (``data-latest``), and the crowd line's points ride along in ``data-series`` ("x y label"
+    withdrawal); ``market`` rows are (time, YES price) of the play-money market, one per trade
+    (docs/methods.md §15). Probabilities are in [0, 1]. Points before ``start`` are drawn as the
+    value in force at ``start`` (``clip_steps``). The latest crowd value is written at the line's
+    end (``data-latest``), and the crowd line's points ride along in ``data-series`` ("x y label"
     triples, ";"-separated) for the pointer and keyboard read-out of ``static/js/takeoff.js``.
     ``size``: ``WIDE`` or ``NARROW`` (``responsive`` draws both).
     """
     W, H = size.width, size.height
     crowd = downsample_steps(clip_steps(list(crowd), start))
     own = clip_steps(list(own), start) if own else []
+    market = downsample_steps(clip_steps(list(market), start)) if market else []
     legend = Legend()
     if crowd:
         legend.add("line crowd", "crowd (log pool)")
@@ -437,6 +440,8 @@ def question_chart(
             legend.add("line median", "median")
         if show_mean:
             legend.add("line mean", "mean")
+    if market:
+        legend.add("line market", "market price")
     if milestone is not None:
         legend.add("line bench", f"{milestone.name}, best so far")
         legend.add("threshold", "threshold")
@@ -518,6 +523,10 @@ def question_chart(
                 anchor="middle",
             )
         )
+
+    if market:
+        for d in _step_paths(list(market), xs, ys, now_end):
+            body.append(f'<path class="line market" d="{d}"/>')
 
     if own:
         for d in _step_paths(list(own), xs, ys, now_end):

@@ -5,6 +5,7 @@ from django.urls import include, path
 from web import views
 from web.views import accounts as accounts_views
 from web.views import forecast as forecast_views
+from web.views import trading as trading_views
 from web.views.conditional import conditional_detail
 from web.views.scoring_help import scoring_explained
 
@@ -14,6 +15,11 @@ urlpatterns = [
     path("questions/", views.question_list, name="question-list"),
     path("tournaments/<slug:slug>/", views.tournament_detail, name="tournament-detail"),
     path("tournaments/<slug:slug>/leaderboard/", views.leaderboard, name="leaderboard"),
+    path(
+        "tournaments/<slug:slug>/market-leaderboard/",
+        trading_views.market_leaderboard,
+        name="market-leaderboard",
+    ),
     path("questions/<int:pk>/", views.question_detail, name="question-detail"),
     path(
         "questions/<int:pk>/forecast/",
@@ -26,6 +32,13 @@ urlpatterns = [
         name="forecast-withdraw",
     ),
     path("conditionals/<int:pk>/", conditional_detail, name="conditional-detail"),
+    path("questions/<int:pk>/trade/", trading_views.trade_quote_view, name="trade-quote"),
+    path(
+        "questions/<int:pk>/trade/confirm/",
+        trading_views.trade_confirm_view,
+        name="trade-confirm",
+    ),
+    path("portfolio/", trading_views.portfolio, name="portfolio"),
     path("forecasters/<int:pk>/", views.track_record, name="track-record"),
     path("me/", views.my_track_record, name="my-track-record"),
     path("crowd/", views.crowd_track_record, name="crowd-track-record"),

@@ -5,6 +5,6 @@ It lives in the web layer because its actions call workflows that span the domai
 the app whose models they show.
 """
 
-from web.admin import forecasts, markets, scoring
+from web.admin import forecasts, markets, scoring, trading
 
-__all__ = ["forecasts", "markets", "scoring"]
+__all__ = ["forecasts", "markets", "scoring", "trading"]

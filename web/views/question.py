@@ -115,6 +115,9 @@ def question_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "400.html", {"message": str(exc)}, status=400)
     context = question_context(request, question, span=span)
     context["conditionals"] = conditionals_of(question)
+    from web.views.trading import market_panel
+
+    context["market"] = market_panel(request, question)
     return render(request, "markets/question_detail.html", context)
 
 
@@ -156,6 +159,14 @@ def crowd_series(
     if median and mean:
         return list(rows)
     return [(t, p, m if median else None, a if mean else None) for t, p, m, a in rows]
+
+
+def _market_series(question: Question) -> list[tuple]:
+    """(time, YES price) after each trade of the question's play-money market (§15), if any."""
+    from trading.models import Trade
+
+    rows = Trade.objects.filter(market__question=question).order_by("sequence")
+    return [(t, prices[0]) for t, prices in rows.values_list("created_at", "prices")]
 
 
 def _milestone(question: Question) -> charts.Milestone | None:
@@ -271,6 +282,7 @@ def question_context(
         crowd=crowd,
         crowd_hidden_reason="" if reveal.visible else reveal.reason,
         own=own,
+        market=_market_series(question) if question.is_binary else [],
         milestone=_milestone(question),
         show_median=show_median,
         show_mean=show_mean,

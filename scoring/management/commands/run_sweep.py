@@ -26,5 +26,5 @@ class Command(BaseCommand):
             f"Opened {m.opened}, closed {m.closed}, evaluated {m.evaluated} "
             f"milestone question(s), finalized {m.finalized} proposal(s); rescoring "
             f"{s.stale + s.missing} question(s) ({s.stale} with stale scores, {s.missing} "
-            "without)."
+            f"without); settled {report.settlements} market(s)."
         )
