@@ -142,6 +142,9 @@ def _crowd_moved(
 ) -> int:
     """The public crowd moved by the follower's threshold since their last forecast.
 
+    Baseline: the latest public point at or before the follower's last forecast (the first
+    public point when none came before it); compared with the latest public point.
+
     Only the public series (docs/privacy.md) is compared, and nothing while the tournament
     hides its crowd (reveal time): a notification must not tell more than the page shows.
     """
@@ -167,9 +170,9 @@ def _crowd_moved(
     made = 0
     default = Prefs()
     for uid, (fid, time, _kind) in current.items():
-        i = bisect.bisect_right(times, time) - 1
-        if i < 0:
-            continue
+        # The public crowd as it stood when you forecast; before the first public point,
+        # the first one shown after your forecast.
+        i = max(bisect.bisect_right(times, time) - 1, 0)
         then = float(points[i][1] or 0.0)
         moved = (latest - then) * 100
         if abs(moved) >= prefs.get(uid, default).crowd_move_points:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pytest
-from django.test import Client
+from django.test import Client, TestCase
 
 from forecasts.models import Forecast
 from forecasts.services import forecast_submit, forecaster_for_user
@@ -85,10 +85,12 @@ def client_for(user) -> Client:
 
 
 def forecast(question: Question, user, p: float, *, at=None, rationale: str = "") -> Forecast:
-    return forecast_submit(
-        question_id=question.pk,
-        forecaster=forecaster_for_user(user),
-        probability=p,
-        at=at,
-        rationale=rationale,
-    )
+    # The follow is written after commit: run the callbacks as a real commit would.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return forecast_submit(
+            question_id=question.pk,
+            forecaster=forecaster_for_user(user),
+            probability=p,
+            at=at,
+            rationale=rationale,
+        )
