@@ -56,3 +56,12 @@ class ProposalForm(forms.ModelForm):
             "open_time": forms.DateTimeInput(attrs={"type": "datetime-local"}),
             "close_time": forms.DateTimeInput(attrs={"type": "datetime-local"}),
         }
+
+
+class ProposalEditForm(forms.ModelForm):
+    """Staff edits before a decision (validated again by ``proposal_edit``)."""
+
+    class Meta:
+        model = Proposal
+        fields = ["title", "description", "resolution_criteria", "open_time", "close_time"]
+        widgets = ProposalForm.Meta.widgets

@@ -22,4 +22,8 @@ urlpatterns = [
     path("notifications/settings/", views.notification_settings, name="notification-settings"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("staff/reports/", views.report_queue, name="report-queue"),
+    path("proposals/new/", views.proposal_new, name="proposal-new"),
+    path("proposals/", views.proposals_mine, name="proposals-mine"),
+    path("staff/proposals/", views.proposal_queue, name="proposal-queue"),
+    path("staff/proposals/<int:pk>/", views.proposal_review, name="proposal-review"),
 ]

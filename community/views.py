@@ -16,10 +16,17 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from community import services
+from community import proposals, services
 from community.errors import CommunityError
-from community.forms import ClarificationForm, CommentForm, ReasonForm, SettingsForm
-from community.models import Comment, CommentReport, Kind, Notification
+from community.forms import (
+    ClarificationForm,
+    CommentForm,
+    ProposalEditForm,
+    ProposalForm,
+    ReasonForm,
+    SettingsForm,
+)
+from community.models import Comment, CommentReport, Kind, Notification, Proposal
 from community.unsubscribe import unsubscribe_read
 from markets.models import Question, Tournament
 
@@ -291,3 +298,93 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
             services.settings_update(user_id=user.pk, email_digest=False)
         return render(request, "community/unsubscribed.html", {"label": label})
     return render(request, "community/unsubscribe.html", {"label": label, "token": token})
+
+
+# --- Proposals -------------------------------------------------------------------------------
+
+
+@login_required
+def proposal_new(request: HttpRequest) -> HttpResponse:
+    form = ProposalForm(request.POST or None)
+    form.fields["tournament"].queryset = Tournament.objects.visible_to(request.user)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                proposals.proposal_submit(author=request.user, **data)
+            except CommunityError as exc:
+                form.add_error(None, str(exc))
+                status = exc.status_code
+            else:
+                messages.success(request, "Thank you: staff will review your proposal.")
+                return redirect("proposals-mine")
+        else:
+            status = 400
+    return render(request, "community/proposal_form.html", {"form": form}, status=status)
+
+
+@login_required
+def proposals_mine(request: HttpRequest) -> HttpResponse:
+    mine = Proposal.objects.filter(author=request.user).select_related("question", "tournament")
+    return render(request, "community/proposals_mine.html", {"proposals": mine})
+
+
+def _staff_only(request: HttpRequest) -> None:
+    if not (request.user.is_authenticated and request.user.is_staff):
+        raise Http404("No such page.")
+
+
+def proposal_queue(request: HttpRequest) -> HttpResponse:
+    _staff_only(request)
+    pending = Proposal.objects.filter(state=Proposal.State.PENDING).select_related(
+        "author", "tournament"
+    )
+    return render(request, "community/proposal_queue.html", {"proposals": pending})
+
+
+def proposal_review(request: HttpRequest, pk: int) -> HttpResponse:
+    _staff_only(request)
+    proposal = Proposal.objects.filter(pk=pk).select_related("author", "tournament").first()
+    if proposal is None:
+        raise Http404("No such proposal.")
+    form = ProposalEditForm(instance=proposal)
+    status = 200
+    error = ""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "approve":
+                question = proposals.proposal_approve(
+                    proposal=proposal, reviewer=request.user, key=request.POST.get("key", "")
+                )
+                messages.success(request, "Approved: the question is created.")
+                return redirect(question)
+            if action == "reject":
+                proposals.proposal_reject(
+                    proposal=proposal, reviewer=request.user, reason=request.POST.get("reason", "")
+                )
+                messages.success(request, "Rejected; the author sees your reason.")
+                return redirect("proposal-queue")
+            if action == "edit":
+                form = ProposalEditForm(request.POST, instance=Proposal(pk=proposal.pk))
+                if form.is_valid():
+                    proposals.proposal_edit(
+                        proposal=proposal,
+                        reviewer=request.user,
+                        **{k: form.cleaned_data[k] for k in proposals.EDITABLE},
+                    )
+                    messages.success(request, "Saved your edits.")
+                    return redirect("proposal-review", pk=proposal.pk)
+                status = 400
+            else:
+                return _refused(request, "Unknown action.", 400)
+        except CommunityError as exc:
+            error = str(exc)
+            status = exc.status_code
+    return render(
+        request,
+        "community/proposal_review.html",
+        {"proposal": proposal, "form": form, "error": error},
+        status=status,
+    )
