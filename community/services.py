@@ -426,3 +426,36 @@ def settings_update(
         current.crowd_move_points = crowd_move_points
     current.save()
     return current
+
+
+# --- Tags ------------------------------------------------------------------------------------
+
+TAG_MAX = 60
+
+
+def question_tags_set(*, question: Question, names: Iterable[str], user: Any) -> list[str]:
+    """Staff set ``question``'s tags to ``names`` (created as needed; at most 10, each up to
+    60 characters with letters or digits). Returns the tag names in order."""
+    from django.utils.text import slugify
+
+    from community.models import Tag
+
+    _require_staff(user)
+    cleaned: dict[str, str] = {}
+    for raw in names:
+        name = " ".join(raw.split())
+        if not name:
+            continue
+        slug = slugify(name)[:TAG_MAX]
+        if not slug or len(name) > TAG_MAX:
+            raise InvalidInput(f"Not a tag: {name[:TAG_MAX]!r} (up to {TAG_MAX} characters).")
+        cleaned.setdefault(slug, name)
+    if len(cleaned) > 10:
+        raise InvalidInput("At most 10 tags per question.")
+    with transaction.atomic():
+        tags = []
+        for slug, name in cleaned.items():
+            tag, _ = Tag.objects.get_or_create(slug=slug, defaults={"name": name})
+            tags.append(tag)
+        question.tags.set(tags)
+    return [t.name for t in tags]

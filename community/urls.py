@@ -17,6 +17,8 @@ urlpatterns = [
     ),
     path("questions/<int:pk>/follow/", views.question_follow, name="question-follow"),
     path("tournaments/<slug:slug>/follow/", views.tournament_follow, name="tournament-follow"),
+    path("discover/", views.discover, name="discover"),
+    path("questions/<int:pk>/tags/", views.question_tags, name="question-tags"),
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications-read"),
     path("notifications/settings/", views.notification_settings, name="notification-settings"),

@@ -13,10 +13,11 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from community import proposals, services
+from community import discovery, proposals, services
 from community.errors import CommunityError
 from community.forms import (
     ClarificationForm,
@@ -26,7 +27,7 @@ from community.forms import (
     ReasonForm,
     SettingsForm,
 )
-from community.models import Comment, CommentReport, Kind, Notification, Proposal
+from community.models import Comment, CommentReport, Kind, Notification, Proposal, Tag
 from community.unsubscribe import unsubscribe_read
 from markets.models import Question, Tournament
 
@@ -388,3 +389,55 @@ def proposal_review(request: HttpRequest, pk: int) -> HttpResponse:
         {"proposal": proposal, "form": form, "error": error},
         status=status,
     )
+
+
+# --- Discovery -------------------------------------------------------------------------------
+
+
+def discover(request: HttpRequest) -> HttpResponse:
+    """GET /discover/?q=…&tag=…&sort=closing|active|moved|update: search and sorts."""
+    now = timezone.now()
+    qs = Question.objects.visible_to(request.user).select_related("tournament")
+    text = request.GET.get("q", "")
+    tag_slug = request.GET.get("tag", "")
+    sort_name = request.GET.get("sort", "")
+    tag = None
+    try:
+        if tag_slug:
+            tag = Tag.objects.filter(slug=tag_slug).first()
+            if tag is None:
+                raise discovery.BadQuery(f"No tag {tag_slug[:40]!r}.")
+            qs = qs.filter(tags=tag)
+        qs = discovery.search(qs, text)
+        if not text or sort_name:
+            qs = discovery.sort(qs, sort_name, user=request.user, now=now)
+    except discovery.BadQuery as exc:
+        return _refused(request, str(exc), 400, "/discover/")
+    page = Paginator(qs, 30).get_page(request.GET.get("page"))
+    tags = Tag.objects.filter(questions__in=Question.objects.visible_to(request.user)).distinct()
+    return render(
+        request,
+        "community/discover.html",
+        {
+            "page": page,
+            "q": text,
+            "tag": tag,
+            "tags": tags,
+            "sorts": discovery.SORTS.items(),
+            "sort": sort_name or ("" if text else "closing"),
+            "now": now,
+        },
+    )
+
+
+@require_POST
+def question_tags(request: HttpRequest, pk: int) -> HttpResponse:
+    """Staff: set a question's tags (comma-separated names)."""
+    question = _question(request, pk)
+    _staff_only(request)
+    names = request.POST.get("tags", "")
+    try:
+        services.question_tags_set(question=question, names=names.split(","), user=request.user)
+    except CommunityError as exc:
+        return _domain_error(request, exc, question.get_absolute_url())
+    return redirect(question.get_absolute_url() + "#discussion")

@@ -59,5 +59,6 @@ def question_community(context: template.Context, question: Any) -> dict[str, An
         "following": following,
         "proposal": proposal,
         "form": CommentForm(),
+        "tags": list(question.tags.all()),
         "csrf_token": context.get("csrf_token"),
     }
