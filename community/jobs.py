@@ -11,14 +11,16 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import logging
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import JSONField, OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -28,7 +30,7 @@ from community.services import notify
 from community.unsubscribe import unsubscribe_url
 from forecasts.models import CrowdPoint, Forecast
 from forecasts.privacy import public_threshold
-from markets.models import BenchmarkResult, Question, Resolution
+from markets.models import BenchmarkResult, Question, Resolution, Tournament
 from scoring.models import Rule, Score, Subject
 
 logger = logging.getLogger("community.jobs")
@@ -328,60 +330,90 @@ def digest_recipients(*, day: dt.date) -> Iterator[int]:
         last = chunk[-1]
 
 
-def _visible_notifications(user, notifications: list[Notification]) -> list[Notification]:
-    muted = set(
-        NotificationSettings.objects.filter(user=user).values_list("muted_kinds", flat=True).first()
-        or []
-    )
-    shown = []
-    for n in notifications:
-        if n.kind in muted:
-            continue
-        if n.question is not None and not n.question.tournament.is_visible_to(user):
-            continue  # left a private tournament since: tell nothing
-        shown.append(n)
-    return shown
-
-
-def digest_claim(*, user_id: int, day: dt.date, now: dt.datetime) -> Digest | None:
-    """Write the day's digest row and attach the pending notifications, in one transaction.
-
-    None when the user already has a digest that day (sent, or claimed by a worker that may
-    have died mid-send: at most one a day, never two) or nothing is pending.
-    """
-    with transaction.atomic():
-        pending = Notification.objects.filter(
-            user_id=user_id, digest__isnull=True, created_at__lte=now
+def _member_pairs(notifications: list[Notification], user_ids: set[int]) -> set[tuple[int, int]]:
+    """(tournament id, user id) memberships among the private tournaments in play: one query."""
+    private = {
+        n.question.tournament_id
+        for n in notifications
+        if n.question is not None
+        and n.question.tournament.visibility == Tournament.Visibility.PRIVATE
+    }
+    if not private:
+        return set()
+    through = Tournament.members.through
+    return set(
+        through.objects.filter(tournament_id__in=private, user_id__in=user_ids).values_list(
+            "tournament_id", "user_id"
         )
-        if not pending.exists():
-            return None
-        digest, created = Digest.objects.get_or_create(user_id=user_id, day=day)
-        if not created:
-            return None
-        pending.update(digest=digest)
-    return digest
-
-
-def digest_render(digest: Digest) -> EmailMultiAlternatives | None:
-    """The email of a claimed digest (text and HTML, every notification escaped), or None when
-    nothing in it may be shown any more (muted since, or a private tournament left)."""
-    user = digest.user
-    notifications = list(
-        digest.notifications.select_related("question__tournament").order_by("created_at", "id")
     )
-    shown = _visible_notifications(user, notifications)
+
+
+def _may_see(n: Notification, user: Any, members: set[tuple[int, int]]) -> bool:
+    if n.question is None:
+        return True
+    tournament = n.question.tournament
+    if tournament.visibility == Tournament.Visibility.PUBLIC or user.is_staff:
+        return True
+    return (tournament.pk, user.pk) in members  # left a private tournament since: tell nothing
+
+
+def digests_claim(*, user_ids: list[int], day: dt.date, now: dt.datetime) -> dict[int, int]:
+    """Insert the day's digest rows of those of ``user_ids`` with pending notifications and
+    attach those notifications, in one committed transaction; returns {user id: digest id}
+    of the rows this call inserted.
+
+    A person who already has a digest that day (sent, or claimed by a run that may have died
+    mid-send) is skipped: at most one digest a day, never two. Five queries for any number of
+    people.
+    """
+    token = uuid.uuid4().hex
+    with transaction.atomic():
+        pending = set(
+            Notification.objects.filter(
+                user_id__in=user_ids, digest__isnull=True, created_at__lte=now
+            ).values_list("user_id", flat=True)
+        )
+        if not pending:
+            return {}
+        Digest.objects.bulk_create(
+            [Digest(user_id=uid, day=day, claim=token, created_at=now) for uid in sorted(pending)],
+            ignore_conflicts=True,
+        )
+        claimed = dict(
+            Digest.objects.filter(day=day, claim=token, user_id__in=pending).values_list(
+                "user_id", "pk"
+            )
+        )
+        if claimed:
+            Notification.objects.filter(
+                user_id__in=claimed, digest__isnull=True, created_at__lte=now
+            ).update(
+                digest_id=Subquery(
+                    Digest.objects.filter(user_id=OuterRef("user_id"), day=day).values("pk")[:1]
+                )
+            )
+    return claimed
+
+
+def digest_message(
+    user: Any, notifications: list[Notification], muted: list[str] | None, day: dt.date
+) -> EmailMultiAlternatives | None:
+    """The email of one digest (text and HTML, every notification escaped), or None when
+    nothing in it may be shown (all muted since)."""
+    shown = [n for n in notifications if n.kind not in (muted or [])]
     if not shown:
         return None
     kinds = sorted({n.kind for n in shown})
+    unsubscribe = unsubscribe_url(user_id=user.pk)
     context = {
         "user": user,
         "notifications": shown,
         "site_url": settings.SITE_URL,
-        "unsubscribe_url": unsubscribe_url(user_id=user.pk),
+        "unsubscribe_url": unsubscribe,
         "kind_links": [
             (Kind(kind).label, unsubscribe_url(user_id=user.pk, kind=kind)) for kind in kinds
         ],
-        "day": digest.day,
+        "day": day,
     }
     subject = f"Takeoff: {len(shown)} update{'s' if len(shown) != 1 else ''} on your questions"
     message = EmailMultiAlternatives(
@@ -389,7 +421,7 @@ def digest_render(digest: Digest) -> EmailMultiAlternatives | None:
         body=render_to_string("community/email/digest.txt", context),
         to=[user.email],
         headers={
-            "List-Unsubscribe": f"<{context['unsubscribe_url']}>",
+            "List-Unsubscribe": f"<{unsubscribe}>",
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         },
     )
@@ -399,23 +431,51 @@ def digest_render(digest: Digest) -> EmailMultiAlternatives | None:
     return message
 
 
-def digest_send(*, user_id: int, day: dt.date, now: dt.datetime | None = None) -> bool:
-    """Send ``user_id``'s digest for ``day`` at most once; True if an email went out.
+def digests_send(*, user_ids: list[int], day: dt.date, now: dt.datetime | None = None) -> int:
+    """Send the day's digest of each of ``user_ids`` at most once; returns the emails sent.
 
-    Claim (committed), send, then mark sent. A worker killed after the claim leaves the row in
-    ``sending``: the redelivered task finds it and does not send again.
+    Claim (committed: ``digests_claim``), render, send over one connection of Django's email
+    backend, then mark sent. A worker killed after the claim leaves its rows in ``sending``:
+    a redelivered task finds them and does not send again. Memory is bounded by the batch.
     """
     now = now or timezone.now()
-    digest = digest_claim(user_id=user_id, day=day, now=now)
-    if digest is None:
-        return False
-    message = digest_render(digest)
-    if message is not None:
-        message.send()
-    Digest.objects.filter(pk=digest.pk, state=Digest.State.SENDING).update(
+    claimed = digests_claim(user_ids=user_ids, day=day, now=now)
+    if not claimed:
+        return 0
+    muted_kinds = NotificationSettings.objects.filter(user_id=OuterRef("pk")).values("muted_kinds")[
+        :1
+    ]
+    users = {
+        u.pk: u
+        for u in get_user_model()
+        .objects.filter(pk__in=claimed)
+        .annotate(muted=Subquery(muted_kinds, output_field=JSONField()))
+    }
+    notifications = list(
+        Notification.objects.filter(digest_id__in=claimed.values())
+        .select_related("question__tournament")
+        .order_by("user_id", "created_at", "id")
+    )
+    members = _member_pairs(notifications, set(claimed))
+    by_user: dict[int, list[Notification]] = {}
+    for n in notifications:
+        by_user.setdefault(n.user_id, []).append(n)
+    messages = []
+    for uid, user in users.items():
+        shown = [n for n in by_user.get(uid, []) if _may_see(n, user, members)]
+        message = digest_message(user, shown, user.muted, day)
+        if message is not None:
+            messages.append(message)
+    sent = get_connection().send_messages(messages) if messages else 0
+    Digest.objects.filter(pk__in=claimed.values(), state=Digest.State.SENDING).update(
         state=Digest.State.SENT, sent_at=timezone.now()
     )
-    return message is not None
+    return sent or 0
+
+
+def digest_send(*, user_id: int, day: dt.date, now: dt.datetime | None = None) -> bool:
+    """One person's digest for ``day``, at most once (``digests_send`` for one)."""
+    return digests_send(user_ids=[user_id], day=day, now=now) > 0
 
 
 def follows_count() -> int:

@@ -211,6 +211,9 @@ class Digest(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     state = models.CharField(max_length=8, choices=State.choices, default=State.SENDING)
+    # The token of the job run that inserted the row (INSERT … ON CONFLICT DO NOTHING): a run
+    # sends exactly the digests it inserted, even beside a concurrent run on the same people.
+    claim = models.CharField(max_length=32, default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
 

@@ -135,3 +135,14 @@ def test_muted_after_creation_is_left_out_of_the_email(world):
     assert mail.outbox == []
     assert Notification.objects.get().digest is not None  # handled, not retried forever
     assert timezone.now()
+
+
+def test_batch_sends_each_person_once_and_skips_those_with_nothing(world):
+    for user in (world.alice, world.bob):
+        services.follow_question(user=user, question=world.question)
+    services.clarification_post(question=world.question, author=world.staff, body="note")
+    ids = [world.alice.pk, world.bob.pk, world.staff.pk]
+    assert jobs.digests_send(user_ids=ids, day=TODAY) == 2
+    assert jobs.digests_send(user_ids=ids, day=TODAY) == 0
+    assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.org", "bob@example.org"]
+    assert Digest.objects.filter(state=Digest.State.SENT).count() == 2
