@@ -197,6 +197,11 @@ CELERY_TASK_ROUTES = {
         "scoring.recompute_question",
         "scoring.rebuild_leaderboard",
         "forecasts.fill_medians",
+        # Notification producers and digests: minutes at 100,000 followers (bench_digests).
+        "community.notify",
+        "community.send_digests",
+        "community.digests_send",
+        "community.digest_send",
     )
 }
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from config.celery import app
 
-OURS = ("markets.", "forecasts.", "scoring.")
+OURS = ("markets.", "forecasts.", "scoring.", "community.")
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +29,10 @@ def test_every_task_has_an_explicit_name_not_its_module_path(tasks) -> None:
         "scoring.recompute_question",
         "scoring.rebuild_leaderboard",
         "scoring.repair_scores",
+        "community.notify",
+        "community.send_digests",
+        "community.digests_send",
+        "community.digest_send",
     }
     for name in tasks:
         assert ".tasks." not in name, name

@@ -80,7 +80,7 @@ def test_digest_is_sent_once_when_the_worker_is_killed_mid_send(cluster, env, tm
     day = timezone.now().date().isoformat()
     Path(env["TEST_MAIL_BLOCK"]).touch()
 
-    worker = cluster.worker()
+    worker = cluster.worker(queues="default,heavy")
     enqueue = f"from community.tasks import digest_send_task as t; t.delay({alice.pk}, {day!r})"
     sent = cluster.manage("shell", "-c", enqueue)
     assert sent.returncode == 0, sent.stdout + sent.stderr
@@ -90,7 +90,7 @@ def test_digest_is_sent_once_when_the_worker_is_killed_mid_send(cluster, env, tm
     assert Digest.objects.get(user=alice).state == Digest.State.SENDING
 
     Path(env["TEST_MAIL_BLOCK"]).unlink()
-    second = cluster.worker("worker-2")
+    second = cluster.worker("worker-2", queues="default,heavy")
     log = second.log
     wait_for(
         lambda: "community.digest_send" in tail(log, 400) and "succeeded" in tail(log, 400),
