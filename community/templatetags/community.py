@@ -62,3 +62,18 @@ def question_community(context: template.Context, question: Any) -> dict[str, An
         "tags": list(question.tags.all()),
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.inclusion_tag("community/_tournament_follow.html", takes_context=True)
+def tournament_follow(context: template.Context, tournament: Any) -> dict[str, Any]:
+    """The follow / unfollow button of a tournament page (logged-in users)."""
+    user = context["request"].user
+    following = (
+        user.is_authenticated and Follow.objects.filter(user=user, tournament=tournament).exists()
+    )
+    return {
+        "user": user,
+        "tournament": tournament,
+        "following": following,
+        "csrf_token": context.get("csrf_token"),
+    }

@@ -32,8 +32,10 @@ def test_follow_unfollow_by_page_and_tournament(world):
     assert "Following ✓" in html
     c.post(f"/questions/{world.question.pk}/follow/", {"follow": "0"})
     assert not Follow.objects.filter(user=world.bob, question=world.question).exists()
+    assert "Follow every question" in c.get(world.public.get_absolute_url()).content.decode()
     c.post(f"/tournaments/{world.public.slug}/follow/", {"follow": "1"})
     assert Follow.objects.filter(user=world.bob, tournament=world.public).exists()
+    assert "Following ✓" in c.get(world.public.get_absolute_url()).content.decode()
     assert c.post(f"/tournaments/{world.private.slug}/follow/").status_code == 404
     with pytest.raises(NotFound):
         services.follow_question(user=world.bob, question=world.private_q)

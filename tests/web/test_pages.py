@@ -489,8 +489,8 @@ def test_list_pages_query_count_does_not_grow_with_questions(site, django_assert
         q = QuestionFactory(tournament=site.tournament, title=f"Extra {i}")
         forecast(q, site.alice, 0.5)
     # Two of them read the viewer's permissions (full-history access, docs/privacy.md); one is
-    # the header's unread-notification count (community).
-    with django_assert_max_num_queries(15):
+    # the header's unread-notification count and the tournament's follow button (community).
+    with django_assert_max_num_queries(16):
         text(client.get(site.tournament.get_absolute_url()))
     with django_assert_max_num_queries(17):
         text(client.get(reverse("home") + "?filter=all"))
