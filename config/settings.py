@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "trading",
     "scoring",
     "web",
+    "community",
 ]
 
 MIDDLEWARE = [
@@ -99,6 +100,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "community.context_processors.notifications",
             ],
         },
     },
@@ -200,6 +202,11 @@ CELERY_TASK_ROUTES = {
         "scoring.recompute_question",
         "scoring.rebuild_leaderboard",
         "forecasts.fill_medians",
+        # Notification producers and digests: minutes at 100,000 followers (bench_digests).
+        "community.notify",
+        "community.send_digests",
+        "community.digests_send",
+        "community.digest_send",
     )
 }
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
@@ -212,6 +219,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": SWEEP_INTERVAL_SECONDS,
     },
     "poll-feeds": {"task": "markets.poll_feeds", "schedule": FEED_POLL_INTERVAL_SECONDS},
+    # Notifications (community.jobs): idempotent producers, then the daily digests.
+    "notify": {
+        "task": "community.notify",
+        "schedule": env.int("NOTIFY_INTERVAL_SECONDS", default=900),
+    },
+    "digests": {
+        "task": "community.send_digests",
+        "schedule": env.int("DIGEST_INTERVAL_SECONDS", default=3600),
+    },
 }
 
 # Feed URLs polled by beat, as NAME=URL pairs (NAME one of metr, swebench, mlebench, ...).
@@ -338,3 +354,13 @@ for _name in ("PASSWORD_RESET_RATE_EMAIL", "PASSWORD_RESET_RATE_IP"):
         ratelimit.parse_rate(globals()[_name])
     except ValueError as exc:
         raise ImproperlyConfigured(f"{_name}: {exc}") from None
+
+# --- Community (discussion, notifications) --------------------------------------------------
+# Absolute links in emails (digests, unsubscribe): the site's public origin.
+SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
+COMMENT_RATES = env.list("COMMENT_RATES", default=["5/min", "100/day"])
+REPORT_RATES = env.list("REPORT_RATES", default=["10/hour"])
+PROPOSAL_RATES = env.list("PROPOSAL_RATES", default=["5/day"])
+COMMENT_EDIT_MINUTES = env.int("COMMENT_EDIT_MINUTES", default=15)
+# The hour (UTC) from which the day's digest is sent.
+DIGEST_HOUR_UTC = env.int("DIGEST_HOUR_UTC", default=7)

@@ -8,5 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("staff/", include("web.staff_urls")),
     path("", include("api.urls")),
+    path("", include("community.urls")),
     path("", include("web.urls")),
 ]

@@ -34,6 +34,7 @@ from forecasts.models import (
     TrackRecordWeight,
 )
 from forecasts.selectors import crowd_at_cutoff
+from forecasts.signals import forecast_recorded
 from markets.models import Question, Tournament
 
 # Rebuild the sums when a removal leaves less than this share of the weight (see _crowd_apply).
@@ -250,6 +251,7 @@ def forecast_submit(
     )
     previous = store.append_event(forecast)
     _crowds_apply(question, state, forecast, previous, weight)
+    forecast_recorded.send(sender=Forecast, forecast=forecast)
     return forecast
 
 
@@ -276,6 +278,7 @@ def _submit_values(
     )
     previous = store.append_event(forecast)
     _crowds_apply(question, state, forecast, previous, weight)
+    forecast_recorded.send(sender=Forecast, forecast=forecast)
     return forecast
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("web", "api", "scoring", "forecasts", "trading", "markets", "config")
+PACKAGES = ("web", "api", "community", "scoring", "forecasts", "trading", "markets", "config")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from config.celery import app
 
-OURS = ("markets.", "forecasts.", "scoring.", "trading.")
+OURS = ("markets.", "forecasts.", "scoring.", "trading.", "community.")
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +32,10 @@ def test_every_task_has_an_explicit_name_not_its_module_path(tasks) -> None:
         "scoring.repair_scores",
         "trading.settle_market",
         "trading.repair_settlements",
+        "community.notify",
+        "community.send_digests",
+        "community.digests_send",
+        "community.digest_send",
     }
     for name in tasks:
         assert ".tasks." not in name, name

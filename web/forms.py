@@ -48,6 +48,11 @@ class ForecastForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "What moved you to this number?"}),
     )
 
+    share_rationale = forms.BooleanField(
+        label="Share my rationale in the discussion (your number stays private)",
+        required=False,
+    )
+
     def clean_probability(self) -> float:
         percent: Decimal = self.cleaned_data["probability"]
         # Decimal division first, so 99.9% is exactly the float nearest 0.999 (the DB bound).

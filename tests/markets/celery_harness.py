@@ -115,7 +115,7 @@ class Harness:
     def logs(self) -> list[Path]:
         return [s.log for s in self.services]
 
-    def worker(self, name: str = "worker") -> Service:
+    def worker(self, name: str = "worker", queues: str = "") -> Service:
         log = self.tmp / f"{name}.log"
         args = [
             str(VENV_BIN / "celery"),
@@ -130,6 +130,8 @@ class Harness:
             "-n",
             f"takeoff-test-{uuid.uuid4().hex[:8]}@%h",
         ]
+        if queues:  # e.g. "default,heavy"; otherwise the default queue only
+            args += ["-Q", queues]
         service = Service(name, args, dict(self.env), log).start()
         self.services.append(service)
         wait_for(

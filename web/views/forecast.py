@@ -24,6 +24,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
+from community.errors import CommunityError
+from community.services import rationale_share
 from config import ratelimit
 from forecasts import typed
 from forecasts.bots import is_bot_user
@@ -170,7 +172,14 @@ def forecast_submit_view(request: HttpRequest, pk: int) -> HttpResponse:
     except ForecastError as exc:  # the status its class declares, as the API answers
         return _error(request, question, str(exc), exc.status_code)
     percent = ForecastForm.percent(forecast.probability)
-    return _success(request, question, f"Saved your forecast of {percent}%.")
+    message = f"Saved your forecast of {percent}%."
+    if form.cleaned_data["share_rationale"] and forecast.rationale:
+        try:
+            rationale_share(forecast=forecast, user=request.user)
+            message += " Your rationale is shared in the discussion (without your number)."
+        except CommunityError as exc:
+            message += f" Your rationale was not shared: {exc}"
+    return _success(request, question, message)
 
 
 def _typed_submit(request: HttpRequest, question: Question) -> HttpResponse:
