@@ -499,8 +499,9 @@ def test_list_pages_query_count_does_not_grow_with_questions(site, django_assert
 def test_question_page_query_count(site, django_assert_max_num_queries):
     client = login(site.alice)
     # 16 for the page itself; the community section adds the unread count, clarifications,
-    # comments, the viewer's follow and the proposer's credit.
-    with django_assert_max_num_queries(21):
+    # comments, the viewer's follow and the proposer's credit; the conditional pairs one, the
+    # play-money market two (its row and its price history).
+    with django_assert_max_num_queries(24):
         text(client.get(site.open_q.get_absolute_url()))
 
 
