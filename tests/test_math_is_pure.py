@@ -13,6 +13,7 @@ MATH_MODULES = (
     "forecasts.pooling",
     "forecasts.history",
     "forecasts.distributions",
+    "forecasts.import_typed",
     "forecasts.vector_pooling",
     "scoring.rules",
     "scoring.calibration",
