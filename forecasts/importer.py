@@ -108,6 +108,9 @@ class QuestionRow:
     config: dict[str, Any] = field(default_factory=lambda: {"type": "binary"})
     option: int | None = None  # multiple choice resolved "option": the option's index
     value: float | None = None  # continuous resolved "value": in the question's units
+    # False when the type columns are refused (reported on this line): the question's
+    # forecasts cannot be read, and are skipped rather than reported as of an unknown question.
+    usable: bool = True
 
     @property
     def binary(self) -> bool:
@@ -287,21 +290,22 @@ def parse_questions(path: Path) -> tuple[list[QuestionRow], list[str]]:
             config = parse_config(row)
         except ValueError as exc:
             errors.append(f"{where}: question {key!r}: {exc}")
+            out.append(QuestionRow(line, key, title, None, None, None, usable=False))
             continue
         outcome: str | None = None
         option: int | None = None
         value: float | None = None
         if config["type"] == "binary":
-            if res.upper() not in RESOLUTIONS:
+            if res.upper() in RESOLUTIONS:
+                outcome = RESOLUTIONS[res.upper()]
+            else:  # reported; the row still checks its forecasts (nothing is written)
                 errors.append(f"{where}: resolution {res!r} is not YES, NO, ANNULLED or empty")
-                continue
-            outcome = RESOLUTIONS[res.upper()]
         else:
             try:
                 typed = parse_outcome(res, config)
             except ValueError as exc:
                 errors.append(f"{where}: question {key!r}: {exc}")
-                continue
+                typed = None
             if typed is not None:
                 outcome, option, value = typed.kind, typed.option, typed.value
         times: dict[str, dt.datetime | None] = {"open_time": None, "close_time": None}
@@ -368,6 +372,8 @@ def parse_forecasts(
             errors.append(f"{where}: unknown question {question!r}")
             continue
         qrow = configs.get(question)
+        if qrow is not None and not qrow.usable:
+            continue  # its type columns were refused, on its own line
         values: np.ndarray | None = None
         if qrow is not None and not qrow.binary:
             qtype = qrow.config["type"]

@@ -386,6 +386,8 @@ def test_a_hostile_row_is_refused_with_line_and_reason_and_nothing_written(
     assert f"{which}.csv line {line}: " in message, message
     assert reason in message, message
     assert "nothing was imported" in message
+    assert message.count("line ") == 1, message  # one reason; a refused question's
+    # forecasts are not reported again as rows of an unknown question
     assert counts() == (0, 0, 0, 0, 0, 0)
 
 
@@ -496,3 +498,50 @@ def test_round_trip_import_score_export(tmp_path: Path, django_capture_on_commit
     assert float(num["above"]) > 0 and num["below"] in ("", "0", "0.0")
     assert last["when"]["q50"].startswith("2025-")  # dates as ISO text
     assert last["yn"]["probability"] and not last["yn"]["p_0"]
+
+
+GUIDE = Path(__file__).resolve().parents[2] / "docs" / "researcher-guide.md"
+
+
+def _guide_example() -> tuple[str, str]:
+    text = GUIDE.read_text(encoding="utf-8")
+    start = text.index("```text\nquestions.csv\n", text.index("### Questions of every type"))
+    block = text[start + len("```text\n") : text.index("```", start + 8)]
+    questions, forecasts = block.split("\nforecasts.csv\n")
+    return questions.removeprefix("questions.csv\n"), forecasts
+
+
+def test_the_guides_example_imports_and_its_errors_are_the_documented_ones(tmp_path: Path) -> None:
+    questions, forecasts = _guide_example()
+    q, f = tmp_path / "questions.csv", tmp_path / "forecasts.csv"
+    q.write_text(questions, encoding="utf-8")
+    f.write_text(forecasts, encoding="utf-8")
+    run(q, f, slug="guide")
+    res = {r.question.key: r for r in Resolution.objects.filter(state="final")}
+    assert (res["lab"].option, res["swe"].value, res["horizon"].outcome) == (1, 42.5, "above")
+    assert Forecast.objects.filter(question__tournament__slug="guide").count() == 6
+    # the documented error messages, on the documented lines
+    bad_q = questions.replace(",Beta,multiple_choice", ",Delta,multiple_choice").replace(
+        ",42.5,numeric", ",-5,numeric"
+    )
+    bad_f = forecasts.replace("0.2|0.5|0.3", "0.2|0.5|0.5")
+    (tmp_path / "bad").mkdir()
+    q2, f2 = tmp_path / "bad" / "questions.csv", tmp_path / "bad" / "forecasts.csv"
+    q2.write_text(bad_q, encoding="utf-8")
+    f2.write_text(bad_f, encoding="utf-8")
+    before = counts()
+    with pytest.raises(CommandError) as err:
+        run(q2, f2, slug="guide-bad")
+    message = str(err.value)
+    guide = " ".join(GUIDE.read_text(encoding="utf-8").split())
+    for documented in (
+        "questions.csv line 3: question 'lab': resolution 'Delta' is not one of the options "
+        "(Alpha, Beta, Gamma) or annulled",
+        "questions.csv line 4: question 'swe': resolution -5 is outside the range [0, 100] and "
+        "the lower bound is closed",
+        "forecasts.csv line 3: 'lab' (multiple_choice): The probabilities sum to 1.2; they must "
+        "sum to 1.",
+    ):
+        assert documented in message, message
+        assert documented in guide, documented
+    assert counts() == before
