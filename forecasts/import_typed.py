@@ -218,7 +218,11 @@ def parse_typed_forecast(raw: str, config: dict[str, Any]) -> np.ndarray:
     else:
         raise ValueError(
             "forecast must be a JSON object (probabilities, cdf, percentiles or components), "
-            "a JSON list" + (" or probabilities separated by |" if qtype != "binary" else "")
+            + (
+                "a JSON list or probabilities separated by |"
+                if qtype == "multiple_choice"
+                else "or a JSON list of 201 CDF points"
+            )
         )
     if isinstance(payload, list):
         payload = {"probabilities" if qtype == "multiple_choice" else "cdf": payload}

@@ -1,5 +1,11 @@
 """Import a researcher's questions and forecasts (docs/researcher-guide.md).
 
+Every question type: yes/no rows as they always were (``probability``); multiple-choice,
+numeric, date and discrete questions through the optional type columns of ``questions.csv``
+and the ``forecast`` column of ``forecasts.csv`` (``forecasts.import_typed``: the API's payload
+shapes through ``distributions.forecast_from_payload``, resolutions by option label, value or
+``below``/``above``). New questions go through ``markets.questions`` (``questions_create_many``).
+
 Two passes: every row of both files is validated first, collecting all problems with their line
 numbers; only a clean pair of files is written, in one transaction. Re-importing the same files
 changes nothing: questions are matched by key, forecasts by (question, forecaster, time).

@@ -300,6 +300,24 @@ HOSTILE = {
         8,
         "lower bound is closed, so cdf[0]",
     ),
+    "mass above a closed bound": (
+        "forecasts",
+        _forecast("cnt", "a", [0.95 * i / 200 for i in range(201)]),
+        12,
+        "upper bound is closed, so cdf[200] must be 1",
+    ),
+    "a bare number for a continuous question": (
+        "forecasts",
+        _forecast("num", "a", "0.5"),
+        7,
+        "or a JSON list of 201 CDF points",
+    ),
+    "percentiles out of order": (
+        "forecasts",
+        _forecast("num", "a", {"percentiles": {**PERCENTILES, "0.5": 5}}),
+        7,
+        "'num' (numeric): ",
+    ),
     "probabilities not summing to 1": (
         "forecasts",
         _forecast("mc", "a", "0.2|0.5|0.5"),
