@@ -835,9 +835,9 @@ def _apply_resolution(
 ) -> None:
     """Bring ``q``'s resolution in line with its row (rules in the module docstring), through
     the resolution services, and report what changed or was kept, naming the line. ``current``
-    is its final resolution; ``unresolved_by_staff`` whether staff un-resolved it last. A first
-    resolution is appended to ``pending`` (question id, outcome, reason, effective time) for
-    ``questions_resolve_many``; a change of one is made here."""
+    is its final resolution; ``unresolved_by_staff`` whether staff un-resolved it last. A yes/no
+    question's first resolution is appended to ``pending`` (question id, outcome, reason,
+    effective time) for ``questions_resolve_many``; any other is made here."""
     where = f"questions.csv line {row.line}"
     if current is not None and current.source != Resolution.Source.IMPORT:
         decided_by = DECIDED_BY.get(Resolution.Source(current.source), current.source)
@@ -876,14 +876,15 @@ def _apply_resolution(
         )
         return
     reason = f"Imported from {slug} ({where})"
-    if current is None and row.option is None and row.value is None:
+    if current is None and row.binary:  # batched; the other types through question_resolve,
+        # which checks that the outcome fits the question's type (docs/methods.md §13.4)
         pending.append((q.pk, row.outcome, reason, min(q.close_time, now)))
         report.resolutions_recorded += 1
         report.resolution_changes.append(f"{where}: {q.key} resolved {_row_spelled(row, q)}")
         return
     if current is not None:
         reason += f": the file now says {_row_spelled(row, q)}, was {_res_spelled(current, q)}"
-    question_resolve(  # an option or a value (not batched), or a change of outcome
+    question_resolve(
         question_id=q.pk,
         outcome=row.outcome,
         option=row.option,
