@@ -563,3 +563,21 @@ def test_the_guides_example_imports_and_its_errors_are_the_documented_ones(tmp_p
         assert documented in message, message
         assert documented in guide, documented
     assert counts() == before
+
+
+def test_a_staff_resolution_of_a_typed_question_is_kept_and_reported(tmp_path: Path) -> None:
+    from markets.resolution.manual import question_resolve
+
+    q, f = files(tmp_path)
+    run(q, f)
+    mc = Question.objects.get(key="mc")
+    question_resolve(
+        question_id=mc.pk, outcome="option", option=2, reason="Staff: Gamma won", source="manual"
+    )
+    out = run(q, f)
+    assert (
+        "questions.csv line 3: mc is resolved 'Gamma' by staff but the file says 'Beta': kept"
+        in (out)
+    )
+    final = Resolution.objects.get(question=mc, state="final")
+    assert (final.option, final.source) == (2, "manual")
