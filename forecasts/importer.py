@@ -1,5 +1,11 @@
 """Import a researcher's questions and forecasts (docs/researcher-guide.md).
 
+Every question type: yes/no rows as they always were (``probability``); multiple-choice,
+numeric, date and discrete questions through the optional type columns of ``questions.csv``
+and the ``forecast`` column of ``forecasts.csv`` (``forecasts.import_typed``: the API's payload
+shapes through ``distributions.forecast_from_payload``, resolutions by option label, value or
+``below``/``above``). New questions go through ``markets.questions`` (``questions_create_many``).
+
 Two passes: every row of both files is validated first, collecting all problems with their line
 numbers; only a clean pair of files is written, in one transaction. Re-importing the same files
 changes nothing: questions are matched by key, forecasts by (question, forecaster, time).
@@ -41,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
@@ -48,7 +55,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from config.bulk import bulk_insert_new
+from forecasts import distributions
 from forecasts.bulk import crowd_recompute_many
+from forecasts.import_typed import parse_config, parse_outcome, parse_typed_forecast
 from forecasts.models import Forecast, Forecaster
 from forecasts.services import P_MAX, P_MIN
 from forecasts.signals import send_log_changed
@@ -101,6 +110,17 @@ class QuestionRow:
     outcome: str | None
     open_time: dt.datetime | None
     close_time: dt.datetime | None
+    # The type configuration (``markets.question_types.CONFIG_FIELDS``; ``forecasts.import_typed``).
+    config: dict[str, Any] = field(default_factory=lambda: {"type": "binary"})
+    option: int | None = None  # multiple choice resolved "option": the option's index
+    value: float | None = None  # continuous resolved "value": in the question's units
+    # False when the type columns are refused (reported on this line): the question's
+    # forecasts cannot be read, and are skipped rather than reported as of an unknown question.
+    usable: bool = True
+
+    @property
+    def binary(self) -> bool:
+        return bool(self.config["type"] == "binary")
 
 
 @dataclass
@@ -108,8 +128,24 @@ class ForecastRow:
     line: int
     forecaster: str
     question: str
-    probability: float
+    probability: float | None
     time: dt.datetime | None
+    values: np.ndarray | None = None  # a typed question's stored vector (float64[K] or [201])
+
+    @property
+    def stored(self) -> float | bytes:
+        """What identifies the forecast in the log: the probability, or the vector's bytes."""
+        if self.values is None:
+            assert self.probability is not None
+            return self.probability
+        return distributions.to_bytes(self.values)
+
+
+def _shown(value: float | bytes | None) -> str:
+    """A forecast in a message: the probability, or "a <n>-value distribution"."""
+    if isinstance(value, bytes):
+        return f"a {len(value) // 8}-value distribution"
+    return f"{value:g}" if value is not None else "a withdrawal"
 
 
 @dataclass
@@ -141,8 +177,11 @@ class ImportReport:
 
 
 def _read_csv(
-    path: Path, name: str, required: set[str]
+    path: Path, name: str, required: set[str], either: tuple[str, ...] = ()
 ) -> tuple[list[str], Iterable[tuple[int, dict]]]:
+    """The header and the rows (line number, cells stripped) of a CSV file. ``required``
+    columns must all be there, and one of ``either`` when given (the first is named when
+    none is). Raises ``ImportFailed``."""
     try:
         text = path.read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
@@ -158,6 +197,8 @@ def _read_csv(
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = required - set(header)
+    if either and not set(either) & set(header):
+        missing.add(either[0])
     if missing:
         raise ImportFailed(
             [
@@ -251,9 +292,28 @@ def parse_questions(path: Path) -> tuple[list[QuestionRow], list[str]]:
         if not title:
             errors.append(f"{where}: question {key!r} has no title")
         errors += _too_long(where, "question key", key) + _too_long(where, "title", title)
-        if res.upper() not in RESOLUTIONS:
-            errors.append(f"{where}: resolution {res!r} is not YES, NO, ANNULLED or empty")
+        try:
+            config = parse_config(row)
+        except ValueError as exc:
+            errors.append(f"{where}: question {key!r}: {exc}")
+            out.append(QuestionRow(line, key, title, None, None, None, usable=False))
             continue
+        outcome: str | None = None
+        option: int | None = None
+        value: float | None = None
+        if config["type"] == "binary":
+            if res.upper() in RESOLUTIONS:
+                outcome = RESOLUTIONS[res.upper()]
+            else:  # reported; the row still checks its forecasts (nothing is written)
+                errors.append(f"{where}: resolution {res!r} is not YES, NO, ANNULLED or empty")
+        else:
+            try:
+                typed = parse_outcome(res, config)
+            except ValueError as exc:
+                errors.append(f"{where}: question {key!r}: {exc}")
+                typed = None
+            if typed is not None:
+                outcome, option, value = typed.kind, typed.option, typed.value
         times: dict[str, dt.datetime | None] = {"open_time": None, "close_time": None}
         for col in times:
             if row.get(col):
@@ -265,7 +325,15 @@ def parse_questions(path: Path) -> tuple[list[QuestionRow], list[str]]:
             errors.append(f"{where}: close_time is not after open_time")
         out.append(
             QuestionRow(
-                line, key, title, RESOLUTIONS[res.upper()], times["open_time"], times["close_time"]
+                line,
+                key,
+                title,
+                outcome,
+                times["open_time"],
+                times["close_time"],
+                config=config,
+                option=option,
+                value=value,
             )
         )
     return out, errors
@@ -273,16 +341,24 @@ def parse_questions(path: Path) -> tuple[list[QuestionRow], list[str]]:
 
 def parse_forecasts(
     path: Path,
-    question_keys: set[str],
+    question_keys: set[str] | dict[str, QuestionRow],
     *,
     clip: bool,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[ForecastRow], list[str], int]:
-    _, rows = _read_csv(path, "forecasts.csv", {"forecaster", "question", "probability"})
+    """The rows of ``forecasts.csv``, every problem with its line, and how many probabilities
+    were clipped. ``question_keys`` are the questions of ``questions.csv``: a set of keys (all
+    yes/no) or their rows by key, whose ``config`` says how to read a typed question's
+    ``forecast`` cell (``forecasts.import_typed.parse_typed_forecast``). The file needs
+    ``forecaster``, ``question`` and ``probability`` or ``forecast``."""
+    _, rows = _read_csv(
+        path, "forecasts.csv", {"forecaster", "question"}, either=("probability", "forecast")
+    )
+    configs = question_keys if isinstance(question_keys, dict) else {}
     errors: list[str] = []
     out: list[ForecastRow] = []
     clipped = 0
-    seen: dict[tuple[str, str, dt.datetime], tuple[int, float]] = {}
+    seen: dict[tuple[str, str, dt.datetime], tuple[int, float | bytes]] = {}
     for line, row in rows:
         if progress is not None:
             progress(1)
@@ -301,22 +377,37 @@ def parse_forecasts(
         if question not in question_keys:
             errors.append(f"{where}: unknown question {question!r}")
             continue
-        try:
-            p = float(raw)
-        except ValueError:
-            errors.append(f"{where}: probability {raw!r} is not a number")
-            continue
-        if not math.isfinite(p):
-            errors.append(f"{where}: probability {raw!r} is not a finite number")
-            continue
-        if not P_MIN <= p <= P_MAX:
-            if clip and 0.0 <= p <= 1.0:
-                p = min(max(p, P_MIN), P_MAX)
-                clipped += 1
-            else:
-                hint = " (--clip clips values within [0, 1])" if 0.0 <= p <= 1.0 else ""
-                errors.append(f"{where}: probability {raw} is outside [{P_MIN}, {P_MAX}]{hint}")
+        qrow = configs.get(question)
+        if qrow is not None and not qrow.usable:
+            continue  # its type columns were refused, on its own line
+        values: np.ndarray | None = None
+        if qrow is not None and not qrow.binary:
+            qtype = qrow.config["type"]
+            if raw:
+                errors.append(
+                    f"{where}: {question!r} is a {qtype} question: leave probability empty and "
+                    "give the forecast in the forecast column"
+                )
                 continue
+            try:
+                values = parse_typed_forecast(row.get("forecast", ""), qrow.config)
+            except ValueError as exc:
+                errors.append(f"{where}: {question!r} ({qtype}): {exc}")
+                continue
+        elif row.get("forecast"):
+            errors.append(
+                f"{where}: {question!r} is a yes/no question: its forecast goes in the "
+                "probability column, not forecast"
+            )
+            continue
+        p: float | None = None
+        if values is None:
+            try:
+                p, was_clipped = _probability(raw, clip=clip)
+            except ValueError as exc:
+                errors.append(f"{where}: {exc}")
+                continue
+            clipped += was_clipped
         time = None
         if row.get("time"):
             try:
@@ -324,20 +415,40 @@ def parse_forecasts(
             except ValueError as exc:
                 errors.append(f"{where}: {exc}")
                 continue
+        frow = ForecastRow(line, forecaster, question, p, time, values)
         if time is not None:
             ident = (forecaster, question, time)
-            if ident in seen and seen[ident][1] != p:
+            stored = frow.stored
+            if ident in seen and seen[ident][1] != stored:
                 first_line, first_p = seen[ident]
                 errors.append(
                     f"{where}: forecaster {forecaster!r} on {question!r} at {time.isoformat()} "
-                    f"is {p:g} here but {first_p:g} on line {first_line}: conflicting rows"
+                    f"is {_shown(stored)} here but {_shown(first_p)} on line {first_line}: "
+                    "conflicting rows"
                 )
                 continue
             if ident in seen:
                 continue  # an exact repeat of the same forecast
-            seen[ident] = (line, p)
-        out.append(ForecastRow(line, forecaster, question, p, time))
+            seen[ident] = (line, stored)
+        out.append(frow)
     return out, errors, clipped
+
+
+def _probability(raw: str, *, clip: bool) -> tuple[float, bool]:
+    """A yes/no forecast's probability cell and whether it was clipped into [P_MIN, P_MAX]
+    (with ``clip``, a value within [0, 1]). Raises ``ValueError`` with the reason."""
+    try:
+        p = float(raw)
+    except ValueError:
+        raise ValueError(f"probability {raw!r} is not a number") from None
+    if not math.isfinite(p):
+        raise ValueError(f"probability {raw!r} is not a finite number")
+    if P_MIN <= p <= P_MAX:
+        return p, False
+    if clip and 0.0 <= p <= 1.0:
+        return min(max(p, P_MIN), P_MAX), True
+    hint = " (--clip clips values within [0, 1])" if 0.0 <= p <= 1.0 else ""
+    raise ValueError(f"probability {raw} is outside [{P_MIN}, {P_MAX}]{hint}")
 
 
 def import_forecasts(
@@ -381,7 +492,7 @@ def import_forecasts(
     errors += qerrors
     stage("Validating forecasts")
     frows, ferrors, clipped = parse_forecasts(
-        forecasts_path, {q.key for q in qrows}, clip=clip, progress=progress
+        forecasts_path, {q.key: q for q in qrows}, clip=clip, progress=progress
     )
     errors += ferrors
     if errors:
@@ -475,9 +586,17 @@ def _write(
     questions: dict[str, Question] = {}
     specs: list[dict[str, Any]] = []
     spec_rows: list[QuestionRow] = []
+    mismatched: list[str] = []
     for row in qrows:
         if row.key in existing_q:
-            questions[row.key] = existing_q[row.key]
+            q = existing_q[row.key]
+            differs = [name for name, value in row.config.items() if getattr(q, name) != value]
+            if differs:
+                mismatched.append(
+                    f"questions.csv line {row.line}: question {row.key!r} was imported with "
+                    f"another {', '.join(differs)}; a question's type and scale cannot change"
+                )
+            questions[row.key] = q
             continue
         open_time = row.open_time or default_open or first_time.get(row.key) or now
         close_time = row.close_time or default_close
@@ -492,9 +611,12 @@ def _write(
                 "title": row.title or row.key,
                 "open_time": open_time,
                 "close_time": close_time,
+                **row.config,
             }
         )
         spec_rows.append(row)
+    if mismatched:
+        raise ImportFailed(mismatched)
     # Through the one door for new questions (the same checks as the API's question_create).
     try:
         created = questions_create_many(tournament=tournament, questions=specs, now=now)
@@ -513,21 +635,22 @@ def _write(
     report.forecasters_created = len(new)
     ids = dict(Forecaster.objects.filter(source=slug, key__in=keys).values_list("key", "id"))
 
-    have = {
-        (qid, fid, time): p
-        for qid, fid, time, p in Forecast.objects.filter(
+    have: dict[tuple[int, int, dt.datetime], float | bytes | None] = {
+        (qid, fid, time): p if v is None else bytes(v)
+        for qid, fid, time, p, v in Forecast.objects.filter(
             question__tournament=tournament, forecaster__source=slug
-        ).values_list("question_id", "forecaster_id", "time", "probability")
+        ).values_list("question_id", "forecaster_id", "time", "probability", "values")
     }
     ends = _window_ends(questions, qrows, now)
     open_times = {q.pk: q.open_time for q in questions.values()}
     problems: list[str] = []
-    to_create: list[tuple[int, int, float, dt.datetime]] = []
+    to_create: list[tuple[int, int, float, dt.datetime]] = []  # yes/no: plain rows
+    to_create_typed: list[Forecast] = []  # multiple choice and continuous: their vectors
     touched: set[int] = set()
     # Undated rows already in the log, per (question, forecaster) in time order: a re-import
     # matches its k-th undated row of a pair to the pair's k-th, wherever the row now sits in
     # the file (its placement, open + row index µs, moves when rows are added before it).
-    placed: dict[tuple[int, int], list[tuple[dt.datetime, float | None]]] = {}
+    placed: dict[tuple[int, int], list[tuple[dt.datetime, float | bytes | None]]] = {}
     for (qid, fid, time), p in sorted(have.items(), key=lambda item: item[0][2]):
         q_open = open_times.get(qid)
         if q_open is not None and q_open <= time < q_open + UNDATED_SPAN:
@@ -555,29 +678,42 @@ def _write(
             )
             continue
         ident = (q.pk, ids[f.forecaster], time)
+        stored = f.stored
         if ident in have:
-            if have[ident] != f.probability:
+            if have[ident] != stored:
                 problems.append(
                     f"{where}: {f.forecaster!r} on {f.question!r} at {time.isoformat()} is "
-                    f"{f.probability:g}, but the forecast already imported there is "
-                    f"{have[ident]:g}; the log is append-only (give the new forecast a new time)"
+                    f"{_shown(stored)}, but the forecast already imported there is "
+                    f"{_shown(have[ident])}; the log is append-only (give the new forecast a "
+                    "new time)"
                 )
             else:
                 report.forecasts_existing += 1
             continue
-        have[ident] = f.probability
-        to_create.append((q.pk, ids[f.forecaster], f.probability, time))
+        have[ident] = stored
+        if isinstance(stored, bytes):
+            to_create_typed.append(
+                Forecast(
+                    question_id=q.pk, forecaster_id=ids[f.forecaster], values=stored, time=time
+                )
+            )
+        else:
+            to_create.append((q.pk, ids[f.forecaster], stored, time))
         touched.add(q.pk)
     if problems:
         raise ImportFailed(problems)  # inside the transaction: nothing was written
-    if to_create:
-        stage(f"Writing {len(to_create):,} forecasts")
-        phase(f"Writing {len(to_create):,} forecasts", len(to_create))
+    total = len(to_create) + len(to_create_typed)
+    if total:
+        stage(f"Writing {total:,} forecasts")
+        phase(f"Writing {total:,} forecasts", total)
     for start in range(0, len(to_create), 5_000):
         # Plain rows (COPY on PostgreSQL): no model instance or SQL built per forecast.
         bulk_insert_new(Forecast, FORECAST_COLUMNS, to_create[start : start + 5_000])
         step(len(to_create[start : start + 5_000]))
-    report.forecasts_created = len(to_create)
+    for start in range(0, len(to_create_typed), 5_000):
+        Forecast.objects.bulk_create(to_create_typed[start : start + 5_000])
+        step(len(to_create_typed[start : start + 5_000]))
+    report.forecasts_created = total
 
     if touched:
         stage(f"Computing the crowd history of {len(touched):,} questions")
@@ -654,9 +790,36 @@ def _unresolved_by_staff(question_ids: list[int]) -> set[int]:
 DECIDED_BY = {Resolution.Source.MANUAL: "staff", Resolution.Source.RULE: "the milestone rule"}
 
 
-def _spelled(outcome: str) -> str:
-    """An outcome as questions.csv spells it (YES, NO, ANNULLED)."""
+def _spelled(
+    outcome: str,
+    q: Question | None = None,
+    *,
+    option: int | None = None,
+    value: float | None = None,
+) -> str:
+    """An outcome as questions.csv spells it: YES, NO, ANNULLED, an option's label in quotes,
+    a value (a date question's as an ISO 8601 time), BELOW or ABOVE."""
+    if outcome == Resolution.Outcome.OPTION and q is not None and option is not None:
+        return repr(q.options[option]) if option < len(q.options) else f"option {option}"
+    if outcome == Resolution.Outcome.VALUE and value is not None:
+        if q is not None and q.type == Question.Type.DATE:
+            return dt.datetime.fromtimestamp(value, dt.UTC).isoformat()
+        return f"{value:g}"
     return outcome.upper()
+
+
+def _row_spelled(row: QuestionRow, q: Question) -> str:
+    assert row.outcome is not None
+    return _spelled(row.outcome, q, option=row.option, value=row.value)
+
+
+def _res_spelled(res: Resolution, q: Question) -> str:
+    return _spelled(res.outcome, q, option=res.option, value=res.value)
+
+
+def _same(res: Resolution, row: QuestionRow) -> bool:
+    """Whether ``res`` records the outcome of ``row`` (kind, option and value)."""
+    return (res.outcome, res.option, res.value) == (row.outcome, row.option, row.value)
 
 
 def _apply_resolution(
@@ -672,21 +835,21 @@ def _apply_resolution(
 ) -> None:
     """Bring ``q``'s resolution in line with its row (rules in the module docstring), through
     the resolution services, and report what changed or was kept, naming the line. ``current``
-    is its final resolution; ``unresolved_by_staff`` whether staff un-resolved it last. A first
-    resolution is appended to ``pending`` (question id, outcome, reason, effective time) for
-    ``questions_resolve_many``; a change of one is made here."""
+    is its final resolution; ``unresolved_by_staff`` whether staff un-resolved it last. A yes/no
+    question's first resolution is appended to ``pending`` (question id, outcome, reason,
+    effective time) for ``questions_resolve_many``; any other is made here."""
     where = f"questions.csv line {row.line}"
     if current is not None and current.source != Resolution.Source.IMPORT:
         decided_by = DECIDED_BY.get(Resolution.Source(current.source), current.source)
-        if row.outcome is not None and row.outcome != current.outcome:
+        if row.outcome is not None and not _same(current, row):
             report.resolutions_kept.append(
-                f"{where}: {q.key} is resolved {_spelled(current.outcome)} by {decided_by} but "
-                f"the file says {_spelled(row.outcome)}: kept (re-resolve it by hand if the "
+                f"{where}: {q.key} is resolved {_res_spelled(current, q)} by {decided_by} but "
+                f"the file says {_row_spelled(row, q)}: kept (re-resolve it by hand if the "
                 "file is right)"
             )
         elif row.outcome is None and q.resolutions.filter(source=Resolution.Source.IMPORT).exists():
             report.resolutions_kept.append(
-                f"{where}: {q.key} is resolved {_spelled(current.outcome)} by {decided_by}; the "
+                f"{where}: {q.key} is resolved {_res_spelled(current, q)} by {decided_by}; the "
                 "file no longer resolves it: kept (un-resolve it by hand if the file is right)"
             )
         return
@@ -701,33 +864,40 @@ def _apply_resolution(
         )
         report.resolutions_withdrawn += 1
         report.resolution_changes.append(
-            f"{where}: {q.key} un-resolved (was {_spelled(current.outcome)})"
+            f"{where}: {q.key} un-resolved (was {_res_spelled(current, q)})"
         )
         return
-    if current is not None and current.outcome == row.outcome:
+    if current is not None and _same(current, row):
         return
     if current is None and unresolved_by_staff:
         report.resolutions_kept.append(
             f"{where}: {q.key} was un-resolved by staff but the file says "
-            f"{_spelled(row.outcome)}: kept unresolved (resolve it by hand if the file is right)"
+            f"{_row_spelled(row, q)}: kept unresolved (resolve it by hand if the file is right)"
         )
         return
     reason = f"Imported from {slug} ({where})"
-    if current is None:
+    if current is None and row.binary:  # batched; the other types through question_resolve,
+        # which checks that the outcome fits the question's type (docs/methods.md §13.4)
         pending.append((q.pk, row.outcome, reason, min(q.close_time, now)))
         report.resolutions_recorded += 1
-        report.resolution_changes.append(f"{where}: {q.key} resolved {_spelled(row.outcome)}")
+        report.resolution_changes.append(f"{where}: {q.key} resolved {_row_spelled(row, q)}")
         return
-    reason += f": the file now says {_spelled(row.outcome)}, was {_spelled(current.outcome)}"
+    if current is not None:
+        reason += f": the file now says {_row_spelled(row, q)}, was {_res_spelled(current, q)}"
     question_resolve(
         question_id=q.pk,
         outcome=row.outcome,
+        option=row.option,
+        value=row.value,
         reason=reason,
         source=Resolution.Source.IMPORT,
         resolved_at=min(q.close_time, now),
         actor_label="import",
     )
     report.resolutions_recorded += 1
+    if current is None:
+        report.resolution_changes.append(f"{where}: {q.key} resolved {_row_spelled(row, q)}")
+        return
     report.resolution_changes.append(
-        f"{where}: {q.key} re-resolved {_spelled(current.outcome)} → {_spelled(row.outcome)}"
+        f"{where}: {q.key} re-resolved {_res_spelled(current, q)} → {_row_spelled(row, q)}"
     )

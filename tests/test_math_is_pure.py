@@ -14,6 +14,7 @@ MATH_MODULES = (
     "forecasts.trend",
     "forecasts.history",
     "forecasts.distributions",
+    "forecasts.import_typed",
     "forecasts.vector_pooling",
     "scoring.rules",
     "scoring.calibration",

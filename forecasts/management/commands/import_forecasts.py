@@ -22,8 +22,8 @@ def _when(raw: str | None) -> dt.datetime | None:
 
 class Command(BaseCommand):
     help = (
-        "Import questions and forecasts from the researcher CSV formats "
-        "(see docs/researcher-guide.md)."
+        "Import questions and forecasts from the researcher CSV formats: yes/no, multiple "
+        "choice, numeric, date and discrete (see docs/researcher-guide.md)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
