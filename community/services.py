@@ -105,6 +105,8 @@ def comment_post(
             raise NotFound("No such comment to reply to.")
         if parent.parent_id is not None:
             parent = parent.parent
+            if parent is None or parent.is_hidden:
+                raise NotFound("No such comment to reply to.")
     _rate_limit("comment", author, settings.COMMENT_RATES)
     comment = Comment.objects.create(
         question=question,
