@@ -12,9 +12,9 @@ def notifications(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from community.models import Notification
+    from community.services import notifications_visible
 
     def count() -> int:
-        return Notification.objects.filter(user=user, read_at__isnull=True).count()
+        return notifications_visible(user).filter(read_at__isnull=True).count()
 
     return {"unread_notifications": count}

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from community import audience
@@ -384,6 +385,16 @@ def notify(
     before = Notification.objects.filter(user_id__in=ids, key=key[:120]).count()
     Notification.objects.bulk_create(rows, ignore_conflicts=True, batch_size=1000)
     return len(rows) - before
+
+
+def notifications_visible(user: Any) -> QuerySet[Notification]:
+    """The user's notifications they may still see: none about a question of a private
+    tournament they have left since (as the digest, ``jobs._may_see``). A QuerySet, newest
+    first as the model orders them."""
+    visible = Tournament.objects.visible_to(user)
+    return Notification.objects.filter(user=user).filter(
+        Q(question__isnull=True) | Q(question__tournament__in=visible)
+    )
 
 
 def notifications_mark_read(

@@ -27,7 +27,7 @@ from community.forms import (
     ReasonForm,
     SettingsForm,
 )
-from community.models import Comment, CommentReport, Kind, Notification, Proposal, Tag
+from community.models import Comment, CommentReport, Kind, Proposal, Tag
 from community.unsubscribe import unsubscribe_read
 from markets.models import Question, Tournament
 
@@ -227,7 +227,7 @@ def tournament_follow(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def notification_list(request: HttpRequest) -> HttpResponse:
-    notifications = Notification.objects.filter(user=request.user).select_related("question")
+    notifications = services.notifications_visible(request.user).select_related("question")
     page = Paginator(notifications, 50).get_page(request.GET.get("page"))
     return render(request, "community/notifications.html", {"page": page})
 

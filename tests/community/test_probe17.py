@@ -71,3 +71,87 @@ def test_reply_to_a_reply_of_a_hidden_comment_is_refused(world):
     assert r.status_code == 404
     assert not Comment.objects.filter(body="again").exists()
     assert Notification.objects.filter(user=world.alice).count() == notified
+
+
+def test_private_tournament_is_invisible_to_outsiders(world):
+    q = world.private_q
+    services.clarification_post(question=q, author=world.staff, body="Secret clarif")
+    services.follow_question(user=world.member, question=q)
+    services.comment_post(author=world.member, question=q, body="secret comment")
+    outsider = client_for(world.alice)
+    assert outsider.get(f"/questions/{q.pk}/").status_code == 404
+    assert outsider.post(f"/questions/{q.pk}/comments/", {"body": "hi"}).status_code == 404
+    assert outsider.post(f"/questions/{q.pk}/follow/").status_code == 404
+    assert outsider.post("/tournaments/priv/follow/").status_code == 404
+    r = outsider.get("/discover/", {"q": "Secret"})
+    assert r.status_code == 200 and b"Secret question" not in r.content
+    for sort in ["closing", "active", "moved", "update"]:
+        assert b"Secret question" not in outsider.get("/discover/", {"sort": sort}).content
+    c = Comment.objects.get(body="secret comment")
+    assert outsider.post(f"/comments/{c.pk}/report/", {"reason": "x"}).status_code == 404
+    assert outsider.get(f"/comments/{c.pk}/edit/").status_code == 404
+    assert not Notification.objects.filter(user=world.alice).exists()
+    # a non-member who followed the tournament's question earlier still gets nothing
+    services.follow_on_forecast(user_id=world.bob.pk, question_id=q.pk)
+    services.clarification_post(question=q, author=world.staff, body="Second")
+    assert not Notification.objects.filter(user=world.bob).exists()
+    assert Notification.objects.filter(user=world.member, kind="clarification").count() == 1
+
+
+def test_marking_another_users_notification_read_changes_nothing(world):
+    services.notify(user_ids=[world.bob.pk], kind="reply", key="k1", title="t")
+    n = Notification.objects.get(user=world.bob)
+    r = client_for(world.alice).post("/notifications/read/", {"id": [n.pk, "abc"]})
+    assert r.status_code == 400
+    client_for(world.alice).post("/notifications/read/", {"id": [n.pk]})
+    n.refresh_from_db()
+    assert n.read_at is None
+
+
+def test_proposal_review_bad_input_never_500(world):
+    staff = client_for(world.staff)
+    now = timezone.now()
+    p = Proposal.objects.create(
+        author=world.alice,
+        tournament=world.public,
+        title="T",
+        resolution_criteria="C",
+        open_time=now,
+        close_time=now + dt.timedelta(days=9),
+    )
+    url = f"/staff/proposals/{p.pk}/"
+    for data in [
+        {"action": "edit", "title": "", "resolution_criteria": "C"},
+        {"action": "edit", "title": "x" * 5000, "resolution_criteria": "C"},
+        {"action": "edit", "title": "T", "resolution_criteria": "C", "open_time": "garbage"},
+        {
+            "action": "edit",
+            "title": "T",
+            "resolution_criteria": "C",
+            "open_time": "2030-01-02T00:00",
+            "close_time": "2030-01-01T00:00",
+        },
+        {"action": "approve", "key": "x" * 5000},
+        {"action": "approve", "key": "<script>"},
+        {"action": "reject", "reason": ""},
+        {"action": "nope"},
+        {},
+    ]:
+        r = staff.post(url, data)
+        assert r.status_code in (302, 400, 409), (data, r.status_code)
+    assert staff.get("/staff/proposals/999999/").status_code == 404
+    assert client_for(world.alice).get(url).status_code == 404
+
+
+def test_a_member_who_left_a_private_tournament_sees_nothing_of_it_in_notifications(world):
+    services.follow_question(user=world.member, question=world.private_q)
+    services.clarification_post(question=world.private_q, author=world.staff, body="Secret text")
+    c = client_for(world.member)
+    page = c.get("/notifications/")
+    assert b"Secret text" in page.content
+    assert page.context["unread_notifications"]() == 1
+    world.private.members.remove(world.member)
+    page = c.get("/notifications/")
+    assert b"Secret text" not in page.content
+    assert b"Secret question" not in page.content
+    assert page.context["unread_notifications"]() == 0
