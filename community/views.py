@@ -29,7 +29,7 @@ from community.forms import (
 )
 from community.models import Comment, CommentReport, Kind, Proposal, Tag
 from community.unsubscribe import unsubscribe_read
-from markets.models import Question, Tournament
+from markets.models import MAX_ID, Question, Tournament
 
 
 def _question(request: HttpRequest, pk: int) -> Question:
@@ -239,6 +239,9 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
     try:
         ids = [int(x) for x in raw] if raw else None
     except ValueError:
+        return _refused(request, "Not a notification id.", 400, "/notifications/")
+    if ids is not None and not all(1 <= i <= MAX_ID for i in ids):
+        # Out of the database's integer range: a 400, never an overflow error (a 500).
         return _refused(request, "Not a notification id.", 400, "/notifications/")
     services.notifications_mark_read(user=request.user, ids=ids)
     target = request.POST.get("go", "")

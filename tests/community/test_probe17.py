@@ -155,3 +155,11 @@ def test_a_member_who_left_a_private_tournament_sees_nothing_of_it_in_notificati
     assert b"Secret text" not in page.content
     assert b"Secret question" not in page.content
     assert page.context["unread_notifications"]() == 0
+
+
+def test_an_out_of_range_notification_id_is_a_400_not_a_500(world):
+    services.notify(user_ids=[world.alice.pk], kind="reply", key="k1", title="t")
+    c = client_for(world.alice)
+    for bad in ["9" * 30, "-1", "0"]:
+        assert c.post("/notifications/read/", {"id": bad}).status_code == 400, bad
+    assert Notification.objects.get(user=world.alice).read_at is None
