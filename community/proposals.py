@@ -110,13 +110,18 @@ def proposal_edit(*, proposal: Proposal, reviewer: Any, **changes: Any) -> Propo
 def proposal_approve(*, proposal: Proposal, reviewer: Any, key: str = "") -> Question:
     """Approve: create the question (``question_create``) and credit the author.
 
-    Raises ``Conflict`` when already reviewed, and the markets service's ``QuestionError``
-    (e.g. a key already used in the tournament) as a ``CommunityError`` with its message.
+    Raises ``Conflict`` when already reviewed, ``CommunityError`` when its texts or window are
+    no longer valid (e.g. the closing time passed while it waited), and the markets service's
+    ``QuestionError`` (e.g. a key already used in the tournament) as a ``CommunityError`` with
+    its message.
     """
     _require_staff(reviewer)
     locked = Proposal.objects.select_for_update().get(pk=proposal.pk)
     if locked.state != Proposal.State.PENDING:
         raise Conflict("This proposal was already reviewed.")
+    # Checked again now: a proposal may wait in the queue past its closing time; edit its
+    # window first rather than create a question nobody can forecast.
+    _validate(**{name: getattr(locked, name) for name in EDITABLE}, now=timezone.now())
     try:
         question = question_create(
             tournament=locked.tournament,

@@ -163,3 +163,32 @@ def test_an_out_of_range_notification_id_is_a_400_not_a_500(world):
     for bad in ["9" * 30, "-1", "0"]:
         assert c.post("/notifications/read/", {"id": bad}).status_code == 400, bad
     assert Notification.objects.get(user=world.alice).read_at is None
+
+
+def test_approving_a_proposal_whose_close_time_passed_is_refused(world):
+    now = timezone.now()
+    p = Proposal.objects.create(
+        author=world.alice,
+        tournament=world.public,
+        title="Late",
+        resolution_criteria="C",
+        open_time=now - dt.timedelta(days=9),
+        close_time=now - dt.timedelta(days=1),
+    )
+    r = client_for(world.staff).post(f"/staff/proposals/{p.pk}/", {"action": "approve"})
+    assert r.status_code in (400, 409)
+    p.refresh_from_db()
+    assert p.state == Proposal.State.PENDING
+
+
+def test_edit_page_after_the_window_and_edits_refused(world, settings):
+    c = services.comment_post(
+        author=world.alice,
+        question=world.question,
+        body="old",
+        now=timezone.now() - dt.timedelta(minutes=settings.COMMENT_EDIT_MINUTES + 1),
+    )
+    client = client_for(world.alice)
+    assert client.post(f"/comments/{c.pk}/edit/", {"body": "new"}).status_code == 403
+    c.refresh_from_db()
+    assert c.body == "old"
