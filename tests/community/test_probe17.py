@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.core import signing
+from django.test import Client
 from django.utils import timezone
 
 from community import services
@@ -192,3 +194,21 @@ def test_edit_page_after_the_window_and_edits_refused(world, settings):
     assert client.post(f"/comments/{c.pk}/edit/", {"body": "new"}).status_code == 403
     c.refresh_from_db()
     assert c.body == "old"
+
+
+def test_unsubscribe_links_tampered_and_kind(world):
+    from community.unsubscribe import unsubscribe_token
+
+    anon = Client()
+    token = unsubscribe_token(user_id=world.alice.pk, kind="reply")
+    assert anon.get(f"/unsubscribe/{token}/").status_code == 200
+    assert services.settings_for(world.alice.pk).muted_kinds == []  # GET changes nothing
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    assert anon.post(f"/unsubscribe/{tampered}/").status_code == 400
+    other_salt = signing.dumps({"u": world.bob.pk, "k": ""}, compress=True)
+    assert anon.post(f"/unsubscribe/{other_salt}/").status_code == 400
+    assert anon.post(f"/unsubscribe/{token}/").status_code == 200
+    assert services.settings_for(world.alice.pk).muted_kinds == ["reply"]
+    assert services.settings_for(world.bob.pk).email_digest is True
+    assert anon.post(f"/unsubscribe/{token}/").status_code == 200  # twice: still one kind
+    assert services.settings_for(world.alice.pk).muted_kinds == ["reply"]
