@@ -19,8 +19,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.message import make_msgid
+from django.core.mail.utils import DNS_NAME
 from django.db import transaction
-from django.db.models import JSONField, OuterRef, Q, Subquery
+from django.db.models import F, JSONField, OuterRef, Q, Subquery
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -357,14 +359,15 @@ def _may_see(n: Notification, user: Any, members: set[tuple[int, int]]) -> bool:
     return (tournament.pk, user.pk) in members  # left a private tournament since: tell nothing
 
 
-def digests_claim(*, user_ids: list[int], day: dt.date, now: dt.datetime) -> dict[int, int]:
-    """Insert the day's digest rows of those of ``user_ids`` with pending notifications and
-    attach those notifications, in one committed transaction; returns {user id: digest id}
-    of the rows this call inserted.
+def digests_build(*, user_ids: list[int], day: dt.date, now: dt.datetime) -> dict[int, int]:
+    """Put the day's digest of each of ``user_ids`` with pending notifications in the outbox;
+    returns {user id: digest id} of the rows this call inserted.
 
-    A person who already has a digest that day (sent, or claimed by a run that may have died
-    mid-send) is skipped: at most one digest a day, never two. Five queries for any number of
-    people.
+    One transaction: insert the rows (``pending``, unique per (user, day), INSERT … ON
+    CONFLICT DO NOTHING under this run's token), attach the pending notifications, render each
+    email (privacy and muted kinds checked now) and store it in its row. A run killed here
+    leaves nothing; a person who already has that day's row is skipped (one digest a day).
+    A row with nothing to show is stored ``empty``. Memory is bounded by the batch.
     """
     token = uuid.uuid4().hex
     with transaction.atomic():
@@ -376,7 +379,12 @@ def digests_claim(*, user_ids: list[int], day: dt.date, now: dt.datetime) -> dic
         if not pending:
             return {}
         Digest.objects.bulk_create(
-            [Digest(user_id=uid, day=day, claim=token, created_at=now) for uid in sorted(pending)],
+            [
+                Digest(
+                    user_id=uid, day=day, claim=token, created_at=now, state=Digest.State.PENDING
+                )
+                for uid in sorted(pending)
+            ],
             ignore_conflicts=True,
         )
         claimed = dict(
@@ -384,15 +392,64 @@ def digests_claim(*, user_ids: list[int], day: dt.date, now: dt.datetime) -> dic
                 "user_id", "pk"
             )
         )
-        if claimed:
-            Notification.objects.filter(
-                user_id__in=claimed, digest__isnull=True, created_at__lte=now
-            ).update(
-                digest_id=Subquery(
-                    Digest.objects.filter(user_id=OuterRef("user_id"), day=day).values("pk")[:1]
-                )
+        if not claimed:
+            return {}
+        Notification.objects.filter(
+            user_id__in=claimed, digest__isnull=True, created_at__lte=now
+        ).update(
+            digest_id=Subquery(
+                Digest.objects.filter(user_id=OuterRef("user_id"), day=day).values("pk")[:1]
             )
+        )
+        _render_into(claimed, day)
     return claimed
+
+
+def _render_into(claimed: dict[int, int], day: dt.date) -> None:
+    """Render the email of each claimed digest and store it in its row (inside the build)."""
+    muted_kinds = NotificationSettings.objects.filter(user_id=OuterRef("pk")).values("muted_kinds")[
+        :1
+    ]
+    users = {
+        u.pk: u
+        for u in get_user_model()
+        .objects.filter(pk__in=claimed)
+        .annotate(muted=Subquery(muted_kinds, output_field=JSONField()))
+    }
+    notifications = list(
+        Notification.objects.filter(digest_id__in=claimed.values())
+        .select_related("question__tournament")
+        .order_by("user_id", "created_at", "id")
+    )
+    members = _member_pairs(notifications, set(claimed))
+    by_user: dict[int, list[Notification]] = {}
+    for n in notifications:
+        by_user.setdefault(n.user_id, []).append(n)
+    rows = []
+    for uid, user in users.items():
+        shown = [n for n in by_user.get(uid, []) if _may_see(n, user, members)]
+        digest = Digest(pk=claimed[uid])
+        message = digest_message(user, shown, user.muted, day)
+        if message is None:
+            digest.state = Digest.State.EMPTY
+            digest.subject, digest.to_email, digest.body_text, digest.body_html = "", "", "", ""
+            digest.headers = {}
+        else:
+            digest.state = Digest.State.PENDING
+            digest.to_email = message.to[0]
+            digest.subject = str(message.subject)
+            digest.body_text = str(message.body)
+            digest.body_html = str(message.alternatives[0][0])
+            # A stable Message-ID: a copy sent again in the duplicate window is the same
+            # message to the receiving side (docs/operations.md).
+            digest.headers = {
+                **message.extra_headers,
+                "Message-ID": make_msgid(idstring=f"digest-{digest.pk}", domain=DNS_NAME),
+            }
+        rows.append(digest)
+    Digest.objects.bulk_update(
+        rows, ["state", "to_email", "subject", "body_text", "body_html", "headers"]
+    )
 
 
 def digest_message(
@@ -431,51 +488,117 @@ def digest_message(
     return message
 
 
-def digests_send(*, user_ids: list[int], day: dt.date, now: dt.datetime | None = None) -> int:
-    """Send the day's digest of each of ``user_ids`` at most once; returns the emails sent.
+def _stored_message(digest: Digest) -> EmailMultiAlternatives:
+    message = EmailMultiAlternatives(
+        subject=digest.subject,
+        body=digest.body_text,
+        to=[digest.to_email],
+        headers=dict(digest.headers),
+    )
+    message.attach_alternative(digest.body_html, "text/html")
+    return message
 
-    Claim (committed: ``digests_claim``), render, send over one connection of Django's email
-    backend, then mark sent. A worker killed after the claim leaves its rows in ``sending``:
-    a redelivered task finds them and does not send again. Memory is bounded by the batch.
+
+def _unsent(now: dt.datetime, owner: str) -> Q:
+    """Pending rows free to send: no lease, an expired lease, or one held by ``owner`` (the
+    same Celery task, redelivered or retried after its worker died)."""
+    return Q(state=Digest.State.PENDING) & (
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_owner=owner)
+    )
+
+
+def digests_deliver(*, digest_ids: list[int], owner: str | None = None) -> int:
+    """Send the outbox rows ``digest_ids`` that are still unsent; returns the emails sent.
+
+    Takes a lease on the free rows (one committed UPDATE: a concurrent run skips them until
+    ``DIGEST_LEASE_SECONDS`` pass), then for each row: send over one connection of Django's
+    email backend, and commit ``sent`` at once. ``owner`` is the Celery task id when run by a
+    task, so that its redelivery takes its own lease back; a fresh token otherwise.
+
+    Delivery is at least once: a run killed before a row's send leaves it pending and it is
+    sent later; one killed between the backend's accept and the ``sent`` commit sends that
+    one email twice (the same Message-ID). Memory is bounded by the batch.
+    """
+    owner = owner or uuid.uuid4().hex
+    now = timezone.now()
+    until = now + dt.timedelta(seconds=settings.DIGEST_LEASE_SECONDS)
+    with transaction.atomic():
+        free = list(
+            Digest.objects.select_for_update(skip_locked=True)
+            .filter(_unsent(now, owner), pk__in=digest_ids)
+            .values_list("pk", flat=True)
+        )
+        Digest.objects.filter(_unsent(now, owner), pk__in=free).update(
+            lease_owner=owner, lease_until=until, attempts=F("attempts") + 1
+        )
+    rows = list(
+        Digest.objects.filter(pk__in=free, state=Digest.State.PENDING, lease_owner=owner).order_by(
+            "user_id", "pk"
+        )
+    )
+    if not rows:
+        return 0
+    sent = 0
+    with get_connection() as connection:
+        for digest in rows:
+            if not connection.send_messages([_stored_message(digest)]):
+                logger.warning("digest %s not accepted by the email backend", digest.pk)
+                continue  # stays pending: the sweep tries again once the lease expires
+            sent += 1
+            Digest.objects.filter(pk=digest.pk, state=Digest.State.PENDING).update(
+                state=Digest.State.SENT, sent_at=timezone.now(), lease_until=None
+            )
+    return sent
+
+
+def digests_unsent(*, now: dt.datetime, days: int = 1) -> Iterator[int]:
+    """Ids of outbox rows left unsent with no live lease (a run died before sending), of
+    the last ``days`` days and today: beat's digest sweep sends them again. Streamed by id."""
+    since = now.date() - dt.timedelta(days=days)
+    ids = (
+        Digest.objects.filter(state=Digest.State.PENDING, day__gte=since)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    last = 0
+    while True:
+        chunk = list(ids.filter(pk__gt=last)[:BATCH])
+        if not chunk:
+            return
+        yield from chunk
+        last = chunk[-1]
+
+
+def digests_send(
+    *,
+    user_ids: list[int],
+    day: dt.date,
+    now: dt.datetime | None = None,
+    owner: str | None = None,
+) -> int:
+    """Build the day's digest of each of ``user_ids`` (``digests_build``) and send what of
+    theirs is unsent that day (``digests_deliver``); returns the emails sent.
+
+    Run again (a redelivered task, ``owner`` its task id), it builds nothing new and sends
+    only the rows the first run did not mark sent: one digest a day, delivered once except in
+    the documented window (``digests_deliver``).
     """
     now = now or timezone.now()
-    claimed = digests_claim(user_ids=user_ids, day=day, now=now)
-    if not claimed:
-        return 0
-    muted_kinds = NotificationSettings.objects.filter(user_id=OuterRef("pk")).values("muted_kinds")[
-        :1
-    ]
-    users = {
-        u.pk: u
-        for u in get_user_model()
-        .objects.filter(pk__in=claimed)
-        .annotate(muted=Subquery(muted_kinds, output_field=JSONField()))
-    }
-    notifications = list(
-        Notification.objects.filter(digest_id__in=claimed.values())
-        .select_related("question__tournament")
-        .order_by("user_id", "created_at", "id")
+    digests_build(user_ids=user_ids, day=day, now=now)
+    ids = list(
+        Digest.objects.filter(
+            user_id__in=user_ids, day=day, state=Digest.State.PENDING
+        ).values_list("pk", flat=True)
     )
-    members = _member_pairs(notifications, set(claimed))
-    by_user: dict[int, list[Notification]] = {}
-    for n in notifications:
-        by_user.setdefault(n.user_id, []).append(n)
-    messages = []
-    for uid, user in users.items():
-        shown = [n for n in by_user.get(uid, []) if _may_see(n, user, members)]
-        message = digest_message(user, shown, user.muted, day)
-        if message is not None:
-            messages.append(message)
-    sent = get_connection().send_messages(messages) if messages else 0
-    Digest.objects.filter(pk__in=claimed.values(), state=Digest.State.SENDING).update(
-        state=Digest.State.SENT, sent_at=timezone.now()
-    )
-    return sent or 0
+    return digests_deliver(digest_ids=ids, owner=owner) if ids else 0
 
 
-def digest_send(*, user_id: int, day: dt.date, now: dt.datetime | None = None) -> bool:
-    """One person's digest for ``day``, at most once (``digests_send`` for one)."""
-    return digests_send(user_ids=[user_id], day=day, now=now) > 0
+def digest_send(
+    *, user_id: int, day: dt.date, now: dt.datetime | None = None, owner: str | None = None
+) -> bool:
+    """One person's digest for ``day`` (``digests_send`` for one); True when an email left."""
+    return digests_send(user_ids=[user_id], day=day, now=now, owner=owner) > 0
 
 
 def follows_count() -> int:

@@ -197,28 +197,46 @@ class NotificationSettings(models.Model):
 
 
 class Digest(models.Model):
-    """One daily email digest of one person: at most one row per (user, day).
+    """One daily email digest of one person, and its outbox row: at most one per (user, day).
 
-    The row is written (state ``sending``) and committed with its notifications attached
-    before the email goes out; a redelivered task finds it and does not send again (at most
-    once a day, docs/operations.md "Notification digests").
+    Built in one transaction (the row, its notifications attached, the rendered email stored);
+    the send step sends rows in ``pending`` under a lease and marks them ``sent``. A run killed
+    before its send leaves the row pending: the redelivered task, or beat's digest sweep once
+    the lease expired, sends it (docs/operations.md "Worker killed while sending digests").
     """
 
     class State(models.TextChoices):
-        SENDING = "sending", "Sending"
+        PENDING = "pending", "Pending (in the outbox)"
         SENT = "sent", "Sent"
+        EMPTY = "empty", "Nothing to send (all muted or hidden)"
+        # Rows claimed before the outbox existed: no stored email, never resent.
+        UNKNOWN = "unknown", "Unknown (claimed before the outbox)"
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
-    state = models.CharField(max_length=8, choices=State.choices, default=State.SENDING)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
     # The token of the job run that inserted the row (INSERT … ON CONFLICT DO NOTHING): a run
-    # sends exactly the digests it inserted, even beside a concurrent run on the same people.
+    # builds exactly the digests it inserted, even beside a concurrent run on the same people.
     claim = models.CharField(max_length=32, default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The stored email (rendered when built): what is sent, and sent again after a crash.
+    to_email = models.CharField(max_length=254, blank=True, default="")
+    subject = models.CharField(max_length=300, blank=True, default="")
+    body_text = models.TextField(blank=True, default="")
+    body_html = models.TextField(blank=True, default="")
+    headers = models.JSONField(default=dict, blank=True)
+    # The send step's lease: who holds the row (a Celery task id, kept on redelivery) and
+    # until when; another run may take it once expired.
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "day"], name="one_digest_per_day")]
+        indexes = [
+            models.Index(fields=["day"], condition=Q(state="pending"), name="digest_outbox_unsent")
+        ]
 
     def __str__(self) -> str:
         return f"digest of {self.user_id} on {self.day}"

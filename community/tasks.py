@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 from django.utils import timezone
 
@@ -24,37 +25,65 @@ def notify_task() -> int:
 
 @shared_task(name="community.send_digests", time_limit=600, soft_time_limit=540, **DB_TASK)
 def send_digests_task() -> int:
-    """From ``DIGEST_HOUR_UTC`` on, enqueue today's digest of each person due one."""
-    from community.jobs import digest_recipients
+    """From ``DIGEST_HOUR_UTC`` on, enqueue today's digest of each person due one; at any
+    hour, enqueue the outbox rows a dead run left unsent once their lease expired."""
+    from community.jobs import digest_recipients, digests_unsent
 
     now = timezone.now()
-    if now.hour < settings.DIGEST_HOUR_UTC:
-        return 0
-    day = now.date().isoformat()
     count = 0
-    batch: list[int] = []
-    for user_id in digest_recipients(day=now.date()):
-        batch.append(user_id)
-        if len(batch) == DIGEST_BATCH:
-            digests_send_task.delay(batch, day)
-            count, batch = count + len(batch), []
-    if batch:
-        digests_send_task.delay(batch, day)
-        count += len(batch)
+    for chunk in _batches(digests_unsent(now=now)):
+        digests_deliver_task.delay(chunk)
+        count += len(chunk)
+    if now.hour < settings.DIGEST_HOUR_UTC:
+        return count
+    day = now.date().isoformat()
+    for chunk in _batches(digest_recipients(day=now.date())):
+        digests_send_task.delay(chunk, day)
+        count += len(chunk)
     return count
 
 
-@shared_task(name="community.digests_send", time_limit=300, soft_time_limit=240, **DB_TASK)
-def digests_send_task(user_ids: list[int], day: str) -> int:
-    """Send the digests of a batch of people for ``day`` (ISO date), each at most once."""
+def _batches(ids: Iterator[int]) -> Iterator[list[int]]:
+    batch: list[int] = []
+    for pk in ids:
+        batch.append(pk)
+        if len(batch) == DIGEST_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+@shared_task(
+    bind=True, name="community.digests_send", time_limit=300, soft_time_limit=240, **DB_TASK
+)
+def digests_send_task(self: Task, user_ids: list[int], day: str) -> int:
+    """Build and send the digests of a batch of people for ``day`` (ISO date): one a day each,
+    and a redelivery of this task sends what its dead run left unsent (its id is the lease)."""
     from community.jobs import digests_send
 
-    return digests_send(user_ids=[int(u) for u in user_ids], day=dt.date.fromisoformat(day))
+    return digests_send(
+        user_ids=[int(u) for u in user_ids],
+        day=dt.date.fromisoformat(day),
+        owner=self.request.id,
+    )
 
 
-@shared_task(name="community.digest_send", time_limit=120, soft_time_limit=100, **DB_TASK)
-def digest_send_task(user_id: int, day: str) -> bool:
-    """Send one person's digest for ``day`` (ISO date) at most once."""
+@shared_task(
+    bind=True, name="community.digest_send", time_limit=120, soft_time_limit=100, **DB_TASK
+)
+def digest_send_task(self: Task, user_id: int, day: str) -> bool:
+    """Build and send one person's digest for ``day`` (ISO date), as ``digests_send_task``."""
     from community.jobs import digest_send
 
-    return digest_send(user_id=user_id, day=dt.date.fromisoformat(day))
+    return digest_send(user_id=user_id, day=dt.date.fromisoformat(day), owner=self.request.id)
+
+
+@shared_task(
+    bind=True, name="community.digests_deliver", time_limit=300, soft_time_limit=240, **DB_TASK
+)
+def digests_deliver_task(self: Task, digest_ids: list[int]) -> int:
+    """Send the outbox rows ``digest_ids`` still unsent (community.jobs.digests_deliver)."""
+    from community.jobs import digests_deliver
+
+    return digests_deliver(digest_ids=[int(d) for d in digest_ids], owner=self.request.id)

@@ -207,6 +207,7 @@ CELERY_TASK_ROUTES = {
         "community.send_digests",
         "community.digests_send",
         "community.digest_send",
+        "community.digests_deliver",
     )
 }
 SWEEP_INTERVAL_SECONDS = env.int("SWEEP_INTERVAL_SECONDS", default=60)
@@ -364,3 +365,6 @@ PROPOSAL_RATES = env.list("PROPOSAL_RATES", default=["5/day"])
 COMMENT_EDIT_MINUTES = env.int("COMMENT_EDIT_MINUTES", default=15)
 # The hour (UTC) from which the day's digest is sent.
 DIGEST_HOUR_UTC = env.int("DIGEST_HOUR_UTC", default=7)
+# How long a send step holds an unsent digest of the outbox before another run (beat's
+# digest sweep) may send it: longer than the digest tasks' time limit (300 s).
+DIGEST_LEASE_SECONDS = env.int("DIGEST_LEASE_SECONDS", default=600)

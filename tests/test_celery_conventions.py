@@ -36,6 +36,7 @@ def test_every_task_has_an_explicit_name_not_its_module_path(tasks) -> None:
         "community.send_digests",
         "community.digests_send",
         "community.digest_send",
+        "community.digests_deliver",
     }
     for name in tasks:
         assert ".tasks." not in name, name

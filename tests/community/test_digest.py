@@ -146,3 +146,87 @@ def test_batch_sends_each_person_once_and_skips_those_with_nothing(world):
     assert jobs.digests_send(user_ids=ids, day=TODAY) == 0
     assert sorted(m.to[0] for m in mail.outbox) == ["alice@example.org", "bob@example.org"]
     assert Digest.objects.filter(state=Digest.State.SENT).count() == 2
+
+
+class Refusing(Exception):
+    pass
+
+
+def _pending(world) -> Digest:
+    services.follow_question(user=world.alice, question=world.question)
+    services.clarification_post(question=world.question, author=world.staff, body="note <b>x</b>")
+    assert jobs.digests_build(user_ids=[world.alice.pk], day=TODAY, now=timezone.now())
+    return Digest.objects.get(user=world.alice)
+
+
+def test_build_stores_the_email_in_the_outbox_with_a_stable_message_id(world):
+    digest = _pending(world)
+    assert digest.state == Digest.State.PENDING and digest.sent_at is None
+    assert digest.to_email == "alice@example.org"
+    assert "note" in digest.body_text and "&lt;b&gt;" in digest.body_html
+    assert f".digest-{digest.pk}@" in digest.headers["Message-ID"]
+    assert Notification.objects.get().digest == digest
+    assert jobs.digests_deliver(digest_ids=[digest.pk]) == 1
+    message = mail.outbox[0]
+    assert message.message()["Message-ID"] == digest.headers["Message-ID"]
+    assert message.extra_headers["List-Unsubscribe"].startswith("<https://takeoff.example/")
+    assert jobs.digests_deliver(digest_ids=[digest.pk]) == 0  # sent: never again
+    assert len(mail.outbox) == 1
+
+
+def test_a_failed_send_stays_pending_and_the_sweep_resends_it_after_the_lease(
+    world, settings, monkeypatch
+):
+    settings.DIGEST_HOUR_UTC = 0
+    digest = _pending(world)
+
+    def refuse(self, messages):
+        raise Refusing("SMTP down")
+
+    backend = "django.core.mail.backends.locmem.EmailBackend.send_messages"
+    with monkeypatch.context() as patch:
+        patch.setattr(backend, refuse)
+        with pytest.raises(Refusing):
+            jobs.digests_deliver(digest_ids=[digest.pk], owner="task-1")
+    digest.refresh_from_db()
+    assert digest.state == Digest.State.PENDING and digest.lease_owner == "task-1"
+    # Under a live lease: neither another run nor the sweep sends it; the same task may.
+    assert jobs.digests_deliver(digest_ids=[digest.pk], owner="task-2") == 0
+    assert list(jobs.digests_unsent(now=timezone.now())) == []
+    assert send_digests_task() == 0
+    assert mail.outbox == []
+    # The lease expired: beat's sweep sends it, once.
+    Digest.objects.filter(pk=digest.pk).update(lease_until=timezone.now() - dt.timedelta(seconds=1))
+    assert list(jobs.digests_unsent(now=timezone.now())) == [digest.pk]
+    assert send_digests_task() == 1
+    assert len(mail.outbox) == 1 and "note" in mail.outbox[0].body
+    assert send_digests_task() == 0
+    digest.refresh_from_db()
+    assert digest.state == Digest.State.SENT and digest.attempts == 2
+
+
+def test_the_same_task_takes_its_own_lease_back(world):
+    digest = _pending(world)
+    far = timezone.now() + dt.timedelta(hours=1)
+    Digest.objects.filter(pk=digest.pk).update(lease_owner="task-1", lease_until=far)
+    assert jobs.digest_send(user_id=world.alice.pk, day=TODAY, owner="task-2") is False
+    assert jobs.digest_send(user_id=world.alice.pk, day=TODAY, owner="task-1") is True
+    assert len(mail.outbox) == 1
+
+
+def test_the_duplicate_window_resends_the_same_message(world):
+    """Between the backend's accept and the sent commit a crash loses the mark: the row is
+    sent again, with the same Message-ID (docs/operations.md)."""
+    digest = _pending(world)
+    jobs.digests_deliver(digest_ids=[digest.pk])
+    Digest.objects.filter(pk=digest.pk).update(state=Digest.State.PENDING, lease_until=None)
+    jobs.digests_deliver(digest_ids=[digest.pk])
+    assert len(mail.outbox) == 2
+    ids = {m.message()["Message-ID"] for m in mail.outbox}
+    assert ids == {digest.headers["Message-ID"]}
+
+
+def test_old_unsent_rows_are_left_alone(world):
+    digest = _pending(world)
+    Digest.objects.filter(pk=digest.pk).update(day=TODAY - dt.timedelta(days=5))
+    assert list(jobs.digests_unsent(now=timezone.now())) == []
