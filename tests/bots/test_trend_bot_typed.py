@@ -228,3 +228,29 @@ def test_the_typed_refresh_submits_valid_cdfs_once_and_is_idempotent():
         np.testing.assert_allclose(stored, expected.cdf, atol=1e-12)
         assert "bootstrap draws" in forecast.rationale
     assert Forecast.objects.filter(forecaster__key=TREND_BOT).count() == 2
+
+
+def test_a_resample_of_equal_times_is_dropped_even_when_their_rounded_mean_differs():
+    # Three times 2025.1: their float mean is not 2025.1 exactly, so Σ(t − t̄)² is ~1e-25, not 0;
+    # the old test sxx > 0 kept such a resample with a meaningless slope (the bug).
+    t = np.full(3, 2025.1)
+    assert float(((t - t.mean()) ** 2).sum()) > 0
+    draws = trend.draws_of([2025.1, 2025.1, 2025.1, 2026.0], [1.0, 2.0, 3.0, 4.0], trend.LOG_LINEAR)
+    rng = np.random.default_rng(trend.SEED)
+    idx = rng.integers(0, 4, size=(trend.DRAWS, 4))
+    # Only the three equal times drawn, or only the fourth one.
+    without_slope = int(np.sum(np.all(idx < 3, axis=1) | np.all(idx == 3, axis=1)))
+    assert without_slope > 0 and draws.dropped == without_slope
+    assert np.all(np.abs(draws.slope) < 10)
+
+
+def test_crossing_years_and_the_empirical_cdf_by_hand():
+    t, v = [2020.0, 2021.0, 2022.0], [1.0, 2.0, 4.0]  # exactly doubling yearly: residuals 0
+    years = trend.crossing_years(t, v, trend.LOG_LINEAR, 16.0, rising=True, draws=50)
+    kept = trend.draws_of(t, v, trend.LOG_LINEAR, draws=50)
+    assert years.size == kept.slope.size and np.allclose(years, 2024.0)
+    falling = trend.crossing_years(t, v, trend.LOG_LINEAR, 0.5, rising=False, draws=50)
+    assert np.all(np.isinf(falling))  # a rising trend never falls to it
+    np.testing.assert_array_equal(
+        trend.empirical_cdf([1.0, 2.0, 2.0, math.inf], [0.0, 1.0, 2.0, 3.0]), [0, 0.25, 0.75, 0.75]
+    )
