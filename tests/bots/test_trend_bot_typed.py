@@ -231,16 +231,18 @@ def test_the_typed_refresh_submits_valid_cdfs_once_and_is_idempotent():
 
 
 def test_a_resample_of_equal_times_is_dropped_even_when_their_rounded_mean_differs():
-    # Three times 2025.1: their float mean is not 2025.1 exactly, so Σ(t − t̄)² is ~1e-25, not 0;
-    # the old test sxx > 0 kept such a resample with a meaningless slope (the bug).
-    t = np.full(3, 2025.1)
-    assert float(((t - t.mean()) ** 2).sum()) > 0
-    draws = trend.draws_of([2025.1, 2025.1, 2025.1, 2026.0], [1.0, 2.0, 3.0, 4.0], trend.LOG_LINEAR)
+    # Five times 2024.9227: their float mean is not 2024.9227 exactly, so Σ(t − t̄)² is ~1e-25,
+    # not 0; the old test sxx > 0 kept such a resample with a meaningless slope (the bug).
+    x = 2024.9227
+    same = np.full(5, x)
+    assert float(((same - same.mean()) ** 2).sum()) > 0
+    times = [x, x, x, x, 2026.0]
+    draws = trend.draws_of(times, [1.0, 2.0, 3.0, 4.0, 5.0], trend.LOG_LINEAR)
     rng = np.random.default_rng(trend.SEED)
-    idx = rng.integers(0, 4, size=(trend.DRAWS, 4))
-    # Only the three equal times drawn, or only the fourth one.
-    without_slope = int(np.sum(np.all(idx < 3, axis=1) | np.all(idx == 3, axis=1)))
-    assert without_slope > 0 and draws.dropped == without_slope
+    idx = rng.integers(0, 5, size=(trend.DRAWS, 5))
+    # Only the four equal times drawn, or only the fifth one.
+    without_slope = int(np.sum(np.all(idx < 4, axis=1) | np.all(idx == 4, axis=1)))
+    assert without_slope > 600 and draws.dropped == without_slope
     assert np.all(np.abs(draws.slope) < 10)
 
 
