@@ -12,8 +12,9 @@ demand with the same methods — log pool, mean, median, the same weights a_i an
   ``forecasts.history.pool_history`` on the cohort's events, O(n log n)), with the same public
   batching as the default crowd's (``forecasts.privacy.public_series``).
 
-Stored cohort rows cover yes/no questions; a multiple-choice or continuous question's cohorts are
-computed from the log on request (``cohort_vector``). Who is a bot: ``Forecaster.is_bot``; bots
+Cohorts cover yes/no questions only: a multiple-choice or continuous question has no cohort rows
+and no cohort history (its default crowd leaves bots out per ``bots_in_crowd`` all the same;
+docs/methods.md §16.6). Who is a bot: ``Forecaster.is_bot``; bots
 are few, so their ids are read once per rebuild (``bot_ids``).
 """
 

@@ -153,17 +153,31 @@ class Bootstrap:
         return months(float(hi)), months(float(lo))
 
 
-def bootstrap(
-    t_years: ArrayLike,
-    values: ArrayLike,
-    kind: str,
-    at_years: float,
-    *,
-    draws: int = DRAWS,
-    seed: int = SEED,
-) -> Bootstrap:
-    """``draws`` bootstrap refits of the trend and each one's predicted value at ``at_years``
-    with one of its residuals added (module doc). Vectorised: O(draws · n)."""
+@dataclass(frozen=True)
+class Draws:
+    """The bootstrap refits (module doc), one row per kept resample: ``t_mean`` t̄_k, ``level``
+    ȳ_k (the fit's value at t̄_k), ``slope`` b_k, ``residual`` e_k (transformed scale), and
+    ``dropped`` resamples without a slope."""
+
+    t_mean: FloatArray
+    level: FloatArray
+    slope: FloatArray
+    residual: FloatArray
+    dropped: int
+
+    def predict(self, at_years: float) -> FloatArray:
+        """ŷ_k = ȳ_k + b_k (t* − t̄_k) + e_k at ``at_years`` (transformed scale)."""
+        return np.asarray(
+            self.level + self.slope * (at_years - self.t_mean) + self.residual, dtype=np.float64
+        )
+
+
+def draws_of(
+    t_years: ArrayLike, values: ArrayLike, kind: str, *, draws: int = DRAWS, seed: int = SEED
+) -> Draws:
+    """``draws`` bootstrap refits of the trend with one residual each (module doc); the same
+    random numbers whatever is asked of them afterwards. Vectorised: O(draws · n). Raises
+    ValueError with fewer than two results."""
     t = np.asarray(t_years, dtype=np.float64).reshape(-1)
     y = transform(values, kind).reshape(-1)
     n = t.size
@@ -176,13 +190,72 @@ def bootstrap(
     tm = T.mean(axis=1, keepdims=True)
     ym = Y.mean(axis=1, keepdims=True)
     sxx = ((T - tm) ** 2).sum(axis=1)
-    ok = sxx > 0
+    # All times equal: no slope. Tested on the times themselves, since the rounded mean of
+    # equal times may differ from them and leave sxx a tiny positive number.
+    ok = T.max(axis=1) > T.min(axis=1)
     slope = np.zeros(draws)
     slope[ok] = ((T - tm) * (Y - ym)).sum(axis=1)[ok] / sxx[ok]
     resid = Y - (ym + slope[:, None] * (T - tm))
     e = resid[np.arange(draws), pick]
-    pred = ym[:, 0] + slope * (at_years - tm[:, 0]) + e
-    return Bootstrap(slope[ok], inverse(pred[ok], kind), int((~ok).sum()))
+    return Draws(tm[ok, 0], ym[ok, 0], slope[ok], e[ok], int((~ok).sum()))
+
+
+def bootstrap(
+    t_years: ArrayLike,
+    values: ArrayLike,
+    kind: str,
+    at_years: float,
+    *,
+    draws: int = DRAWS,
+    seed: int = SEED,
+) -> Bootstrap:
+    """``draws`` bootstrap refits of the trend and each one's predicted value at ``at_years``
+    with one of its residuals added (module doc). Vectorised: O(draws · n)."""
+    d = draws_of(t_years, values, kind, draws=draws, seed=seed)
+    return Bootstrap(d.slope, inverse(d.predict(at_years), kind), d.dropped)
+
+
+def crossing_years(
+    t_years: ArrayLike,
+    values: ArrayLike,
+    kind: str,
+    threshold: float,
+    *,
+    rising: bool,
+    draws: int = DRAWS,
+    seed: int = SEED,
+) -> FloatArray:
+    """Per kept bootstrap draw (the draws of ``bootstrap``), the decimal year at which its
+    prediction ŷ_k(t) = ȳ_k + b_k (t − t̄_k) + e_k reaches y* = transform(threshold):
+
+        t_k = t̄_k + (y* − ȳ_k − e_k) / b_k
+
+    when the draw heads towards the threshold (b_k > 0 for a milestone ``rising`` to it, ≥ or >;
+    b_k < 0 for one falling to it, ≤ or <), +inf otherwise (never reached). So for every t,
+    the share of draws with t_k ≤ t is the share whose ŷ_k(t) meets the milestone — the yes/no
+    forecast of the same milestone with deadline t (docs/methods.md §16.4). May lie in the past
+    (the caller decides what that means)."""
+    d = draws_of(t_years, values, kind, draws=draws, seed=seed)
+    target = float(transform(np.array([threshold]), kind)[0])
+    heading = d.slope > 0 if rising else d.slope < 0
+    out = np.full(d.slope.shape, math.inf)
+    out[heading] = (
+        d.t_mean[heading] + (target - d.level[heading] - d.residual[heading]) / (d.slope[heading])
+    )
+    return out
+
+
+def empirical_cdf(samples: ArrayLike, at: ArrayLike) -> FloatArray:
+    """The share of ``samples`` at or below each point of ``at`` (P(X ≤ x), the stored CDF's
+    convention, docs/methods.md §12.1): float64[len(at)]. ±inf samples count as such. Raises
+    ValueError on no samples or NaN."""
+    s = np.sort(np.asarray(samples, dtype=np.float64).reshape(-1))
+    if not s.size:
+        raise ValueError("no samples")
+    if np.isnan(s).any():
+        raise ValueError("samples must not be NaN")
+    x = np.asarray(at, dtype=np.float64)
+    return np.searchsorted(s, x, side="right").astype(np.float64) / s.size
 
 
 def share_meeting(predicted: ArrayLike, met: Callable[[float], bool]) -> float:

@@ -22,15 +22,18 @@ bot beat the human crowd. Computed on request from the logs of the questions bot
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from django.db.models import Q
 
-from forecasts import cohorts, store
+from forecasts import cohorts, distributions, store
 from forecasts.models import Forecast, Forecaster
+from forecasts.typed_crowd import question_scale
 from markets.models import Question, Resolution, Tournament
+from markets.resolution.typed_rules import show_value
 from scoring import rules
 from scoring.leaderboard import STANDINGS_ORDER, competition_ranks
 from scoring.models import LeaderboardEntry
@@ -130,9 +133,36 @@ def head_to_head(tournament: Tournament) -> list[HeadToHead]:
     return out
 
 
+def forecast_summary(question: Question, forecast: Forecast) -> str:
+    """A multiple-choice or continuous forecast in words, for a page: "Anthropic 48%, OpenAI
+    32%…", or "median 98.7 % resolved; 90% interval 96.5 to 99.8 % resolved" from the stored
+    CDF (``distributions.quantiles``, docs/methods.md §12.6; a quantile in the mass beyond an
+    open bound reads "below …" / "above …"). "" for a yes/no forecast."""
+    if forecast.values is None:
+        return ""
+    values = distributions.from_bytes(bytes(forecast.values))
+    if question.type == Question.Type.MULTIPLE_CHOICE:
+        pairs = zip(question.options, values.tolist(), strict=True)
+        return ", ".join(f"{label} {p * 100:.0f}%" for label, p in pairs)
+    scale = question_scale(question)
+
+    def at(q: float) -> str:
+        if q < values[0]:
+            return f"below {show_value(question, scale.range_min)}"
+        if q > values[-1]:
+            return f"above {show_value(question, scale.range_max)}"
+        value = float(distributions.quantiles(values, [q], scale)[0])
+        if question.type == Question.Type.DATE:
+            return f"{dt.datetime.fromtimestamp(value, dt.UTC):%Y-%m-%d}"  # to the day
+        return show_value(question, float(f"{value:.4g}"))
+
+    return f"median {at(0.5)}; 90% interval {at(0.05)} to {at(0.95)}"
+
+
 def bot_forecasts_on(question: Question) -> list[dict[str, Any]]:
     """The current forecasts of bots on a question, for its page: [{name, description,
-    probability, time}] (withdrawn ones left out), by name."""
+    probability, summary, time, rationale}] (withdrawn ones left out), by name; ``summary``
+    gives a multiple-choice or continuous forecast in words (``forecast_summary``)."""
     latest: dict[int, Forecast] = {}
     for f in (
         Forecast.objects.filter(question=question, forecaster__is_bot=True)
@@ -146,6 +176,7 @@ def bot_forecasts_on(question: Question) -> list[dict[str, Any]]:
                 "name": f.forecaster.display_name,
                 "description": f.forecaster.description,
                 "probability": f.probability,
+                "summary": forecast_summary(question, f),
                 "time": f.time,
                 "rationale": f.rationale,
             }

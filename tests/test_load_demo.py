@@ -109,7 +109,16 @@ def test_the_typed_questions_carry_their_rules_and_the_forecasters_typed_forecas
         assert (q.type, q.benchmark.slug) == (kind, benchmark)
         assert q.milestone_text()  # a typed rule, in words
         forecasts = Forecast.objects.filter(question=q)
-        assert forecasts.values("forecaster").distinct().count() == 6
+        humans = forecasts.filter(forecaster__is_bot=False)
+        assert humans.values("forecaster").distinct().count() == 6
+        # The trend bot forecasts the open numeric and date ones (docs/methods.md §16.4), not
+        # multiple choice; bots stay out of the default crowd.
+        bots = set(
+            forecasts.filter(forecaster__is_bot=True).values_list("forecaster__key", flat=True)
+        )
+        assert bots <= {"trend-bot"}
+        if kind == Question.Type.MULTIPLE_CHOICE:
+            assert not bots
         assert not forecasts.filter(values__isnull=True).exists()
         assert CrowdState.objects.get(question=q).forecasters == 6
     date_q = Question.objects.get(key="metr-6000-date")

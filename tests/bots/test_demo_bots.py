@@ -35,3 +35,18 @@ def test_the_demo_shows_the_trend_bot_on_its_pages_and_in_its_exports(client):
         cohorts = staff.get(f"/api/v1/questions/{metr.pk}/cohorts/").json()["cohorts"]
         assert cohorts["bots"]["forecasters"] == 2  # trend and base rate
         assert cohorts["humans"]["forecasters"] == 6
+        # The numeric and date questions: the trend bot's CDF in words on the page, and its
+        # forecast in the export (docs/methods.md §16.4).
+        for key, words in (
+            ("metr-6000-date", "median 2027-08-11; 90% interval 2027-02-13 to 2027-12-13"),
+            (
+                "swebench-best-2027",
+                "median 98.65 % resolved; 90% interval 96.51 % resolved to 99.78 % resolved",
+            ),
+        ):
+            question = Question.objects.get(key=key)
+            page = client.get(question.get_absolute_url()).content.decode()
+            assert "trend-bot [bot]" in page and words in page, key
+            assert any("bot:trend-bot" in x and key in x for x in body.splitlines()), (
+                f"{key} not in the export"
+            )
