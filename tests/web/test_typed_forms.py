@@ -375,3 +375,37 @@ def test_an_overlong_rationale_is_refused_on_its_field(client, questions):
     assert response.status_code == 400
     assert "at most 4000 characters" in response.content.decode()
     assert _saved(q) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "data"),
+    [
+        # All five within one grid bucket (0.5 of 0–100): the caps of §12.3 would spread the
+        # mass over the whole range and save a median near 50, not 99.92.
+        (
+            "numeric",
+            {"p05": "99.9", "p25": "99.91", "p50": "99.92", "p75": "99.93", "p95": "99.94"},
+        ),
+        (
+            "date",
+            {
+                "p05": "2028-01-01",
+                "p25": "2028-01-02",
+                "p50": "2028-01-03",
+                "p75": "2028-01-04",
+                "p95": "2028-01-05",
+            },
+        ),
+    ],
+)
+def test_percentiles_too_close_for_the_grid_are_refused_not_saved_elsewhere(
+    client, questions, key, data
+):
+    """Found by probe15: the form said "Saved your forecast." for percentiles the grid cannot
+    hold, and stored a distribution whose median was tens of points (or years) away."""
+    q = questions[key]
+    response = _post(client, q, data)
+    assert response.status_code == 400, response.content.decode()[:300]
+    html = response.content.decode()
+    assert "too close together" in html
+    assert _saved(q) == []
