@@ -3,7 +3,10 @@
 They work without JavaScript. Each turns what the person typed into the payload the API takes
 (``{"probabilities": [...]}``, or ``{"percentiles": {...}, "below": m, "above": m}``) and runs it
 through ``forecasts.distributions.forecast_from_payload``, the parser the API uses, so the web
-and the API accept and refuse exactly the same forecasts (docs/methods.md §12.2, §12.4). Every
+and the API accept and refuse the same forecasts (docs/methods.md §12.2, §12.4), with one addition:
+the continuous form also refuses percentiles closer together than the 201-point grid can hold
+(the saved CDF would miss a typed level by more than ``PERCENTILE_SLACK``), since a person typing
+them would otherwise get a forecast they did not choose; the API returns the stored CDF. Every
 refusal becomes a message on the field it is about; nothing is stored by a form: the view calls
 ``forecasts.services.forecast_submit`` with the cleaned vector.
 
