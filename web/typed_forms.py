@@ -111,6 +111,12 @@ class MultipleChoiceForm(TypedForecastForm):
         if any(name not in data for name in names):
             return data  # a field's own error says what is missing
         percents: list[Decimal] = [data[name] for name in names]
+        negative = [k for k, p in enumerate(percents) if p < 0]
+        for k in negative:
+            label = self.question.options[k]
+            self.add_error(f"option_{k}", f"“{label}”: a percentage cannot be negative.")
+        if negative:
+            return data
         total = sum(percents, Decimal(0))
         if total <= 0:
             raise forms.ValidationError("Your numbers add up to 0%: give each option a chance.")

@@ -98,7 +98,12 @@ def test_multiple_choice_form_saves_through_the_service(client, questions):
         ({"option_0": "abc", "option_1": "30", "option_2": "20"}, "“OpenAI”: that is not a number"),
         ({"option_0": "100", "option_1": "0", "option_2": "0"}, "between 0.1% and 99.9%"),
         ({"option_0": "0", "option_1": "0", "option_2": "0"}, "add up to 0%"),
-        ({"option_0": "-10", "option_1": "60", "option_2": "50"}, "between 0.1% and 99.9%"),
+        ({"option_0": "-10", "option_1": "60", "option_2": "50"}, "“OpenAI”: a percentage cannot"),
+        # Found by probe15: all negative with "normalise" said "add up to 0%" (they added to -3%).
+        (
+            {"option_0": "-1", "option_1": "-1", "option_2": "-1", "normalise": "on"},
+            "“OpenAI”: a percentage cannot be negative",
+        ),
         ({"option_0": "1e400", "option_1": "60", "option_2": "50"}, "from 0.1 to 99.9"),
         ({"option_0": "inf", "option_1": "60", "option_2": "50"}, "not a number"),
     ],
