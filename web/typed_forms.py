@@ -187,6 +187,8 @@ class ContinuousForm(TypedForecastForm):
             if self.is_date:
                 self.fields[name] = forms.DateField(
                     label=label,
+                    # Only ISO dates (what a date input sends): 01/02/2028 is ambiguous.
+                    input_formats=["%Y-%m-%d"],
                     error_messages=messages,
                     widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
                 )

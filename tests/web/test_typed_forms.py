@@ -414,3 +414,20 @@ def test_percentiles_too_close_for_the_grid_are_refused_not_saved_elsewhere(
     html = response.content.decode()
     assert "too close together" in html
     assert _saved(q) == []
+
+
+def test_a_date_in_another_format_is_refused_not_read_as_us(client, questions):
+    """Found by probe15: "01/02/2028" (1 February to most of the world) was read as 2 January
+    (Django's default US formats) and saved, though the form asks for YYYY-MM-DD."""
+    q = questions["date"]
+    data = {
+        "p05": "01/02/2028",
+        "p25": "2028-06-01",
+        "p50": "2029-01-01",
+        "p75": "2030-06-01",
+        "p95": "2033-01-01",
+    }
+    response = _post(client, q, data)
+    assert response.status_code == 400
+    assert "The 5th percentile is not a date (use YYYY-MM-DD)." in response.content.decode()
+    assert _saved(q) == []
