@@ -3,7 +3,10 @@
 They work without JavaScript. Each turns what the person typed into the payload the API takes
 (``{"probabilities": [...]}``, or ``{"percentiles": {...}, "below": m, "above": m}``) and runs it
 through ``forecasts.distributions.forecast_from_payload``, the parser the API uses, so the web
-and the API accept and refuse exactly the same forecasts (docs/methods.md §12.2, §12.4). Every
+and the API accept and refuse the same forecasts (docs/methods.md §12.2, §12.4), with one addition:
+the continuous form also refuses percentiles closer together than the 201-point grid can hold
+(the saved CDF would miss a typed level by more than ``PERCENTILE_SLACK``), since a person typing
+them would otherwise get a forecast they did not choose; the API returns the stored CDF. Every
 refusal becomes a message on the field it is about; nothing is stored by a form: the view calls
 ``forecasts.services.forecast_submit`` with the cleaned vector.
 
@@ -29,6 +32,10 @@ from web.forms import PercentField
 THOUSANDS = re.compile(r"[-+]?\d{1,3}(,\d{3})+(\.\d*)?")
 # Rounding allowed in a typed total: 33.333 × 3 = 99.999 is 100% (then renormalised exactly).
 SUM_SLACK = Decimal("0.01")
+# How far (in probability) the saved CDF may miss a typed percentile before the form refuses it:
+# the standardisation of §12.3 moves an uncapped CDF by at most 0.012; beyond this the caps of
+# 20% per grid bucket have spread the mass elsewhere (percentiles closer than the grid holds).
+PERCENTILE_SLACK = 0.05
 LEVELS = tuple(SUMMARY_LEVELS)  # 0.05, 0.25, 0.5, 0.75, 0.95
 LEVEL_FIELDS = {level: f"p{round(level * 100):02d}" for level in LEVELS}  # 0.05 → "p05"
 
@@ -104,6 +111,12 @@ class MultipleChoiceForm(TypedForecastForm):
         if any(name not in data for name in names):
             return data  # a field's own error says what is missing
         percents: list[Decimal] = [data[name] for name in names]
+        negative = [k for k, p in enumerate(percents) if p < 0]
+        for k in negative:
+            label = self.question.options[k]
+            self.add_error(f"option_{k}", f"“{label}”: a percentage cannot be negative.")
+        if negative:
+            return data
         total = sum(percents, Decimal(0))
         if total <= 0:
             raise forms.ValidationError("Your numbers add up to 0%: give each option a chance.")
@@ -174,6 +187,8 @@ class ContinuousForm(TypedForecastForm):
             if self.is_date:
                 self.fields[name] = forms.DateField(
                     label=label,
+                    # Only ISO dates (what a date input sends): 01/02/2028 is ambiguous.
+                    input_formats=["%Y-%m-%d"],
                     error_messages=messages,
                     widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
                 )
@@ -252,7 +267,35 @@ class ContinuousForm(TypedForecastForm):
             )
         except distributions.DistributionError as error:
             self.add_error(self.field_of(error.field), self._message(error))
+            return data
+        self._check_fidelity(percentiles)
         return data
+
+    def _check_fidelity(self, percentiles: dict[str, float]) -> None:
+        """Refuse percentiles the 201-point grid cannot hold: where the saved CDF misses a
+        typed level inside the range by more than ``PERCENTILE_SLACK`` (docs/methods.md §12.3:
+        at most 20% per bucket), the person would get a forecast they did not choose."""
+        assert self.vector is not None
+        for key, value in percentiles.items():
+            location = float(self.scale.location(value))
+            if not 0.0 <= location <= 1.0:
+                continue  # beyond an open bound the grid says nothing (§12.6)
+            held = float(np.interp(location, distributions.LOCATIONS, self.vector))
+            if abs(held - float(key)) > PERCENTILE_SLACK:
+                self.vector = None
+                bucket = (self.scale.range_max - self.scale.range_min) / 200
+                step = (
+                    (f"{bucket / 86400:.3g} days" if self.is_date else f"{bucket:.3g}")
+                    if not self.scale.is_log
+                    else "1/200 of the range"
+                )
+                raise forms.ValidationError(
+                    "Your percentiles are too close together for this question's range: it is "
+                    f"drawn in 200 steps (about {step} each here) and a step holds at most 20%, "
+                    f"so your forecast would be saved with a {round(float(key) * 100)}th "
+                    f"percentile far from what you typed. Spread them out. Nothing was saved.",
+                    code="too_close",
+                )
 
     def _message(self, error: distributions.DistributionError) -> str:
         """The engine's sentence in the page's words (its own names range_min/range_max and

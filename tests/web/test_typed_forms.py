@@ -98,7 +98,12 @@ def test_multiple_choice_form_saves_through_the_service(client, questions):
         ({"option_0": "abc", "option_1": "30", "option_2": "20"}, "“OpenAI”: that is not a number"),
         ({"option_0": "100", "option_1": "0", "option_2": "0"}, "between 0.1% and 99.9%"),
         ({"option_0": "0", "option_1": "0", "option_2": "0"}, "add up to 0%"),
-        ({"option_0": "-10", "option_1": "60", "option_2": "50"}, "between 0.1% and 99.9%"),
+        ({"option_0": "-10", "option_1": "60", "option_2": "50"}, "“OpenAI”: a percentage cannot"),
+        # Found by probe15: all negative with "normalise" said "add up to 0%" (they added to -3%).
+        (
+            {"option_0": "-1", "option_1": "-1", "option_2": "-1", "normalise": "on"},
+            "“OpenAI”: a percentage cannot be negative",
+        ),
         ({"option_0": "1e400", "option_1": "60", "option_2": "50"}, "from 0.1 to 99.9"),
         ({"option_0": "inf", "option_1": "60", "option_2": "50"}, "not a number"),
     ],
@@ -374,4 +379,55 @@ def test_an_overlong_rationale_is_refused_on_its_field(client, questions):
     response = _post(client, q, data)
     assert response.status_code == 400
     assert "at most 4000 characters" in response.content.decode()
+    assert _saved(q) == []
+
+
+@pytest.mark.parametrize(
+    ("key", "data"),
+    [
+        # All five within one grid bucket (0.5 of 0–100): the caps of §12.3 would spread the
+        # mass over the whole range and save a median near 50, not 99.92.
+        (
+            "numeric",
+            {"p05": "99.9", "p25": "99.91", "p50": "99.92", "p75": "99.93", "p95": "99.94"},
+        ),
+        (
+            "date",
+            {
+                "p05": "2028-01-01",
+                "p25": "2028-01-02",
+                "p50": "2028-01-03",
+                "p75": "2028-01-04",
+                "p95": "2028-01-05",
+            },
+        ),
+    ],
+)
+def test_percentiles_too_close_for_the_grid_are_refused_not_saved_elsewhere(
+    client, questions, key, data
+):
+    """Found by probe15: the form said "Saved your forecast." for percentiles the grid cannot
+    hold, and stored a distribution whose median was tens of points (or years) away."""
+    q = questions[key]
+    response = _post(client, q, data)
+    assert response.status_code == 400, response.content.decode()[:300]
+    html = response.content.decode()
+    assert "too close together" in html
+    assert _saved(q) == []
+
+
+def test_a_date_in_another_format_is_refused_not_read_as_us(client, questions):
+    """Found by probe15: "01/02/2028" (1 February to most of the world) was read as 2 January
+    (Django's default US formats) and saved, though the form asks for YYYY-MM-DD."""
+    q = questions["date"]
+    data = {
+        "p05": "01/02/2028",
+        "p25": "2028-06-01",
+        "p50": "2029-01-01",
+        "p75": "2030-06-01",
+        "p95": "2033-01-01",
+    }
+    response = _post(client, q, data)
+    assert response.status_code == 400
+    assert "The 5th percentile is not a date (use YYYY-MM-DD)." in response.content.decode()
     assert _saved(q) == []
