@@ -51,6 +51,7 @@ from forecasts.privacy import full_history_access
 from forecasts.selectors import crowd_at_cutoff, forecasts_held_at
 from markets.models import Question, Resolution, Tournament
 from scoring import exports as score_exports
+from scoring import market_exports
 from scoring.held import everyone_held, scored_finals
 from scoring.leaderboard import STANDINGS_ORDER, would_rank
 from scoring.models import LeaderboardEntry, Rule, Score, Subject
@@ -418,3 +419,112 @@ class ScoresManifestView(ApiViewMixin, GenericAPIView):
                 export, filename=f"{export.tournament.slug}-scores.csv"
             )
         )
+
+
+# --- trades and market history export ---------------------------------------------------------
+
+
+MARKET_EXPORT_PARAMETERS = [
+    OpenApiParameter(
+        "dataset",
+        str,
+        enum=list(market_exports.DATASETS),
+        default="trades",
+        description="`trades`: one row per trade (trader pseudonymised); `history`: the market "
+        "price history, a row per trade and outcome.",
+    ),
+    OpenApiParameter(
+        "format",
+        str,
+        enum=list(market_exports.FORMATS),
+        default="csv",
+        description="File format.",
+    ),
+    OpenApiParameter(
+        "as_of",
+        OpenApiTypes.DATETIME,
+        description=(
+            "Trades executed at or before this time (ISO 8601; a future time is refused). "
+            "Default: now minus one second. The same as_of gives the same bytes; the "
+            "response's X-Takeoff-As-Of header tells the value used."
+        ),
+    ),
+]
+
+
+def _market_export_plan(request: Request, slug: str) -> market_exports.MarketExport:
+    tournament = visible_tournament(request, slug)
+    if not full_history_access(request.user):
+        raise PermissionDenied("Trades and market exports are for staff and permitted researchers.")
+    dataset = param_choice(request, "dataset", market_exports.DATASETS, default="trades")
+    fmt = param_choice(request, "format", market_exports.FORMATS, default="csv")
+    return market_exports.market_export_plan(
+        tournament=tournament,
+        dataset=dataset or "trades",
+        fmt=fmt or "csv",
+        as_of=param_as_of(request),
+        recipient=request.user.pk,
+    )
+
+
+class TradesExportView(ApiViewMixin, GenericAPIView):
+    pagination_class = None
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        summary="A tournament's trades or market price history (staff and permitted researchers)",
+        description=(
+            "The play-money trades of the tournament's markets as of `as_of` (`dataset=trades`: "
+            "question, sequence, time, trader, outcome, outcome_label, shares, cost; `trader` "
+            "is your keyed-HMAC pseudonym of the trader's forecaster, `t_…` for a trader who "
+            "never forecast) or the market price history (`dataset=history`: a row per trade "
+            "and outcome with the price after the trade), as CSV, JSON or Parquet. The format "
+            "of `manage.py export_trades`; the manifest is at `trades-export/manifest/`. "
+            "docs/methods.md §15.9, docs/researcher-guide.md."
+        ),
+        parameters=MARKET_EXPORT_PARAMETERS,
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV"),
+            (200, "application/json"): OpenApiResponse(
+                OpenApiTypes.ANY, description="JSON: an array of row objects"
+            ),
+            (200, "application/vnd.apache.parquet"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="Parquet"
+            ),
+            **errors(400, *READ_ERRORS, 403),
+        },
+    )
+    def get(self, request: Request, slug: str) -> StreamingHttpResponse:
+        export = _market_export_plan(request, slug)
+        response = StreamingHttpResponse(
+            market_exports.render_market_export(export),
+            content_type=exports.CONTENT_TYPES[export.fmt],
+        )
+        response["Content-Disposition"] = f'attachment; filename="{export.filename}"'
+        response["X-Takeoff-As-Of"] = exports.iso(export.as_of)
+        return response
+
+
+class TradesManifestView(ApiViewMixin, GenericAPIView):
+    pagination_class = None
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # ``format`` names the export's file format here, not a renderer: always JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        summary="Manifest of a tournament's trades or market history export",
+        description=(
+            "The manifest of `trades-export/` with the same `dataset`, `format` and `as_of`, "
+            "for your pseudonyms (`pseudonyms: recipient`): compare its `output.sha256` with "
+            "the file's. Staff and permitted researchers."
+        ),
+        parameters=MARKET_EXPORT_PARAMETERS,
+        responses={200: OpenApiTypes.OBJECT, **errors(400, *READ_ERRORS, 403)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        export = _market_export_plan(request, slug)
+        return Response(market_exports.build_market_manifest(export, filename=export.filename))

@@ -113,6 +113,16 @@ v1 = [
         scoring_api.ScoresManifestView.as_view(),
         name="tournament-scores-manifest",
     ),
+    path(
+        f"{TOURNAMENT}trades-export/",
+        scoring_api.TradesExportView.as_view(),
+        name="tournament-trades-export",
+    ),
+    path(
+        f"{TOURNAMENT}trades-export/manifest/",
+        scoring_api.TradesManifestView.as_view(),
+        name="tournament-trades-manifest",
+    ),
     path(f"{QUESTION}market/", trading_api.MarketView.as_view(), name="question-market"),
     path(
         f"{QUESTION}market/history/",

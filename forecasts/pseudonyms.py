@@ -54,6 +54,24 @@ def pseudonym_for_id(
     return PREFIX + digest[:HEX_DIGITS]
 
 
+TRADER_PREFIX = "t_"
+
+
+def trader_pseudonym(user_id: int, *, key: str | None = None, recipient: int | None = None) -> str:
+    """``t_`` + 16 hex digits of HMAC-SHA256(PSEUDONYM_KEY, ``"trader:<user id>"``, or
+    ``"<recipient>:trader:<user id>"`` for a recipient): a play-money trader who never forecast,
+    in the market exports (docs/methods.md §15.9; no forecaster id's message has this form).
+
+    Raises ImproperlyConfigured when the key is empty or blank.
+    """
+    secret = _key_bytes(key if key is not None else settings.PSEUDONYM_KEY)
+    message = f"trader:{int(user_id)}"
+    if recipient is not None:
+        message = f"{int(recipient)}:{message}"
+    digest = hmac.new(secret, message.encode("ascii"), hashlib.sha256).hexdigest()
+    return TRADER_PREFIX + digest[:HEX_DIGITS]
+
+
 def pseudonym(
     forecaster_id: int, *, imported_key: str = "", source: str = "", recipient: int | None = None
 ) -> str:

@@ -34,3 +34,7 @@ class ScoringConfig(AppConfig):
         from scoring.exports import KIND, verify_scores_manifest
 
         VERIFIERS[KIND] = verify_scores_manifest
+        from scoring.market_exports import KINDS, verify_market_manifest
+
+        for kind in KINDS:
+            VERIFIERS[kind] = verify_market_manifest

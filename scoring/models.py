@@ -38,13 +38,17 @@ class AggregationMethod(models.TextChoices):
 
 
 class Subject(models.TextChoices):
-    """Whose score it is: a forecaster, or the crowd under one aggregation method. The crowd
-    subjects' values are the ``AggregationMethod`` values (exports and the API show them)."""
+    """Whose score it is: a forecaster, the crowd under one aggregation method, or the market
+    price. The crowd subjects' values are the ``AggregationMethod`` values (exports and the API
+    show them)."""
 
     FORECASTER = "forecaster", "Forecaster"
     CROWD = AggregationMethod.LOG_POOL.value, AggregationMethod.LOG_POOL.label
     MEDIAN = AggregationMethod.MEDIAN.value, AggregationMethod.MEDIAN.label
     MEAN = AggregationMethod.MEAN.value, AggregationMethod.MEAN.label
+    # The play-money market's price history (a point per trade), scored with the crowd's rules
+    # (docs/methods.md §15.8).
+    MARKET = "market", "Market price"
 
 
 class Score(models.Model):

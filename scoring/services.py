@@ -27,6 +27,7 @@ from markets.models import Question, Resolution, Tournament
 from scoring import rules, typed_scores
 from scoring.models import AggregationMethod, Rule, Score, Subject
 from scoring.track_record import track_record_weights_refresh
+from trading.models import Trade
 
 TIME_AVERAGED = {Rule.BRIER: "brier", Rule.LOG: "log", Rule.BASELINE: "baseline", Rule.PEER: "peer"}
 SPOT = {
@@ -62,7 +63,9 @@ def _value(x: float) -> float | None:
 @transaction.atomic
 def question_score(*, question_id: int, resolution_id: int) -> int:
     """Score every forecaster and the crowd (log pool, median, mean; multiple-choice and
-    continuous questions: log pool and mean, ``scoring.typed_scores``). Returns rows written."""
+    continuous questions: log pool and mean, ``scoring.typed_scores``), and the market price
+    of a question with a play-money market (yes/no and multiple choice, docs/methods.md §15.8).
+    Returns rows written."""
     question = Question.objects.select_for_update(of=("self",)).get(pk=question_id)
     resolution = Resolution.objects.filter(pk=resolution_id, question_id=question_id).first()
     if resolution is None or resolution.state != Resolution.State.FINAL:
@@ -177,6 +180,7 @@ def _binary_rows(question: Question, resolution: Resolution) -> tuple[list[Any],
     forecaster_ids, codes = np.unique(ev.forecaster, return_inverse=True)
     rows = _forecaster_rows(ev, forecaster_ids, codes, window)
     rows += _crowd_rows(question, ev, codes, window)
+    rows += _market_rows_of(market_points([question.pk]).get(question.pk, []), ev, codes, window)
     return rows, forecaster_ids.tolist()
 
 
@@ -340,6 +344,55 @@ def _crowd_rows_of(
     return rows
 
 
+def market_points(question_ids: list[int]) -> dict[int, list[tuple[dt.datetime, list[float]]]]:
+    """The market price history of each question with a play-money market (docs/methods.md
+    §15.8): {question id: [(trade time, prices of every outcome after the trade), …]} in trade
+    order, a point per trade; questions without a trade are absent."""
+    out: dict[int, list[tuple[dt.datetime, list[float]]]] = {}
+    for start in range(0, len(question_ids), MANY_BATCH):
+        batch = question_ids[start : start + MANY_BATCH]
+        for qid, at, prices in (
+            Trade.objects.filter(market__question_id__in=batch)
+            .order_by("market__question_id", "sequence")
+            .values_list("market__question_id", "created_at", "prices")
+        ):
+            out.setdefault(qid, []).append((at, [float(p) for p in prices]))
+    return out
+
+
+def _market_rows_of(
+    points: list[tuple[dt.datetime, list[float]]],
+    ev: EventLog,
+    codes: np.ndarray,
+    window: rules.ScoringWindow,
+) -> list[tuple[Any, ...]]:
+    """The market's score rows on a yes/no question (``_subject_rows``' columns, subject
+    ``market``): its YES price after each trade as a piecewise-constant series, scored exactly
+    as the crowd is (``rules.score_series``, docs/methods.md §4.7, §15.8). Before the first
+    trade the market has only the market maker's uniform prior, not a price anyone set: that
+    time counts as no forecast (it lowers coverage, as the crowd's time before any forecast
+    does). [] without trades."""
+    if not points:
+        return []
+    times = np.array([at.timestamp() for at, _ in points])
+    series = np.array([prices[0] for _, prices in points])  # market order: [Yes, No]
+    s = rules.score_series(
+        times,
+        series,
+        forecast_times=ev.times,
+        forecaster=codes,
+        forecast_probs=ev.probs,
+        **window.kwargs(),
+    )
+    return _subject_rows(
+        Subject.MARKET,
+        None,
+        partial(_field, s),
+        float(s.coverage),
+        _series_at_end(times, series, window),
+    )
+
+
 def _series_at_end(times: np.ndarray, series: np.ndarray, window: rules.ScoringWindow) -> float:
     k = int(np.searchsorted(times, window.end, side="right")) - 1
     return float(series[k]) if k >= 0 else math.nan
@@ -500,6 +553,7 @@ def questions_score_many(
             .values_list("question_id", "time", "probability", "median", "mean")
         ):
             points.setdefault(qid, []).append(tuple(point))
+    markets = market_points(scorable)
     rows: list[tuple[Any, ...]] = []  # _subject_rows' columns; their question and resolution:
     qids: list[int] = []
     rids: list[int] = []
@@ -514,6 +568,7 @@ def questions_score_many(
             forecaster_ids, codes = np.unique(ev.forecaster, return_inverse=True)
             mine = _forecaster_rows(ev, forecaster_ids, codes, window)
             mine += _crowd_rows_of(points.get(qid, []), ev, codes, window)
+            mine += _market_rows_of(markets.get(qid, []), ev, codes, window)
             qids += [qid] * len(mine)
             rids += [resolution.pk] * len(mine)
             rows += mine

@@ -29,6 +29,7 @@ from forecasts.services import vector_history, vector_log
 from markets.models import Question, Resolution
 from scoring import rules_types
 from scoring.models import Rule, Subject
+from trading.models import Trade
 
 Row = tuple[Any, ...]  # (subject, forecaster id, rule, score, coverage, forecast)
 
@@ -391,6 +392,21 @@ def question_rows(
     return columns + ScoreColumns.of_rows(rows), forecaster_ids.tolist()
 
 
+def _market_history(question: Question) -> tuple[np.ndarray, np.ndarray] | None:
+    """The question's market price history (docs/methods.md §15.8): trade times (epoch
+    seconds, shape (n,)) and the prices of every option after each trade (shape (n, K), rows
+    summing to 1), in trade order; None without a trade."""
+    rows = list(
+        Trade.objects.filter(market__question=question)
+        .order_by("sequence")
+        .values_list("created_at", "prices")
+    )
+    if not rows:
+        return None
+    times = np.array([at.timestamp() for at, _ in rows])
+    return times, np.array([[float(p) for p in prices] for _, prices in rows])
+
+
 def _crowd_series(
     question: Question,
     ev: Any,
@@ -418,6 +434,19 @@ def _crowd_series(
                 **window,
             )
             out[subject] = (s, ev.times, probs[:, o])
+        market = _market_history(question)
+        if market is not None:  # the play-money market's prices, scored as the crowd (§15.8)
+            times, prices = market
+            s = rules_types.score_series_mc(
+                times,
+                prices,
+                outcome=o,
+                forecast_times=ev.times,
+                forecaster=codes,
+                forecast_probs=ev.values,
+                **window,
+            )
+            out[Subject.MARKET] = (s, times, prices[:, o])
         return out
     assert outcome.bucket is not None and outcome.value is not None
     b, value = outcome.bucket, outcome.value

@@ -20,6 +20,8 @@ from forecasts.privacy import BATCH, full_history_access
 from scoring.models import Rule, Score, Subject
 
 CROWD_SUBJECTS = (Subject.CROWD, Subject.MEDIAN, Subject.MEAN)
+# The market's price history is public (every trade moves it in the open): its scores are too.
+MARKET_SUBJECTS = (Subject.MARKET,)
 SPOT_RULES = (Rule.SPOT_BRIER, Rule.SPOT_LOG, Rule.SPOT_BASELINE, Rule.SPOT_PEER)
 
 
@@ -45,7 +47,7 @@ def scores_visible_to(user: Any, scores: QuerySet[Score]) -> QuerySet[Score]:
     # saying so lets the database read them from the partial index "score_reference_rows".
     crowd = Q(forecaster__isnull=True, subject__in=CROWD_SUBJECTS) & (
         ~Q(rule__in=SPOT_RULES) | published
-    )
+    ) | Q(forecaster__isnull=True, subject__in=MARKET_SUBJECTS)
     if getattr(user, "is_authenticated", False):
         # The viewer's forecaster ids as a list, not a join: the OR then reads two indexes
         # (the reference rows and (forecaster, rule)) instead of every score.

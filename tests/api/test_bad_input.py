@@ -136,7 +136,7 @@ def test_a_body_at_the_limit_is_read(world):
 # --- a browser opening documented API URLs --------------------------------------------------
 
 BROWSER_ACCEPT = "text/html"
-FILES = ("crowd-export/", "forecasts-export/", "scores-export/", "/api/schema/")
+FILES = ("crowd-export/", "forecasts-export/", "scores-export/", "trades-export/", "/api/schema/")
 
 
 def _documented_get_paths() -> list[str]:
@@ -173,10 +173,11 @@ def _a_conditional(world):
 def test_every_documented_get_endpoint_is_covered_here():
     """The browser test below walks the schema: a new endpoint is covered without an edit."""
     paths = _documented_get_paths()
-    assert len(paths) == 36
+    assert len(paths) == 38  # + trades-export/ and its manifest/ (issue 16)
     assert "/api/v1/conditionals/{id}/" in paths
     assert "/api/v1/questions/{id}/history/" in paths
     assert "/api/v1/tournaments/{slug}/calibration/" in paths
+    assert "/api/v1/tournaments/{slug}/trades-export/manifest/" in paths
 
 
 def _expected_status(who: str, template: str) -> int:
@@ -187,7 +188,13 @@ def _expected_status(who: str, template: str) -> int:
     if "/market/" in template:
         return 404  # the world's question has no play-money market
     if who != "staff" and template.endswith(
-        ("forecasts-export/", "scores-export/", "scores-export/manifest/")
+        (
+            "forecasts-export/",
+            "scores-export/",
+            "scores-export/manifest/",
+            "trades-export/",
+            "trades-export/manifest/",
+        )
     ):
         return 403  # individual-level data: staff and permitted researchers (docs/privacy.md)
     if who == "staff" and template == "/api/v1/forecasts/{id}/":

@@ -297,8 +297,9 @@ def crowd_track_record(request: HttpRequest) -> HttpResponse:
     viewer = request.user
     rows = _attach_scores(_resolved(request, chosen), _reference(Subject.CROWD), viewer)
     comparators = []
-    for subject in (Subject.MEDIAN, Subject.MEAN):
-        other = _attach_scores(
+    others: dict[str, list[QuestionScore]] = {}
+    for subject in (Subject.MEDIAN, Subject.MEAN, Subject.MARKET):
+        others[subject] = other = _attach_scores(
             [QuestionScore(r.question, r.resolution, r.outcome, r.cutoff) for r in rows],
             _reference(subject),
             viewer,
@@ -316,6 +317,7 @@ def crowd_track_record(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "summary": _summary(rows),
             "comparators": comparators,
+            "market_comparison": _market_comparison(rows, others),
             "calibration": _calibration(rows),
             "typed_calibration": typed_calibration_section(
                 [chosen] if chosen else tournaments,
@@ -326,6 +328,22 @@ def crowd_track_record(request: HttpRequest) -> HttpResponse:
             "chosen": chosen,
         },
     )
+
+
+def _market_comparison(
+    crowd: list[QuestionScore], others: dict[str, list[QuestionScore]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Log pool, median and market price over the same questions: those where the market was
+    scored (docs/methods.md §15.8), as (label, ``_summary``) rows; [] when there is none."""
+    market = others[Subject.MARKET]
+    keep = [i for i, r in enumerate(market) if r.scored]
+    if not keep:
+        return []
+    subjects = ((Subject.CROWD, crowd), (Subject.MEDIAN, others[Subject.MEDIAN]))
+    return [
+        (Subject(subject).label, _summary([rows[i] for i in keep]))
+        for subject, rows in (*subjects, (Subject.MARKET, market))
+    ]
 
 
 @login_required

@@ -10,9 +10,10 @@ from forecasts import exports
 
 class Command(BaseCommand):
     help = (
-        "Regenerate a crowd or score export from the database as of its manifest's time and "
-        "report whether the bytes (and the input forecast set, or the resolutions behind the "
-        "scores) match. Exit status 1 on a mismatch."
+        "Regenerate a crowd, score, trades or market history export from the database as of "
+        "its manifest's time and report whether the bytes (and the input forecast set, the "
+        "resolutions behind the scores, or the trades covered) match. Exit status 1 on a "
+        "mismatch."
     )
     # A data command: it reads the database and writes files. Django's system checks import
     # every URL and view first (about a second) and have nothing to say about either.
@@ -51,11 +52,12 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         m = result.manifest
         if result.ok:
-            inputs = (
-                f"{m['input']['resolutions']} resolutions"
-                if m.get("kind") == "scores"
-                else f"input {m['input']['forecast_events']} forecast events"
-            )
+            if m.get("kind") == "scores":
+                inputs = f"{m['input']['resolutions']} resolutions"
+            elif "trades" in m["input"]:  # a trades or market history export
+                inputs = f"input {m['input']['trades']} trades"
+            else:
+                inputs = f"input {m['input']['forecast_events']} forecast events"
             self.stdout.write(
                 self.style.SUCCESS(
                     f"MATCH: {m['output']['file']} — {m['rows']} rows, sha256 "
