@@ -211,7 +211,8 @@ def test_env_example_as_copied_is_refused_until_both_keys_are_real(tmp_path):
         ("x" * 31, False, True),
         ("x" * 32, False, False),
         ("CHANGE-ME-" + "x" * 40, False, True),
-        (secrets.token_urlsafe(48), False, False),
+        # a stable id: a random value in the id made pytest-xdist workers collect different tests
+        pytest.param(secrets.token_urlsafe(48), False, False, id="a-random-64-char-key"),
     ],
 )
 def test_key_rule(value, debug, refused):
