@@ -1197,20 +1197,32 @@ def dump_manifest(manifest: dict[str, Any]) -> bytes:
     return (json.dumps(manifest, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()
 
 
-def write_export(
-    export: CrowdExport, path: Path, *, progress: Callable[[int], None] | None = None
+def write_with_manifest(
+    path: Path, build: Callable[[IO[bytes], str], dict[str, Any]]
 ) -> dict[str, Any]:
-    """Write FILE and FILE.manifest.json (the file first through a temporary name)."""
+    """Write FILE through ``build(file object, file name)`` (which streams the export into it
+    and returns its manifest) and then FILE.manifest.json. The file goes through a temporary
+    name first: nothing half-written is left behind on an error. Returns the manifest."""
     tmp = path.with_name(path.name + ".part")
     try:
         with tmp.open("wb") as fh:
-            manifest = build_manifest(export, progress=progress, out=fh, filename=path.name)
+            manifest = build(fh, path.name)
         tmp.replace(path)
     except BaseException:
-        tmp.unlink(missing_ok=True)  # no half-written file left behind
+        tmp.unlink(missing_ok=True)
         raise
     manifest_path(path).write_bytes(dump_manifest(manifest))
     return manifest
+
+
+def write_export(
+    export: CrowdExport, path: Path, *, progress: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Write FILE and FILE.manifest.json (``write_with_manifest``)."""
+    return write_with_manifest(
+        path,
+        lambda fh, name: build_manifest(export, progress=progress, out=fh, filename=name),
+    )
 
 
 @dataclass

@@ -49,14 +49,13 @@ from forecasts.exports import (
     bot_label,
     csv_text,
     default_as_of,
-    dump_manifest,
     iso,
-    manifest_path,
     parse_as_of,
     read_manifest,
     sha256_file,
     snapshot,
     software_version,
+    write_with_manifest,
 )
 from forecasts.models import Forecaster
 from forecasts.pseudonyms import PseudonymCache
@@ -389,18 +388,11 @@ def build_scores_manifest(
 
 
 def write_scores_export(export: ScoreExport, path: Path) -> dict[str, Any]:
-    """Write FILE and FILE.manifest.json (the file first through a temporary name; nothing is
-    left behind on an error)."""
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with tmp.open("wb") as fh:
-            manifest = build_scores_manifest(export, out=fh, filename=path.name)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    manifest_path(path).write_bytes(dump_manifest(manifest))
-    return manifest
+    """Write FILE and FILE.manifest.json (``forecasts.exports.write_with_manifest``: nothing
+    is left behind on an error)."""
+    return write_with_manifest(
+        path, lambda fh, name: build_scores_manifest(export, out=fh, filename=name)
+    )
 
 
 def verify_scores_manifest(

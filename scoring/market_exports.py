@@ -47,14 +47,13 @@ from forecasts.exports import (
     bot_label,
     csv_text,
     default_as_of,
-    dump_manifest,
     iso,
-    manifest_path,
     parse_as_of,
     read_manifest,
     sha256_file,
     snapshot,
     software_version,
+    write_with_manifest,
 )
 from forecasts.models import Forecaster
 from forecasts.pseudonyms import PseudonymCache, trader_pseudonym
@@ -365,18 +364,11 @@ def build_market_manifest(
 
 
 def write_market_export(export: MarketExport, path: Path) -> dict[str, Any]:
-    """Write FILE and FILE.manifest.json (the file first through a temporary name; nothing is
-    left behind on an error)."""
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with tmp.open("wb") as fh:
-            manifest = build_market_manifest(export, out=fh, filename=path.name)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    manifest_path(path).write_bytes(dump_manifest(manifest))
-    return manifest
+    """Write FILE and FILE.manifest.json (``forecasts.exports.write_with_manifest``: nothing
+    is left behind on an error)."""
+    return write_with_manifest(
+        path, lambda fh, name: build_market_manifest(export, out=fh, filename=name)
+    )
 
 
 def verify_market_manifest(
